@@ -1,0 +1,155 @@
+"""Classical baselines on the same operator (design.md §7): dirty image and Hogbom CLEAN.
+
+For Fourier sampling HᵀH = F^H diag(s²) F is a circular convolution, so the dirty
+beam (PSF) is exact and shift-invariant: psf = HᵀH δ_0 / (HᵀH δ_0)_0, peak 1 at pixel (0, 0).
+The dirty image is Hᵀ y / (HᵀH δ_0)_0, so a point source of flux A has dirty peak A.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+
+from .operators.fourier import FourierSamplingOperator
+
+
+def _require_fourier(op: object) -> None:
+    if not isinstance(op, FourierSamplingOperator):
+        raise TypeError("dirty beam and CLEAN need a shift-invariant FourierSamplingOperator")
+
+
+def psf_peak(op: FourierSamplingOperator, dtype: torch.dtype = torch.float64) -> float:
+    """(HᵀH δ_0)_0 = Σ_i s_i² V_{0,i}²: the un-normalised dirty-beam peak."""
+    delta = torch.zeros(op.N, op.N, dtype=dtype)
+    delta[0, 0] = 1
+    return float(op.Ht(op.H(delta))[0, 0])
+
+
+def dirty_beam(op: FourierSamplingOperator, dtype: torch.dtype = torch.float64) -> torch.Tensor:
+    """PSF (N, N), peak 1 at pixel (0, 0) (``torch.fft.fftshift`` centres it)."""
+    _require_fourier(op)
+    delta = torch.zeros(op.N, op.N, dtype=dtype)
+    delta[0, 0] = 1
+    psf = op.Ht(op.H(delta))
+    return psf / psf[0, 0]
+
+
+def dirty_image(y: torch.Tensor, op: FourierSamplingOperator) -> torch.Tensor:
+    """Hᵀ y / psf_peak: (..., M) -> (..., N, N)."""
+    _require_fourier(op)
+    return op.Ht(y) / psf_peak(op, y.dtype)
+
+
+def dirty_noise_std(op: FourierSamplingOperator, sigma_y: float) -> float:
+    """Per-pixel noise std of the dirty image for white noise σ_y on y: σ_y / √psf_peak."""
+    return sigma_y / math.sqrt(psf_peak(op))
+
+
+@dataclass(frozen=True)
+class CleanBeam:
+    """Elliptical Gaussian exp(-½ [x y] Q [x y]ᵀ), Q = [[a, b], [b, c]], pixels; peak 1."""
+
+    a: float
+    b: float
+    c: float
+
+    @property
+    def fwhm_pixels(self) -> tuple[float, float]:
+        """Major and minor FWHM in pixels."""
+        ev = torch.linalg.eigvalsh(torch.tensor([[self.a, self.b], [self.b, self.c]], dtype=torch.float64))
+        major, minor = (2 * math.sqrt(2 * math.log(2) / float(e)) for e in ev)
+        return major, minor
+
+    def image(self, N: int, dtype: torch.dtype = torch.float64) -> torch.Tensor:
+        """The beam on the N×N grid, centred at pixel (0, 0) with wrap-around."""
+        d = torch.fft.fftfreq(N, d=1.0 / N, dtype=dtype)
+        yy, xx = d[:, None], d[None, :]
+        return torch.exp(-0.5 * (self.a * xx**2 + 2 * self.b * xx * yy + self.c * yy**2))
+
+
+def fit_clean_beam(psf: torch.Tensor) -> CleanBeam:
+    """Least-squares Gaussian fit to the PSF main lobe (the connected region above half peak).
+
+    Fits -2 ln psf = a x² + 2 b x y + c y² on the main-lobe pixels around (0, 0).
+    """
+    N = psf.shape[-1]
+    centred = torch.fft.fftshift(psf.double())
+    c0 = N // 2
+    lobe = torch.zeros_like(centred, dtype=torch.bool)
+    lobe[c0, c0] = True
+    above = centred > 0.5
+    for _ in range(N):  # flood fill of the half-power region from the centre
+        grown = F.max_pool2d(lobe[None, None].double(), 3, 1, 1)[0, 0].bool() & above
+        if torch.equal(grown, lobe):
+            break
+        lobe = grown
+    near = torch.zeros_like(lobe)
+    near[max(c0 - 1, 0): c0 + 2, max(c0 - 1, 0): c0 + 2] = True
+    use = (lobe | (near & (centred > 0.05))) & (centred < 1.0 - 1e-12)
+    yy, xx = torch.nonzero(use, as_tuple=True)
+    dy, dx = (yy - c0).double(), (xx - c0).double()
+    A = torch.stack([dx**2, 2 * dx * dy, dy**2], dim=1)
+    rhs = -2 * torch.log(centred[yy, xx])
+    if A.shape[0] >= 3:
+        a, b, c = torch.linalg.lstsq(A, rhs[:, None]).solution.flatten().tolist()
+        if a > 0 and c > 0 and a * c - b * b > 0:
+            return CleanBeam(a, b, c)
+    area = max(float(lobe.sum()), 1.0)  # fallback: round beam with the lobe's area
+    q = 4 * math.log(2) / (4 * area / math.pi)
+    return CleanBeam(q, 0.0, q)
+
+
+@dataclass(frozen=True)
+class CleanResult:
+    model: torch.Tensor  # (B, N, N) clean components
+    residual: torch.Tensor  # (B, N, N)
+    restored: torch.Tensor  # (B, N, N) model ⊛ clean beam + residual
+    beam: CleanBeam
+    iterations: int
+
+
+@torch.no_grad()
+def hogbom_clean(
+    dirty: torch.Tensor,
+    psf: torch.Tensor,
+    *,
+    gain: float = 0.1,
+    threshold: float = 0.0,
+    max_iter: int = 1000,
+    positive: bool = False,
+) -> CleanResult:
+    """Hogbom CLEAN of dirty images (B, N, N) with a peak-1 PSF (N, N) centred at (0, 0).
+
+    Each iteration subtracts gain · peak · psf shifted to the peak (circularly, which is
+    exact for Fourier sampling) until |peak| < threshold or max_iter. ``positive`` only
+    takes positive peaks (a non-negative sky).
+    """
+    if dirty.dim() != 3 or psf.shape != dirty.shape[-2:]:
+        raise ValueError(f"need dirty (B, N, N) and psf (N, N), got {tuple(dirty.shape)}, {tuple(psf.shape)}")
+    if not 0 < gain <= 1:
+        raise ValueError(f"gain must be in (0, 1], got {gain}")
+    B, N, _ = dirty.shape
+    res, model = dirty.clone(), torch.zeros_like(dirty)
+    psf = psf.to(dirty)
+    ar, rows_b = torch.arange(N, device=dirty.device), torch.arange(B, device=dirty.device)
+    it = 0
+    for it in range(1, max_iter + 1):
+        score = res if positive else res.abs()
+        flat = score.flatten(1).argmax(dim=1)
+        i, j = flat // N, flat % N
+        peak = res[rows_b, i, j]
+        active = (score[rows_b, i, j] > threshold) & ((peak > 0) if positive else True)
+        if not bool(active.any()):
+            it -= 1
+            break
+        step = torch.where(active, gain * peak, torch.zeros_like(peak))
+        r_idx, c_idx = (ar[None] - i[:, None]) % N, (ar[None] - j[:, None]) % N
+        res -= step[:, None, None] * psf[r_idx[:, :, None], c_idx[:, None, :]]
+        model[rows_b, i, j] += step
+    beam = fit_clean_beam(psf)
+    kernel = torch.fft.rfft2(beam.image(N, dirty.dtype).to(dirty.device))
+    restored = torch.fft.irfft2(torch.fft.rfft2(model) * kernel, s=(N, N)) + res
+    return CleanResult(model=model, residual=res, restored=restored, beam=beam, iterations=it)
