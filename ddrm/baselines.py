@@ -63,6 +63,11 @@ class CleanBeam:
         major, minor = (2 * math.sqrt(2 * math.log(2) / float(e)) for e in ev)
         return major, minor
 
+    @property
+    def area_pixels(self) -> float:
+        """Beam solid angle in pixels, 2π / √det Q (Jy/beam -> Jy/pixel divides by it)."""
+        return 2 * math.pi / math.sqrt(self.a * self.c - self.b * self.b)
+
     def image(self, N: int, dtype: torch.dtype = torch.float64) -> torch.Tensor:
         """The beam on the N×N grid, centred at pixel (0, 0) with wrap-around."""
         d = torch.fft.fftfreq(N, d=1.0 / N, dtype=dtype)
@@ -106,9 +111,14 @@ def fit_clean_beam(psf: torch.Tensor) -> CleanBeam:
 class CleanResult:
     model: torch.Tensor  # (B, N, N) clean components
     residual: torch.Tensor  # (B, N, N)
-    restored: torch.Tensor  # (B, N, N) model ⊛ clean beam + residual
+    restored: torch.Tensor  # (B, N, N) model ⊛ clean beam + residual, Jy/beam
     beam: CleanBeam
     iterations: int
+
+    @property
+    def restored_per_pixel(self) -> torch.Tensor:
+        """The restored image in flux per pixel (Jy/beam / beam area), comparable to a sky model."""
+        return self.restored / self.beam.area_pixels
 
 
 @torch.no_grad()

@@ -1,0 +1,1 @@
+"""Prefect tasks: the I/O around :mod:`ddrm` (stores, checkpoints, Ray)."""

@@ -1,0 +1,63 @@
+import math
+
+import pytest
+import torch
+
+from ddrm.baselines import CleanBeam, dirty_beam, dirty_image, dirty_noise_std, fit_clean_beam, hogbom_clean
+from ddrm.operators import FourierSamplingOperator, IdentityOperator
+from tests.conftest import random_counts
+
+
+def test_dirty_beam_peak_and_dirty_flux(fourier_op):
+    op = fourier_op(32, 0.5, seed=1)
+    psf = dirty_beam(op)
+    assert float(psf[0, 0]) == pytest.approx(1.0) and float(psf.abs().max()) == pytest.approx(1.0)
+    x = torch.zeros(32, 32, dtype=torch.float64)
+    x[5, 9] = 0.7
+    assert float(dirty_image(op.H(x), op)[5, 9]) == pytest.approx(0.7)
+
+
+def test_dirty_noise_std_matches_simulation(fourier_op):
+    op = fourier_op(16, 0.4, seed=2)
+    g = torch.Generator().manual_seed(0)
+    z = 0.2 * torch.randn(4000, op.num_outputs, generator=g, dtype=torch.float64)
+    emp = float(dirty_image(z, op).std())
+    assert emp == pytest.approx(dirty_noise_std(op, 0.2), rel=0.03)
+
+
+def test_clean_beam_fit_recovers_a_gaussian():
+    beam = CleanBeam(0.30, 0.05, 0.12)
+    fit = fit_clean_beam(beam.image(64))
+    assert (fit.a, fit.b, fit.c) == pytest.approx((0.30, 0.05, 0.12), rel=1e-8)
+    major, minor = fit.fwhm_pixels
+    assert major > minor > 0
+    assert fit.area_pixels == pytest.approx(float(beam.image(64).sum()), rel=1e-6)
+    assert fit.area_pixels == pytest.approx(math.pi / (4 * math.log(2)) * major * minor, rel=1e-9)
+
+
+def test_hogbom_recovers_point_sources():
+    N = 48
+    op = FourierSamplingOperator(random_counts(N, 0.6, seed=3))
+    truth = torch.zeros(1, N, N, dtype=torch.float64)
+    sources = {(10, 12): 1.0, (30, 35): 0.6, (20, 40): 0.3, (40, 8): 0.8}
+    for (i, j), a in sources.items():
+        truth[0, i, j] = a
+    dirty = dirty_image(op.H(truth), op)
+    res = hogbom_clean(dirty, dirty_beam(op), gain=0.1, threshold=1e-4, max_iter=3000)
+    top = set(map(tuple, torch.nonzero(res.model[0].abs() > 0.05).tolist()))
+    assert top == set(sources)  # positions exact
+    for (i, j), a in sources.items():
+        assert float(res.model[0, i, j]) == pytest.approx(a, rel=0.05)
+    assert float(res.residual.abs().max()) < 1e-3 and res.iterations < 3000
+    assert float(res.restored[0, 10, 12]) == pytest.approx(1.0, rel=0.05)
+
+
+def test_baselines_reject_bad_input(fourier_op):
+    with pytest.raises(TypeError, match="Fourier"):
+        dirty_beam(IdentityOperator(8))
+    op = fourier_op(8)
+    with pytest.raises(ValueError, match="dirty"):
+        hogbom_clean(torch.zeros(8, 8), dirty_beam(op))
+    with pytest.raises(ValueError, match="gain"):
+        hogbom_clean(torch.zeros(1, 8, 8), dirty_beam(op), gain=0.0)
+

@@ -1,0 +1,89 @@
+import pytest
+import torch
+
+from ddrm.ddpm import EMA, EpsDenoiser, ddpm_loss, sample_ancestral, sample_ddim
+from ddrm.priors import GaussianFourierPrior
+from ddrm.schedule import Schedule
+from ddrm.unet import UNet, UNetConfig, unet_preset
+
+SCH = Schedule()
+
+
+@pytest.mark.parametrize("N", [7, 33, 64])
+def test_unet_any_size(N):
+    torch.manual_seed(0)
+    net = UNet(unet_preset("tiny"))
+    x = torch.randn(2, 1, N, N)
+    out = net(x, torch.tensor([0, 999]))
+    assert out.shape == x.shape
+
+
+def test_unet_is_time_conditioned_and_presets():
+    torch.manual_seed(0)
+    net = UNet(UNetConfig(base_channels=8, channel_mult=(1, 2), num_res_blocks=1, attention_levels=(1,), norm_groups=4))
+    for p in net.parameters():  # move off the zero init so the output depends on t
+        torch.nn.init.normal_(p, std=0.05)
+    x = torch.randn(1, 1, 16, 16)
+    assert not torch.allclose(net(x, torch.tensor([1])), net(x, torch.tensor([900])))
+    n_tiny = sum(p.numel() for p in UNet(unet_preset("tiny")).parameters())
+    n_paper = sum(p.numel() for p in UNet(unet_preset("paper")).parameters())
+    assert n_tiny < 1_000_000 and 30e6 < n_paper < 70e6
+    assert unet_preset("paper").channels == (32, 64, 128, 256, 512)
+    cfg = unet_preset("tiny")
+    assert UNetConfig.from_dict(cfg.to_dict()) == cfg
+    with pytest.raises(ValueError, match="unknown U-Net preset"):
+        unet_preset("huge")
+    with pytest.raises(ValueError, match="norm_groups"):
+        UNetConfig(base_channels=12, norm_groups=8)
+
+
+def test_loss_goes_down_on_a_tiny_problem():
+    torch.manual_seed(0)
+    g = torch.Generator().manual_seed(0)
+    x0 = torch.zeros(8, 1, 16, 16)
+    x0[:, :, 6:10, 6:10] = 1.0
+    x0 = x0 * 2 - 1
+    net = UNet(UNetConfig(base_channels=8, channel_mult=(1, 2), num_res_blocks=1, attention_levels=(), norm_groups=4))
+    opt = torch.optim.Adam(net.parameters(), lr=3e-3)
+    losses = []
+    for _ in range(60):
+        loss = ddpm_loss(net, x0, SCH, g)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        losses.append(loss.item())
+    assert sum(losses[-10:]) / 10 < 0.6 * sum(losses[:5]) / 5
+
+
+def test_ema_update_is_exact():
+    a, b = torch.nn.Linear(2, 2), torch.nn.Linear(2, 2)
+    ema = EMA(a, decay=0.75)
+    before = ema.model.weight.clone()
+    ema.update(b)
+    assert torch.allclose(ema.model.weight, 0.75 * before + 0.25 * b.weight)
+    with pytest.raises(ValueError):
+        EMA(a, decay=1.0)
+
+
+def test_eps_denoiser_inverts_the_forward_process():
+    x0 = torch.rand(3, 1, 8, 8, dtype=torch.float64) * 2 - 1
+    t = torch.tensor([0, 400, 999])
+    ab = SCH.alpha_bar[t].reshape(-1, 1, 1, 1)
+    eps = torch.randn_like(x0)
+    xt = ab.sqrt() * x0 + (1 - ab).sqrt() * eps
+    oracle = lambda x, tt: eps  # a perfect ε-network for this x_t
+    assert torch.allclose(EpsDenoiser(oracle, SCH, clip=False)(xt, t), x0, atol=1e-6)
+
+
+@pytest.mark.parametrize("sampler", ["ddim", "ancestral"])
+def test_unconditional_samplers_reproduce_a_gaussian_prior(sampler):
+    N, n = 8, 1500
+    prior = GaussianFourierPrior.power_law(N, SCH, pixel_variance=1.0, k0=3.0, slope=1.0)
+    g = torch.Generator().manual_seed(0)
+    x_T = torch.randn(n, 1, N, N, generator=g, dtype=torch.float64)
+    if sampler == "ddim":
+        x = sample_ddim(prior, x_T, SCH, K=200)
+    else:
+        x = sample_ancestral(prior, x_T, SCH, g)
+    ratio = prior.basis.Vt(x[:, 0]).var(dim=0) / prior.lam
+    assert float(ratio.mean()) == pytest.approx(1.0, abs=0.03)
