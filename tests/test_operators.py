@@ -9,7 +9,7 @@ import torch
 from ddrm.operators import (DenseSVDOperator, FourierSamplingOperator, IdentityOperator, PixelMaskOperator,
                             RealFourierBasis, conjugate_flip)
 
-torch.set_default_dtype(torch.float64)
+F64 = torch.float64
 
 
 def eye_images(N):
@@ -70,7 +70,7 @@ def test_fourier_H_matches_dense_dft_with_natural_weights(N, fourier_op):
 def _operators(fourier_op):
     g = torch.Generator().manual_seed(3)
     mask = torch.rand(8, 8, generator=g) < 0.4
-    A = torch.randn(20, 64, generator=g)
+    A = torch.randn(20, 64, generator=g, dtype=F64)
     return [IdentityOperator(8, torch.float64), PixelMaskOperator(mask, torch.float64),
             DenseSVDOperator(A, 8), fourier_op(8, 0.4), fourier_op(7, 0.4, weighting="uniform")]
 
@@ -78,8 +78,8 @@ def _operators(fourier_op):
 def test_adjointness_and_pseudo_inverse(fourier_op):
     g = torch.Generator().manual_seed(4)
     for op in _operators(fourier_op):
-        x = torch.randn(3, op.N, op.N, generator=g)
-        y = torch.randn(3, op.num_outputs, generator=g)
+        x = torch.randn(3, op.N, op.N, generator=g, dtype=F64)
+        y = torch.randn(3, op.num_outputs, generator=g, dtype=F64)
         lhs = (y * op.H(x)).sum(-1)
         rhs = (op.Ht(y) * x).sum((-2, -1))
         assert torch.allclose(lhs, rhs, atol=1e-10, rtol=0), type(op).__name__
@@ -121,8 +121,8 @@ def test_bad_operator_input():
         FourierSamplingOperator(torch.ones(4, 4), weighting="briggs")
     op = IdentityOperator(8, torch.float64)
     with pytest.raises(ValueError, match=r"\(\.\.\., 8, 8\)"):
-        op.H(torch.zeros(2, 7, 7))
+        op.H(torch.zeros(2, 7, 7, dtype=F64))
     with pytest.raises(ValueError, match="NaN"):
-        op.Ht(torch.full((1, 64), float("nan")))
+        op.Ht(torch.full((1, 64), float("nan"), dtype=F64))
     with pytest.raises(ValueError, match="measurements have shape"):
-        op.Ht(torch.zeros(1, 63))
+        op.Ht(torch.zeros(1, 63, dtype=F64))

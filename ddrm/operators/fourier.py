@@ -64,9 +64,12 @@ class RealFourierBasis:
 
     def Vt(self, x: torch.Tensor) -> torch.Tensor:
         """(..., N, N) real -> (..., N²) real: x̄ = Vᵀ x."""
-        X = torch.fft.fft2(x, norm="ortho")
-        out = self._c(self._cr, x) * X.real + self._c(self._ci, x) * X.imag
-        return out.reshape(*x.shape[:-2], -1)
+        return self.coordinates(torch.fft.fft2(x, norm="ortho"))
+
+    def coordinates(self, X: torch.Tensor) -> torch.Tensor:
+        """(..., N, N) Hermitian complex spectrum (unitary DFT units) -> (..., N²) real coordinates."""
+        out = self._c(self._cr, X.real) * X.real + self._c(self._ci, X.real) * X.imag
+        return out.reshape(*X.shape[:-2], -1)
 
     def V(self, xbar: torch.Tensor) -> torch.Tensor:
         """(..., N²) real -> (..., N, N) real: x = V x̄ (an inverse real FFT)."""
