@@ -65,12 +65,12 @@ class ObservationConfig:
 
 
 OBSERVATION_PRESETS: dict[str, ObservationConfig] = {
-    # VLA B configuration at 1.4 GHz, like FIRST, a 4 h track of a FIRST-like field.
-    "vla": ObservationConfig("vla_b", 1.4e9, 150.0, 30.0, -2.0, 2.0, 60.0, min_elevation_deg=8.0),
-    # EHT 2017 at 230 GHz on M87, 12 h around transit at the array's centroid.
-    "eht": ObservationConfig("eht2017", 230e9, 187.7059, 12.3911, -6.0, 6.0, 300.0, min_elevation_deg=10.0),
-    # ALMA Cycle 12 C-5 (mid) at 230 GHz (Band 6), 2 h near transit.
-    "alma": ObservationConfig("alma_c5", 230e9, 83.8221, -27.0, -1.0, 1.0, 30.0, min_elevation_deg=15.0),
+    # VLA B configuration at 1.4 GHz, like FIRST, a 1 h track of a FIRST-like field at δ = +30°.
+    "vla": ObservationConfig("vla_b", 1.4e9, 150.0, 30.0, -0.5, 0.5, 30.0, min_elevation_deg=8.0),
+    # EHT 2017 at 230 GHz on M87, 12 h around transit at the array's centroid, 10° limit.
+    "eht": ObservationConfig("eht2017", 230e9, 187.7059, 12.3911, -6.0, 6.0, 60.0, min_elevation_deg=10.0),
+    # ALMA Cycle 12 C-5 (mid) at 230 GHz (Band 6), 1 h around transit.
+    "alma": ObservationConfig("alma_c5", 230e9, 83.8221, -27.0, -0.5, 0.5, 30.0, min_elevation_deg=15.0),
 }
 
 

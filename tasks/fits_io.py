@@ -1,0 +1,80 @@
+"""FITS images with a proper celestial WCS (design.md §1), via astropy.
+
+Pixel (row, col) = FITS (y, x); row 0 is South (CDELT2 > 0) and col 0 East (CDELT1 < 0);
+the reference pixel is the phase centre (N//2, N//2), i.e. FITS CRPIX = N//2 + 1.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Optional, Union
+
+import numpy as np
+from astropy.io import fits
+from astropy.wcs import WCS
+
+import ddrm
+
+PathLike = Union[str, Path]
+
+
+def image_wcs(N: int, ra_deg: float, dec_deg: float, pixel_scale_arcsec: float) -> WCS:
+    """RA---SIN / DEC--SIN WCS for an N×N image centred on (ra, dec)."""
+    w = WCS(naxis=2)
+    w.wcs.ctype = ["RA---SIN", "DEC--SIN"]
+    w.wcs.crpix = [N // 2 + 1, N // 2 + 1]
+    w.wcs.crval = [ra_deg, dec_deg]
+    w.wcs.cdelt = [-pixel_scale_arcsec / 3600.0, pixel_scale_arcsec / 3600.0]
+    w.wcs.cunit = ["deg", "deg"]
+    w.wcs.radesys = "ICRS"
+    w.wcs.equinox = 2000.0
+    return w
+
+
+def write_fits(
+    path: PathLike,
+    image,
+    *,
+    ra_deg: float,
+    dec_deg: float,
+    pixel_scale_arcsec: float,
+    bunit: str,
+    freq_hz: Optional[float] = None,
+    extra: Optional[dict] = None,
+    overwrite: bool = True,
+) -> Path:
+    """Write a 2-D image (N, N) (numpy or torch) with WCS, BUNIT and provenance cards."""
+    data = np.asarray(image.detach().cpu() if hasattr(image, "detach") else image, dtype=np.float32)
+    if data.ndim != 2 or data.shape[0] != data.shape[1]:
+        raise ValueError(f"{path}: need a square 2-D image, got shape {data.shape}")
+    header = image_wcs(data.shape[0], ra_deg, dec_deg, pixel_scale_arcsec).to_header()
+    header["BUNIT"] = bunit
+    header["ORIGIN"] = f"radio-ddrm {ddrm.__version__}"
+    if freq_hz is not None:
+        header["RESTFRQ"] = freq_hz
+    for key, value in (extra or {}).items():
+        header[key[:8].upper()] = value
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fits.PrimaryHDU(data=data, header=header).writeto(path, overwrite=overwrite)
+    return path
+
+
+def read_fits(path: PathLike) -> tuple[np.ndarray, fits.Header]:
+    """Read a 2-D image (degenerate axes squeezed) and its header; bad files raise ValueError naming them."""
+    try:
+        with fits.open(path, memmap=False) as hdul:
+            hdu = next((h for h in hdul if getattr(h, "data", None) is not None), None)
+            if hdu is None:
+                raise ValueError("no image data")
+            data, header = np.asarray(hdu.data, dtype=np.float64), hdu.header.copy()
+    except FileNotFoundError:
+        raise
+    except Exception as err:  # astropy raises OSError, TypeError, ValueError... for corrupt files
+        raise ValueError(f"{path}: not a readable FITS image ({err})") from None
+    data = np.squeeze(data)
+    if data.ndim != 2:
+        raise ValueError(f"{path}: expected a 2-D image, got {data.ndim} dimensions")
+    if not np.isfinite(data).all():
+        raise ValueError(f"{path}: image contains NaN or inf pixels")
+    return data, header

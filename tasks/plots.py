@@ -1,0 +1,54 @@
+"""PNG pictures of uv-coverage, gridded masks and dirty beams (matplotlib, Agg)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Union
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
+
+from ddrm.baselines import dirty_beam  # noqa: E402
+from ddrm.interferometry import ArrayObservation  # noqa: E402
+from ddrm.operators import FourierSamplingOperator  # noqa: E402
+
+PathLike = Union[str, Path]
+
+
+def plot_uv_coverage(obs: ArrayObservation, path: PathLike, max_points: int = 200_000) -> Path:
+    """Two panels: the uv samples (Mλ) and the gridded mask (centred, log counts)."""
+    uvw = obs.coverage.uvw
+    step = max(1, len(uvw) // max_points)
+    fig, (a, b) = plt.subplots(1, 2, figsize=(10, 4.6))
+    a.scatter(uvw[::step, 0] / 1e6, uvw[::step, 1] / 1e6, s=0.3, c="k")
+    a.set(xlabel="u [Mλ]", ylabel="v [Mλ]", aspect="equal",
+          title=f"{obs.config.layout}: {obs.coverage.n_baselines} baselines, {obs.coverage.n_times} times")
+    counts = torch.fft.fftshift(obs.gridded.counts).numpy()
+    im = b.imshow(np.log10(1 + counts), origin="lower", cmap="magma")
+    b.set(title=f"gridded N={obs.N}: {obs.gridded.fraction_sampled:.1%} of cells, "
+                f"{obs.pixel_scale_arcsec:.3g}\"/px", xlabel="k_col (u)", ylabel="k_row (-v)")
+    fig.colorbar(im, ax=b, label="log10(1 + n_k)")
+    return _save(fig, path)
+
+
+def plot_dirty_beam(op: FourierSamplingOperator, path: PathLike, title: str = "dirty beam") -> Path:
+    """The peak-normalised dirty beam, centred."""
+    psf = torch.fft.fftshift(dirty_beam(op)).numpy()
+    fig, ax = plt.subplots(figsize=(5, 4.6))
+    im = ax.imshow(psf, origin="lower", cmap="RdBu_r", vmin=-1, vmax=1)
+    ax.set(title=title, xlabel="col (East left)", ylabel="row (North up)")
+    fig.colorbar(im, ax=ax)
+    return _save(fig, path)
+
+
+def _save(fig, path: PathLike) -> Path:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path

@@ -1,0 +1,45 @@
+import numpy as np
+import pytest
+from astropy.io import fits
+from astropy.wcs import WCS
+
+from ddrm.interferometry import observe_array
+from tasks.fits_io import read_fits, write_fits
+from tasks.plots import plot_dirty_beam, plot_uv_coverage
+
+
+def test_fits_round_trip_keeps_data_and_wcs(tmp_path):
+    img = np.random.default_rng(0).random((33, 33)).astype(np.float32)
+    p = write_fits(tmp_path / "r.fits", img, ra_deg=150.0, dec_deg=30.0, pixel_scale_arcsec=1.8, bunit="Jy/pixel",
+                   freq_hz=1.4e9, extra={"kind": "posterior_mean"})
+    data, header = read_fits(p)
+    assert np.array_equal(data, img)
+    w = WCS(header)
+    assert list(w.wcs.ctype) == ["RA---SIN", "DEC--SIN"] and header["BUNIT"] == "Jy/pixel"
+    assert header["CDELT1"] == pytest.approx(-0.0005) and header["CDELT2"] == pytest.approx(0.0005)
+    ra, dec = w.wcs_pix2world([[16, 16]], 0)[0]  # the centre pixel (N//2) is the pointing
+    assert (ra, dec) == pytest.approx((150.0, 30.0))
+    ra_e, _ = w.wcs_pix2world([[0, 16]], 0)[0]
+    assert ra_e > 150.0  # column 0 is East
+    assert header["KIND"] == "posterior_mean"
+
+
+def test_corrupt_and_nan_fits_name_the_file(tmp_path):
+    bad = tmp_path / "corrupt.fits"
+    bad.write_bytes(b"SIMPLE  = T" + b"\x00" * 100)
+    with pytest.raises(ValueError, match="corrupt.fits"):
+        read_fits(bad)
+    nan = tmp_path / "nan.fits"
+    fits.PrimaryHDU(np.full((8, 8), np.nan, dtype=np.float32)).writeto(nan)
+    with pytest.raises(ValueError, match="nan.fits.*NaN"):
+        read_fits(nan)
+    cube = tmp_path / "cube.fits"
+    fits.PrimaryHDU(np.zeros((2, 8, 8), dtype=np.float32)).writeto(cube)
+    with pytest.raises(ValueError, match="cube.fits.*2-D"):
+        read_fits(cube)
+
+
+def test_pictures_are_written(tmp_path):
+    ao = observe_array("eht", 64)
+    for p in (plot_uv_coverage(ao, tmp_path / "uv.png"), plot_dirty_beam(ao.op, tmp_path / "beam.png")):
+        assert p.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and p.stat().st_size > 5000

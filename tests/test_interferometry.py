@@ -1,0 +1,172 @@
+"""Layouts, Earth-rotation coverage, gridding, simulation, paper masks (design.md §2-3)."""
+
+import math
+import warnings
+
+import numpy as np
+import pytest
+import torch
+
+from ddrm.interferometry import (add_noise, exact_measurements, exact_visibilities, fit_pixel_scale, grid_counts,
+                                 grid_visibilities, known_layouts, load_layout, observation_preset, observe_array,
+                                 paper_mask, paper_operator, parse_layout_csv, uv_coverage)
+from ddrm.interferometry.coverage import project_baselines
+from ddrm.operators import FourierSamplingOperator, conjugate_flip
+
+F64 = torch.float64
+
+
+def test_all_layouts_load_with_their_station_counts():
+    expected = {"vla_a": 27, "vla_d": 27, "alma_c1": 43, "alma_c10": 43, "eht2017": 8, "eht2022": 11}
+    for name, n in expected.items():
+        lay = load_layout(name)
+        assert lay.n_stations == n and lay.xyz.shape == (n, 3) and np.isfinite(lay.xyz).all()
+    assert {"vla_a", "vla_b", "vla_c", "vla_d", "eht2017", "eht2022"} <= set(known_layouts())
+    assert load_layout("vla_a").longest_baseline_m() == pytest.approx(36.6e3, rel=0.02)
+    assert np.isfinite(load_layout("eht2017").sefd).all() and np.isnan(load_layout("vla_b").sefd).all()
+
+
+def test_unknown_layout_and_preset_list_the_known_ones():
+    with pytest.raises(ValueError, match="known: .*vla_b"):
+        load_layout("meerkat")
+    with pytest.raises(ValueError, match="known: alma, eht, vla"):
+        observation_preset("lofar")
+
+
+def test_user_csv_layout_and_bad_csv():
+    text = "name,x_m,y_m,z_m,diam_m\nA,0,0,6378137\nB,0,1000,6378137\n".replace("6378137\n", "6378137,25\n")
+    lay = parse_layout_csv(text, "mine")
+    assert lay.stations == ("A", "B") and lay.n_baselines == 1
+    with pytest.raises(ValueError, match="lacks columns"):
+        parse_layout_csv("name,x_m\nA,1\n", "bad")
+    with pytest.raises(ValueError, match="bad number"):
+        parse_layout_csv("name,x_m,y_m,z_m,diam_m\nA,x,0,0,1\nB,0,0,0,1\n", "bad")
+
+
+def test_counts_without_and_with_elevation_flags():
+    obs = observation_preset("vla", min_elevation_deg=None, ha_start_h=-0.2, ha_end_h=0.2)
+    cov = uv_coverage(load_layout("vla_b"), obs)
+    assert cov.n_flagged == 0 and len(cov.uvw) == 351 * cov.n_times * 2
+    eht = uv_coverage(load_layout("eht2017"), observation_preset("eht"))
+    assert eht.n_flagged > 0
+    assert len(eht.uvw) == 2 * (28 * eht.n_times - eht.n_flagged)
+    assert np.allclose(eht.uvw[: len(eht.uvw) // 2], -eht.uvw[len(eht.uvw) // 2:])
+
+
+def test_east_west_baseline_at_pole_traces_a_circle():
+    b = np.array([[0.0, 1000.0, 0.0]])  # purely east-west at the Greenwich meridian
+    H = np.linspace(0, 2 * np.pi, 50)
+    uvw = project_baselines(b, H, math.pi / 2)[:, 0]
+    assert np.allclose(np.hypot(uvw[:, 0], uvw[:, 1]), 1000.0, atol=1e-9)
+    assert np.allclose(uvw[:, 2], 0.0, atol=1e-9)
+
+
+def test_uvw_length_equals_baseline_over_wavelength():
+    lay, obs = load_layout("eht2017"), observation_preset("eht")
+    cov = uv_coverage(lay, obs)
+    half = len(cov.uvw) // 2
+    b = lay.xyz[cov.baselines[:, 1]] - lay.xyz[cov.baselines[:, 0]]
+    assert np.allclose(np.linalg.norm(cov.uvw[:half], axis=1), np.linalg.norm(b, axis=1) / cov.wavelength_m, rtol=1e-12)
+
+
+@pytest.mark.parametrize("N", [64, 65])
+def test_gridding_is_closed_counts_on_grid_and_fit_mode(N):
+    ao = observe_array("vla", N)
+    counts = ao.gridded.counts
+    assert torch.equal(counts, conjugate_flip(counts))
+    assert float(counts.sum()) == ao.gridded.n_on_grid and ao.gridded.n_off_grid == 0
+    k = ao.cell_coordinates()
+    assert float(np.hypot(k[:, 0], k[:, 1]).max()) == pytest.approx(0.9 * N / 2, rel=1e-9)
+    coarse = grid_counts(ao.coverage.uvw, N, 2 * ao.pixel_scale_arcsec)  # longest baselines fall off
+    assert coarse.n_off_grid > 0 and coarse.n_on_grid + coarse.n_off_grid == len(ao.coverage.uvw)
+    assert float(coarse.counts.sum()) == coarse.n_on_grid
+
+
+def test_gridded_operator_equals_direct_dft_at_cell_centres():
+    N = 32
+    ao = observe_array("alma", N)
+    x = torch.rand(2, N, N, generator=torch.Generator().manual_seed(0), dtype=F64)
+    k = np.rint(ao.cell_coordinates())  # every sample moved to its cell centre
+    assert torch.allclose(exact_measurements(x, ao.op, k), ao.op.H(x), atol=1e-12)
+    vis = exact_visibilities(x, k)
+    half = len(k) // 2  # conjugate samples give conjugate visibilities
+    assert torch.allclose(vis[:, half:], vis[:, :half].conj(), atol=1e-12)
+    grid = grid_visibilities(vis, k, N)
+    assert torch.allclose(grid[:, ao.op.mask], torch.fft.fft2(x, norm="ortho")[:, ao.op.mask], atol=1e-12)
+
+
+def test_gridding_error_is_measurable_and_small_for_a_smooth_image():
+    N = 32
+    ao = observe_array("vla", N)
+    yy, xx = torch.meshgrid(torch.arange(N, dtype=F64), torch.arange(N, dtype=F64), indexing="ij")
+    x = torch.exp(-((xx - 16) ** 2 + (yy - 16) ** 2) / 8.0)[None]
+    y_grid, y_exact = ao.op.H(x), exact_measurements(x, ao.op, ao.cell_coordinates())
+    rel = float((y_exact - y_grid).norm() / y_grid.norm())
+    print(f"VLA N={N}: relative gridding error for a centred Gaussian {rel:.3%}")
+    assert 0 < rel < 0.2
+
+
+def test_noise_matches_sigma_and_target_snr():
+    g = torch.Generator().manual_seed(0)
+    y_clean = torch.randn(4, 20000, generator=g, dtype=F64) * torch.tensor([[1.0], [2.0], [0.5], [3.0]], dtype=F64)
+    y, sig = add_noise(y_clean, g, sigma_y=0.3)
+    assert torch.allclose((y - y_clean).std(dim=1), sig, rtol=0.02) and float(sig[0]) == 0.3
+    y, sig = add_noise(y_clean, g, snr_db=10.0)
+    snr = 10 * torch.log10(y_clean.pow(2).mean(1) / (y - y_clean).pow(2).mean(1))
+    assert torch.allclose(snr, torch.full((4,), 10.0, dtype=F64), atol=0.2)  # sampling std ≈ 0.043 dB
+    with pytest.raises(ValueError, match="exactly one"):
+        add_noise(y_clean, g)
+    with pytest.raises(ValueError, match="sigma_y"):
+        add_noise(y_clean, g, sigma_y=-1.0)
+
+
+def test_paper_masks_are_closed_with_a_warning():
+    for name, cells in (("vla", 2852), ("eht", 1268), ("alma", 3971)):
+        assert int(paper_mask(name).sum()) == cells
+        with pytest.warns(UserWarning, match="not closed"):
+            op = paper_operator(name)
+        assert torch.equal(op.mask, conjugate_flip(op.mask)) and torch.all(op.singulars == 1)
+        assert bool(op.mask[torch.fft.ifftshift(paper_mask(name))].all())
+    with pytest.raises(ValueError, match="known"):
+        paper_mask("lofar")
+
+
+def test_user_npy_mask(tmp_path):
+    from tasks.masks import load_mask_operator
+    m = np.zeros((16, 16), dtype=bool)
+    m[8, 8] = m[8, 9] = m[8, 7] = True  # centred, closed
+    np.save(tmp_path / "m.npy", m)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        op = load_mask_operator(tmp_path / "m.npy")
+    assert op.num_measured == 3
+    (tmp_path / "bad.npy").write_bytes(b"not numpy")
+    with pytest.raises(ValueError, match="bad.npy"):
+        load_mask_operator(tmp_path / "bad.npy")
+    np.save(tmp_path / "cube.npy", np.ones((2, 4, 4)))
+    with pytest.raises(ValueError, match="cube.npy.*2-D"):
+        load_mask_operator(tmp_path / "cube.npy")
+
+
+def test_coverage_sanity_per_preset_at_150():
+    paper = {"vla": 0.127, "eht": 0.056, "alma": 0.176}
+    for name in ("vla", "eht", "alma"):
+        ao = observe_array(name, 150)
+        f = ao.gridded.fraction_sampled
+        print(f"{name}: {f:.1%} of cells (paper mask {paper[name]:.1%}), longest projected baseline "
+              f"{ao.coverage.max_uv / 1e3:.4g} kλ, {ao.pixel_scale_arcsec:.4g}\"/px, "
+              f"{ao.gridded.n_on_grid} samples on grid")
+        assert 0.01 < f < 0.4 and ao.gridded.n_off_grid == 0
+
+
+def test_bad_observation_config():
+    with pytest.raises(ValueError, match="dec_deg"):
+        observation_preset("vla", dec_deg=100.0)
+    with pytest.raises(ValueError, match="ha_start_h"):
+        observation_preset("vla", ha_start_h=1.0, ha_end_h=0.0)
+    with pytest.raises(ValueError, match="no non-zero baseline"):
+        fit_pixel_scale(np.zeros((2, 3)), 64)
+    with pytest.raises(ValueError, match="fraction"):
+        fit_pixel_scale(np.ones((2, 3)), 64, fraction=1.5)
+    with pytest.raises(ValueError, match="no unflagged"):
+        observe_array(observation_preset("eht", dec_deg=-89.0, min_elevation_deg=80.0), 32)
