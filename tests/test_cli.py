@@ -1,0 +1,27 @@
+import subprocess
+import sys
+
+from flows.cli import main
+from flows.demo import DEMO_PRESETS, run_demo
+
+
+def test_demo_runs_and_ddrm_beats_the_dirty_image():
+    results = run_demo(DEMO_PRESETS["quick"])
+    assert set(results) == {"vla", "eht", "alma"}
+    for array, r in results.items():
+        assert r["DDRM"]["psnr"] > r["dirty"]["psnr"], array
+        assert 0 < r["_coverage"]["fraction"] < 1
+
+
+def test_cli_demo_prints_the_table(capsys):
+    assert main(["demo", "--preset", "quick", "--arrays", "vla"]) == 0
+    out = capsys.readouterr().out
+    assert "| vla |" in out and "DDRM" in out and "CLEAN" in out
+
+
+def test_cli_bad_arguments_exit_nonzero_without_traceback():
+    for args in (["demo", "--K", "0"], ["demo", "--arrays", "lofar"], ["demo", "--sigma-y", "-1"], ["nope"]):
+        proc = subprocess.run([sys.executable, "-m", "flows.cli", *args], capture_output=True, text=True)
+        assert proc.returncode != 0 and "Traceback" not in proc.stderr and "error" in proc.stderr, args
+    proc = subprocess.run([sys.executable, "-m", "flows.cli", "demo", "--K", "2000"], capture_output=True, text=True)
+    assert proc.returncode == 2 and "K must" in proc.stderr and "Traceback" not in proc.stderr
