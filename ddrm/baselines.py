@@ -21,25 +21,27 @@ def _require_fourier(op: object) -> None:
         raise TypeError("dirty beam and CLEAN need a shift-invariant FourierSamplingOperator")
 
 
-def psf_peak(op: FourierSamplingOperator, dtype: torch.dtype = torch.float64) -> float:
-    """(HᵀH δ_0)_0 = Σ_i s_i² V_{0,i}²: the un-normalised dirty-beam peak."""
+def _psf(op: FourierSamplingOperator, dtype: torch.dtype) -> torch.Tensor:
+    """HᵀH δ_0 (N, N), un-normalised."""
+    _require_fourier(op)
     delta = torch.zeros(op.N, op.N, dtype=dtype)
     delta[0, 0] = 1
-    return float(op.Ht(op.H(delta))[0, 0])
+    return op.Ht(op.H(delta))
+
+
+def psf_peak(op: FourierSamplingOperator, dtype: torch.dtype = torch.float64) -> float:
+    """(HᵀH δ_0)_0 = Σ_i s_i² V_{0,i}²: the un-normalised dirty-beam peak."""
+    return float(_psf(op, dtype)[0, 0])
 
 
 def dirty_beam(op: FourierSamplingOperator, dtype: torch.dtype = torch.float64) -> torch.Tensor:
     """PSF (N, N), peak 1 at pixel (0, 0) (``torch.fft.fftshift`` centres it)."""
-    _require_fourier(op)
-    delta = torch.zeros(op.N, op.N, dtype=dtype)
-    delta[0, 0] = 1
-    psf = op.Ht(op.H(delta))
+    psf = _psf(op, dtype)
     return psf / psf[0, 0]
 
 
 def dirty_image(y: torch.Tensor, op: FourierSamplingOperator) -> torch.Tensor:
     """Hᵀ y / psf_peak: (..., M) -> (..., N, N)."""
-    _require_fourier(op)
     return op.Ht(y) / psf_peak(op, y.dtype)
 
 

@@ -79,8 +79,8 @@ def ddrm_sample(
     sigma_y: Union[float, torch.Tensor],
     K: int,
     S: int = 1,
-    eta: float = 0.85,
-    eta_b: float = 1.0,
+    eta: float = DDRMConfig.eta,
+    eta_b: float = DDRMConfig.eta_b,
     callback: Optional[StepCallback] = None,
 ) -> torch.Tensor:
     """Draw S DDRM posterior samples for each of B observations y (B, P) -> (B, S, N, N).

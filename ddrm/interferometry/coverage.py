@@ -26,6 +26,7 @@ from astropy.coordinates import EarthLocation
 from astropy.time import Time
 from astropy.utils import iers
 
+from .gridding import DEFAULT_FIT_FRACTION
 from .layouts import Layout
 
 SIDEREAL_PER_SOLAR = 1.00273790935
@@ -45,7 +46,7 @@ class ObservationConfig:
     min_elevation_deg: Optional[float] = None
     date: str = "2026-03-21"
     pixel_scale_arcsec: Optional[float] = None  # None: fit the grid to the longest baseline
-    fit_fraction: float = 0.9  # longest projected baseline at this fraction of Nyquist
+    fit_fraction: float = DEFAULT_FIT_FRACTION
 
     def __post_init__(self) -> None:
         if self.freq_hz <= 0 or self.integration_s <= 0:

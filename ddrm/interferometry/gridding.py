@@ -20,6 +20,7 @@ import numpy as np
 import torch
 
 ARCSEC = math.pi / (180 * 3600)
+DEFAULT_FIT_FRACTION = 0.9  # longest projected baseline at this fraction of the Nyquist radius
 
 
 def cell_coordinates(uvw: np.ndarray, N: int, pixel_scale_arcsec: float) -> np.ndarray:
@@ -28,7 +29,7 @@ def cell_coordinates(uvw: np.ndarray, N: int, pixel_scale_arcsec: float) -> np.n
     return np.stack([-uvw[:, 1] * scale, uvw[:, 0] * scale], axis=1)
 
 
-def fit_pixel_scale(uvw: np.ndarray, N: int, fraction: float = 0.9) -> float:
+def fit_pixel_scale(uvw: np.ndarray, N: int, fraction: float = DEFAULT_FIT_FRACTION) -> float:
     """Pixel scale (arcsec) putting the longest projected baseline at ``fraction`` of Nyquist:
     max √(u²+v²) · N Δθ = fraction · N/2, i.e. Δθ = fraction / (2 max|uv|)."""
     if not 0 < fraction <= 1:
