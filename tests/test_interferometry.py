@@ -11,7 +11,7 @@ from ddrm.interferometry import (add_noise, exact_measurements, exact_visibiliti
                                  grid_visibilities, known_layouts, load_layout, observation_preset, observe_array,
                                  paper_mask, paper_operator, parse_layout_csv, uv_coverage)
 from ddrm.interferometry.coverage import project_baselines
-from ddrm.operators import FourierSamplingOperator, conjugate_flip
+from ddrm.operators import conjugate_flip
 
 F64 = torch.float64
 

@@ -26,7 +26,7 @@ from astropy.coordinates import EarthLocation
 from astropy.time import Time
 from astropy.utils import iers
 
-from .gridding import DEFAULT_FIT_FRACTION
+from .gridding import DEFAULT_FIT_FRACTION, max_projected_baseline
 from .layouts import Layout
 
 SIDEREAL_PER_SOLAR = 1.00273790935
@@ -102,7 +102,7 @@ class UVCoverage:
     @property
     def max_uv(self) -> float:
         """Longest projected baseline sqrt(u² + v²), wavelengths."""
-        return float(np.hypot(self.uvw[:, 0], self.uvw[:, 1]).max()) if len(self.uvw) else 0.0
+        return max_projected_baseline(self.uvw)
 
 
 def _reference(layout: Layout) -> EarthLocation:

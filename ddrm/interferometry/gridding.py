@@ -29,12 +29,17 @@ def cell_coordinates(uvw: np.ndarray, N: int, pixel_scale_arcsec: float) -> np.n
     return np.stack([-uvw[:, 1] * scale, uvw[:, 0] * scale], axis=1)
 
 
+def max_projected_baseline(uvw: np.ndarray) -> float:
+    """Longest projected baseline max √(u² + v²) of uvw (n, 3), in wavelengths (0 if empty)."""
+    return float(np.hypot(uvw[:, 0], uvw[:, 1]).max()) if len(uvw) else 0.0
+
+
 def fit_pixel_scale(uvw: np.ndarray, N: int, fraction: float = DEFAULT_FIT_FRACTION) -> float:
     """Pixel scale (arcsec) putting the longest projected baseline at ``fraction`` of Nyquist:
     max √(u²+v²) · N Δθ = fraction · N/2, i.e. Δθ = fraction / (2 max|uv|)."""
     if not 0 < fraction <= 1:
         raise ValueError(f"fraction must lie in (0, 1], got {fraction}")
-    max_uv = float(np.hypot(uvw[:, 0], uvw[:, 1]).max()) if len(uvw) else 0.0
+    max_uv = max_projected_baseline(uvw)
     if max_uv <= 0:
         raise ValueError("cannot fit a pixel scale: no non-zero baseline")
     return fraction / (2 * max_uv) / ARCSEC
