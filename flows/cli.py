@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from dataclasses import replace
 from typing import Optional, Sequence
@@ -23,6 +24,29 @@ def _demo(args: argparse.Namespace) -> int:
     print(format_table(results))
     for array, result in results.items():
         print(f"{array}: DDRM sampling {result['DDRM']['t_sampling']:.2f} s for {cfg.samples} samples")
+    return 0
+
+
+def _prepare(args: argparse.Namespace) -> int:
+    from flows.prepare import prepare_dataset
+    from flows.runtime import configure_local_environment
+    from tasks.config import prepare_preset
+    from tasks.storage import check_reachable
+
+    overrides = {k: v for k, v in (("source", args.source), ("N", args.N), ("n_images", args.n_images),
+                                   ("seed", args.seed), ("normalisation", args.normalisation), ("fit", args.fit))
+                 if v is not None}
+    if args.source and args.source != "synthetic" and args.n_images is None:
+        overrides["n_images"] = None
+    if args.strict:
+        overrides["strict"] = True
+    config = prepare_preset(args.preset, **overrides)
+    if not config.synthetic and not os.path.exists(config.source):  # fail before starting Prefect
+        raise ValueError(f"image source {config.source!r} does not exist")
+    check_reachable(args.root)
+    configure_local_environment()
+    url = prepare_dataset(config, root=args.root)
+    print(f"dataset store: {url}")
     return 0
 
 
@@ -52,6 +76,26 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--seed", type=int)
     demo.add_argument("--arrays", nargs="+", choices=["vla", "eht", "alma"], help="array presets to observe with")
     demo.set_defaults(func=_demo)
+
+    from tasks.config import PREPARE_PRESETS
+
+    prep = sub.add_parser(
+        "prepare", help="prepare a dataset store (synthetic galaxies or real images) as zarr, local or s3://",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog="examples:\n  radio-ddrm prepare --preset demo\n"
+               "  radio-ddrm prepare --preset first --source ../shared/data/first-mirabest/mirabest_train_uint8.npz\n"
+               "  radio-ddrm prepare --source ./cutouts --N 128 --root s3://my-bucket/datasets\n"
+               "S3 endpoint and credentials come from the AWS environment (AWS_ENDPOINT_URL, AWS_ACCESS_KEY_ID, ...).")
+    prep.add_argument("--preset", choices=sorted(PREPARE_PRESETS), default="demo")
+    prep.add_argument("--root", default="runs/data", help="local folder or s3://bucket/prefix (default runs/data)")
+    prep.add_argument("--source", help="'synthetic', a folder of FITS cutouts, or a .npy/.npz stack")
+    prep.add_argument("--N", type=_positive_int, help="image size in pixels")
+    prep.add_argument("--n-images", dest="n_images", type=_positive_int, help="count (synthetic) or cap (real)")
+    prep.add_argument("--seed", type=int)
+    prep.add_argument("--normalisation", choices=["max", "global"])
+    prep.add_argument("--fit", choices=["crop", "resample"], help="how real images are brought to N")
+    prep.add_argument("--strict", action="store_true", help="fail on the first bad input instead of skipping it")
+    prep.set_defaults(func=_prepare)
     return parser
 
 
@@ -59,7 +103,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return args.func(args)
-    except ValueError as err:
+    except (ValueError, FileNotFoundError, RuntimeError) as err:
         print(f"radio-ddrm: error: {err}", file=sys.stderr)
         return 2
 

@@ -6,11 +6,13 @@ the reference pixel is the phase centre (N//2, N//2), i.e. FITS CRPIX = N//2 + 1
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 from typing import Optional, Union
 
 import numpy as np
 from astropy.io import fits
+from astropy.utils.exceptions import AstropyWarning
 from astropy.wcs import WCS
 
 import ddrm
@@ -63,11 +65,13 @@ def write_fits(
 def read_fits(path: PathLike) -> tuple[np.ndarray, fits.Header]:
     """Read a 2-D image (degenerate axes squeezed) and its header; bad files raise ValueError naming them."""
     try:
-        with fits.open(path, memmap=False) as hdul:
-            hdu = next((h for h in hdul if getattr(h, "data", None) is not None), None)
-            if hdu is None:
-                raise ValueError("no image data")
-            data, header = np.asarray(hdu.data, dtype=np.float64), hdu.header.copy()
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", AstropyWarning)  # a corrupt header's warnings; the error says it
+            with fits.open(path, memmap=False) as hdul:
+                hdu = next((h for h in hdul if getattr(h, "data", None) is not None), None)
+                if hdu is None:
+                    raise ValueError("no image data")
+                data, header = np.asarray(hdu.data, dtype=np.float64), hdu.header.copy()
     except FileNotFoundError:
         raise
     except Exception as err:  # astropy raises OSError, TypeError, ValueError... for corrupt files

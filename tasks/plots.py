@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import io
 from pathlib import Path
-from typing import Union
+from typing import Sequence, Union
 
 import matplotlib
 
@@ -52,3 +53,22 @@ def _save(fig, path: PathLike) -> Path:
     fig.savefig(path, dpi=110)
     plt.close(fig)
     return path
+
+
+def image_grid_png(images: np.ndarray, titles: Sequence[str] = (), ncols: int = 8, stretch: str = "sqrt") -> bytes:
+    """PNG bytes of a grid of images (n, N, N) in [0, 1], row 0 at the bottom (South), sqrt stretch."""
+    n = len(images)
+    nrows = -(-n // ncols)
+    fig, axes = plt.subplots(nrows, ncols, figsize=(1.6 * ncols, 1.7 * nrows), squeeze=False)
+    for i, ax in enumerate(axes.flat):
+        ax.axis("off")
+        if i < n:
+            shown = np.sqrt(np.clip(images[i], 0, None)) if stretch == "sqrt" else images[i]
+            ax.imshow(shown, cmap="inferno", origin="lower", vmin=0, vmax=1)
+            if i < len(titles):
+                ax.set_title(titles[i], fontsize=8)
+    fig.tight_layout()
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=72)
+    plt.close(fig)
+    return buffer.getvalue()

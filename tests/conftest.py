@@ -1,9 +1,16 @@
+import logging
+import os
+import re
+import socket
 import warnings
 
 import pytest
 import torch
 
 from ddrm.operators import FourierSamplingOperator
+from flows.runtime import configure_local_environment
+
+configure_local_environment()
 
 
 def random_counts(N: int, fraction: float, seed: int, with_dc: bool = True) -> torch.Tensor:
@@ -23,3 +30,52 @@ def fourier_op():
             warnings.simplefilter("error")  # symmetric counts must not warn
             return FourierSamplingOperator(random_counts(N, fraction, seed), weighting=weighting)
     return make
+
+
+@pytest.fixture(scope="session")
+def prefect_harness():
+    """One real Prefect test server (temporary database) for the whole session."""
+    from prefect.testing.utilities import prefect_test_harness
+
+    with prefect_test_harness(server_startup_timeout=120):
+        yield
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="session")
+def s3_server():
+    """A real S3-compatible server (moto) on 127.0.0.1, reached through the standard AWS variables."""
+    from moto.server import ThreadedMotoServer
+
+    logging.getLogger("werkzeug").setLevel(logging.ERROR)
+    port = free_port()
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port)
+    server.start()
+    env = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_DEFAULT_REGION": "us-east-1",
+           "AWS_ENDPOINT_URL": f"http://127.0.0.1:{port}"}
+    saved = {k: os.environ.get(k) for k in env}
+    os.environ.update(env)
+    yield env["AWS_ENDPOINT_URL"]
+    for key, value in saved.items():
+        if value is None:
+            os.environ.pop(key, None)
+        else:
+            os.environ[key] = value
+    server.stop()
+
+
+@pytest.fixture
+def s3_bucket(s3_server, request):
+    """A fresh bucket per test: s3://<name>."""
+    import s3fs
+
+    name = ("t-" + re.sub(r"[^a-z0-9]+", "-", request.node.name.lower()))[:50].strip("-")
+    fs = s3fs.S3FileSystem(skip_instance_cache=True)
+    if not fs.exists(name):
+        fs.mkdir(name)
+    return f"s3://{name}"

@@ -1,3 +1,4 @@
+import os
 import subprocess
 import sys
 
@@ -25,3 +26,17 @@ def test_cli_bad_arguments_exit_nonzero_without_traceback():
         assert proc.returncode != 0 and "Traceback" not in proc.stderr and "error" in proc.stderr, args
     proc = subprocess.run([sys.executable, "-m", "flows.cli", "demo", "--K", "2000"], capture_output=True, text=True)
     assert proc.returncode == 2 and "K must" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_cli_prepare_writes_a_store(prefect_harness, tmp_path, capsys):
+    assert main(["prepare", "--N", "16", "--n-images", "64", "--root", str(tmp_path)]) == 0
+    url = capsys.readouterr().out.split("dataset store: ")[1].strip()
+    assert url.startswith(str(tmp_path)) and url.endswith(".zarr")
+
+
+def test_cli_prepare_bad_source_or_store_is_a_readable_error(tmp_path):
+    env = {**os.environ, "AWS_ENDPOINT_URL": "http://127.0.0.1:9", "AWS_ACCESS_KEY_ID": "x", "AWS_SECRET_ACCESS_KEY": "x"}
+    for args in (["--source", str(tmp_path / "missing")], ["--root", "s3://bucket/data"], ["--preset", "nope"]):
+        proc = subprocess.run([sys.executable, "-m", "flows.cli", "prepare", *args], capture_output=True, text=True,
+                              env=env, timeout=60)
+        assert proc.returncode == 2 and "Traceback" not in proc.stderr and "error" in proc.stderr, (args, proc.stderr)

@@ -1,0 +1,112 @@
+"""Where stores live: a local path or ``s3://bucket/prefix``, through fsspec/s3fs and zarr v3.
+
+Endpoint and credentials come from the standard AWS environment (``AWS_ENDPOINT_URL`` /
+``AWS_ENDPOINT_URL_S3``, ``AWS_ACCESS_KEY_ID``, ``AWS_SECRET_ACCESS_KEY``, profiles...) or from
+explicit ``storage_options``; never from code, and they are never logged.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any, Optional
+
+import fsspec
+import zarr
+
+StorageOptions = Optional[dict[str, Any]]
+
+S3_TIMEOUTS = {"connect_timeout": 3, "read_timeout": 60}
+
+
+class StoreUnreachableError(RuntimeError):
+    """The storage endpoint could not be reached or refused access."""
+
+
+def is_remote(url: str) -> bool:
+    return "://" in url and not url.startswith("file://")
+
+
+def normalise_url(url: str) -> str:
+    """Absolute local paths (Ray workers may run elsewhere in the tree); remote URLs without a trailing '/'."""
+    if is_remote(url):
+        return url.rstrip("/")
+    return os.path.abspath(url.removeprefix("file://"))
+
+
+def join(root: str, *parts: str) -> str:
+    return "/".join([root.rstrip("/"), *parts]) if is_remote(root) else os.path.join(root, *parts)
+
+
+def resolve_options(url: str, storage_options: StorageOptions = None) -> StorageOptions:
+    """fsspec options for url: None for local paths; for s3, no instance cache and short connect timeouts."""
+    if not is_remote(url):
+        return None
+    options: dict[str, Any] = {"skip_instance_cache": True}
+    if url.startswith("s3://"):
+        options["config_kwargs"] = dict(S3_TIMEOUTS)
+    options.update(storage_options or {})
+    return options
+
+
+def filesystem(url: str, storage_options: StorageOptions = None) -> tuple[fsspec.AbstractFileSystem, str]:
+    """(filesystem, path inside it) for url."""
+    url = normalise_url(url)
+    return fsspec.core.url_to_fs(url, **(resolve_options(url, storage_options) or {}))
+
+
+def check_reachable(url: str, storage_options: StorageOptions = None) -> None:
+    """Fail within seconds, with a readable message, if url's endpoint or bucket cannot be used."""
+    if not is_remote(url):
+        return
+    probe = dict(storage_options or {})
+    if url.startswith("s3://"):  # one attempt, short timeouts: a probe, not a transfer
+        probe["config_kwargs"] = {**S3_TIMEOUTS, **probe.get("config_kwargs", {}), "retries": {"max_attempts": 1}}
+    fs, path = filesystem(url, probe)
+    if hasattr(fs, "retries"):
+        fs.retries = 1  # s3fs's own retry loop around botocore's
+    bucket = path.split("/", 1)[0]
+    endpoint = getattr(fs, "endpoint_url", None) or os.environ.get("AWS_ENDPOINT_URL_S3") or \
+        os.environ.get("AWS_ENDPOINT_URL") or "the default AWS endpoint"
+    try:
+        fs.ls(bucket, refresh=True)
+    except FileNotFoundError:
+        raise StoreUnreachableError(f"{url}: bucket {bucket!r} does not exist at {endpoint}") from None
+    except Exception as err:  # botocore/aiohttp connection, credential and permission errors
+        raise StoreUnreachableError(f"{url}: cannot use the store at {endpoint} ({type(err).__name__}: "
+                                    f"{str(err).splitlines()[0][:200]})") from None
+
+
+def open_group(url: str, mode: str, storage_options: StorageOptions = None) -> zarr.Group:
+    url = normalise_url(url)
+    return zarr.open_group(store=url, mode=mode, storage_options=resolve_options(url, storage_options))
+
+
+def exists(url: str, storage_options: StorageOptions = None) -> bool:
+    fs, path = filesystem(url, storage_options)
+    return fs.exists(path)
+
+
+def remove(url: str, storage_options: StorageOptions = None) -> None:
+    fs, path = filesystem(url, storage_options)
+    if fs.exists(path):
+        fs.rm(path, recursive=True)
+
+
+def rename(src: str, dst: str, storage_options: StorageOptions = None) -> None:
+    """Move a directory tree: an atomic rename locally; copy then delete on object stores."""
+    fs, src_path = filesystem(src, storage_options)
+    _, dst_path = filesystem(dst, storage_options)
+    if not is_remote(src):
+        os.replace(src_path, dst_path)
+        return
+    files = fs.find(src_path)
+    fs.copy(files, [dst_path + f[len(src_path):] for f in files])
+    fs.rm(src_path, recursive=True)
+
+
+def write_bytes(url: str, data: bytes, storage_options: StorageOptions = None) -> None:
+    fs, path = filesystem(url, storage_options)
+    if not is_remote(url):
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+    with fs.open(path, "wb") as f:
+        f.write(data)
