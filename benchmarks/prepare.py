@@ -15,7 +15,7 @@ import torch
 
 from ddrm.galaxies import synth_galaxies
 from flows.prepare import prepare_dataset
-from flows.runtime import configure_local_environment
+from tasks.runtime import configure_local_environment
 from tasks.config import prepare_preset
 
 CASES = {64: prepare_preset("demo", name="bench64", N=64, n_images=8192, shard_size=1024),

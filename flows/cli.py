@@ -29,7 +29,7 @@ def _demo(args: argparse.Namespace) -> int:
 
 def _prepare(args: argparse.Namespace) -> int:
     from flows.prepare import prepare_dataset
-    from flows.runtime import configure_local_environment
+    from tasks.runtime import configure_local_environment
     from tasks.config import prepare_preset
     from tasks.storage import check_reachable
 
@@ -84,10 +84,11 @@ def build_parser() -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
         epilog="examples:\n  radio-ddrm prepare --preset demo\n"
                "  radio-ddrm prepare --preset first --source ../shared/data/first-mirabest/mirabest_train_uint8.npz\n"
-               "  radio-ddrm prepare --source ./cutouts --N 128 --root s3://my-bucket/datasets\n"
+               "  radio-ddrm prepare --source ./cutouts --N 128 --root s3://my-bucket/radio-ddrm\n"
                "S3 endpoint and credentials come from the AWS environment (AWS_ENDPOINT_URL, AWS_ACCESS_KEY_ID, ...).")
     prep.add_argument("--preset", choices=sorted(PREPARE_PRESETS), default="demo")
-    prep.add_argument("--root", default="runs/data", help="local folder or s3://bucket/prefix (default runs/data)")
+    prep.add_argument("--root", default="runs", help="run root, a local folder or s3://bucket/prefix; "
+                      "datasets go to <root>/data (default runs)")
     prep.add_argument("--source", help="'synthetic', a folder of FITS cutouts, or a .npy/.npz stack")
     prep.add_argument("--N", type=_positive_int, help="image size in pixels")
     prep.add_argument("--n-images", dest="n_images", type=_positive_int, help="count (synthetic) or cap (real)")

@@ -27,9 +27,10 @@ PREPARE_WORKERS = max(2, min(4, os.cpu_count() or 1))
 
 
 @flow(name="prepare_dataset", task_runner=ThreadPoolTaskRunner(max_workers=PREPARE_WORKERS))
-def prepare_dataset(config: PrepareConfig = PREPARE_PRESETS["demo"], root: str = "runs/data",
+def prepare_dataset(config: PrepareConfig = PREPARE_PRESETS["demo"], root: str = "runs",
                     storage_options: Optional[dict] = None) -> str:
-    """Write (or reuse) the dataset store for ``config`` under ``root`` (a path or s3://...); returns its URL.
+    """Write (or reuse) the dataset store for ``config`` under ``<root>/data`` (root: a path or s3://...);
+    returns its URL.
 
     Credentials belong in the standard AWS environment, not in ``storage_options``: flow
     parameters are stored by the Prefect server.

@@ -1,6 +1,6 @@
 """The dataset store: a zarr v3 group, written under a temporary name and published atomically.
 
-Layout of ``<root>/<name>-<key>.zarr`` (key = hash of the config and the source files):
+Layout of ``<root>/data/<name>-<key>.zarr`` (key = hash of the config and the source files):
 
     images       (n, N, N) float32 in [0, 1], chunks (chunk_images, N, N); unwritten = NaN
     labels       (n,) int16: morphology index (synthetic), the source's label, or -1
@@ -35,8 +35,8 @@ def store_key(config: PrepareConfig, files_hash: Optional[str]) -> str:
 
 
 def store_urls(root: str, config: PrepareConfig, key: str) -> tuple[str, str]:
-    """(final, partial) URLs of the store for this config under root."""
-    final = storage.join(storage.normalise_url(root), f"{config.name}-{key}.zarr")
+    """(final, partial) URLs of the store for this config under the run root."""
+    final = storage.join(storage.normalise_url(root), "data", f"{config.name}-{key}.zarr")
     return final, final + ".partial"
 
 

@@ -72,3 +72,16 @@ def image_grid_png(images: np.ndarray, titles: Sequence[str] = (), ncols: int = 
     fig.savefig(buffer, format="png", dpi=72)
     plt.close(fig)
     return buffer.getvalue()
+
+
+def loss_curve_png(steps: Sequence[int], losses: Sequence[float], title: str = "") -> bytes:
+    """PNG bytes of the training loss against step (log scale)."""
+    fig, ax = plt.subplots(figsize=(6, 3.6))
+    ax.plot(steps, losses, lw=1.2)
+    ax.set(xlabel="step", ylabel="ε-MSE loss", yscale="log", title=title)
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=72)
+    plt.close(fig)
+    return buffer.getvalue()

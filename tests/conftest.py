@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from ddrm.operators import FourierSamplingOperator
-from flows.runtime import configure_local_environment
+from tasks.runtime import configure_local_environment
 
 configure_local_environment()
 
@@ -79,3 +79,15 @@ def s3_bucket(s3_server, request):
     if not fs.exists(name):
         fs.mkdir(name)
     return f"s3://{name}"
+
+
+@pytest.fixture(scope="session")
+def ray_session(s3_server, prefect_harness):
+    """One local Ray (2 CPUs, loopback) per session; started after the S3 variables are set so workers see them."""
+    import ray
+
+    from tasks.ray_runtime import ensure_ray
+
+    ensure_ray(num_cpus=2)
+    yield
+    ray.shutdown()

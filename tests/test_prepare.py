@@ -99,7 +99,7 @@ def test_fits_folder_bad_files_are_reported_by_name_and_skipped(prefect_harness,
     src.mkdir()
     write_fits_folder(src)
     cfg = prepare_preset("demo", name="fits", source=str(src), N=32, n_images=None, shard_size=2, chunk_images=2)
-    url = prepare_dataset(cfg, root=str(tmp_path / "data"))
+    url = prepare_dataset(cfg, root=str(tmp_path / "run"))
     data = ds.Dataset(url)
     assert len(data) == 4
     skipped = dict(data.meta["provenance"]["skipped"])
@@ -117,8 +117,8 @@ def test_fits_folder_in_strict_mode_fails_and_publishes_nothing(prefect_harness,
     write_fits_folder(src)
     cfg = prepare_preset("demo", name="fits", source=str(src), N=32, n_images=None, strict=True)
     with pytest.raises(ValueError, match="strict mode.*(corrupt|nan|cube|zero).fits"):
-        prepare_dataset(cfg, root=str(tmp_path / "data"))
-    assert not (tmp_path / "data").exists() or not list((tmp_path / "data").glob("*.zarr"))
+        prepare_dataset(cfg, root=str(tmp_path / "run"))
+    assert not list(tmp_path.rglob("*.zarr"))
 
 
 def test_global_normalisation_uses_one_scale(prefect_harness, tmp_path):
@@ -128,7 +128,7 @@ def test_global_normalisation_uses_one_scale(prefect_harness, tmp_path):
     np.save(src, stack)
     cfg = prepare_preset("demo", name="npy", source=str(src), N=16, n_images=None, normalisation="global",
                          shard_size=64, chunk_images=64)
-    data = ds.Dataset(prepare_dataset(cfg, root=str(tmp_path / "data")))
+    data = ds.Dataset(prepare_dataset(cfg, root=str(tmp_path / "run")))
     np.testing.assert_allclose(data.read(np.arange(3))[:, 8, 8], [0.25, 0.5, 1.0])
     assert data.meta["normalisation"] == {"mode": "global", "scale": 4.0}
 
@@ -151,13 +151,13 @@ def test_ingest_of_real_first_images(prefect_harness, tmp_path):
 
 
 def test_s3_store_written_by_the_flow_and_read_back(prefect_harness, s3_bucket):
-    url = prepare_dataset(SMALL, root=f"{s3_bucket}/datasets")
+    url = prepare_dataset(SMALL, root=f"{s3_bucket}/run")
     assert url.startswith(s3_bucket)
     data = ds.Dataset(url)
     assert len(data) == 96 and data.read([0, 95]).shape == (2, 32, 32)
     fs, path = storage.filesystem(url)
     assert not fs.exists(path + ".partial") and fs.exists(url.removesuffix(".zarr") + ".preview.png")
-    assert prepare_dataset(SMALL, root=f"{s3_bucket}/datasets") == url  # reused on S3 too
+    assert prepare_dataset(SMALL, root=f"{s3_bucket}/run") == url  # reused on S3 too
 
 
 def test_unreachable_endpoint_and_missing_bucket_fail_fast_with_a_clear_error(s3_server):

@@ -1,0 +1,91 @@
+"""One DDPM training step, its learning-rate schedule and radio-image augmentation (pure; no I/O).
+
+Step s: x_0 ← augment(batch); loss = ddpm_loss (design.md §4); AdamW with
+lr(s) = lr · min(1, (s+1)/warmup) · ½(1 + cos(π · clip((s - warmup)/(S - warmup), 0, 1))),
+gradients clipped to a global norm, then the EMA update θ_ema ← d θ_ema + (1 - d) θ.
+"""
+
+from __future__ import annotations
+
+import math
+from contextlib import nullcontext
+from dataclasses import asdict, dataclass
+from typing import Optional
+
+import torch
+from torch import nn
+
+from .ddpm import EMA, ddpm_loss
+from .schedule import Schedule
+
+
+@dataclass(frozen=True)
+class OptimConfig:
+    """AdamW with linear warm-up and cosine decay over ``steps``; gradient clipping; EMA."""
+
+    steps: int = 1000
+    lr: float = 1e-4
+    weight_decay: float = 0.0
+    warmup_steps: int = 100
+    grad_clip: float = 1.0
+    ema_decay: float = 0.999
+
+    def __post_init__(self) -> None:
+        if self.steps < 1 or self.warmup_steps < 0:
+            raise ValueError(f"need steps >= 1 and warmup_steps >= 0, got {self.steps}, {self.warmup_steps}")
+        if not self.lr > 0 or self.weight_decay < 0 or not self.grad_clip > 0:
+            raise ValueError("need lr > 0, weight_decay >= 0 and grad_clip > 0")
+        if not 0 <= self.ema_decay < 1:
+            raise ValueError(f"ema_decay must lie in [0, 1), got {self.ema_decay}")
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def lr_at(step: int, config: OptimConfig) -> float:
+    """The learning rate of step ``step`` (0-based): module docstring."""
+    warm = min(1.0, (step + 1) / config.warmup_steps) if config.warmup_steps else 1.0
+    span = max(config.steps - config.warmup_steps, 1)
+    progress = min(max((step - config.warmup_steps) / span, 0.0), 1.0)
+    return config.lr * warm * 0.5 * (1.0 + math.cos(math.pi * progress))
+
+
+def augment(x: torch.Tensor, generator: torch.Generator, max_shift: int = 0) -> torch.Tensor:
+    """Symmetries of the sky image prior: per image a random transpose, a 90° rotation k ∈ {0..3}
+    (together all 8 flips/rotations) and a circular shift of up to ``max_shift`` px.
+    x: (B, C, N, N) → (B, C, N, N)."""
+    B = x.shape[0]
+    draws = torch.randint(0, 8, (B,), generator=generator, device=generator.device).tolist()
+    shifts = torch.randint(-max_shift, max_shift + 1, (B, 2), generator=generator,
+                           device=generator.device).tolist()
+    out = []
+    for img, d, (dy, dx) in zip(x, draws, shifts):
+        img = img.transpose(-1, -2) if d >= 4 else img
+        img = torch.rot90(img, d % 4, dims=(-2, -1))
+        out.append(torch.roll(img, (dy, dx), dims=(-2, -1)) if max_shift else img)
+    return torch.stack(out)
+
+
+def train_step(model: nn.Module, ema: EMA, optimizer: torch.optim.Optimizer, x0: torch.Tensor,
+               schedule: Schedule, generator: torch.Generator, step: int, config: OptimConfig,
+               autocast_dtype: Optional[torch.dtype] = None) -> float:
+    """One optimiser step on x0 (B, C, N, N) in model space [-1, 1]; returns the loss.
+
+    ``model`` may be DDP-wrapped; ``ema`` tracks the unwrapped module. ``autocast_dtype``
+    (e.g. torch.bfloat16 on GPU) runs the forward pass in mixed precision.
+    """
+    for group in optimizer.param_groups:
+        group["lr"] = lr_at(step, config)
+    ctx = torch.autocast(x0.device.type, dtype=autocast_dtype) if autocast_dtype else nullcontext()
+    with ctx:
+        loss = ddpm_loss(model, x0, schedule, generator)
+    optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    torch.nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip)
+    optimizer.step()
+    ema.update(getattr(model, "module", model))
+    return float(loss.detach())
+
+
+def make_optimizer(model: nn.Module, config: OptimConfig) -> torch.optim.Optimizer:
+    return torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)

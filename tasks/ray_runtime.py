@@ -1,0 +1,54 @@
+"""Connecting to Ray (a local loopback cluster or a given address) and sizing work to what it has."""
+
+from __future__ import annotations
+
+import logging
+from typing import Optional
+
+import ray
+
+from .runtime import configure_local_environment
+
+
+class InsufficientResourcesError(RuntimeError):
+    """The Ray cluster cannot place what was asked for; raised at once rather than waiting forever."""
+
+
+def ensure_ray(address: Optional[str] = None, num_cpus: Optional[int] = None) -> dict:
+    """Connect to ``address`` (e.g. ``ray://head:10001`` or ``auto``), or start a local Ray bound to
+    127.0.0.1 with telemetry off. Reuses an existing connection. Returns the cluster's resources."""
+    if not ray.is_initialized():
+        if address:
+            try:
+                ray.init(address=address, logging_level=logging.WARNING, log_to_driver=False)
+            except Exception as err:  # ConnectionError, TimeoutError, ValueError...
+                raise RuntimeError(f"cannot connect to the Ray cluster at {address!r}: {err}") from None
+        else:
+            configure_local_environment()
+            ray.init(num_cpus=num_cpus, include_dashboard=False, logging_level=logging.WARNING,
+                     log_to_driver=False)
+    return ray.cluster_resources()
+
+
+def plan_workers(num_workers: Optional[int], cpus_per_worker: int, use_gpu: Optional[bool],
+                 what: str = "workers") -> tuple[int, bool]:
+    """(workers, use_gpu) that fit the cluster's *available* resources now.
+
+    use_gpu None: GPUs if the cluster has any. num_workers None: one per free GPU, else one per
+    ``cpus_per_worker`` free CPUs. Asking for more than fits raises InsufficientResourcesError
+    (Ray would otherwise wait silently for resources that never come).
+    """
+    free, total = ray.available_resources(), ray.cluster_resources()
+    gpus, cpus = int(free.get("GPU", 0)), int(free.get("CPU", 0))
+    gpu = bool(total.get("GPU", 0)) if use_gpu is None else use_gpu
+    fit = gpus if gpu else cpus // cpus_per_worker
+    if gpu and not total.get("GPU", 0):
+        raise InsufficientResourcesError(f"use_gpu=True but the Ray cluster has no GPUs ({total})")
+    wanted = num_workers if num_workers is not None else max(fit, 1)
+    if wanted > fit:
+        unit = "GPU" if gpu else f"{cpus_per_worker} CPU"
+        raise InsufficientResourcesError(
+            f"asked for {wanted} {what} of {unit} each, but the Ray cluster can place {fit} now "
+            f"(free: {cpus} CPU, {gpus} GPU; total: {int(total.get('CPU', 0))} CPU, {int(total.get('GPU', 0))} GPU). "
+            f"Ask for fewer, free running actors, or add nodes.")
+    return wanted, gpu

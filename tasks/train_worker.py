@@ -1,0 +1,123 @@
+"""Ray Train's ``train_loop_per_worker`` for the DDPM prior (DDP over 1..N workers, CPU or GPU).
+
+Rank r of W trains on train-split images r, r+W, ... of the dataset store, with its own
+generator reseeded per step from (seed, r, step), so a resumed run draws exactly what the
+uninterrupted one would have. Every rank reports metrics each ``report_every`` steps; rank 0
+attaches a checkpoint each ``checkpoint_every`` steps and at the end.
+"""
+
+from __future__ import annotations
+
+import os
+import resource
+import tempfile
+import time
+from typing import Any, Optional
+
+import numpy as np
+import ray.train
+import ray.train.torch
+import torch
+
+from ddrm.ddpm import EMA
+from ddrm.training import augment, lr_at, make_optimizer, train_step
+from ddrm.unet import UNet
+from ddrm.units import to_model
+
+from .checkpoints import check_compatible, read_meta, read_state, write_checkpoint
+from .config import TrainConfig
+from .dataset_store import Dataset
+
+
+def step_seed(seed: int, rank: int, step: int) -> int:
+    return int(np.random.SeedSequence([seed, rank, step]).generate_state(1, np.uint64)[0] >> 1)
+
+
+def load_shard(dataset_url: str, rank: int, world: int, device: torch.device,
+               storage_options: Optional[dict] = None) -> torch.Tensor:
+    """This rank's train images (n_r, 1, N, N) in model space [-1, 1] on ``device``."""
+    data = Dataset(dataset_url, storage_options)
+    mine = data.split("train")[rank::world]
+    if len(mine) == 0:
+        raise ValueError(f"{dataset_url}: rank {rank} of {world} has no training images")
+    return to_model(torch.from_numpy(data.read(mine))[:, None]).to(device)
+
+
+def peak_rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+
+
+def _resume(model: UNet, ema: EMA, optimizer: torch.optim.Optimizer, cfg: TrainConfig,
+            resume_from: Optional[str], storage_options: Optional[dict]) -> int:
+    """Load the latest checkpoint: Ray Train's after a worker failure (FailureConfig), else ``resume_from``
+    (an earlier, interrupted run's); returns the step to start from."""
+    checkpoint = ray.train.get_checkpoint()
+    if checkpoint is not None:
+        with checkpoint.as_directory() as directory:
+            check_compatible(read_meta(directory), cfg.unet, cfg.schedule, where=checkpoint.path)
+            state = read_state(directory)
+    elif resume_from is not None:
+        check_compatible(read_meta(resume_from, storage_options), cfg.unet, cfg.schedule, where=resume_from)
+        state = read_state(resume_from, storage_options)
+    else:
+        return 0
+    model.load_state_dict(state["model"])
+    ema.load_state_dict(state["ema"])
+    optimizer.load_state_dict(state["optimizer"])
+    return int(state["step"])
+
+
+def _report(metrics: dict, rank: int, state: Optional[dict], meta: dict) -> None:
+    if rank == 0 and state is not None:
+        with tempfile.TemporaryDirectory() as directory:
+            write_checkpoint(directory, state, meta)
+            ray.train.report(metrics, checkpoint=ray.train.Checkpoint.from_directory(directory))
+    else:
+        ray.train.report(metrics)
+
+
+def train_loop_per_worker(loop_config: dict[str, Any]) -> None:
+    """loop_config: ``train`` (TrainConfig), ``dataset`` (URL), ``meta`` (for prior.json),
+    ``progress`` (optional actor with ``push``), ``storage_options``, ``resume_from`` (a checkpoint
+    URL or None), ``fault`` (tests only:
+    {"step", "marker"} raises once at that step)."""
+    cfg: TrainConfig = loop_config["train"]
+    ctx = ray.train.get_context()
+    rank, world = ctx.get_world_rank(), ctx.get_world_size()
+    torch.set_num_threads(cfg.cpus_per_worker)
+    device = ray.train.torch.get_device()
+    data = load_shard(loop_config["dataset"], rank, world, device, loop_config.get("storage_options"))
+
+    torch.manual_seed(cfg.seed)  # identical initial weights on every rank
+    model = UNet(cfg.unet)
+    ema = EMA(model, cfg.optim.ema_decay)
+    optimizer = make_optimizer(model, cfg.optim)
+    start = _resume(model, ema, optimizer, cfg, loop_config.get("resume_from"), loop_config.get("storage_options"))
+    ddp_model = ray.train.torch.prepare_model(model)
+    ema.model.to(device)
+    autocast = torch.bfloat16 if device.type == "cuda" and cfg.mixed_precision else None
+    generator = torch.Generator(device=device)
+    losses, t_window, fault = [], time.perf_counter(), loop_config.get("fault")
+    for step in range(start, cfg.optim.steps):
+        if fault and step == fault["step"] and not os.path.exists(fault["marker"]):
+            open(fault["marker"], "w").close()
+            raise RuntimeError(f"injected fault at step {step} (test)")
+        generator.manual_seed(step_seed(cfg.seed, rank, step))
+        idx = torch.randint(0, len(data), (cfg.batch_size,), generator=generator, device=device)
+        x0 = augment(data[idx], generator, cfg.max_shift)
+        losses.append(train_step(ddp_model, ema, optimizer, x0, cfg.schedule, generator, step, cfg.optim, autocast))
+        done = step + 1
+        if done % cfg.report_every and done != cfg.optim.steps:
+            continue
+        elapsed = time.perf_counter() - t_window
+        metrics = {"step": done, "start_step": start, "loss": float(np.mean(losses)), "lr": lr_at(step, cfg.optim),
+                   "samples_per_s": len(losses) * cfg.batch_size * world / elapsed, "rank": rank,
+                   "world_size": world, "peak_rss_mb": peak_rss_mb()}
+        if rank == 0 and loop_config.get("progress") is not None:
+            loop_config["progress"].push.remote(metrics)
+        checkpoint_now = done % cfg.checkpoint_every == 0 or done == cfg.optim.steps
+        state = {"model": model.state_dict(), "ema": ema.state_dict(), "optimizer": optimizer.state_dict(),
+                 "step": done} if checkpoint_now and rank == 0 else None
+        _report(metrics, rank, state, loop_config["meta"])
+        losses, t_window = [], time.perf_counter()
+

@@ -1,0 +1,128 @@
+"""Prior training: real Ray Train (TorchTrainer, DDP on CPU), real Prefect, real zarr and S3."""
+
+import math
+from dataclasses import replace
+
+import pytest
+import ray
+import torch
+from prefect import flow
+
+from ddrm.ddpm import EpsDenoiser
+from ddrm.training import OptimConfig, augment, lr_at
+from ddrm.unet import UNet, UNetConfig
+from flows.prepare import prepare_dataset
+from flows.train import train_prior
+from tasks.checkpoints import list_checkpoints, load_prior, read_meta, read_state
+from tasks.config import prepare_preset, train_preset
+from tasks.ray_runtime import InsufficientResourcesError, plan_workers
+from tasks.train import fit_prior, plan_training, read_history
+
+MICRO = UNetConfig(base_channels=8, channel_mult=(1, 2), num_res_blocks=1, attention_levels=(), norm_groups=4)
+TINY_TRAIN = train_preset("demo", name="t", unet=MICRO, batch_size=8, report_every=2, checkpoint_every=4,
+                          optim=OptimConfig(steps=8, lr=2e-3, warmup_steps=1, ema_decay=0.5), max_failures=0)
+DATA = prepare_preset("demo", name="train-data", N=16, n_images=64, shard_size=64, chunk_images=16)
+
+
+@pytest.fixture(scope="module")
+def dataset(prefect_harness, tmp_path_factory):
+    return prepare_dataset(DATA, root=str(tmp_path_factory.mktemp("run")))
+
+
+def test_lr_schedule_closed_form():
+    cfg = OptimConfig(steps=110, lr=1.0, warmup_steps=10)
+    assert lr_at(0, cfg) == pytest.approx(0.1) and lr_at(9, cfg) == pytest.approx(1.0)
+    assert lr_at(60, cfg) == pytest.approx(0.5) and lr_at(110, cfg) == pytest.approx(0.0, abs=1e-12)
+
+
+def test_augment_is_a_dihedral_symmetry_with_shifts():
+    x = torch.rand(16, 1, 8, 8)
+    y = augment(x, torch.Generator().manual_seed(0), max_shift=2)
+    for a, b in zip(x, y):  # same pixel multiset: a permutation of pixels
+        assert torch.equal(a.flatten().sort().values, b.flatten().sort().values)
+    assert torch.equal(augment(x, torch.Generator().manual_seed(0), 0),
+                       augment(x, torch.Generator().manual_seed(0), 0))
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_train_workers_loss_falls_and_metrics_return(ray_session, dataset, tmp_path, workers):
+    cfg = replace(TINY_TRAIN, num_workers=workers, optim=replace(TINY_TRAIN.optim, steps=24), checkpoint_every=24)
+    checkpoint = train_prior(dataset, cfg, root=str(tmp_path))
+    history = read_history(str(checkpoint).rsplit("/", 1)[0])
+    assert [r["step"] for r in history] == list(range(2, 25, 2))
+    assert all(r["world_size"] == workers and r["samples_per_s"] > 0 for r in history)
+    assert history[-1]["loss"] < 0.7 * history[0]["loss"]
+    assert read_meta(checkpoint)["step"] == 24
+
+
+def test_checkpoint_loads_weights_only_and_reproduces_the_denoiser(ray_session, dataset, tmp_path):
+    checkpoint = train_prior(dataset, replace(TINY_TRAIN, num_workers=1), root=str(tmp_path))
+    state = read_state(checkpoint)  # weights_only=True inside
+    assert set(state) == {"model", "ema", "optimizer", "step"} and state["step"] == 8
+    prior = load_prior(checkpoint, torch.device("cpu"))
+    manual = UNet(MICRO)
+    manual.load_state_dict(state["ema"])
+    x, t = torch.randn(2, 1, 16, 16), torch.tensor([10, 500])
+    torch.testing.assert_close(EpsDenoiser(prior.model, prior.schedule)(x, t),
+                               EpsDenoiser(manual.eval(), prior.schedule)(x, t), rtol=0, atol=0)
+    with pytest.raises(ValueError, match="U-Net config differs.*base_channels"):
+        load_prior(checkpoint, torch.device("cpu"), expect_unet=replace(MICRO, base_channels=16))
+    with pytest.raises(ValueError, match="schedule config differs"):
+        load_prior(checkpoint, torch.device("cpu"), expect_schedule=replace(prior.schedule, kind="linear"))
+    assert train_prior(dataset, replace(TINY_TRAIN, num_workers=1), root=str(tmp_path)) == checkpoint  # reused
+
+
+def test_interrupted_training_resumes_from_its_checkpoint(ray_session, dataset, tmp_path):
+    cfg = replace(TINY_TRAIN, num_workers=2)
+
+    @flow
+    def interrupted() -> None:
+        plan = plan_training(cfg, dataset, str(tmp_path))
+        fit_prior(cfg, plan, dataset, fault={"step": 5, "marker": str(tmp_path / "fault")})
+
+    with pytest.raises(Exception, match="injected fault"):
+        interrupted()
+    run_dir = list_checkpoints.__globals__["storage"].join(str(tmp_path), "priors")
+    steps = [s for s, _ in list_checkpoints(f"{run_dir}/{_only_run(tmp_path)}")]
+    assert steps == [4]
+    checkpoint = train_prior(dataset, cfg, root=str(tmp_path))  # a rerun continues
+    history = read_history(checkpoint.rsplit("/", 1)[0])
+    assert read_meta(checkpoint)["step"] == 8
+    assert {r["start_step"] for r in history if r["step"] > 4} == {4}  # resumed, not restarted
+
+
+def test_failure_config_restarts_workers_from_the_checkpoint(ray_session, dataset, tmp_path):
+    cfg = replace(TINY_TRAIN, num_workers=1, max_failures=1)
+
+    @flow
+    def with_fault() -> dict:
+        plan = plan_training(cfg, dataset, str(tmp_path))
+        return fit_prior(cfg, plan, dataset, fault={"step": 6, "marker": str(tmp_path / "fault")})
+
+    result = with_fault()
+    assert (tmp_path / "fault").exists() and read_meta(result["checkpoint"])["step"] == 8
+    assert [r["start_step"] for r in result["history"] if r["step"] > 4] == [4, 4]
+
+
+def _only_run(tmp_path) -> str:
+    (run,) = [p.name for p in (tmp_path / "priors").iterdir() if p.is_dir()]
+    return run
+
+
+def test_asking_for_more_workers_than_fit_fails_fast(ray_session):
+    free = int(ray.available_resources().get("CPU", 0))
+    with pytest.raises(InsufficientResourcesError, match=f"asked for {free + 1} training workers"):
+        plan_workers(free + 1, 1, False, "training workers")
+    with pytest.raises(InsufficientResourcesError, match="no GPUs"):
+        plan_workers(1, 1, True)
+    assert plan_workers(None, 1, None) == (free, False)
+
+
+def test_training_from_an_s3_dataset_with_checkpoints_on_s3(ray_session, s3_bucket):
+    url = prepare_dataset(DATA, root=f"{s3_bucket}/run")
+    cfg = replace(TINY_TRAIN, num_workers=1)
+    checkpoint = train_prior(url, cfg, root=f"{s3_bucket}/run")
+    assert checkpoint.startswith(f"{s3_bucket}/run/priors/") and read_meta(checkpoint)["dataset"] == url
+    assert not math.isnan(read_history(checkpoint.rsplit("/", 1)[0])[-1]["loss"])
+    assert load_prior(checkpoint, torch.device("cpu")).meta["step"] == 8
+    assert train_prior(url, cfg, root=f"{s3_bucket}/run") == checkpoint  # found again on S3: reused
