@@ -60,9 +60,9 @@ UNET_PRESETS: dict[str, UNetConfig] = {
     # 0.29 M parameters: trains in minutes on a 2-core CPU at N = 64.
     "tiny": UNetConfig(base_channels=16, channel_mult=(1, 2, 2), num_res_blocks=1,
                        attention_levels=(), norm_groups=8),
-    # Widths 32..512, 2 res-blocks per level, attention at 1/8 resolution: 58 M parameters
-    # (the reference reports about 40 M with the same widths; our up path has 3 blocks a level).
-    "paper": UNetConfig(base_channels=32, channel_mult=(1, 2, 4, 8, 16), num_res_blocks=2,
+    # Widths 32..512, one res-block a level down and two up, attention at 1/8 resolution:
+    # 40.6 M parameters, the reference's "about 40 M" (2 blocks a level would give 58 M).
+    "paper": UNetConfig(base_channels=32, channel_mult=(1, 2, 4, 8, 16), num_res_blocks=1,
                         attention_levels=(3,), norm_groups=16),
 }
 

@@ -8,6 +8,8 @@ import sys
 from dataclasses import replace
 from typing import Optional, Sequence
 
+from tasks.runtime import configure_local_environment
+
 
 def _demo(args: argparse.Namespace) -> int:
     from flows.demo import DEMO_PRESETS, format_table, run_demo
@@ -29,12 +31,12 @@ def _demo(args: argparse.Namespace) -> int:
 
 def _prepare(args: argparse.Namespace) -> int:
     from flows.prepare import prepare_dataset
-    from tasks.runtime import configure_local_environment
     from tasks.config import prepare_preset
     from tasks.storage import check_reachable
 
     overrides = {k: v for k, v in (("source", args.source), ("N", args.N), ("n_images", args.n_images),
-                                   ("seed", args.seed), ("normalisation", args.normalisation), ("fit", args.fit))
+                                   ("seed", args.seed), ("normalisation", args.normalisation), ("fit", args.fit),
+                                   ("name", args.name))
                  if v is not None}
     if args.source and args.source != "synthetic" and args.n_images is None:
         overrides["n_images"] = None
@@ -47,6 +49,31 @@ def _prepare(args: argparse.Namespace) -> int:
     configure_local_environment()
     url = prepare_dataset(config, root=args.root)
     print(f"dataset store: {url}")
+    return 0
+
+
+def _train(args: argparse.Namespace) -> int:
+    from flows.prepare import prepare_dataset
+    from flows.train import train_prior
+    from tasks.config import PREPARE_PRESETS, prepare_preset, train_preset
+    from tasks.ray_runtime import ensure_ray
+    from tasks.storage import check_reachable
+
+    config = train_preset(args.preset)
+    overrides = {k: v for k, v in (("num_workers", args.workers), ("cpus_per_worker", args.cpus_per_worker),
+                                   ("batch_size", args.batch_size), ("seed", args.seed)) if v is not None}
+    if args.use_gpu is not None:
+        overrides["use_gpu"] = args.use_gpu
+    if args.steps is not None:
+        overrides["optim"] = replace(config.optim, steps=args.steps)
+    config = replace(config, **overrides)
+    check_reachable(args.root)
+    configure_local_environment()
+    ensure_ray(args.ray_address)  # a bad address fails here, before any flow starts
+    dataset = args.dataset or prepare_dataset(prepare_preset(args.preset if args.preset in PREPARE_PRESETS
+                                                             else "demo"), root=args.root)
+    checkpoint = train_prior(dataset, config, root=args.root, ray_address=args.ray_address)
+    print(f"prior checkpoint: {checkpoint}")
     return 0
 
 
@@ -93,10 +120,34 @@ def build_parser() -> argparse.ArgumentParser:
     prep.add_argument("--N", type=_positive_int, help="image size in pixels")
     prep.add_argument("--n-images", dest="n_images", type=_positive_int, help="count (synthetic) or cap (real)")
     prep.add_argument("--seed", type=int)
+    prep.add_argument("--name", help="dataset name (the store is <root>/data/<name>-<hash>.zarr)")
     prep.add_argument("--normalisation", choices=["max", "global"])
     prep.add_argument("--fit", choices=["crop", "resample"], help="how real images are brought to N")
     prep.add_argument("--strict", action="store_true", help="fail on the first bad input instead of skipping it")
     prep.set_defaults(func=_prepare)
+
+    from tasks.config import TRAIN_PRESETS
+
+    train = sub.add_parser(
+        "train", help="train the DDPM prior with Ray Train (local Ray on 127.0.0.1, or --ray-address)",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog="examples:\n  radio-ddrm train --preset demo            # prepares the demo dataset if needed\n"
+               "  radio-ddrm train --dataset runs/data/first-mirabest-<hash>.zarr --preset paper --use-gpu\n"
+               "  radio-ddrm train --preset paper --ray-address ray://head:10001 --root s3://bucket/radio-ddrm\n"
+               "A rerun resumes from the latest checkpoint; a finished run is reused.")
+    train.add_argument("--preset", choices=sorted(TRAIN_PRESETS), default="demo")
+    train.add_argument("--dataset", help="dataset store URL from 'radio-ddrm prepare' (default: the preset's)")
+    train.add_argument("--root", default="runs", help="run root; checkpoints go to <root>/priors (default runs)")
+    train.add_argument("--ray-address", dest="ray_address", help="Ray cluster address (default: start a local Ray)")
+    train.add_argument("--workers", type=_positive_int, help="Ray Train workers (default: fill the cluster)")
+    train.add_argument("--cpus-per-worker", dest="cpus_per_worker", type=_positive_int)
+    train.add_argument("--batch-size", dest="batch_size", type=_positive_int, help="per worker")
+    train.add_argument("--steps", type=_positive_int, help="optimiser steps")
+    train.add_argument("--seed", type=int)
+    gpu = train.add_mutually_exclusive_group()
+    gpu.add_argument("--use-gpu", dest="use_gpu", action="store_true", default=None)
+    gpu.add_argument("--cpu", dest="use_gpu", action="store_false", help="train on CPUs even if GPUs exist")
+    train.set_defaults(func=_train)
     return parser
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import socket
 from typing import Optional
 
 import ray
@@ -19,6 +20,7 @@ def ensure_ray(address: Optional[str] = None, num_cpus: Optional[int] = None) ->
     127.0.0.1 with telemetry off. Reuses an existing connection. Returns the cluster's resources."""
     if not ray.is_initialized():
         if address:
+            probe_address(address)
             try:
                 ray.init(address=address, logging_level=logging.WARNING, log_to_driver=False)
             except Exception as err:  # ConnectionError, TimeoutError, ValueError...
@@ -28,6 +30,19 @@ def ensure_ray(address: Optional[str] = None, num_cpus: Optional[int] = None) ->
             ray.init(num_cpus=num_cpus, include_dashboard=False, logging_level=logging.WARNING,
                      log_to_driver=False)
     return ray.cluster_resources()
+
+
+def probe_address(address: str, timeout_s: float = 3.0) -> None:
+    """Fail within seconds if a ``host:port`` or ``ray://host:port`` address does not answer
+    (ray.init itself keeps retrying for minutes). ``auto`` and other forms are left to Ray."""
+    target = address.removeprefix("ray://")
+    host, sep, port = target.rpartition(":")
+    if not sep or not port.isdigit():
+        return
+    try:
+        socket.create_connection((host, int(port)), timeout=timeout_s).close()
+    except OSError as err:
+        raise RuntimeError(f"cannot reach the Ray cluster at {address!r}: {err}") from None
 
 
 def plan_workers(num_workers: Optional[int], cpus_per_worker: int, use_gpu: Optional[bool],

@@ -36,7 +36,11 @@ def test_cli_prepare_writes_a_store(prefect_harness, tmp_path, capsys):
 
 def test_cli_prepare_bad_source_or_store_is_a_readable_error(tmp_path):
     env = {**os.environ, "AWS_ENDPOINT_URL": "http://127.0.0.1:9", "AWS_ACCESS_KEY_ID": "x", "AWS_SECRET_ACCESS_KEY": "x"}
-    for args in (["--source", str(tmp_path / "missing")], ["--root", "s3://bucket/data"], ["--preset", "nope"]):
-        proc = subprocess.run([sys.executable, "-m", "flows.cli", "prepare", *args], capture_output=True, text=True,
+    from tests.conftest import free_port
+
+    for args in (["prepare", "--source", str(tmp_path / "missing")], ["prepare", "--root", "s3://bucket/data"],
+                 ["prepare", "--preset", "nope"], ["train", "--ray-address", f"127.0.0.1:{free_port()}"],
+                 ["train", "--steps", "0"], ["train", "--root", "s3://bucket/data"]):
+        proc = subprocess.run([sys.executable, "-m", "flows.cli", *args], capture_output=True, text=True,
                               env=env, timeout=60)
         assert proc.returncode == 2 and "Traceback" not in proc.stderr and "error" in proc.stderr, (args, proc.stderr)
