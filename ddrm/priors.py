@@ -46,6 +46,18 @@ class GaussianFourierPrior:
         lam = (1 + (radial_frequency(N) / k0) ** 2) ** (-slope / 2)
         return cls(lam * pixel_variance / lam.mean(), schedule, mean)
 
+    @classmethod
+    def fit(cls, images: torch.Tensor, schedule: Schedule) -> "GaussianFourierPrior":
+        """The maximum-likelihood stationary Gaussian of images (n, N, N) (model space): μ the pixel
+        mean, λ_k the mean of x̄_k² over images (x̄ = Vᵀ(x - μ)), averaged with λ_{-k}."""
+        if images.dim() != 3 or images.shape[-1] != images.shape[-2] or images.shape[0] < 2:
+            raise ValueError(f"need at least 2 square images (n, N, N), got {tuple(images.shape)}")
+        x = images.to(torch.float64)
+        mean = float(x.mean())
+        N = x.shape[-1]
+        lam = RealFourierBasis(N).Vt(x - mean).pow(2).mean(dim=0).reshape(N, N)
+        return cls((lam + conjugate_flip(lam)) / 2, schedule, mean)
+
     def __call__(self, xt: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
         """xt (n, C, N, N), t (n,) -> x̂_0 (n, C, N, N), exact posterior mean."""
         xbar = self.basis.Vt(xt)  # (n, C, D)

@@ -162,3 +162,74 @@ TRAIN_PRESETS: dict[str, TrainConfig] = {
 def train_preset(preset: str, /, **overrides: Any) -> TrainConfig:
     """A named preset with overrides; unknown presets or fields raise ValueError."""
     return _from_preset(TRAIN_PRESETS, "train", preset, overrides)
+
+
+ARRAY_SPECS = ("vla", "eht", "alma", "paper-vla", "paper-eht", "paper-alma")
+
+
+@dataclass(frozen=True)
+class ReconstructConfig:
+    """A survey of simulated observations: the first ``n_images`` test-split images × ``arrays`` ×
+    ``K_values``, each with noise σ_y (model space, per measured coordinate) and S posterior samples.
+
+    Arrays are Earth-rotation presets (``vla``, ``eht``, ``alma``) or the reference paper's masks
+    (``paper-vla``, ...; N = 150 only). Observations are processed in batches of ``batch_size`` with
+    the same array and K by a pool of actors (``num_actors`` None: fill the cluster).
+    """
+
+    name: str = "survey"
+    arrays: tuple[str, ...] = ("vla", "eht", "alma")
+    K_values: tuple[int, ...] = (20, 100)
+    samples: int = 8
+    sigma_y: float = 0.02
+    eta: float = 0.85
+    eta_b: float = 1.0
+    n_images: int = 16
+    seed: int = 0
+    batch_size: int = 4
+    clean_threshold_sigmas: float = 3.0
+    clean_max_iter: int = 2000
+    num_actors: Optional[int] = None
+    cpus_per_actor: int = 1
+    use_gpu: Optional[bool] = None
+    save_samples: bool = False
+    fits: bool = False
+
+    def __post_init__(self) -> None:
+        if not self.name or "/" in self.name:
+            raise ValueError(f"name must be a non-empty path component, got {self.name!r}")
+        unknown = [a for a in self.arrays if a not in ARRAY_SPECS]
+        if unknown or not self.arrays or len(set(self.arrays)) != len(self.arrays):
+            raise ValueError(f"unknown or repeated arrays {list(self.arrays)}; choose from {ARRAY_SPECS}")
+        if not self.K_values or any(k < 1 for k in self.K_values) or len(set(self.K_values)) != len(self.K_values):
+            raise ValueError(f"K values must be distinct and >= 1, got {list(self.K_values)}")
+        if self.samples < 1 or self.n_images < 1 or self.batch_size < 1 or self.cpus_per_actor < 1:
+            raise ValueError("samples, n_images, batch_size and cpus_per_actor must be >= 1")
+        if not self.sigma_y >= 0 or not 0 <= self.eta <= 1 or not 0 <= self.eta_b <= 1:
+            raise ValueError("need sigma_y >= 0 and eta, eta_b in [0, 1]")
+        if self.num_actors is not None and self.num_actors < 1:
+            raise ValueError(f"num_actors must be >= 1, got {self.num_actors}")
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    def content_key(self) -> dict:
+        """What determines the results (not the pool's size or batching of the work)."""
+        d = self.to_dict()
+        for k in ("num_actors", "cpus_per_actor", "use_gpu", "fits"):
+            d.pop(k)
+        return d
+
+
+RECONSTRUCT_PRESETS: dict[str, ReconstructConfig] = {
+    "demo": ReconstructConfig(name="survey-demo", K_values=(20, 100), samples=8, n_images=8),
+    # the paper's table: its masks, noiseless, 200 test images, S = 128 (design.md §7)
+    "paper": ReconstructConfig(name="survey-paper", arrays=("paper-vla", "paper-eht", "paper-alma"),
+                               K_values=(10, 50, 100, 500, 1000), samples=128, sigma_y=0.0,
+                               n_images=200, batch_size=2),
+}
+
+
+def reconstruct_preset(preset: str, /, **overrides: Any) -> ReconstructConfig:
+    """A named preset with overrides; unknown presets or fields raise ValueError."""
+    return _from_preset(RECONSTRUCT_PRESETS, "reconstruct", preset, overrides)

@@ -6,6 +6,7 @@ the reference pixel is the phase centre (N//2, N//2), i.e. FITS CRPIX = N//2 + 1
 
 from __future__ import annotations
 
+import io
 import warnings
 from pathlib import Path
 from typing import Optional, Union
@@ -33,22 +34,12 @@ def image_wcs(N: int, ra_deg: float, dec_deg: float, pixel_scale_arcsec: float) 
     return w
 
 
-def write_fits(
-    path: PathLike,
-    image,
-    *,
-    ra_deg: float,
-    dec_deg: float,
-    pixel_scale_arcsec: float,
-    bunit: str,
-    freq_hz: Optional[float] = None,
-    extra: Optional[dict] = None,
-    overwrite: bool = True,
-) -> Path:
-    """Write a 2-D image (N, N) (numpy or torch) with WCS, BUNIT and provenance cards."""
+def image_hdu(image, *, ra_deg: float, dec_deg: float, pixel_scale_arcsec: float, bunit: str,
+              freq_hz: Optional[float] = None, extra: Optional[dict] = None) -> fits.PrimaryHDU:
+    """A square 2-D image (N, N) (numpy or torch) with WCS, BUNIT and provenance cards."""
     data = np.asarray(image.detach().cpu() if hasattr(image, "detach") else image, dtype=np.float32)
     if data.ndim != 2 or data.shape[0] != data.shape[1]:
-        raise ValueError(f"{path}: need a square 2-D image, got shape {data.shape}")
+        raise ValueError(f"need a square 2-D image, got shape {data.shape}")
     header = image_wcs(data.shape[0], ra_deg, dec_deg, pixel_scale_arcsec).to_header()
     header["BUNIT"] = bunit
     header["ORIGIN"] = f"radio-ddrm {ddrm.__version__}"
@@ -56,10 +47,26 @@ def write_fits(
         header["RESTFRQ"] = freq_hz
     for key, value in (extra or {}).items():
         header[key[:8].upper()] = value
+    return fits.PrimaryHDU(data=data, header=header)
+
+
+def write_fits(path: PathLike, image, *, overwrite: bool = True, **cards) -> Path:
+    """Write ``image_hdu(image, **cards)`` to a local path."""
+    try:
+        hdu = image_hdu(image, **cards)
+    except ValueError as err:
+        raise ValueError(f"{path}: {err}") from None
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fits.PrimaryHDU(data=data, header=header).writeto(path, overwrite=overwrite)
+    hdu.writeto(path, overwrite=overwrite)
     return path
+
+
+def fits_bytes(image, **cards) -> bytes:
+    """``image_hdu(image, **cards)`` as FITS file bytes (for object stores)."""
+    buffer = io.BytesIO()
+    image_hdu(image, **cards).writeto(buffer)
+    return buffer.getvalue()
 
 
 def read_fits(path: PathLike) -> tuple[np.ndarray, fits.Header]:

@@ -85,3 +85,55 @@ def loss_curve_png(steps: Sequence[int], losses: Sequence[float], title: str = "
     fig.savefig(buffer, format="png", dpi=72)
     plt.close(fig)
     return buffer.getvalue()
+
+
+def _png(fig) -> bytes:
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=72)
+    plt.close(fig)
+    return buffer.getvalue()
+
+
+def gallery_png(panels: Sequence[Sequence[np.ndarray]], row_labels: Sequence[str], col_labels: Sequence[str]) -> bytes:
+    """Rows of images (truth, dirty, CLEAN, mean, std, residual...): [0, 1] panels share a sqrt stretch;
+    a column named 'residual' is diverging and 'posterior std' has its own scale."""
+    nrows, ncols = len(panels), len(col_labels)
+    fig, axes = plt.subplots(max(nrows, 1), ncols, figsize=(1.9 * ncols, 1.9 * max(nrows, 1)), squeeze=False)
+    for r, row in enumerate(panels):
+        for c, image in enumerate(row):
+            ax, label = axes[r, c], col_labels[c]
+            if label == "residual":
+                lim = float(np.abs(image).max()) or 1.0
+                ax.imshow(image, cmap="RdBu_r", vmin=-lim, vmax=lim, origin="lower")
+            elif label == "posterior std":
+                ax.imshow(image, cmap="viridis", origin="lower")
+            else:
+                ax.imshow(np.sqrt(np.clip(image, 0, 1)), cmap="inferno", vmin=0, vmax=1, origin="lower")
+            ax.set_xticks([]), ax.set_yticks([])
+            if r == 0:
+                ax.set_title(label, fontsize=9)
+            if c == 0:
+                ax.set_ylabel(row_labels[r], fontsize=7)
+    fig.tight_layout()
+    return _png(fig)
+
+
+def psnr_vs_K_png(rows: Sequence[dict]) -> bytes:
+    """PSNR (mean ± std) against K per array: DDRM as a curve, dirty and CLEAN as flat lines."""
+    arrays = list(dict.fromkeys(r["array"] for r in rows))
+    fig, ax = plt.subplots(figsize=(6.5, 4))
+    for i, array in enumerate(arrays):
+        colour = f"C{i}"
+        ddrm = sorted((r for r in rows if r["array"] == array and r["method"] == "DDRM"), key=lambda r: r["K"])
+        Ks = [r["K"] for r in ddrm]
+        ax.errorbar(Ks, [r["psnr_mean"] for r in ddrm], yerr=[r["psnr_std"] for r in ddrm], color=colour,
+                    marker="o", capsize=3, label=f"{array} DDRM")
+        for method, style in (("CLEAN", "--"), ("dirty", ":")):
+            values = [r["psnr_mean"] for r in rows if r["array"] == array and r["method"] == method]
+            if values:
+                ax.axhline(values[0], color=colour, ls=style, lw=1, label=f"{array} {method}")
+    ax.set(xscale="log", xlabel="DDRM steps K", ylabel="PSNR [dB]", title="PSNR against K")
+    ax.legend(fontsize=7, ncol=max(1, len(arrays)))
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    return _png(fig)

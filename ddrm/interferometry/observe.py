@@ -87,3 +87,14 @@ def mask_operator(mask: np.ndarray, *, centred: bool = True, weighting: Weightin
     if arr.dtype == bool:
         weighting = "uniform"
     return FourierSamplingOperator(torch.from_numpy(arr.astype(np.float64)), centred=centred, weighting=weighting)
+
+
+def array_operator(spec: str, N: int) -> FourierSamplingOperator:
+    """The operator of an array spec: an observation preset ('vla', 'eht', 'alma'; Earth-rotation
+    coverage at N) or 'paper-<name>' (the reference paper's 150×150 mask; N must be 150)."""
+    if spec.startswith("paper-"):
+        op = paper_operator(spec.removeprefix("paper-"))
+        if op.N != N:
+            raise ValueError(f"the paper's masks are {op.N}x{op.N}; cannot observe {N}x{N} images with {spec!r}")
+        return op
+    return observe_array(spec, N).op

@@ -1,0 +1,174 @@
+"""Fan-out DDRM reconstruction: a pool of Ray actors, each holding the prior and cached operators.
+
+The driver feeds batches (one array and K each) through ``ray.util.ActorPool``, which keeps at
+most one batch in flight per actor, so memory stays flat however large the survey. Actors write
+each observation to the survey store as soon as its batch is done; a crashed actor is restarted
+and its batch retried (``max_restarts`` / ``max_task_retries``).
+"""
+
+from __future__ import annotations
+
+import os
+import time
+import warnings
+from dataclasses import dataclass
+from typing import Any, Optional
+
+import numpy as np
+import ray
+import torch
+from prefect import get_run_logger, task
+from prefect.artifacts import create_progress_artifact, update_progress_artifact
+from prefect.cache_policies import NO_CACHE
+from ray.util import ActorPool
+
+from ddrm.ddpm import Denoiser, EpsDenoiser
+from ddrm.interferometry import array_operator
+from ddrm.pipeline import CleanConfig, reconstruct_batch
+from ddrm.priors import GaussianFourierPrior
+from ddrm.sampler import DDRMConfig, make_generators
+from ddrm.schedule import Schedule
+from ddrm.units import to_model
+
+from . import storage
+from . import survey_store as ss
+from .checkpoints import load_prior, read_meta
+from .config import ReconstructConfig
+from .dataset_store import Dataset
+from .ray_runtime import ensure_ray, plan_workers
+from .storage import StorageOptions
+
+
+@dataclass(frozen=True)
+class SurveyPlan:
+    url: str
+    n_obs: int
+    pending: int
+
+
+ANALYTIC_PRIOR = "gaussian"
+ANALYTIC_FIT_IMAGES = 2048
+
+
+def load_denoiser(prior: str, dataset: Dataset, device: torch.device,
+                  storage_options: StorageOptions = None) -> tuple[Denoiser, Schedule]:
+    """(denoiser, schedule) of a checkpoint URL, or of ``"gaussian"``: the stationary Gaussian prior
+    fitted to (up to 2048 of) the dataset's training images, with its exact denoiser (a baseline)."""
+    if prior == ANALYTIC_PRIOR:
+        schedule = Schedule()
+        train = dataset.split("train")[:ANALYTIC_FIT_IMAGES]
+        fitted = GaussianFourierPrior.fit(to_model(torch.from_numpy(dataset.read(train))), schedule)
+        return (lambda xt, t: fitted(xt.double(), t).to(xt.dtype)), schedule
+    loaded = load_prior(prior, device, storage_options=storage_options)
+    return EpsDenoiser(loaded.model, loaded.schedule), loaded.schedule
+
+
+def prior_meta(prior: str, dataset: Dataset, storage_options: StorageOptions = None) -> dict:
+    """What identifies the prior (for the survey's key) and its image size N."""
+    if prior == ANALYTIC_PRIOR:
+        return {"prior": ANALYTIC_PRIOR, "N": dataset.N, "dataset_hash": dataset.meta["config_hash"]}
+    return read_meta(prior, storage_options)
+
+
+class Reconstructor:
+    """Loads the checkpoint once; builds and caches one operator per array; reconstructs batches.
+    A plain class, made an actor by ``RemoteReconstructor``, so Ray pickles it by reference."""
+
+    def __init__(self, checkpoint: str, dataset: str, survey: str, config: ReconstructConfig,
+                 storage_options: StorageOptions, threads: int) -> None:
+        torch.set_num_threads(threads)
+        self.device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+        self.dataset = Dataset(dataset, storage_options)
+        self.denoiser, self.schedule = load_denoiser(checkpoint, self.dataset, self.device, storage_options)
+        self.survey, self.config, self.storage_options = survey, config, storage_options
+        self.ops: dict[str, Any] = {}
+
+    def get_operator(self, array: str):
+        if array not in self.ops:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", UserWarning)  # the paper masks' Hermitian closure, known
+                self.ops[array] = array_operator(array, self.dataset.N)
+        return self.ops[array]
+
+    def run(self, batch: ss.Batch, fault: Optional[dict] = None) -> list[dict]:
+        """Reconstruct one batch and write each observation; returns their metric rows."""
+        if fault and fault["obs"] in batch.obs and not os.path.exists(fault["marker"]):
+            open(fault["marker"], "w").close()
+            if fault["mode"] == "exit":
+                os._exit(1)  # the actor process dies mid-batch (tests)
+            raise RuntimeError(f"injected failure in batch {batch.obs} (test)")
+        cfg = self.config
+        truth = torch.from_numpy(self.dataset.read(np.array(batch.images))).to(self.device)
+        seeds = [ss.observation_seeds(cfg.seed, img, batch.array, batch.K) for img in batch.images]
+        result = reconstruct_batch(
+            self.denoiser, self.schedule, self.get_operator(batch.array), truth, sigma_y=cfg.sigma_y,
+            ddrm=DDRMConfig(K=batch.K, eta=cfg.eta, eta_b=cfg.eta_b, samples=cfg.samples),
+            noise_generators=make_generators([s[0] for s in seeds], self.device),
+            sample_generators=make_generators([s[1] for s in seeds], self.device),
+            clean=CleanConfig(threshold_sigmas=cfg.clean_threshold_sigmas, max_iter=cfg.clean_max_iter))
+        rows = []
+        for b, i in enumerate(batch.obs):
+            row = {k: float(v[b]) for k, v in result.metrics.items()} | {"sigma_y": cfg.sigma_y, "S": cfg.samples}
+            images = {name: getattr(result, name)[b].cpu().numpy() for name in ss.IMAGES}
+            samples = result.samples[b].cpu().numpy() if cfg.save_samples else None
+            ss.write_observation(self.survey, i, images, row, samples, self.storage_options)
+            rows.append({"obs": i, "id": ss.obs_id(batch.array, batch.K, batch.images[b]), **row})
+        return rows
+
+
+RemoteReconstructor = ray.remote(max_restarts=2, max_task_retries=2)(Reconstructor)
+
+
+@task(cache_policy=NO_CACHE)
+def plan_survey(config: ReconstructConfig, checkpoint: str, dataset: str, root: str,
+                storage_options: StorageOptions = None) -> SurveyPlan:
+    """Create (or reopen, to resume) the survey store; checks the prior and the dataset agree on N."""
+    storage.check_reachable(root, storage_options)
+    data = Dataset(dataset, storage_options)
+    pmeta = prior_meta(checkpoint, data, storage_options)
+    if int(pmeta["N"]) != data.N:
+        raise ValueError(f"the prior was trained on {pmeta['N']}x{pmeta['N']} images; "
+                         f"the dataset has {data.N}x{data.N}")
+    key = ss.survey_key(config, data.meta["config_hash"], pmeta)
+    url = storage.join(storage.normalise_url(root), "surveys", f"{config.name}-{key}.zarr")
+    meta = {"key": key, "dataset": dataset, "dataset_hash": data.meta["config_hash"], "checkpoint": checkpoint,
+            "pixel_scale_arcsec": data.meta.get("pixel_scale_arcsec")}
+    n = ss.create(url, config, data.N, data.split("test"), meta, storage_options)
+    pending = sum(len(b.obs) for b in ss.pending_batches(url, config.batch_size, storage_options))
+    get_run_logger().info("survey %s: %d observations, %d to do", url, n, pending)
+    return SurveyPlan(url, n, pending)
+
+
+@task(cache_policy=NO_CACHE)
+def run_actor_pool(plan: SurveyPlan, config: ReconstructConfig, checkpoint: str, dataset: str,
+                   ray_address: Optional[str] = None, storage_options: StorageOptions = None,
+                   fault: Optional[dict] = None) -> dict[str, Any]:
+    """Reconstruct every unfinished observation; returns {"done", "actors", "seconds", "obs_per_s"}."""
+    batches = ss.pending_batches(plan.url, config.batch_size, storage_options)
+    logger = get_run_logger()
+    if not batches:
+        return {"done": 0, "actors": 0, "seconds": 0.0, "obs_per_s": float("nan")}
+    ensure_ray(ray_address)
+    n_actors, gpu = plan_workers(config.num_actors, config.cpus_per_actor, config.use_gpu, "reconstruction actors")
+    n_actors = min(n_actors, len(batches))
+    actors = [RemoteReconstructor.options(num_cpus=config.cpus_per_actor, num_gpus=1 if gpu else 0).remote(
+        checkpoint, dataset, plan.url, config, storage_options, config.cpus_per_actor) for _ in range(n_actors)]
+    todo = sum(len(b.obs) for b in batches)
+    progress = create_progress_artifact(progress=100.0 * (plan.n_obs - todo) / plan.n_obs,
+                                        description=f"observations reconstructed in {plan.url}")
+    logger.info("%d observations in %d batches on %d %s actor(s)", todo, len(batches), n_actors,
+                "GPU" if gpu else "CPU")
+    t0, done = time.perf_counter(), 0
+    try:
+        pool = ActorPool(actors)
+        for rows in pool.map_unordered(lambda actor, batch: actor.run.remote(batch, fault), batches):
+            done += len(rows)
+            update_progress_artifact(progress, progress=100.0 * (plan.n_obs - todo + done) / plan.n_obs)
+            best = max(rows, key=lambda r: r["psnr"])
+            logger.info("%d/%d observations done (%s: PSNR %.2f dB, dirty %.2f, CLEAN %.2f)", done, todo,
+                        best["id"], best["psnr"], best["dirty_psnr"], best["clean_psnr"])
+    finally:
+        for actor in actors:
+            ray.kill(actor)
+    seconds = time.perf_counter() - t0
+    return {"done": done, "actors": n_actors, "seconds": seconds, "obs_per_s": done / seconds}

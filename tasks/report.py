@@ -1,0 +1,146 @@
+"""Survey tables and figures: per (array, K) mean ± std and count, DDRM beside dirty and CLEAN.
+
+Writes ``<survey>.report/`` (beside the store): ``metrics.csv``, ``table.md``, ``gallery.png``,
+``psnr_vs_K.png`` and, on request, ``fits/<obs id>_{mean,std,dirty,clean}.fits`` with WCS.
+"""
+
+from __future__ import annotations
+
+import base64
+import csv
+import io
+import re
+from typing import Any, Optional
+
+import numpy as np
+from prefect import get_run_logger, task
+from prefect.artifacts import create_markdown_artifact, create_table_artifact
+from prefect.cache_policies import NO_CACHE
+
+from ddrm.interferometry import observation_preset
+
+from . import storage
+from . import survey_store as ss
+from .dataset_store import Dataset
+from .fits_io import fits_bytes
+from .plots import gallery_png, psnr_vs_K_png
+from .storage import StorageOptions
+
+TABLE_METRICS = ("mse", "psnr", "snr", "sre", "cov68", "t_sampling")
+METHODS = {"DDRM": "", "dirty": "dirty_", "CLEAN": "clean_"}
+
+
+def report_dir(survey: str) -> str:
+    return survey.removesuffix(".zarr") + ".report"
+
+
+def summary_rows(results: dict[str, Any]) -> list[dict[str, Any]]:
+    """One row per (array, K, method) over finished observations: n, and mean/std of TABLE_METRICS
+    (NaN where a method has no such metric, e.g. SRE of CLEAN)."""
+    meta, m = results["meta"], results["metrics"]
+    col = {c: i for i, c in enumerate(meta["columns"])}
+    rows = []
+    for a, array in enumerate(meta["arrays"]):
+        for K in meta["K_values"]:
+            sel = results["done"] & (results["obs_array"] == a) & (results["obs_K"] == K)
+            for method, prefix in METHODS.items():
+                row: dict[str, Any] = {"array": array, "K": int(K), "method": method, "n": int(sel.sum())}
+                for metric in TABLE_METRICS:
+                    values = m[sel, col[prefix + metric]] if prefix + metric in col else np.full(sel.sum(), np.nan)
+                    ok = values[np.isfinite(values)]
+                    row[f"{metric}_mean"] = float(ok.mean()) if len(ok) else float("nan")
+                    row[f"{metric}_std"] = float(ok.std(ddof=1)) if len(ok) > 1 else float("nan")
+                rows.append(row)
+    return rows
+
+
+def rows_to_csv(rows: list[dict[str, Any]]) -> str:
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=list(rows[0]))
+    writer.writeheader()
+    writer.writerows(rows)
+    return buffer.getvalue()
+
+
+def _pm(row: dict, metric: str) -> str:
+    mean, std = row[f"{metric}_mean"], row[f"{metric}_std"]
+    if not np.isfinite(mean):
+        return "–"
+    fmt = ".3g" if metric in ("mse", "t_sampling") else ".2f" if metric in ("psnr", "snr") else ".3f"
+    return f"{mean:{fmt}} ± {std:{fmt}}" if np.isfinite(std) else f"{mean:{fmt}}"
+
+
+def rows_to_markdown(rows: list[dict[str, Any]]) -> str:
+    head = "| array | K | method | n | " + " | ".join(TABLE_METRICS) + " |"
+    lines = [head, "|---" * (4 + len(TABLE_METRICS)) + "|"]
+    for r in rows:
+        lines.append(f"| {r['array']} | {r['K']} | {r['method']} | {r['n']} | " +
+                     " | ".join(_pm(r, m) for m in TABLE_METRICS) + " |")
+    return "\n".join(lines)
+
+
+def _gallery(survey: str, results: dict, dataset: Dataset, per_array: int, storage_options: StorageOptions) -> bytes:
+    """Truth / dirty / CLEAN / DDRM mean / posterior std / residual for a few observations per array at
+    the largest K."""
+    group = storage.open_group(survey, "r", storage_options)
+    meta, K = results["meta"], max(results["meta"]["K_values"])
+    panels, labels = [], []
+    for a, array in enumerate(meta["arrays"]):
+        chosen = np.flatnonzero(results["done"] & (results["obs_array"] == a) & (results["obs_K"] == K))[:per_array]
+        for i in chosen:
+            truth = dataset.read([int(results["obs_image"][i])])[0]
+            mean = group["mean"][i]
+            panels.append([truth, group["dirty"][i], group["clean"][i], mean, group["std"][i], mean - truth])
+            labels.append(f"{array} K={K} #{int(results['obs_image'][i])}")
+    return gallery_png(panels, labels, ["truth", "dirty", "CLEAN", "DDRM mean", "posterior std", "residual"])
+
+
+def _fits_outputs(survey: str, results: dict, storage_options: StorageOptions) -> int:
+    group = storage.open_group(survey, "r", storage_options)
+    meta, n = results["meta"], 0
+    for i in np.flatnonzero(results["done"]):
+        array, K, image = meta["arrays"][results["obs_array"][i]], int(results["obs_K"][i]), int(results["obs_image"][i])
+        preset = observation_preset(array.removeprefix("paper-"))
+        scale = meta.get("pixel_scale_arcsec") or 1.8
+        for name in ss.IMAGES:
+            data = fits_bytes(group[name][i], ra_deg=preset.ra_deg, dec_deg=preset.dec_deg, pixel_scale_arcsec=scale,
+                              bunit="image fraction (peak-normalised flux per pixel)", freq_hz=preset.freq_hz,
+                              extra={"OBSID": ss.obs_id(array, K, image), "DDRM_K": K, "PRODUCT": name})
+            fname = re.sub(r"[^A-Za-z0-9_.-]+", "_", ss.obs_id(array, K, image)) + f"_{name}.fits"
+            storage.write_bytes(storage.join(report_dir(survey), "fits", fname), data, storage_options)
+            n += 1
+    return n
+
+
+@task(cache_policy=NO_CACHE)
+def aggregate(survey: str, fits: bool = False, gallery_per_array: int = 2,
+              storage_options: StorageOptions = None) -> dict[str, Any]:
+    """Tables (CSV, Markdown, Prefect table artifact), figures and optional FITS; returns the paths and rows."""
+    results = ss.load_results(survey, storage_options)
+    meta = results["meta"]
+    rows = summary_rows(results)
+    out = report_dir(survey)
+    markdown = rows_to_markdown(rows)
+    storage.write_bytes(storage.join(out, "metrics.csv"), rows_to_csv(rows).encode(), storage_options)
+    storage.write_bytes(storage.join(out, "table.md"), (markdown + "\n").encode(), storage_options)
+    dataset = Dataset(meta["dataset"], storage_options)
+    gallery = _gallery(survey, results, dataset, gallery_per_array, storage_options)
+    curve = psnr_vs_K_png(rows)
+    storage.write_bytes(storage.join(out, "gallery.png"), gallery, storage_options)
+    storage.write_bytes(storage.join(out, "psnr_vs_K.png"), curve, storage_options)
+    n_fits = _fits_outputs(survey, results, storage_options) if fits else 0
+    key = re.sub(r"[^a-z0-9-]+", "-", f"survey-{meta['config']['name']}".lower())
+    create_table_artifact(table=[{k: (round(v, 6) if isinstance(v, float) else v) for k, v in r.items()}
+                                 for r in rows], key=key, description=f"survey metrics, {survey}")
+    create_markdown_artifact(key=f"{key}-report", description=f"survey report, {survey}", markdown="\n".join([
+        f"# Survey `{meta['config']['name']}`", "", f"{int(results['done'].sum())} of {meta['n_obs']} observations; "
+        f"prior `{meta['checkpoint']}`", "", markdown, "",
+        f"![gallery](data:image/png;base64,{base64.b64encode(gallery).decode()})", "",
+        f"![psnr](data:image/png;base64,{base64.b64encode(curve).decode()})"]))
+    get_run_logger().info("report in %s (%d FITS files)", out, n_fits)
+    return {"report": out, "rows": rows, "markdown": markdown, "fits": n_fits,
+            "missing": int((~results["done"]).sum())}
+
+
+def table_for(rows: list[dict], array: str, K: int, method: str) -> Optional[dict]:
+    return next((r for r in rows if (r["array"], r["K"], r["method"]) == (array, K, method)), None)
