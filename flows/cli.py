@@ -1,4 +1,9 @@
-"""The ``radio-ddrm`` command line."""
+"""The ``radio-ddrm`` command line: survey, prepare, train, reconstruct, report and serve.
+
+Each subcommand builds one validated config from a named preset plus overrides, checks the
+store and the Ray cluster before anything starts, and runs the Prefect flow in-process (an
+ephemeral Prefect server unless PREFECT_API_URL points at one).
+"""
 
 from __future__ import annotations
 
@@ -6,148 +11,225 @@ import argparse
 import os
 import sys
 from dataclasses import replace
-from typing import Optional, Sequence
+from typing import Any, Optional, Sequence
 
+from tasks.config import (ARRAY_SPECS, PREPARE_PRESETS, PRIORS, RECONSTRUCT_PRESETS, SURVEY_PRESETS, TRAIN_PRESETS,
+                          prepare_preset, reconstruct_preset, survey_preset, train_preset)
 from tasks.runtime import configure_local_environment
 
+RAW = argparse.RawDescriptionHelpFormatter
 
-def _demo(args: argparse.Namespace) -> int:
-    from flows.demo import DEMO_PRESETS, format_table, run_demo
 
-    cfg = DEMO_PRESETS[args.preset]
-    overrides = {k: v for k, v in (("K", args.K), ("samples", args.samples), ("sigma_y", args.sigma_y),
-                                   ("seed", args.seed)) if v is not None}
-    cfg = replace(cfg, **overrides)
-    print(f"radio-ddrm demo: N={cfg.N}, K={cfg.K}, S={cfg.samples}, sigma_y={cfg.sigma_y} "
-          "(analytic Gaussian prior; coverage from the real VLA B / EHT 2017 / ALMA C-5 layouts)")
+def _given(args: argparse.Namespace, *names: str) -> dict[str, Any]:
+    return {n: getattr(args, n) for n in names if getattr(args, n, None) is not None}
+
+
+def _preflight(args: argparse.Namespace, ray: bool) -> None:
+    """Fail with a readable message before any flow starts: unreachable store or Ray cluster."""
+    from tasks.storage import check_reachable
+
+    check_reachable(args.root)
+    configure_local_environment()
+    if ray:
+        from tasks.ray_runtime import ensure_ray
+
+        ensure_ray(args.ray_address)
+
+
+def _reconstruct_config(args: argparse.Namespace, base):
+    over = _given(args, "n_images", "samples", "sigma_y")
     if args.arrays:
-        cfg = replace(cfg, arrays=tuple(args.arrays))
-    results = run_demo(cfg)
-    print(format_table(results))
-    for array, result in results.items():
-        print(f"{array}: DDRM sampling {result['DDRM']['t_sampling']:.2f} s for {cfg.samples} samples")
+        over["arrays"] = tuple(args.arrays)
+    if args.K:
+        over["K_values"] = tuple(args.K)
+    if getattr(args, "actors", None):
+        over["num_actors"] = args.actors
+    return replace(base, **over)
+
+
+def _survey(args: argparse.Namespace) -> int:
+    from flows.survey import survey
+
+    config = survey_preset(args.preset)
+    train = config.train
+    if args.train_steps:
+        train = replace(train, optim=replace(train.optim, steps=args.train_steps))
+    config = replace(config, train=train, reconstruct=_reconstruct_config(args, config.reconstruct),
+                     prior=args.prior or config.prior, fits=config.fits and not args.no_fits)
+    _preflight(args, ray=True)
+    out = survey(config, root=args.root, ray_address=args.ray_address)
+    print(out["markdown"])
+    print(f"\nreport, tables and figures: {out['report']}  (table.md, metrics.csv, gallery.png, psnr_vs_K.png)")
+    if out["fits"]:
+        print(f"FITS images with WCS: {os.path.join(out['report'], 'fits')}")
+    print(f"survey store: {out['survey']}\nprior: {out['checkpoint']}\ndataset: {out['dataset']}")
     return 0
 
 
 def _prepare(args: argparse.Namespace) -> int:
     from flows.prepare import prepare_dataset
-    from tasks.config import prepare_preset
-    from tasks.storage import check_reachable
 
-    overrides = {k: v for k, v in (("source", args.source), ("N", args.N), ("n_images", args.n_images),
-                                   ("seed", args.seed), ("normalisation", args.normalisation), ("fit", args.fit),
-                                   ("name", args.name))
-                 if v is not None}
+    over = _given(args, "source", "N", "n_images", "seed", "normalisation", "fit", "name")
     if args.source and args.source != "synthetic" and args.n_images is None:
-        overrides["n_images"] = None
+        over["n_images"] = None
     if args.strict:
-        overrides["strict"] = True
-    config = prepare_preset(args.preset, **overrides)
-    if not config.synthetic and not os.path.exists(config.source):  # fail before starting Prefect
+        over["strict"] = True
+    config = prepare_preset(args.preset, **over)
+    if not config.synthetic and not os.path.exists(config.source):
         raise ValueError(f"image source {config.source!r} does not exist")
-    check_reachable(args.root)
-    configure_local_environment()
-    url = prepare_dataset(config, root=args.root)
-    print(f"dataset store: {url}")
+    _preflight(args, ray=False)
+    print(f"dataset store: {prepare_dataset(config, root=args.root)}")
     return 0
 
 
 def _train(args: argparse.Namespace) -> int:
     from flows.prepare import prepare_dataset
     from flows.train import train_prior
-    from tasks.config import PREPARE_PRESETS, prepare_preset, train_preset
-    from tasks.ray_runtime import ensure_ray
-    from tasks.storage import check_reachable
 
-    config = train_preset(args.preset)
-    overrides = {k: v for k, v in (("num_workers", args.workers), ("cpus_per_worker", args.cpus_per_worker),
-                                   ("batch_size", args.batch_size), ("seed", args.seed)) if v is not None}
-    if args.use_gpu is not None:
-        overrides["use_gpu"] = args.use_gpu
-    if args.steps is not None:
-        overrides["optim"] = replace(config.optim, steps=args.steps)
-    config = replace(config, **overrides)
-    check_reachable(args.root)
+    config = train_preset(args.preset, **_given(args, "batch_size", "seed", "use_gpu", "cpus_per_worker"))
+    if args.workers:
+        config = replace(config, num_workers=args.workers)
+    if args.steps:
+        config = replace(config, optim=replace(config.optim, steps=args.steps))
+    _preflight(args, ray=True)
+    dataset = args.dataset or prepare_dataset(prepare_preset(args.preset), root=args.root)
+    print(f"prior checkpoint: {train_prior(dataset, config, root=args.root, ray_address=args.ray_address)}")
+    return 0
+
+
+def _reconstruct(args: argparse.Namespace) -> int:
+    from flows.reconstruct import reconstruct_survey
+
+    config = _reconstruct_config(args, reconstruct_preset(args.preset))
+    _preflight(args, ray=True)
+    url = reconstruct_survey(args.checkpoint, args.dataset, config, root=args.root, ray_address=args.ray_address)
+    print(f"survey store: {url}\nnext: radio-ddrm report --survey {url}")
+    return 0
+
+
+def _report(args: argparse.Namespace) -> int:
+    from flows.reconstruct import aggregate_metrics
+
     configure_local_environment()
-    ensure_ray(args.ray_address)  # a bad address fails here, before any flow starts
-    dataset = args.dataset or prepare_dataset(prepare_preset(args.preset if args.preset in PREPARE_PRESETS
-                                                             else "demo"), root=args.root)
-    checkpoint = train_prior(dataset, config, root=args.root, ray_address=args.ray_address)
-    print(f"prior checkpoint: {checkpoint}")
+    out = aggregate_metrics(args.survey, fits=args.fits)
+    print(out["markdown"])
+    print(f"\nreport: {out['report']}" + (f" ({out['missing']} observations not finished)" if out["missing"] else ""))
+    return 0
+
+
+def _serve(args: argparse.Namespace) -> int:
+    from flows.deployments import serve_deployments
+
+    configure_local_environment()
+    serve_deployments(args.only)
     return 0
 
 
 def _positive_int(text: str) -> int:
-    value = int(text)
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from None
     if value < 1:
         raise argparse.ArgumentTypeError(f"must be >= 1, got {value}")
     return value
 
 
 def _non_negative(text: str) -> float:
-    value = float(text)
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
     if not value >= 0:
         raise argparse.ArgumentTypeError(f"must be >= 0, got {text}")
     return value
 
 
+def _common(p: argparse.ArgumentParser, presets: dict, ray: bool = True) -> None:
+    p.add_argument("--preset", choices=sorted(presets), default="demo", help="named configuration (default demo)")
+    p.add_argument("--root", default="runs", help="run root: a local folder or s3://bucket/prefix (default runs)")
+    if ray:
+        p.add_argument("--ray-address", dest="ray_address",
+                       help="Ray cluster, e.g. ray://head:10001 (default: a local Ray on 127.0.0.1)")
+
+
+def _survey_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--arrays", nargs="+", choices=ARRAY_SPECS, help="array presets or paper-<name> masks")
+    p.add_argument("--K", nargs="+", type=_positive_int, help="DDRM step counts")
+    p.add_argument("--n-images", dest="n_images", type=_positive_int, help="test images per array and K")
+    p.add_argument("--samples", type=_positive_int, help="posterior samples S per observation")
+    p.add_argument("--sigma-y", dest="sigma_y", type=_non_negative, help="noise std per measured coordinate")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="radio-ddrm", description=__doc__)
+    parser = argparse.ArgumentParser(prog="radio-ddrm", description=__doc__, formatter_class=RAW)
     sub = parser.add_subparsers(dest="command", required=True)
-    demo = sub.add_parser("demo", help="reconstruct a synthetic source with DDRM and print metrics",
-                          epilog="example: radio-ddrm demo --preset quick --K 50")
-    demo.add_argument("--preset", choices=["default", "quick"], default="default")
-    demo.add_argument("--K", type=_positive_int, help="DDRM steps (1..1000)")
-    demo.add_argument("--samples", type=_positive_int, help="posterior samples S")
-    demo.add_argument("--sigma-y", dest="sigma_y", type=_non_negative, help="noise std per measured coordinate")
-    demo.add_argument("--seed", type=int)
-    demo.add_argument("--arrays", nargs="+", choices=["vla", "eht", "alma"], help="array presets to observe with")
-    demo.set_defaults(func=_demo)
 
-    from tasks.config import PREPARE_PRESETS
+    s = sub.add_parser("survey", formatter_class=RAW, help="the whole survey: prepare, train, reconstruct, report",
+                       epilog="examples:\n  radio-ddrm survey                          # the demo, ~7 min on 2 CPU cores\n"
+                              "  radio-ddrm survey --prior gaussian --K 20 100   # analytic prior, no training\n"
+                              "  radio-ddrm survey --preset paper --ray-address ray://head:10001 --root s3://b/runs")
+    _common(s, SURVEY_PRESETS)
+    _survey_options(s)
+    s.add_argument("--prior", choices=PRIORS, help="'trained' (DDPM) or 'gaussian' (fitted analytic prior)")
+    s.add_argument("--train-steps", dest="train_steps", type=_positive_int, help="override the prior's steps")
+    s.add_argument("--no-fits", dest="no_fits", action="store_true", help="skip the FITS files")
+    s.set_defaults(func=_survey)
 
-    prep = sub.add_parser(
-        "prepare", help="prepare a dataset store (synthetic galaxies or real images) as zarr, local or s3://",
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-        epilog="examples:\n  radio-ddrm prepare --preset demo\n"
-               "  radio-ddrm prepare --preset first --source ../shared/data/first-mirabest/mirabest_train_uint8.npz\n"
-               "  radio-ddrm prepare --source ./cutouts --N 128 --root s3://my-bucket/radio-ddrm\n"
-               "S3 endpoint and credentials come from the AWS environment (AWS_ENDPOINT_URL, AWS_ACCESS_KEY_ID, ...).")
-    prep.add_argument("--preset", choices=sorted(PREPARE_PRESETS), default="demo")
-    prep.add_argument("--root", default="runs", help="run root, a local folder or s3://bucket/prefix; "
-                      "datasets go to <root>/data (default runs)")
-    prep.add_argument("--source", help="'synthetic', a folder of FITS cutouts, or a .npy/.npz stack")
-    prep.add_argument("--N", type=_positive_int, help="image size in pixels")
-    prep.add_argument("--n-images", dest="n_images", type=_positive_int, help="count (synthetic) or cap (real)")
-    prep.add_argument("--seed", type=int)
-    prep.add_argument("--name", help="dataset name (the store is <root>/data/<name>-<hash>.zarr)")
-    prep.add_argument("--normalisation", choices=["max", "global"])
-    prep.add_argument("--fit", choices=["crop", "resample"], help="how real images are brought to N")
-    prep.add_argument("--strict", action="store_true", help="fail on the first bad input instead of skipping it")
-    prep.set_defaults(func=_prepare)
+    p = sub.add_parser("prepare", formatter_class=RAW, help="a dataset store (synthetic or real images) as zarr",
+                       epilog="examples:\n  radio-ddrm prepare --preset demo\n"
+                              "  radio-ddrm prepare --preset first --source ../shared/data/first-mirabest/mirabest_train_uint8.npz\n"
+                              "  radio-ddrm prepare --source ./cutouts --N 128 --fit resample --root s3://my-bucket/radio-ddrm\n"
+                              "S3 endpoint and credentials come from the AWS environment (AWS_ENDPOINT_URL, ...).")
+    _common(p, PREPARE_PRESETS, ray=False)
+    p.add_argument("--source", help="'synthetic', a folder of FITS cutouts, or a .npy/.npz stack")
+    p.add_argument("--N", type=_positive_int, help="image size in pixels")
+    p.add_argument("--n-images", dest="n_images", type=_positive_int, help="count (synthetic) or cap (real)")
+    p.add_argument("--seed", type=int)
+    p.add_argument("--name", help="dataset name (the store is <root>/data/<name>-<hash>.zarr)")
+    p.add_argument("--normalisation", choices=["max", "global"])
+    p.add_argument("--fit", choices=["crop", "resample"], help="how real images are brought to N")
+    p.add_argument("--strict", action="store_true", help="fail on a bad input instead of skipping it")
+    p.set_defaults(func=_prepare)
 
-    from tasks.config import TRAIN_PRESETS
-
-    train = sub.add_parser(
-        "train", help="train the DDPM prior with Ray Train (local Ray on 127.0.0.1, or --ray-address)",
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-        epilog="examples:\n  radio-ddrm train --preset demo            # prepares the demo dataset if needed\n"
-               "  radio-ddrm train --dataset runs/data/first-mirabest-<hash>.zarr --preset paper --use-gpu\n"
-               "  radio-ddrm train --preset paper --ray-address ray://head:10001 --root s3://bucket/radio-ddrm\n"
-               "A rerun resumes from the latest checkpoint; a finished run is reused.")
-    train.add_argument("--preset", choices=sorted(TRAIN_PRESETS), default="demo")
-    train.add_argument("--dataset", help="dataset store URL from 'radio-ddrm prepare' (default: the preset's)")
-    train.add_argument("--root", default="runs", help="run root; checkpoints go to <root>/priors (default runs)")
-    train.add_argument("--ray-address", dest="ray_address", help="Ray cluster address (default: start a local Ray)")
-    train.add_argument("--workers", type=_positive_int, help="Ray Train workers (default: fill the cluster)")
-    train.add_argument("--cpus-per-worker", dest="cpus_per_worker", type=_positive_int)
-    train.add_argument("--batch-size", dest="batch_size", type=_positive_int, help="per worker")
-    train.add_argument("--steps", type=_positive_int, help="optimiser steps")
-    train.add_argument("--seed", type=int)
-    gpu = train.add_mutually_exclusive_group()
+    t = sub.add_parser("train", formatter_class=RAW, help="train the DDPM prior with Ray Train",
+                       epilog="examples:\n  radio-ddrm train --preset demo     # prepares the demo dataset if needed\n"
+                              "  radio-ddrm train --preset paper --dataset runs/data/first-mirabest-<hash>.zarr --use-gpu\n"
+                              "A rerun resumes from the latest checkpoint; a finished run is reused.")
+    _common(t, TRAIN_PRESETS)
+    t.add_argument("--dataset", help="dataset store URL from 'radio-ddrm prepare' (default: the preset's)")
+    t.add_argument("--workers", type=_positive_int, help="Ray Train workers (default: fill the cluster)")
+    t.add_argument("--cpus-per-worker", dest="cpus_per_worker", type=_positive_int)
+    t.add_argument("--batch-size", dest="batch_size", type=_positive_int, help="per worker")
+    t.add_argument("--steps", type=_positive_int, help="optimiser steps")
+    t.add_argument("--seed", type=int)
+    gpu = t.add_mutually_exclusive_group()
     gpu.add_argument("--use-gpu", dest="use_gpu", action="store_true", default=None)
-    gpu.add_argument("--cpu", dest="use_gpu", action="store_false", help="train on CPUs even if GPUs exist")
-    train.set_defaults(func=_train)
+    gpu.add_argument("--cpu", dest="use_gpu", action="store_false", help="CPUs even if GPUs exist")
+    t.set_defaults(func=_train)
+
+    r = sub.add_parser("reconstruct", formatter_class=RAW, help="reconstruct a survey on a pool of Ray actors",
+                       epilog="examples:\n  radio-ddrm reconstruct --checkpoint runs/priors/<run>/checkpoint_<t> "
+                              "--dataset runs/data/<store>.zarr\n"
+                              "  radio-ddrm reconstruct --checkpoint gaussian --dataset <store> --arrays vla --K 10 100")
+    _common(r, RECONSTRUCT_PRESETS)
+    r.add_argument("--checkpoint", required=True, help="prior checkpoint URL, or 'gaussian'")
+    r.add_argument("--dataset", required=True, help="dataset store URL")
+    _survey_options(r)
+    r.add_argument("--actors", type=_positive_int, help="actors in the pool (default: fill the cluster)")
+    r.set_defaults(func=_reconstruct)
+
+    rep = sub.add_parser("report", formatter_class=RAW, help="tables, figures and FITS of a survey store",
+                         epilog="example:\n  radio-ddrm report --survey runs/surveys/survey-demo-<hash>.zarr --fits")
+    rep.add_argument("--survey", required=True, help="survey store URL")
+    rep.add_argument("--fits", action="store_true", help="also write FITS images with WCS")
+    rep.set_defaults(func=_report)
+
+    sv = sub.add_parser("serve", formatter_class=RAW, help="serve the scheduled deployments from this process",
+                        epilog="example:\n  prefect server start &   # UI at http://127.0.0.1:4200\n"
+                               "  PREFECT_API_URL=http://127.0.0.1:4200/api radio-ddrm serve")
+    sv.add_argument("--only", nargs="+", help="deployment names to serve (default: all)")
+    sv.set_defaults(func=_serve)
     return parser
 
 

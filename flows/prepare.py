@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import os
-from typing import Optional
+from typing import Optional, Union
 
 from prefect import flow, get_run_logger, unmapped
 from prefect.task_runners import ThreadPoolTaskRunner
 
-from tasks.config import PREPARE_PRESETS, PrepareConfig
+from tasks.config import PREPARE_PRESETS, PrepareConfig, resolve
 from tasks.prepare import (
     chunked,
     collect_scans,
@@ -27,7 +27,7 @@ PREPARE_WORKERS = max(2, min(4, os.cpu_count() or 1))
 
 
 @flow(name="prepare_dataset", task_runner=ThreadPoolTaskRunner(max_workers=PREPARE_WORKERS))
-def prepare_dataset(config: PrepareConfig = PREPARE_PRESETS["demo"], root: str = "runs",
+def prepare_dataset(config: Union[PrepareConfig, str] = "demo", root: str = "runs",
                     storage_options: Optional[dict] = None) -> str:
     """Write (or reuse) the dataset store for ``config`` under ``<root>/data`` (root: a path or s3://...);
     returns its URL.
@@ -35,6 +35,7 @@ def prepare_dataset(config: PrepareConfig = PREPARE_PRESETS["demo"], root: str =
     Credentials belong in the standard AWS environment, not in ``storage_options``: flow
     parameters are stored by the Prefect server.
     """
+    config = resolve(config, PREPARE_PRESETS, "prepare")
     logger = get_run_logger()
     plan = plan_store(config, root, storage_options)
     if plan.reused:

@@ -2,22 +2,23 @@
 
 from __future__ import annotations
 
-from typing import Any, Optional
+from typing import Any, Optional, Union
 
 from prefect import flow
 
-from tasks.config import RECONSTRUCT_PRESETS, ReconstructConfig
+from tasks.config import RECONSTRUCT_PRESETS, ReconstructConfig, resolve
 from tasks.reconstruct import plan_survey, run_actor_pool
 from tasks.report import aggregate
 
 
 @flow(name="reconstruct_survey")
-def reconstruct_survey(checkpoint: str, dataset: str, config: ReconstructConfig = RECONSTRUCT_PRESETS["demo"],
+def reconstruct_survey(checkpoint: str, dataset: str, config: Union[ReconstructConfig, str] = "demo",
                        root: str = "runs", ray_address: Optional[str] = None,
                        storage_options: Optional[dict] = None) -> str:
     """Reconstruct every observation of the survey (test images × arrays × K) on a pool of Ray
     actors, persisting each as it finishes; a rerun does only what is missing. Returns the store URL
     (``<root>/surveys/<name>-<hash>.zarr``)."""
+    config = resolve(config, RECONSTRUCT_PRESETS, "reconstruct")
     plan = plan_survey(config, checkpoint, dataset, root, storage_options)
     run_actor_pool(plan, config, checkpoint, dataset, ray_address, storage_options)
     return plan.url

@@ -150,7 +150,7 @@ class TrainConfig:
 TRAIN_PRESETS: dict[str, TrainConfig] = {
     # tiny U-Net at N=64: a few minutes on 2 CPU cores
     "demo": TrainConfig(name="prior-demo", unet=UNET_PRESETS["tiny"],
-                        optim=OptimConfig(steps=900, lr=1e-3, warmup_steps=50, ema_decay=0.995),
+                        optim=OptimConfig(steps=600, lr=1e-3, warmup_steps=50, ema_decay=0.995),
                         batch_size=16, checkpoint_every=150),
     # the reference's recipe: T=1000 cosine, AdamW 1e-4, EMA 0.999; for GPUs
     "paper": TrainConfig(name="prior-paper", unet=UNET_PRESETS["paper"],
@@ -165,6 +165,7 @@ def train_preset(preset: str, /, **overrides: Any) -> TrainConfig:
 
 
 ARRAY_SPECS = ("vla", "eht", "alma", "paper-vla", "paper-eht", "paper-alma")
+GPU_BATCH = 16  # observations per GPU batch: B·S = 16·8 images of 150² fit an 80 GB GPU with the paper U-Net
 
 
 @dataclass(frozen=True)
@@ -174,7 +175,8 @@ class ReconstructConfig:
 
     Arrays are Earth-rotation presets (``vla``, ``eht``, ``alma``) or the reference paper's masks
     (``paper-vla``, ...; N = 150 only). Observations are processed in batches of ``batch_size`` with
-    the same array and K by a pool of actors (``num_actors`` None: fill the cluster).
+    the same array and K by a pool of actors (``num_actors`` None: fill the cluster). ``batch_size``
+    None: 1 on CPU actors (batching is slower per image there) and ``GPU_BATCH`` on GPU actors.
     """
 
     name: str = "survey"
@@ -186,7 +188,7 @@ class ReconstructConfig:
     eta_b: float = 1.0
     n_images: int = 16
     seed: int = 0
-    batch_size: int = 4
+    batch_size: Optional[int] = None
     clean_threshold_sigmas: float = 3.0
     clean_max_iter: int = 2000
     num_actors: Optional[int] = None
@@ -203,7 +205,7 @@ class ReconstructConfig:
             raise ValueError(f"unknown or repeated arrays {list(self.arrays)}; choose from {ARRAY_SPECS}")
         if not self.K_values or any(k < 1 for k in self.K_values) or len(set(self.K_values)) != len(self.K_values):
             raise ValueError(f"K values must be distinct and >= 1, got {list(self.K_values)}")
-        if self.samples < 1 or self.n_images < 1 or self.batch_size < 1 or self.cpus_per_actor < 1:
+        if self.samples < 1 or self.n_images < 1 or (self.batch_size or 1) < 1 or self.cpus_per_actor < 1:
             raise ValueError("samples, n_images, batch_size and cpus_per_actor must be >= 1")
         if not self.sigma_y >= 0 or not 0 <= self.eta <= 1 or not 0 <= self.eta_b <= 1:
             raise ValueError("need sigma_y >= 0 and eta, eta_b in [0, 1]")
@@ -222,14 +224,53 @@ class ReconstructConfig:
 
 
 RECONSTRUCT_PRESETS: dict[str, ReconstructConfig] = {
-    "demo": ReconstructConfig(name="survey-demo", K_values=(20, 100), samples=8, n_images=8),
+    "demo": ReconstructConfig(name="survey-demo", K_values=(20, 50), samples=8, n_images=8),
     # the paper's table: its masks, noiseless, 200 test images, S = 128 (design.md §7)
     "paper": ReconstructConfig(name="survey-paper", arrays=("paper-vla", "paper-eht", "paper-alma"),
                                K_values=(10, 50, 100, 500, 1000), samples=128, sigma_y=0.0,
-                               n_images=200, batch_size=2),
+                               n_images=200, batch_size=1),  # B·S = 128 images per denoiser call already
 }
 
 
 def reconstruct_preset(preset: str, /, **overrides: Any) -> ReconstructConfig:
     """A named preset with overrides; unknown presets or fields raise ValueError."""
     return _from_preset(RECONSTRUCT_PRESETS, "reconstruct", preset, overrides)
+
+
+PRIORS = ("trained", "gaussian")
+
+
+@dataclass(frozen=True)
+class SurveyConfig:
+    """The whole survey: prepare → train (unless ``prior`` is "gaussian") → reconstruct → report."""
+
+    prepare: PrepareConfig = field(default_factory=lambda: PREPARE_PRESETS["demo"])
+    train: TrainConfig = field(default_factory=lambda: TRAIN_PRESETS["demo"])
+    reconstruct: ReconstructConfig = field(default_factory=lambda: RECONSTRUCT_PRESETS["demo"])
+    prior: str = "trained"
+    fits: bool = True
+
+    def __post_init__(self) -> None:
+        if self.prior not in PRIORS:
+            raise ValueError(f"unknown prior {self.prior!r}; choose one of {PRIORS}")
+        if max(self.reconstruct.K_values) > self.train.schedule.T:
+            raise ValueError(f"K must satisfy 1 <= K <= T = {self.train.schedule.T}, got {max(self.reconstruct.K_values)}")
+        if any(a.startswith("paper-") for a in self.reconstruct.arrays) and self.prepare.N != 150:
+            raise ValueError(f"the paper's masks need N = 150, the dataset has N = {self.prepare.N}")
+
+
+SURVEY_PRESETS: dict[str, SurveyConfig] = {
+    "demo": SurveyConfig(),
+    "paper": SurveyConfig(prepare=PREPARE_PRESETS["paper"], train=TRAIN_PRESETS["paper"],
+                          reconstruct=RECONSTRUCT_PRESETS["paper"]),
+}
+
+
+def survey_preset(preset: str, /, **overrides: Any) -> SurveyConfig:
+    """A named preset with overrides; unknown presets or fields raise ValueError."""
+    return _from_preset(SURVEY_PRESETS, "survey", preset, overrides)
+
+
+def resolve(config: Any, presets: dict, kind: str):
+    """A config, or the name of one of ``presets`` (deployments pass preset names)."""
+    return _from_preset(presets, kind, config, {}) if isinstance(config, str) else config

@@ -33,7 +33,7 @@ from ddrm.units import to_model
 from . import storage
 from . import survey_store as ss
 from .checkpoints import load_prior, read_meta
-from .config import ReconstructConfig
+from .config import GPU_BATCH, ReconstructConfig
 from .dataset_store import Dataset
 from .ray_runtime import ensure_ray, plan_workers
 from .storage import StorageOptions
@@ -129,12 +129,15 @@ def plan_survey(config: ReconstructConfig, checkpoint: str, dataset: str, root: 
     if int(pmeta["N"]) != data.N:
         raise ValueError(f"the prior was trained on {pmeta['N']}x{pmeta['N']} images; "
                          f"the dataset has {data.N}x{data.N}")
+    T = int((pmeta.get("schedule") or {}).get("T", Schedule().T))
+    if max(config.K_values) > T:
+        raise ValueError(f"K must satisfy 1 <= K <= T = {T} (the prior's schedule), got {max(config.K_values)}")
     key = ss.survey_key(config, data.meta["config_hash"], pmeta)
     url = storage.join(storage.normalise_url(root), "surveys", f"{config.name}-{key}.zarr")
     meta = {"key": key, "dataset": dataset, "dataset_hash": data.meta["config_hash"], "checkpoint": checkpoint,
             "pixel_scale_arcsec": data.meta.get("pixel_scale_arcsec")}
     n = ss.create(url, config, data.N, data.split("test"), meta, storage_options)
-    pending = sum(len(b.obs) for b in ss.pending_batches(url, config.batch_size, storage_options))
+    pending = int((~ss.load_results(url, storage_options)["done"]).sum())
     get_run_logger().info("survey %s: %d observations, %d to do", url, n, pending)
     return SurveyPlan(url, n, pending)
 
@@ -144,12 +147,13 @@ def run_actor_pool(plan: SurveyPlan, config: ReconstructConfig, checkpoint: str,
                    ray_address: Optional[str] = None, storage_options: StorageOptions = None,
                    fault: Optional[dict] = None) -> dict[str, Any]:
     """Reconstruct every unfinished observation; returns {"done", "actors", "seconds", "obs_per_s"}."""
-    batches = ss.pending_batches(plan.url, config.batch_size, storage_options)
     logger = get_run_logger()
-    if not batches:
+    if plan.pending == 0:
         return {"done": 0, "actors": 0, "seconds": 0.0, "obs_per_s": float("nan")}
     ensure_ray(ray_address)
     n_actors, gpu = plan_workers(config.num_actors, config.cpus_per_actor, config.use_gpu, "reconstruction actors")
+    batch_size = config.batch_size or (GPU_BATCH if gpu else 1)
+    batches = ss.pending_batches(plan.url, batch_size, storage_options)
     n_actors = min(n_actors, len(batches))
     actors = [RemoteReconstructor.options(num_cpus=config.cpus_per_actor, num_gpus=1 if gpu else 0).remote(
         checkpoint, dataset, plan.url, config, storage_options, config.cpus_per_actor) for _ in range(n_actors)]

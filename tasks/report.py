@@ -9,6 +9,7 @@ from __future__ import annotations
 import base64
 import csv
 import io
+import json
 import re
 from typing import Any, Optional
 
@@ -118,8 +119,14 @@ def aggregate(survey: str, fits: bool = False, gallery_per_array: int = 2,
     """Tables (CSV, Markdown, Prefect table artifact), figures and optional FITS; returns the paths and rows."""
     results = ss.load_results(survey, storage_options)
     meta = results["meta"]
-    rows = summary_rows(results)
     out = report_dir(survey)
+    stamp = {"n_done": int(results["done"].sum()), "last_finished": float(np.nanmax(results["finished_at"], initial=0)),
+             "fits": bool(fits), "version": 1}
+    previous = _read_json(storage.join(out, "report.json"), storage_options)
+    if previous and previous.get("stamp") == stamp:
+        get_run_logger().info("report in %s is up to date; reusing it", out)
+        return previous["result"]
+    rows = summary_rows(results)
     markdown = rows_to_markdown(rows)
     storage.write_bytes(storage.join(out, "metrics.csv"), rows_to_csv(rows).encode(), storage_options)
     storage.write_bytes(storage.join(out, "table.md"), (markdown + "\n").encode(), storage_options)
@@ -138,8 +145,19 @@ def aggregate(survey: str, fits: bool = False, gallery_per_array: int = 2,
         f"![gallery](data:image/png;base64,{base64.b64encode(gallery).decode()})", "",
         f"![psnr](data:image/png;base64,{base64.b64encode(curve).decode()})"]))
     get_run_logger().info("report in %s (%d FITS files)", out, n_fits)
-    return {"report": out, "rows": rows, "markdown": markdown, "fits": n_fits,
-            "missing": int((~results["done"]).sum())}
+    result = {"report": out, "rows": rows, "markdown": markdown, "fits": n_fits,
+              "missing": int((~results["done"]).sum())}
+    storage.write_bytes(storage.join(out, "report.json"), json.dumps({"stamp": stamp, "result": result}).encode(),
+                        storage_options)
+    return result
+
+
+def _read_json(url: str, storage_options: StorageOptions) -> Optional[dict]:
+    fs, path = storage.filesystem(url, storage_options)
+    if not fs.exists(path):
+        return None
+    with fs.open(path, "r") as f:
+        return json.load(f)
 
 
 def table_for(rows: list[dict], array: str, K: int, method: str) -> Optional[dict]:

@@ -153,6 +153,14 @@ def _merge_history(run_dir: str, rows: list[dict], storage_options: StorageOptio
     return history
 
 
+def _read_bytes(url: str, storage_options: StorageOptions) -> Optional[bytes]:
+    fs, path = storage.filesystem(url, storage_options)
+    if not fs.exists(path):
+        return None
+    with fs.open(path, "rb") as f:
+        return f.read()
+
+
 def read_history(run_dir: str, storage_options: StorageOptions = None) -> list[dict]:
     fs, path = storage.filesystem(storage.join(run_dir, HISTORY), storage_options)
     if not fs.exists(path):
@@ -168,17 +176,26 @@ def prior_artifacts(checkpoint: str, run_dir: str, storage_options: StorageOptio
     markdown artifact."""
     meta = read_meta(checkpoint, storage_options)
     history = read_history(run_dir, storage_options)
-    loss_png = loss_curve_png([r["step"] for r in history], [r["loss"] for r in history], title=meta["train"]["name"])
-    prior = load_prior(checkpoint, torch.device("cpu"), storage_options=storage_options)
-    g = torch.Generator().manual_seed(seed)
-    N = int(meta["N"])
-    t0 = time.perf_counter()
-    x = sample_ddim(EpsDenoiser(prior.model, prior.schedule), torch.randn(n_samples, 1, N, N, generator=g),
-                    prior.schedule, K, eta=1.0, generator=g)
-    seconds = time.perf_counter() - t0
-    samples_png = image_grid_png(to_image(x).clamp(0, 1)[:, 0].numpy())
-    storage.write_bytes(storage.join(run_dir, "loss.png"), loss_png, storage_options)
-    storage.write_bytes(storage.join(run_dir, "samples.png"), samples_png, storage_options)
+    done = _read_bytes(storage.join(run_dir, "artifacts.json"), storage_options)
+    if done is not None and json.loads(done).get("checkpoint") == checkpoint:  # made before: reuse, write nothing
+        loss_png = _read_bytes(storage.join(run_dir, "loss.png"), storage_options) or b""
+        samples_png = _read_bytes(storage.join(run_dir, "samples.png"), storage_options) or b""
+        seconds = float(json.loads(done).get("seconds", float("nan")))
+    else:
+        loss_png = loss_curve_png([r["step"] for r in history], [r["loss"] for r in history],
+                                  title=meta["train"]["name"])
+        prior = load_prior(checkpoint, torch.device("cpu"), storage_options=storage_options)
+        g = torch.Generator().manual_seed(seed)
+        N = int(meta["N"])
+        t0 = time.perf_counter()
+        x = sample_ddim(EpsDenoiser(prior.model, prior.schedule), torch.randn(n_samples, 1, N, N, generator=g),
+                        prior.schedule, K, eta=1.0, generator=g)
+        seconds = time.perf_counter() - t0
+        samples_png = image_grid_png(to_image(x).clamp(0, 1)[:, 0].numpy())
+        storage.write_bytes(storage.join(run_dir, "loss.png"), loss_png, storage_options)
+        storage.write_bytes(storage.join(run_dir, "samples.png"), samples_png, storage_options)
+        storage.write_bytes(storage.join(run_dir, "artifacts.json"),
+                            json.dumps({"checkpoint": checkpoint, "seconds": seconds}).encode(), storage_options)
     last = history[-1] if history else {}
     markdown = "\n".join([
         f"# Prior `{meta['train']['name']}`", "", f"Checkpoint: `{checkpoint}` (step {meta['step']})", "",

@@ -1,0 +1,82 @@
+"""Observations/s through the reconstruction actor pool, 1 vs 2 actors of one thread each, against
+a plain single-process loop of one observation at a time with one thread (issue 6).
+
+Same checkpoint (the tiny demo U-Net), N=64, K=20, S=4, 96 VLA observations; CPU actors take
+one observation per call (batching is slower per image on a CPU). Every timing includes its own start-up (actors: process start,
+checkpoint load, operator build; loop: checkpoint load, operator build). Goals: scaling >= 1.6 and
+the 1-actor pool within 10% of the loop.
+Last line: ``recon_obs_per_s_1actor=<x> recon_obs_per_s_2actors=<x> recon_obs_per_s_loop=<x> scaling=<x.xx>``.
+"""
+
+from __future__ import annotations
+
+import tempfile
+import time
+from dataclasses import replace
+
+import numpy as np
+import torch
+from prefect import flow
+
+from ddrm.interferometry import array_operator
+from ddrm.pipeline import CleanConfig, reconstruct_batch
+from ddrm.sampler import DDRMConfig, make_generators
+from ddrm.schedule import Schedule
+from ddrm.unet import UNet, unet_preset
+from flows.prepare import prepare_dataset
+from tasks import survey_store as ss
+from tasks.checkpoints import write_checkpoint
+from tasks.config import prepare_preset, reconstruct_preset
+from tasks.dataset_store import Dataset
+from tasks.ray_runtime import ensure_ray
+from tasks.reconstruct import load_denoiser, plan_survey, run_actor_pool
+from tasks.runtime import configure_local_environment
+
+CFG = reconstruct_preset("demo", name="bench", arrays=("vla",), K_values=(20,), samples=4, n_images=96)
+
+
+def loop(checkpoint: str, dataset: str) -> float:
+    torch.set_num_threads(1)
+    t0 = time.perf_counter()
+    data = Dataset(dataset)
+    denoiser, schedule = load_denoiser(checkpoint, data, torch.device("cpu"))
+    op = array_operator("vla", data.N)
+    for img in data.split("test")[:CFG.n_images]:
+        noise, sampler = ss.observation_seeds(CFG.seed, int(img), "vla", 20)
+        reconstruct_batch(denoiser, schedule, op, torch.from_numpy(data.read([img])), sigma_y=CFG.sigma_y,
+                          ddrm=DDRMConfig(K=20, eta=CFG.eta, samples=CFG.samples),
+                          noise_generators=make_generators([noise]), sample_generators=make_generators([sampler]),
+                          clean=CleanConfig(max_iter=CFG.clean_max_iter))
+    return CFG.n_images / (time.perf_counter() - t0)
+
+
+@flow
+def pool(checkpoint: str, dataset: str, root: str, actors: int) -> float:
+    cfg = replace(CFG, num_actors=actors, cpus_per_actor=1)
+    plan = plan_survey(cfg, checkpoint, dataset, root)
+    t0 = time.perf_counter()
+    run_actor_pool(plan, cfg, checkpoint, dataset)
+    return CFG.n_images / (time.perf_counter() - t0)
+
+
+def main() -> None:
+    configure_local_environment()
+    ensure_ray(num_cpus=2)
+    with tempfile.TemporaryDirectory() as root:
+        dataset = prepare_dataset(prepare_preset("demo"), root=root)
+        model = UNet(unet_preset("tiny"))
+        checkpoint = f"{root}/checkpoint"
+        write_checkpoint(checkpoint, {"model": model.state_dict(), "ema": model.state_dict(), "optimizer": {},
+                                      "step": 0}, {"unet": model.config.to_dict(), "schedule": Schedule().to_dict(),
+                                                   "N": 64, "train": {}})
+        rates = {a: pool(checkpoint, dataset, f"{root}/a{a}", a) for a in (1, 2)}
+        rates["loop"] = loop(checkpoint, dataset)
+    print(f"1 actor {rates[1]:.3f} obs/s, 2 actors {rates[2]:.3f} obs/s, loop {rates['loop']:.3f} obs/s; "
+          f"1-actor pool / loop = {rates[1] / rates['loop']:.3f}")
+    print(f"recon_obs_per_s_1actor={rates[1]:.3f} recon_obs_per_s_2actors={rates[2]:.3f} "
+          f"recon_obs_per_s_loop={rates['loop']:.3f} scaling={rates[2] / rates[1]:.2f}")
+
+
+if __name__ == "__main__":
+    np.seterr(all="ignore")
+    main()
