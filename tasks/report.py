@@ -122,7 +122,8 @@ def aggregate(survey: str, fits: bool = False, gallery_per_array: int = 2,
     out = report_dir(survey)
     stamp = {"n_done": int(results["done"].sum()), "last_finished": float(np.nanmax(results["finished_at"], initial=0)),
              "fits": bool(fits), "version": 1}
-    previous = _read_json(storage.join(out, "report.json"), storage_options)
+    raw = storage.read_bytes(storage.join(out, "report.json"), storage_options)
+    previous = json.loads(raw) if raw else None
     if previous and previous.get("stamp") == stamp:
         get_run_logger().info("report in %s is up to date; reusing it", out)
         return previous["result"]
@@ -151,13 +152,6 @@ def aggregate(survey: str, fits: bool = False, gallery_per_array: int = 2,
                         storage_options)
     return result
 
-
-def _read_json(url: str, storage_options: StorageOptions) -> Optional[dict]:
-    fs, path = storage.filesystem(url, storage_options)
-    if not fs.exists(path):
-        return None
-    with fs.open(path, "r") as f:
-        return json.load(f)
 
 
 def table_for(rows: list[dict], array: str, K: int, method: str) -> Optional[dict]:

@@ -110,3 +110,12 @@ def write_bytes(url: str, data: bytes, storage_options: StorageOptions = None) -
         os.makedirs(os.path.dirname(path), exist_ok=True)
     with fs.open(path, "wb") as f:
         f.write(data)
+
+
+def read_bytes(url: str, storage_options: StorageOptions = None) -> Optional[bytes]:
+    """The file's bytes, or None if it does not exist."""
+    fs, path = filesystem(url, storage_options)
+    if not fs.exists(path):
+        return None
+    with fs.open(path, "rb") as f:
+        return f.read()

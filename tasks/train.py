@@ -153,20 +153,9 @@ def _merge_history(run_dir: str, rows: list[dict], storage_options: StorageOptio
     return history
 
 
-def _read_bytes(url: str, storage_options: StorageOptions) -> Optional[bytes]:
-    fs, path = storage.filesystem(url, storage_options)
-    if not fs.exists(path):
-        return None
-    with fs.open(path, "rb") as f:
-        return f.read()
-
-
 def read_history(run_dir: str, storage_options: StorageOptions = None) -> list[dict]:
-    fs, path = storage.filesystem(storage.join(run_dir, HISTORY), storage_options)
-    if not fs.exists(path):
-        return []
-    with fs.open(path, "r") as f:
-        return json.load(f)
+    raw = storage.read_bytes(storage.join(run_dir, HISTORY), storage_options)
+    return json.loads(raw) if raw else []
 
 
 @task(cache_policy=NO_CACHE)
@@ -176,10 +165,10 @@ def prior_artifacts(checkpoint: str, run_dir: str, storage_options: StorageOptio
     markdown artifact."""
     meta = read_meta(checkpoint, storage_options)
     history = read_history(run_dir, storage_options)
-    done = _read_bytes(storage.join(run_dir, "artifacts.json"), storage_options)
+    done = storage.read_bytes(storage.join(run_dir, "artifacts.json"), storage_options)
     if done is not None and json.loads(done).get("checkpoint") == checkpoint:  # made before: reuse, write nothing
-        loss_png = _read_bytes(storage.join(run_dir, "loss.png"), storage_options) or b""
-        samples_png = _read_bytes(storage.join(run_dir, "samples.png"), storage_options) or b""
+        loss_png = storage.read_bytes(storage.join(run_dir, "loss.png"), storage_options) or b""
+        samples_png = storage.read_bytes(storage.join(run_dir, "samples.png"), storage_options) or b""
         seconds = float(json.loads(done).get("seconds", float("nan")))
     else:
         loss_png = loss_curve_png([r["step"] for r in history], [r["loss"] for r in history],
