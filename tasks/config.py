@@ -23,6 +23,15 @@ def stable_hash(payload: Any, length: int = 12) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:length]
 
 
+FIRST_PIXEL_SCALE_ARCSEC = 1.8  # FIRST cutouts (MiraBest); also the synthetic default
+
+
+def _check_name(name: str) -> None:
+    """Names become folder names: non-empty, one path component."""
+    if not name or "/" in name:
+        raise ValueError(f"name must be a non-empty path component, got {name!r}")
+
+
 @dataclass(frozen=True)
 class PrepareConfig:
     """Dataset preparation: a synthetic population or real images (FITS folder, .npy/.npz) → zarr.
@@ -41,15 +50,14 @@ class PrepareConfig:
     fit: str = "crop"
     normalisation: str = "max"
     split_fractions: tuple[float, float, float] = (0.8, 0.1, 0.1)
-    pixel_scale_arcsec: Optional[float] = 1.8
+    pixel_scale_arcsec: Optional[float] = FIRST_PIXEL_SCALE_ARCSEC
     array_key: str = "images"
     shard_size: int = 512
     chunk_images: int = 64
     strict: bool = False
 
     def __post_init__(self) -> None:
-        if not self.name or "/" in self.name:
-            raise ValueError(f"name must be a non-empty path component, got {self.name!r}")
+        _check_name(self.name)
         if self.N < 8:
             raise ValueError(f"N must be >= 8, got {self.N}")
         if self.n_images is not None and self.n_images < 1:
@@ -84,7 +92,7 @@ PREPARE_PRESETS: dict[str, PrepareConfig] = {
     "demo": PrepareConfig(name="synthetic-demo", N=64, n_images=1024, shard_size=256),
     "paper": PrepareConfig(name="synthetic-paper", N=150, n_images=20000, chunk_images=32, shard_size=1024),
     "first": PrepareConfig(name="first-mirabest", source=SHARED_FIRST, N=150, n_images=None,
-                           pixel_scale_arcsec=1.8),
+                           pixel_scale_arcsec=FIRST_PIXEL_SCALE_ARCSEC),
 }
 
 
@@ -126,8 +134,7 @@ class TrainConfig:
     max_failures: int = 2
 
     def __post_init__(self) -> None:
-        if not self.name or "/" in self.name:
-            raise ValueError(f"name must be a non-empty path component, got {self.name!r}")
+        _check_name(self.name)
         if self.batch_size < 1 or self.max_shift < 0 or self.cpus_per_worker < 1:
             raise ValueError("need batch_size >= 1, max_shift >= 0 and cpus_per_worker >= 1")
         if self.num_workers is not None and self.num_workers < 1:
@@ -198,8 +205,7 @@ class ReconstructConfig:
     fits: bool = False
 
     def __post_init__(self) -> None:
-        if not self.name or "/" in self.name:
-            raise ValueError(f"name must be a non-empty path component, got {self.name!r}")
+        _check_name(self.name)
         unknown = [a for a in self.arrays if a not in ARRAY_SPECS]
         if unknown or not self.arrays or len(set(self.arrays)) != len(self.arrays):
             raise ValueError(f"unknown or repeated arrays {list(self.arrays)}; choose from {ARRAY_SPECS}")

@@ -22,6 +22,7 @@ from ddrm.interferometry import observation_preset
 
 from . import storage
 from . import survey_store as ss
+from .config import FIRST_PIXEL_SCALE_ARCSEC
 from .dataset_store import Dataset
 from .fits_io import fits_bytes
 from .plots import gallery_png, psnr_vs_K_png
@@ -102,7 +103,7 @@ def _fits_outputs(survey: str, results: dict, storage_options: StorageOptions) -
     for i in np.flatnonzero(results["done"]):
         array, K, image = meta["arrays"][results["obs_array"][i]], int(results["obs_K"][i]), int(results["obs_image"][i])
         preset = observation_preset(array.removeprefix("paper-"))
-        scale = meta.get("pixel_scale_arcsec") or 1.8
+        scale = meta.get("pixel_scale_arcsec") or FIRST_PIXEL_SCALE_ARCSEC
         for name in ss.IMAGES:
             data = fits_bytes(group[name][i], ra_deg=preset.ra_deg, dec_deg=preset.dec_deg, pixel_scale_arcsec=scale,
                               bunit="image fraction (peak-normalised flux per pixel)", freq_hz=preset.freq_hz,
