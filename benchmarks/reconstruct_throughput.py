@@ -19,18 +19,18 @@ import torch
 from prefect import flow
 
 from ddrm.interferometry import array_operator
-from ddrm.pipeline import CleanConfig, reconstruct_batch
-from ddrm.sampler import DDRMConfig, make_generators
+from ddrm.pipeline import simulate_and_score
+from ddrm.sampling import make_generators
 from ddrm.schedule import Schedule
 from ddrm.unet import UNet, unet_preset
 from flows.prepare import prepare_dataset
-from tasks import survey_store as ss
-from tasks.checkpoints import write_checkpoint
-from tasks.config import prepare_preset, reconstruct_preset
-from tasks.dataset_store import Dataset
-from tasks.ray_runtime import ensure_ray
+from stores import survey as ss
+from stores.checkpoints import PriorMeta, write_checkpoint
+from configs import prepare_preset, reconstruct_preset
+from stores.dataset import Dataset
+from runtime.ray_cluster import ensure_ray
 from tasks.reconstruct import load_denoiser, plan_survey, run_actor_pool
-from tasks.runtime import configure_local_environment
+from runtime.environment import configure_local_environment
 
 CFG = reconstruct_preset("demo", name="bench", arrays=("vla",), K_values=(20,), samples=4, n_images=96)
 
@@ -42,11 +42,11 @@ def loop(checkpoint: str, dataset: str) -> float:
     denoiser, schedule = load_denoiser(checkpoint, data, torch.device("cpu"))
     op = array_operator("vla", data.N)
     for img in data.split("test")[:CFG.n_images]:
-        noise, sampler = ss.observation_seeds(CFG.seed, int(img), "vla", 20)
-        reconstruct_batch(denoiser, schedule, op, torch.from_numpy(data.read([img])), sigma_y=CFG.sigma_y,
-                          ddrm=DDRMConfig(K=20, eta=CFG.eta, samples=CFG.samples),
-                          noise_generators=make_generators([noise]), sample_generators=make_generators([sampler]),
-                          clean=CleanConfig(max_iter=CFG.clean_max_iter))
+        noise = ss.noise_seed(CFG.seed, int(img), "vla")
+        sample = {s.name: make_generators([ss.sampler_seed(CFG.seed, int(img), "vla", 20, s.name)]) for s in CFG.samplers}
+        simulate_and_score(denoiser, schedule, op, torch.from_numpy(data.read([img])), sigma_y=CFG.sigma_y[0],
+                           samplers=CFG.samplers, K=20, S=CFG.samples, noise_generators=make_generators([noise]),
+                           sample_generators=sample, clean=CFG.clean)
     return CFG.n_images / (time.perf_counter() - t0)
 
 
@@ -67,8 +67,7 @@ def main() -> None:
         model = UNet(unet_preset("tiny"))
         checkpoint = f"{root}/checkpoint"
         write_checkpoint(checkpoint, {"model": model.state_dict(), "ema": model.state_dict(), "optimizer": {},
-                                      "step": 0}, {"unet": model.config.to_dict(), "schedule": Schedule().to_dict(),
-                                                   "N": 64, "train": {}})
+                                      "step": 0}, PriorMeta(kind="ddpm", N=64, schedule=Schedule(), unet=model.config))
         rates = {a: pool(checkpoint, dataset, f"{root}/a{a}", a) for a in (1, 2)}
         rates["loop"] = loop(checkpoint, dataset)
     print(f"1 actor {rates[1]:.3f} obs/s, 2 actors {rates[2]:.3f} obs/s, loop {rates['loop']:.3f} obs/s; "

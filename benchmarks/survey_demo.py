@@ -13,7 +13,7 @@ import shutil
 import tempfile
 import time
 
-from tasks.runtime import configure_local_environment
+from runtime.environment import configure_local_environment
 
 STAGES = {"prepare": "prepare_dataset", "train": "train_prior", "reconstruct": "reconstruct_survey",
           "aggregate": "aggregate_metrics"}

@@ -14,9 +14,9 @@ from dataclasses import replace
 
 from flows.prepare import prepare_dataset
 from flows.train import train_prior
-from tasks.config import prepare_preset, train_preset
-from tasks.ray_runtime import ensure_ray
-from tasks.runtime import configure_local_environment
+from configs import prepare_preset, train_preset
+from runtime.ray_cluster import ensure_ray
+from runtime.environment import configure_local_environment
 from tasks.train import read_history
 
 STEPS = 60

@@ -14,6 +14,7 @@ import torch
 import torch.nn.functional as F
 
 from .operators.fourier import FourierSamplingOperator
+from .units import image_space_measurements
 
 
 def _require_fourier(op: object) -> None:
@@ -165,3 +166,32 @@ def hogbom_clean(
     kernel = torch.fft.rfft2(beam.image(N, dirty.dtype).to(dirty.device))
     restored = torch.fft.irfft2(torch.fft.rfft2(model) * kernel, s=(N, N)) + res
     return CleanResult(model=model, residual=res, restored=restored, beam=beam, iterations=it)
+
+
+BASELINES = ("dirty", "clean")
+
+
+@dataclass(frozen=True)
+class CleanConfig:
+    """Hogbom CLEAN: loop gain, stop at ``threshold_sigmas`` × the dirty image's noise std, or ``max_iter``."""
+
+    gain: float = 0.1
+    threshold_sigmas: float = 3.0
+    max_iter: int = 2000
+
+    def __post_init__(self) -> None:
+        if not 0 < self.gain <= 1 or not self.threshold_sigmas >= 0 or self.max_iter < 1:
+            raise ValueError(f"need 0 < gain <= 1, threshold_sigmas >= 0 and max_iter >= 1, got {self}")
+
+
+def baselines(y: torch.Tensor, op: FourierSamplingOperator, sigma_y: float,
+              clean: CleanConfig = CleanConfig()) -> dict[str, torch.Tensor]:
+    """{"dirty", "clean"}: images (B, N, N) in flux per pixel (image space) from model-space y (B, M).
+
+    y_img = (y + H 1)/2 (image-space noise σ_y/2); dirty = Hᵀ y_img / psf_peak in Jy/beam, divided by
+    the clean beam's area; CLEAN restored per pixel, stopping at ``threshold_sigmas`` × the dirty noise.
+    """
+    dirty = dirty_image(image_space_measurements(y, op), op)
+    threshold = clean.threshold_sigmas * dirty_noise_std(op, sigma_y / 2)
+    result = hogbom_clean(dirty, dirty_beam(op), gain=clean.gain, threshold=threshold, max_iter=clean.max_iter)
+    return {"dirty": dirty / result.beam.area_pixels, "clean": result.restored_per_pixel}

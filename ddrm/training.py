@@ -66,6 +66,26 @@ def augment(x: torch.Tensor, generator: torch.Generator, max_shift: int = 0) -> 
     return torch.stack(out)
 
 
+def crop_batch_size(batch_size: int, crop_sizes: tuple[int, ...], size: int) -> int:
+    """Images per step at crop ``size``: ``batch_size`` at ``crop_sizes[0]``, scaled by area so every
+    step sees about the same number of pixels."""
+    return max(1, round(batch_size * (crop_sizes[0] / size) ** 2))
+
+
+def random_crops(x: torch.Tensor, size: int, generator: torch.Generator, background: float = -1.0) -> torch.Tensor:
+    """Per image a uniformly placed ``size``² window of x (B, C, N, N) padded by ``size // 4`` of empty
+    sky (``background``) on every side, so sources also appear near the window's edges, and windows
+    larger than N (up to 1.5 N) are zero-padded fields. → (B, C, size, size)."""
+    pad = size // 4
+    N = x.shape[-1]
+    if size > N + 2 * pad:
+        raise ValueError(f"crop {size} is larger than the padded image ({N} + 2·{pad})")
+    xp = torch.nn.functional.pad(x, (pad, pad, pad, pad), value=background)
+    hi = N + 2 * pad - size + 1
+    corners = torch.randint(0, hi, (x.shape[0], 2), generator=generator, device=generator.device).tolist()
+    return torch.stack([img[..., r:r + size, c:c + size] for img, (r, c) in zip(xp, corners)])
+
+
 def train_step(model: nn.Module, ema: EMA, optimizer: torch.optim.Optimizer, x0: torch.Tensor,
                schedule: Schedule, generator: torch.Generator, step: int, config: OptimConfig,
                autocast_dtype: Optional[torch.dtype] = None) -> float:

@@ -18,9 +18,18 @@ import torch.nn.functional as F
 from torch import nn
 
 
+NORMS = ("group", "pixel")
+
+
 @dataclass(frozen=True)
 class UNetConfig:
-    """Width, depth and attention of the U-Net. ``attention_levels`` index ``channel_mult``."""
+    """Width, depth and attention of the U-Net. ``attention_levels`` index ``channel_mult``.
+
+    ``norm``: ``"group"`` normalises over channel groups *and the whole image*, so its statistics
+    depend on the field size and on how much of it is empty sky; ``"pixel"`` normalises each
+    pixel's channel vector alone (LayerNorm over C). With ``mid_attention=False`` and no attention
+    levels the network's output at a pixel is a function of its receptive field only, at any N.
+    """
 
     in_channels: int = 1
     base_channels: int = 32
@@ -30,8 +39,12 @@ class UNetConfig:
     num_heads: int = 4
     norm_groups: int = 8
     dropout: float = 0.0
+    norm: str = "group"
+    mid_attention: bool = True
 
     def __post_init__(self) -> None:
+        if self.norm not in NORMS:
+            raise ValueError(f"norm must be one of {NORMS}, got {self.norm!r}")
         for c in self.channels:
             if c % self.norm_groups:
                 raise ValueError(f"norm_groups={self.norm_groups} must divide every width {self.channels}")
@@ -65,6 +78,10 @@ UNET_PRESETS: dict[str, UNetConfig] = {
     "paper": UNetConfig(base_channels=32, channel_mult=(1, 2, 4, 8, 16), num_res_blocks=1,
                         attention_levels=(3,), norm_groups=16),
 }
+# The shipped FIRST prior: 1.17 M parameters, size-independent (pixel norm, no attention), five
+# levels for a wide receptive field; chosen on valid PSNR (benchmarks/prior_candidates.py).
+UNET_PRESETS["first"] = UNetConfig(base_channels=16, channel_mult=(1, 2, 2, 4, 4), num_res_blocks=1,
+                                   attention_levels=(), norm="pixel", mid_attention=False)
 
 
 def unet_preset(name: str) -> UNetConfig:
@@ -82,14 +99,31 @@ def timestep_embedding(t: torch.Tensor, dim: int) -> torch.Tensor:
     return torch.cat([torch.cos(args), torch.sin(args)], dim=1)
 
 
+class PixelNorm(nn.Module):
+    """LayerNorm over channels at each pixel: (x - mean_C x) / √(var_C x + ε) · w + b. (B, C, H, W)."""
+
+    def __init__(self, channels: int, eps: float = 1e-5) -> None:
+        super().__init__()
+        self.weight, self.bias, self.eps = nn.Parameter(torch.ones(channels)), nn.Parameter(torch.zeros(channels)), eps
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        mean = x.mean(dim=1, keepdim=True)
+        var = (x - mean).square().mean(dim=1, keepdim=True)
+        return (x - mean) * torch.rsqrt(var + self.eps) * self.weight[:, None, None] + self.bias[:, None, None]
+
+
+def make_norm(kind: str, channels: int, groups: int) -> nn.Module:
+    return PixelNorm(channels) if kind == "pixel" else nn.GroupNorm(groups, channels)
+
+
 class ResBlock(nn.Module):
     """h = conv(SiLU(GN(x))); h = GN(h)(1 + scale(t)) + shift(t); out = skip(x) + conv(SiLU(h))."""
 
-    def __init__(self, cin: int, cout: int, temb: int, groups: int, dropout: float) -> None:
+    def __init__(self, cin: int, cout: int, temb: int, groups: int, dropout: float, norm: str = "group") -> None:
         super().__init__()
-        self.norm1, self.conv1 = nn.GroupNorm(groups, cin), nn.Conv2d(cin, cout, 3, padding=1)
+        self.norm1, self.conv1 = make_norm(norm, cin, groups), nn.Conv2d(cin, cout, 3, padding=1)
         self.film = nn.Linear(temb, 2 * cout)
-        self.norm2, self.drop = nn.GroupNorm(groups, cout), nn.Dropout(dropout)
+        self.norm2, self.drop = make_norm(norm, cout, groups), nn.Dropout(dropout)
         self.conv2 = nn.Conv2d(cout, cout, 3, padding=1)
         nn.init.zeros_(self.conv2.weight)
         nn.init.zeros_(self.conv2.bias)
@@ -105,9 +139,9 @@ class ResBlock(nn.Module):
 class Attention(nn.Module):
     """Multi-head self-attention over the H·W positions, residual."""
 
-    def __init__(self, ch: int, heads: int, groups: int) -> None:
+    def __init__(self, ch: int, heads: int, groups: int, norm: str = "group") -> None:
         super().__init__()
-        self.norm, self.heads = nn.GroupNorm(groups, ch), heads
+        self.norm, self.heads = make_norm(norm, ch, groups), heads
         self.qkv, self.out = nn.Conv2d(ch, 3 * ch, 1), nn.Conv2d(ch, ch, 1)
         nn.init.zeros_(self.out.weight)
         nn.init.zeros_(self.out.bias)
@@ -138,8 +172,9 @@ class UNet(nn.Module):
             if lvl < len(ch) - 1:
                 self.downsample.append(nn.Conv2d(cur, cur, 3, stride=2, padding=1))
                 skips.append(cur)
-        self.mid = nn.ModuleList([ResBlock(cur, cur, temb, g, cfg.dropout), Attention(cur, cfg.num_heads, g),
-                                  ResBlock(cur, cur, temb, g, cfg.dropout)])
+        mid_attention = [Attention(cur, cfg.num_heads, g, cfg.norm)] if cfg.mid_attention else []
+        self.mid = nn.ModuleList([ResBlock(cur, cur, temb, g, cfg.dropout, cfg.norm), *mid_attention,
+                                  ResBlock(cur, cur, temb, g, cfg.dropout, cfg.norm)])
         self.up, self.upsample = nn.ModuleList(), nn.ModuleList()
         for lvl in reversed(range(len(ch))):
             for _ in range(cfg.num_res_blocks + 1):
@@ -147,15 +182,15 @@ class UNet(nn.Module):
                 cur = ch[lvl]
             if lvl > 0:
                 self.upsample.append(nn.Conv2d(cur, cur, 3, padding=1))
-        self.head = nn.Sequential(nn.GroupNorm(g, cur), nn.SiLU(), nn.Conv2d(cur, cfg.in_channels, 3, padding=1))
+        self.head = nn.Sequential(make_norm(cfg.norm, cur, g), nn.SiLU(), nn.Conv2d(cur, cfg.in_channels, 3, padding=1))
         nn.init.zeros_(self.head[-1].weight)
         nn.init.zeros_(self.head[-1].bias)
 
     def _block(self, cin: int, cout: int, lvl: int) -> nn.ModuleList:
         cfg = self.config
-        layers = [ResBlock(cin, cout, 4 * cfg.base_channels, cfg.norm_groups, cfg.dropout)]
+        layers = [ResBlock(cin, cout, 4 * cfg.base_channels, cfg.norm_groups, cfg.dropout, cfg.norm)]
         if lvl in cfg.attention_levels:
-            layers.append(Attention(cout, cfg.num_heads, cfg.norm_groups))
+            layers.append(Attention(cout, cfg.num_heads, cfg.norm_groups, cfg.norm))
         return nn.ModuleList(layers)
 
     @staticmethod

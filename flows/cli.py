@@ -13,9 +13,9 @@ import sys
 from dataclasses import replace
 from typing import Any, Optional, Sequence
 
-from tasks.config import (ARRAY_SPECS, PREPARE_PRESETS, PRIORS, RECONSTRUCT_PRESETS, SURVEY_PRESETS, TRAIN_PRESETS,
+from configs import (ARRAY_CHOICES, PREPARE_PRESETS, RECONSTRUCT_PRESETS, SURVEY_PRESETS, TRAIN_PRESETS,
                           prepare_preset, reconstruct_preset, survey_preset, train_preset)
-from tasks.runtime import configure_local_environment
+from runtime.environment import configure_local_environment
 
 RAW = argparse.RawDescriptionHelpFormatter
 
@@ -26,18 +26,20 @@ def _given(args: argparse.Namespace, *names: str) -> dict[str, Any]:
 
 def _preflight(args: argparse.Namespace, ray: bool) -> None:
     """Fail with a readable message before any flow starts: unreachable store or Ray cluster."""
-    from tasks.storage import check_reachable
+    from stores.storage import check_reachable
 
     check_reachable(args.root)
     configure_local_environment()
     if ray:
-        from tasks.ray_runtime import ensure_ray
+        from runtime.ray_cluster import ensure_ray
 
         ensure_ray(args.ray_address)
 
 
 def _reconstruct_config(args: argparse.Namespace, base):
-    over = _given(args, "n_images", "samples", "sigma_y")
+    over = _given(args, "n_images", "samples")
+    if args.sigma_y:
+        over["sigma_y"] = tuple(args.sigma_y)
     if args.arrays:
         over["arrays"] = tuple(args.arrays)
     if args.K:
@@ -75,7 +77,10 @@ def _prepare(args: argparse.Namespace) -> int:
     if args.strict:
         over["strict"] = True
     config = prepare_preset(args.preset, **over)
-    if not config.synthetic and not os.path.exists(config.source):
+    if config.source == "firstgalaxydata":
+        from sources.first_package import data_file
+        data_file()  # ImportError with the install command, before any flow starts
+    elif not config.synthetic and not os.path.exists(config.source):
         raise ValueError(f"image source {config.source!r} does not exist")
     _preflight(args, ray=False)
     print(f"dataset store: {prepare_dataset(config, root=args.root)}")
@@ -117,6 +122,29 @@ def _report(args: argparse.Namespace) -> int:
     return 0
 
 
+def _export_prior(args: argparse.Namespace) -> int:
+    """Ship a trained checkpoint into the package (EMA weights, float16, with card and checksum)."""
+    import json
+    from importlib import resources
+
+    from stores import packaged, storage
+    from stores.checkpoints import read_meta, read_state
+    from tasks.train import read_history
+
+    run_dir = args.checkpoint.rstrip("/").rsplit("/", 1)[0]
+    meta, history = read_meta(args.checkpoint).to_json(), read_history(run_dir)
+    dest = str(resources.files(packaged.PACKAGE).joinpath(args.name))
+    extra = open(args.card_extra).read() if args.card_extra else ""
+    packaged.export(read_state(args.checkpoint), meta, dest, packaged.model_card(args.name, meta, history, extra))
+    for png in ("loss.png", "samples.png"):
+        data = storage.read_bytes(storage.join(run_dir, png))
+        if data:
+            open(os.path.join(dest, png), "wb").write(data)
+    print(json.dumps({"packaged": dest, "sha256": packaged.sha256(os.path.join(dest, packaged.WEIGHTS)),
+                      "bytes": os.path.getsize(os.path.join(dest, packaged.WEIGHTS))}))
+    return 0
+
+
 def _serve(args: argparse.Namespace) -> int:
     from flows.deployments import serve_deployments
 
@@ -154,11 +182,12 @@ def _common(p: argparse.ArgumentParser, presets: dict, ray: bool = True) -> None
 
 
 def _survey_options(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--arrays", nargs="+", choices=ARRAY_SPECS, help="array presets or paper-<name> masks")
+    p.add_argument("--arrays", nargs="+", choices=ARRAY_CHOICES, help="array presets or paper-<name> masks")
     p.add_argument("--K", nargs="+", type=_positive_int, help="DDRM step counts")
     p.add_argument("--n-images", dest="n_images", type=_positive_int, help="test images per array and K")
     p.add_argument("--samples", type=_positive_int, help="posterior samples S per observation")
-    p.add_argument("--sigma-y", dest="sigma_y", type=_non_negative, help="noise std per measured coordinate")
+    p.add_argument("--sigma-y", dest="sigma_y", nargs="+", type=_non_negative,
+                   help="noise levels: std per measured coordinate (model space)")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -171,14 +200,15 @@ def build_parser() -> argparse.ArgumentParser:
                               "  radio-ddrm survey --preset paper --ray-address ray://head:10001 --root s3://b/runs")
     _common(s, SURVEY_PRESETS)
     _survey_options(s)
-    s.add_argument("--prior", choices=PRIORS, help="'trained' (DDPM) or 'gaussian' (fitted analytic prior)")
+    s.add_argument("--prior", help="'trained' (train a DDPM here), 'gaussian' (fitted analytic prior) or a packaged "
+                                   "prior's name, e.g. 'first' (no training)")
     s.add_argument("--train-steps", dest="train_steps", type=_positive_int, help="override the prior's steps")
     s.add_argument("--no-fits", dest="no_fits", action="store_true", help="skip the FITS files")
     s.set_defaults(func=_survey)
 
     p = sub.add_parser("prepare", formatter_class=RAW, help="a dataset store (synthetic or real images) as zarr",
                        epilog="examples:\n  radio-ddrm prepare --preset demo\n"
-                              "  radio-ddrm prepare --preset first --source ../shared/data/first-mirabest/mirabest_train_uint8.npz\n"
+                              "  radio-ddrm prepare --preset first     # FIRST galaxies of the firstgalaxydata package\n"
                               "  radio-ddrm prepare --source ./cutouts --N 128 --fit resample --root s3://my-bucket/radio-ddrm\n"
                               "S3 endpoint and credentials come from the AWS environment (AWS_ENDPOINT_URL, ...).")
     _common(p, PREPARE_PRESETS, ray=False)
@@ -213,7 +243,7 @@ def build_parser() -> argparse.ArgumentParser:
                               "--dataset runs/data/<store>.zarr\n"
                               "  radio-ddrm reconstruct --checkpoint gaussian --dataset <store> --arrays vla --K 10 100")
     _common(r, RECONSTRUCT_PRESETS)
-    r.add_argument("--checkpoint", required=True, help="prior checkpoint URL, or 'gaussian'")
+    r.add_argument("--checkpoint", required=True, help="prior checkpoint URL, a packaged prior ('first'), or 'gaussian'")
     r.add_argument("--dataset", required=True, help="dataset store URL")
     _survey_options(r)
     r.add_argument("--actors", type=_positive_int, help="actors in the pool (default: fill the cluster)")
@@ -224,6 +254,14 @@ def build_parser() -> argparse.ArgumentParser:
     rep.add_argument("--survey", required=True, help="survey store URL")
     rep.add_argument("--fits", action="store_true", help="also write FITS images with WCS")
     rep.set_defaults(func=_report)
+
+    ex = sub.add_parser("export-prior", formatter_class=RAW, help="ship a trained checkpoint inside the package",
+                        epilog="example:\n  radio-ddrm export-prior --checkpoint runs/priors/prior-first-<hash>/checkpoint_<t>"
+                               " --name first")
+    ex.add_argument("--checkpoint", required=True, help="checkpoint URL of a finished run")
+    ex.add_argument("--name", required=True, help="packaged name (ddrm/data/priors/<name>)")
+    ex.add_argument("--card-extra", dest="card_extra", help="Markdown file appended to the model card")
+    ex.set_defaults(func=_export_prior)
 
     sv = sub.add_parser("serve", formatter_class=RAW, help="serve the scheduled deployments from this process",
                         epilog="example:\n  prefect server start &   # UI at http://127.0.0.1:4200\n"
@@ -237,7 +275,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return args.func(args)
-    except (ValueError, FileNotFoundError, RuntimeError) as err:
+    except (ValueError, FileNotFoundError, RuntimeError, ImportError) as err:
         print(f"radio-ddrm: error: {err}", file=sys.stderr)
         return 2
 

@@ -8,7 +8,7 @@ from typing import Optional, Union
 from prefect import flow, get_run_logger, unmapped
 from prefect.task_runners import ThreadPoolTaskRunner
 
-from tasks.config import PREPARE_PRESETS, PrepareConfig, resolve
+from configs import PREPARE_PRESETS, PrepareConfig, resolve
 from tasks.prepare import (
     chunked,
     collect_scans,

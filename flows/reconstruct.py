@@ -6,7 +6,8 @@ from typing import Any, Optional, Union
 
 from prefect import flow
 
-from tasks.config import RECONSTRUCT_PRESETS, ReconstructConfig, resolve
+from configs import RECONSTRUCT_PRESETS, ReconstructConfig, resolve
+from stores.storage import normalise_url
 from tasks.reconstruct import plan_survey, run_actor_pool
 from tasks.report import aggregate
 
@@ -19,6 +20,7 @@ def reconstruct_survey(checkpoint: str, dataset: str, config: Union[ReconstructC
     actors, persisting each as it finishes; a rerun does only what is missing. Returns the store URL
     (``<root>/surveys/<name>-<hash>.zarr``)."""
     config = resolve(config, RECONSTRUCT_PRESETS, "reconstruct")
+    dataset = normalise_url(dataset)  # actors run elsewhere in the tree (or on other nodes)
     plan = plan_survey(config, checkpoint, dataset, root, storage_options)
     run_actor_pool(plan, config, checkpoint, dataset, ray_address, storage_options)
     return plan.url

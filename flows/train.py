@@ -6,7 +6,8 @@ from typing import Optional, Union
 
 from prefect import flow
 
-from tasks.config import TRAIN_PRESETS, TrainConfig, resolve
+from configs import TRAIN_PRESETS, TrainConfig, resolve
+from stores.storage import normalise_url
 from tasks.train import fit_prior, plan_training, prior_artifacts
 
 
@@ -19,6 +20,7 @@ def train_prior(dataset: str, config: Union[TrainConfig, str] = "demo", root: st
     ``ray_address`` None starts a local Ray on 127.0.0.1; otherwise e.g. ``ray://head:10001``.
     """
     config = resolve(config, TRAIN_PRESETS, "train")
+    dataset = normalise_url(dataset)  # workers run elsewhere in the tree (or on other nodes)
     plan = plan_training(config, dataset, root, storage_options)
     checkpoint = plan.latest[1] if plan.done else \
         fit_prior(config, plan, dataset, ray_address, storage_options)["checkpoint"]

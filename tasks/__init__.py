@@ -1,1 +1,1 @@
-"""Prefect tasks: the I/O around :mod:`ddrm` (stores, checkpoints, Ray)."""
+"""Prefect tasks: small typed steps that the flows compose (prepare, train, reconstruct, report)."""

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import base64
 import os
-import re
 from dataclasses import dataclass, field
 from typing import Optional
 
@@ -15,13 +13,16 @@ from prefect.artifacts import create_markdown_artifact
 from prefect.cache_policies import NO_CACHE
 
 from ddrm.galaxies import MORPHOLOGIES, synth_galaxies
+from ddrm.seeding import derive_seed
 
-from . import dataset_store as ds
-from . import storage
-from .config import PrepareConfig
-from .ingest import Item, describe_error, files_hash, list_items, load_item, load_normalised
-from .plots import image_grid_png
-from .storage import StorageOptions
+from stores import dataset as ds
+from stores import storage
+from configs import PrepareConfig
+from sources.ingest import (Item, describe_error, files_hash, list_items, load_item, load_normalised, source_provenance,
+                     source_splits)
+from reporting.artifacts import artifact_key, png_markdown
+from reporting.plots import image_grid_png
+from stores.storage import StorageOptions
 
 MAX_SKIPPED_RECORDED = 1000
 
@@ -44,11 +45,6 @@ class Scan:
     good: tuple[Item, ...] = ()
     peaks: tuple[float, ...] = ()
     bad: tuple[tuple[str, str], ...] = field(default=())
-
-
-def shard_seed(seed: int, shard: int) -> int:
-    """Independent, well-mixed seed per (dataset seed, shard)."""
-    return int(np.random.SeedSequence([seed, shard]).generate_state(1, np.uint64)[0])
 
 
 @task(cache_policy=NO_CACHE)
@@ -106,9 +102,12 @@ def collect_scans(plan: Plan, config: PrepareConfig, scans: list[Scan]) -> tuple
                          "; ".join(f"{name}: {reason}" for name, reason in skipped[:20]))
     if not good:
         raise ValueError(f"{config.source}: no usable images ({len(skipped)} skipped)")
-    provenance = {"source": os.path.abspath(config.source), "files_hash": plan.files_hash,
+    provenance = {**source_provenance(config.source), "files_hash": plan.files_hash,
                   "n_files": len({i.path for i in plan.items}), "n_skipped": len(skipped),
                   "skipped": [list(s) for s in skipped[:MAX_SKIPPED_RECORDED]]}
+    splits = source_splits(good)
+    if splits is not None:
+        provenance["splits"] = splits
     return good, (max(peaks) if config.normalisation == "global" else None), provenance
 
 
@@ -135,7 +134,7 @@ def write_synthetic_shard(url: str, config: PrepareConfig, n: int, shard: int,
         return 0
     start = shard * config.shard_size
     m = min(config.shard_size, n - start)
-    gal = synth_galaxies(m, config.N, config.galaxy, torch.Generator().manual_seed(shard_seed(config.seed, shard)))
+    gal = synth_galaxies(m, config.N, config.galaxy, torch.Generator().manual_seed(derive_seed(config.seed, shard)))
     ds.write_shard(url, shard, start, gal.images.numpy(), gal.labels.numpy().astype(np.int16), storage_options)
     get_run_logger().info("shard %d: %d synthetic images written", shard, m)
     return m
@@ -185,7 +184,7 @@ def summary_markdown(url: str, meta: dict, stats: dict, png: bytes) -> str:
         f"| skipped inputs | {prov.get('n_skipped', 0)} |",
         f"| mean pixel / non-zero fraction | {stats['mean_pixel']:.4f} / {stats['nonzero_fraction']:.3f} |",
         f"| config hash / version | {meta['config_hash']} / {meta['package_version']} |", "",
-        f"![examples](data:image/png;base64,{base64.b64encode(png).decode()})",
+        png_markdown(png, "examples"),
     ]
     return "\n".join(lines)
 
@@ -201,6 +200,6 @@ def summarise_store(url: str, stats: dict, storage_options: StorageOptions = Non
     png = image_grid_png(dataset.read(idx), titles)
     storage.write_bytes(url.removesuffix(".zarr") + ".preview.png", png, storage_options)
     markdown = summary_markdown(url, dataset.meta, stats, png)
-    key = re.sub(r"[^a-z0-9-]+", "-", f"dataset-{dataset.meta['config']['name']}".lower())
+    key = artifact_key("dataset", dataset.meta["config"]["name"])
     create_markdown_artifact(markdown=markdown, key=key, description=f"dataset store {url}")
     return markdown

@@ -8,7 +8,6 @@ and its batch retried (``max_restarts`` / ``max_task_retries``).
 
 from __future__ import annotations
 
-import os
 import time
 import warnings
 from dataclasses import dataclass
@@ -22,21 +21,20 @@ from prefect.artifacts import create_progress_artifact, update_progress_artifact
 from prefect.cache_policies import NO_CACHE
 from ray.util import ActorPool
 
+from configs import GPU_BATCH, ReconstructConfig
 from ddrm.ddpm import Denoiser, EpsDenoiser
 from ddrm.interferometry import array_operator
-from ddrm.pipeline import CleanConfig, reconstruct_batch
+from ddrm.pipeline import simulate_and_score
 from ddrm.priors import GaussianFourierPrior
-from ddrm.sampler import DDRMConfig, make_generators
+from ddrm.sampling import make_generators
 from ddrm.schedule import Schedule
 from ddrm.units import to_model
-
-from . import storage
-from . import survey_store as ss
-from .checkpoints import load_prior, read_meta
-from .config import GPU_BATCH, ReconstructConfig
-from .dataset_store import Dataset
-from .ray_runtime import ensure_ray, plan_workers
-from .storage import StorageOptions
+from runtime.ray_cluster import ensure_ray, plan_workers
+from stores import runs, storage
+from stores import survey as ss
+from stores.checkpoints import PriorMeta, load_prior, read_meta
+from stores.dataset import Dataset
+from stores.storage import StorageOptions
 
 
 @dataclass(frozen=True)
@@ -50,12 +48,22 @@ ANALYTIC_PRIOR = "gaussian"
 ANALYTIC_FIT_IMAGES = 2048
 
 
+def _analytic_meta(dataset: Dataset) -> PriorMeta:
+    return PriorMeta(kind=ANALYTIC_PRIOR, N=dataset.N, schedule=Schedule(), dataset=dataset.url,
+                     dataset_hash=dataset.meta["config_hash"])
+
+
+def prior_meta(prior: str, dataset: Dataset, storage_options: StorageOptions = None) -> PriorMeta:
+    """What identifies the prior (for the survey's key): a checkpoint's PriorMeta, or the analytic prior's."""
+    return _analytic_meta(dataset) if prior == ANALYTIC_PRIOR else read_meta(prior, storage_options)
+
+
 def load_denoiser(prior: str, dataset: Dataset, device: torch.device,
                   storage_options: StorageOptions = None) -> tuple[Denoiser, Schedule]:
     """(denoiser, schedule) of a checkpoint URL, or of ``"gaussian"``: the stationary Gaussian prior
     fitted to (up to 2048 of) the dataset's training images, with its exact denoiser (a baseline)."""
     if prior == ANALYTIC_PRIOR:
-        schedule = Schedule()
+        schedule = _analytic_meta(dataset).schedule
         train = dataset.split("train")[:ANALYTIC_FIT_IMAGES]
         fitted = GaussianFourierPrior.fit(to_model(torch.from_numpy(dataset.read(train))), schedule)
         return (lambda xt, t: fitted(xt.double(), t).to(xt.dtype)), schedule
@@ -63,15 +71,8 @@ def load_denoiser(prior: str, dataset: Dataset, device: torch.device,
     return EpsDenoiser(loaded.model, loaded.schedule), loaded.schedule
 
 
-def prior_meta(prior: str, dataset: Dataset, storage_options: StorageOptions = None) -> dict:
-    """What identifies the prior (for the survey's key) and its image size N."""
-    if prior == ANALYTIC_PRIOR:
-        return {"prior": ANALYTIC_PRIOR, "N": dataset.N, "dataset_hash": dataset.meta["config_hash"]}
-    return read_meta(prior, storage_options)
-
-
 class Reconstructor:
-    """Loads the checkpoint once; builds and caches one operator per array; reconstructs batches.
+    """Loads the prior once; builds and caches one operator per array; reconstructs batches.
     A plain class, made an actor by ``RemoteReconstructor``, so Ray pickles it by reference."""
 
     def __init__(self, checkpoint: str, dataset: str, survey: str, config: ReconstructConfig,
@@ -90,29 +91,29 @@ class Reconstructor:
                 self.ops[array] = array_operator(array, self.dataset.N)
         return self.ops[array]
 
-    def run(self, batch: ss.Batch, fault: Optional[dict] = None) -> list[dict]:
-        """Reconstruct one batch and write each observation; returns their metric rows."""
-        if fault and fault["obs"] in batch.obs and not os.path.exists(fault["marker"]):
-            open(fault["marker"], "w").close()
-            if fault["mode"] == "exit":
-                os._exit(1)  # the actor process dies mid-batch (tests)
-            raise RuntimeError(f"injected failure in batch {batch.obs} (test)")
+    def run(self, batch: ss.Batch) -> list[dict]:
+        """Reconstruct one batch with every sampler and write each observation; returns their metric rows."""
         cfg = self.config
         truth = torch.from_numpy(self.dataset.read(np.array(batch.images))).to(self.device)
-        seeds = [ss.observation_seeds(cfg.seed, img, batch.array, batch.K) for img in batch.images]
-        result = reconstruct_batch(
-            self.denoiser, self.schedule, self.get_operator(batch.array), truth, sigma_y=cfg.sigma_y,
-            ddrm=DDRMConfig(K=batch.K, eta=cfg.eta, eta_b=cfg.eta_b, samples=cfg.samples),
-            noise_generators=make_generators([s[0] for s in seeds], self.device),
-            sample_generators=make_generators([s[1] for s in seeds], self.device),
-            clean=CleanConfig(threshold_sigmas=cfg.clean_threshold_sigmas, max_iter=cfg.clean_max_iter))
+        sample_generators = {name: make_generators([ss.sampler_seed(cfg.seed, img, batch.array, batch.K, name)
+                                                    for img in batch.images], self.device)
+                             for name in cfg.sampler_names}
+        result = simulate_and_score(
+            self.denoiser, self.schedule, self.get_operator(batch.array), truth, sigma_y=batch.sigma_y,
+            samplers=cfg.samplers, K=batch.K, S=cfg.samples,
+            noise_generators=make_generators([ss.noise_seed(cfg.seed, img, batch.array) for img in batch.images],
+                                             self.device),
+            sample_generators=sample_generators, clean=cfg.clean)
         rows = []
         for b, i in enumerate(batch.obs):
-            row = {k: float(v[b]) for k, v in result.metrics.items()} | {"sigma_y": cfg.sigma_y, "S": cfg.samples}
-            images = {name: getattr(result, name)[b].cpu().numpy() for name in ss.IMAGES}
-            samples = result.samples[b].cpu().numpy() if cfg.save_samples else None
+            row = {k: float(v[b]) for k, v in result.metrics.items()} | {"sigma_y": batch.sigma_y, "S": cfg.samples}
+            images = {name: image[b].cpu().numpy() for name, image in result.images.items()}
+            for name, post in result.posteriors.items():
+                images |= {f"{name}_mean": post.mean[b].cpu().numpy(), f"{name}_std": post.std[b].cpu().numpy()}
+            samples = {name: post.samples[b].cpu().numpy() for name, post in result.posteriors.items()} \
+                if cfg.save_samples else None
             ss.write_observation(self.survey, i, images, row, samples, self.storage_options)
-            rows.append({"obs": i, "id": ss.obs_id(batch.array, batch.K, batch.images[b]), **row})
+            rows.append({"obs": i, "id": ss.obs_id(batch.array, batch.sigma_y, batch.K, batch.images[b]), **row})
         return rows
 
 
@@ -126,14 +127,9 @@ def plan_survey(config: ReconstructConfig, checkpoint: str, dataset: str, root: 
     storage.check_reachable(root, storage_options)
     data = Dataset(dataset, storage_options)
     pmeta = prior_meta(checkpoint, data, storage_options)
-    if int(pmeta["N"]) != data.N:
-        raise ValueError(f"the prior was trained on {pmeta['N']}x{pmeta['N']} images; "
-                         f"the dataset has {data.N}x{data.N}")
-    T = int((pmeta.get("schedule") or {}).get("T", Schedule().T))
-    if max(config.K_values) > T:
-        raise ValueError(f"K must satisfy 1 <= K <= T = {T} (the prior's schedule), got {max(config.K_values)}")
+    pmeta.check(checkpoint, N=data.N, max_K=max(config.K_values))
     key = ss.survey_key(config, data.meta["config_hash"], pmeta)
-    url = storage.join(storage.normalise_url(root), "surveys", f"{config.name}-{key}.zarr")
+    url = runs.survey_url(root, config.name, key)
     meta = {"key": key, "dataset": dataset, "dataset_hash": data.meta["config_hash"], "checkpoint": checkpoint,
             "pixel_scale_arcsec": data.meta.get("pixel_scale_arcsec")}
     n = ss.create(url, config, data.N, data.split("test"), meta, storage_options)
@@ -144,8 +140,7 @@ def plan_survey(config: ReconstructConfig, checkpoint: str, dataset: str, root: 
 
 @task(cache_policy=NO_CACHE)
 def run_actor_pool(plan: SurveyPlan, config: ReconstructConfig, checkpoint: str, dataset: str,
-                   ray_address: Optional[str] = None, storage_options: StorageOptions = None,
-                   fault: Optional[dict] = None) -> dict[str, Any]:
+                   ray_address: Optional[str] = None, storage_options: StorageOptions = None) -> dict[str, Any]:
     """Reconstruct every unfinished observation; returns {"done", "actors", "seconds", "obs_per_s"}."""
     logger = get_run_logger()
     if plan.pending == 0:
@@ -165,12 +160,13 @@ def run_actor_pool(plan: SurveyPlan, config: ReconstructConfig, checkpoint: str,
     t0, done = time.perf_counter(), 0
     try:
         pool = ActorPool(actors)
-        for rows in pool.map_unordered(lambda actor, batch: actor.run.remote(batch, fault), batches):
+        for rows in pool.map_unordered(lambda actor, batch: actor.run.remote(batch), batches):
             done += len(rows)
             update_progress_artifact(progress, progress=100.0 * (plan.n_obs - todo + done) / plan.n_obs)
-            best = max(rows, key=lambda r: r["psnr"])
-            logger.info("%d/%d observations done (%s: PSNR %.2f dB, dirty %.2f, CLEAN %.2f)", done, todo,
-                        best["id"], best["psnr"], best["dirty_psnr"], best["clean_psnr"])
+            first = config.sampler_names[0]
+            best = max(rows, key=lambda r: r[f"{first}_psnr"])
+            logger.info("%d/%d observations done (%s: %s PSNR %.2f dB, dirty %.2f, CLEAN %.2f)", done, todo,
+                        best["id"], first, best[f"{first}_psnr"], best["dirty_psnr"], best["clean_psnr"])
     finally:
         for actor in actors:
             ray.kill(actor)

@@ -6,7 +6,6 @@ Writes ``<survey>.report/`` (beside the store): ``metrics.csv``, ``table.md``, `
 
 from __future__ import annotations
 
-import base64
 import csv
 import io
 import json
@@ -18,41 +17,52 @@ from prefect import get_run_logger, task
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from prefect.cache_policies import NO_CACHE
 
-from ddrm.interferometry import observation_preset
+from ddrm.interferometry import array_pixel_scale, array_spec
 
-from . import storage
-from . import survey_store as ss
-from .config import FIRST_PIXEL_SCALE_ARCSEC
-from .dataset_store import Dataset
-from .fits_io import fits_bytes
-from .plots import gallery_png, psnr_vs_K_png
-from .storage import StorageOptions
+from stores import storage
+from stores import survey as ss
+from stores.dataset import Dataset
+from stores.runs import report_dir
+from stores.fits_io import fits_bytes
+from reporting.artifacts import artifact_key, png_markdown
+from reporting.plots import gallery_png, psnr_vs_K_png
+from stores.storage import StorageOptions
 
-TABLE_METRICS = ("mse", "psnr", "snr", "sre", "cov68", "t_sampling")
-METHODS = {"DDRM": "", "dirty": "dirty_", "CLEAN": "clean_"}
+TABLE_METRICS = ("mse", "psnr", "psnr_mean", "snr", "sre", "cov68", "t_sampling")
+LABELS = {"clean": "CLEAN", "dirty": "dirty"}
 
 
-def report_dir(survey: str) -> str:
-    return survey.removesuffix(".zarr") + ".report"
+def methods(meta: dict) -> dict[str, str]:
+    """{table label: column prefix} of the samplers that ran (from the store), then the baselines."""
+    names = list(meta["samplers"]) + list(meta["baselines"])
+    return {LABELS.get(n, n.upper()): f"{n}_" for n in names}
 
 
 def summary_rows(results: dict[str, Any]) -> list[dict[str, Any]]:
-    """One row per (array, K, method) over finished observations: n, and mean/std of TABLE_METRICS
+    """One row per (array, σ_y, K, method) over finished observations: n, and mean/std of TABLE_METRICS
     (NaN where a method has no such metric, e.g. SRE of CLEAN)."""
     meta, m = results["meta"], results["metrics"]
     col = {c: i for i, c in enumerate(meta["columns"])}
     rows = []
     for a, array in enumerate(meta["arrays"]):
-        for K in meta["K_values"]:
-            sel = results["done"] & (results["obs_array"] == a) & (results["obs_K"] == K)
-            for method, prefix in METHODS.items():
-                row: dict[str, Any] = {"array": array, "K": int(K), "method": method, "n": int(sel.sum())}
-                for metric in TABLE_METRICS:
-                    values = m[sel, col[prefix + metric]] if prefix + metric in col else np.full(sel.sum(), np.nan)
-                    ok = values[np.isfinite(values)]
-                    row[f"{metric}_mean"] = float(ok.mean()) if len(ok) else float("nan")
-                    row[f"{metric}_std"] = float(ok.std(ddof=1)) if len(ok) > 1 else float("nan")
-                rows.append(row)
+        for s, sigma in enumerate(meta["sigma_y"]):
+            for K in meta["K_values"]:
+                sel = results["done"] & (results["obs_array"] == a) & (results["obs_sigma"] == s) & \
+                    (results["obs_K"] == K)
+                rows += _method_rows(m, col, sel, {"array": array, "sigma_y": float(sigma), "K": int(K)}, meta)
+    return rows
+
+
+def _method_rows(m: np.ndarray, col: dict, sel: np.ndarray, head: dict, meta: dict) -> list[dict[str, Any]]:
+    rows = []
+    for method, prefix in methods(meta).items():
+        row: dict[str, Any] = {**head, "method": method, "n": int(sel.sum())}
+        for metric in TABLE_METRICS:
+            values = m[sel, col[prefix + metric]] if prefix + metric in col else np.full(sel.sum(), np.nan)
+            ok = values[np.isfinite(values)]
+            row[f"{metric}_mean"] = float(ok.mean()) if len(ok) else float("nan")
+            row[f"{metric}_std"] = float(ok.std(ddof=1)) if len(ok) > 1 else float("nan")
+        rows.append(row)
     return rows
 
 
@@ -68,15 +78,15 @@ def _pm(row: dict, metric: str) -> str:
     mean, std = row[f"{metric}_mean"], row[f"{metric}_std"]
     if not np.isfinite(mean):
         return "–"
-    fmt = ".3g" if metric in ("mse", "t_sampling") else ".2f" if metric in ("psnr", "snr") else ".3f"
+    fmt = ".3g" if metric in ("mse", "t_sampling") else ".2f" if metric in ("psnr", "psnr_mean", "snr") else ".3f"
     return f"{mean:{fmt}} ± {std:{fmt}}" if np.isfinite(std) else f"{mean:{fmt}}"
 
 
 def rows_to_markdown(rows: list[dict[str, Any]]) -> str:
-    head = "| array | K | method | n | " + " | ".join(TABLE_METRICS) + " |"
-    lines = [head, "|---" * (4 + len(TABLE_METRICS)) + "|"]
+    head = "| array | σ_y | K | method | n | " + " | ".join(TABLE_METRICS) + " |"
+    lines = [head, "|---" * (5 + len(TABLE_METRICS)) + "|"]
     for r in rows:
-        lines.append(f"| {r['array']} | {r['K']} | {r['method']} | {r['n']} | " +
+        lines.append(f"| {r['array']} | {r['sigma_y']:g} | {r['K']} | {r['method']} | {r['n']} | " +
                      " | ".join(_pm(r, m) for m in TABLE_METRICS) + " |")
     return "\n".join(lines)
 
@@ -86,29 +96,36 @@ def _gallery(survey: str, results: dict, dataset: Dataset, per_array: int, stora
     the largest K."""
     group = storage.open_group(survey, "r", storage_options)
     meta, K = results["meta"], max(results["meta"]["K_values"])
+    first = meta["samplers"][0]
     panels, labels = [], []
     for a, array in enumerate(meta["arrays"]):
-        chosen = np.flatnonzero(results["done"] & (results["obs_array"] == a) & (results["obs_K"] == K))[:per_array]
+        chosen = np.flatnonzero(results["done"] & (results["obs_array"] == a) & (results["obs_K"] == K)
+                                & (results["obs_sigma"] == 0))[:per_array]
         for i in chosen:
             truth = dataset.read([int(results["obs_image"][i])])[0]
-            mean = group["mean"][i]
-            panels.append([truth, group["dirty"][i], group["clean"][i], mean, group["std"][i], mean - truth])
-            labels.append(f"{array} K={K} #{int(results['obs_image'][i])}")
-    return gallery_png(panels, labels, ["truth", "dirty", "CLEAN", "DDRM mean", "posterior std", "residual"])
+            mean = group[f"{first}_mean"][i]
+            panels.append([truth, group["dirty"][i], group["clean"][i], mean, group[f"{first}_std"][i], mean - truth])
+            labels.append(f"{array} σ={meta['sigma_y'][0]:g} K={K} #{int(results['obs_image'][i])}")
+    return gallery_png(panels, labels, ["truth", "dirty", "CLEAN", f"{first.upper()} mean", "posterior std",
+                                        "residual"])
 
 
 def _fits_outputs(survey: str, results: dict, storage_options: StorageOptions) -> int:
+    """FITS per observation and image; each array's own pixel scale (its uv pattern fitted to the grid),
+    or a header saying there is none for a mask-only array."""
     group = storage.open_group(survey, "r", storage_options)
     meta, n = results["meta"], 0
+    scales = {a: array_pixel_scale(a, int(meta["N"])) for a in meta["arrays"]}
     for i in np.flatnonzero(results["done"]):
         array, K, image = meta["arrays"][results["obs_array"][i]], int(results["obs_K"][i]), int(results["obs_image"][i])
-        preset = observation_preset(array.removeprefix("paper-"))
-        scale = meta.get("pixel_scale_arcsec") or FIRST_PIXEL_SCALE_ARCSEC
-        for name in ss.IMAGES:
-            data = fits_bytes(group[name][i], ra_deg=preset.ra_deg, dec_deg=preset.dec_deg, pixel_scale_arcsec=scale,
-                              bunit="image fraction (peak-normalised flux per pixel)", freq_hz=preset.freq_hz,
-                              extra={"OBSID": ss.obs_id(array, K, image), "DDRM_K": K, "PRODUCT": name})
-            fname = re.sub(r"[^A-Za-z0-9_.-]+", "_", ss.obs_id(array, K, image)) + f"_{name}.fits"
+        sigma = float(meta["sigma_y"][results["obs_sigma"][i]])
+        obs = array_spec(array).observation
+        for name in meta["images"]:
+            data = fits_bytes(group[name][i], ra_deg=obs and obs.ra_deg, dec_deg=obs and obs.dec_deg,
+                              pixel_scale_arcsec=scales[array], bunit="image fraction (peak-normalised flux per pixel)",
+                              freq_hz=obs and obs.freq_hz,
+                              extra={"OBSID": ss.obs_id(array, sigma, K, image), "DDRM_K": K, "PRODUCT": name})
+            fname = re.sub(r"[^A-Za-z0-9_.-]+", "_", ss.obs_id(array, sigma, K, image)) + f"_{name}.fits"
             storage.write_bytes(storage.join(report_dir(survey), "fits", fname), data, storage_options)
             n += 1
     return n
@@ -122,7 +139,7 @@ def aggregate(survey: str, fits: bool = False, gallery_per_array: int = 2,
     meta = results["meta"]
     out = report_dir(survey)
     stamp = {"n_done": int(results["done"].sum()), "last_finished": float(np.nanmax(results["finished_at"], initial=0)),
-             "fits": bool(fits), "version": 1}
+             "fits": bool(fits), "version": 2}
     raw = storage.read_bytes(storage.join(out, "report.json"), storage_options)
     previous = json.loads(raw) if raw else None
     if previous and previous.get("stamp") == stamp:
@@ -134,18 +151,19 @@ def aggregate(survey: str, fits: bool = False, gallery_per_array: int = 2,
     storage.write_bytes(storage.join(out, "table.md"), (markdown + "\n").encode(), storage_options)
     dataset = Dataset(meta["dataset"], storage_options)
     gallery = _gallery(survey, results, dataset, gallery_per_array, storage_options)
-    curve = psnr_vs_K_png(rows)
+    curve = psnr_vs_K_png([r for r in rows if r["sigma_y"] == meta["sigma_y"][0]],
+                          [lab for lab, p in methods(meta).items() if p[:-1] in meta["samplers"]])
     storage.write_bytes(storage.join(out, "gallery.png"), gallery, storage_options)
     storage.write_bytes(storage.join(out, "psnr_vs_K.png"), curve, storage_options)
     n_fits = _fits_outputs(survey, results, storage_options) if fits else 0
-    key = re.sub(r"[^a-z0-9-]+", "-", f"survey-{meta['config']['name']}".lower())
+    key = artifact_key("survey", meta["config"]["name"])
     create_table_artifact(table=[{k: (round(v, 6) if isinstance(v, float) else v) for k, v in r.items()}
                                  for r in rows], key=key, description=f"survey metrics, {survey}")
     create_markdown_artifact(key=f"{key}-report", description=f"survey report, {survey}", markdown="\n".join([
         f"# Survey `{meta['config']['name']}`", "", f"{int(results['done'].sum())} of {meta['n_obs']} observations; "
         f"prior `{meta['checkpoint']}`", "", markdown, "",
-        f"![gallery](data:image/png;base64,{base64.b64encode(gallery).decode()})", "",
-        f"![psnr](data:image/png;base64,{base64.b64encode(curve).decode()})"]))
+        png_markdown(gallery, "gallery"), "",
+        png_markdown(curve, "psnr")]))
     get_run_logger().info("report in %s (%d FITS files)", out, n_fits)
     result = {"report": out, "rows": rows, "markdown": markdown, "fits": n_fits,
               "missing": int((~results["done"]).sum())}
@@ -155,5 +173,7 @@ def aggregate(survey: str, fits: bool = False, gallery_per_array: int = 2,
 
 
 
-def table_for(rows: list[dict], array: str, K: int, method: str) -> Optional[dict]:
-    return next((r for r in rows if (r["array"], r["K"], r["method"]) == (array, K, method)), None)
+def table_for(rows: list[dict], array: str, K: int, method: str, sigma_y: Optional[float] = None) -> Optional[dict]:
+    """The row of (array, K, method) at noise level sigma_y (default: the survey's first)."""
+    return next((r for r in rows if (r["array"], r["K"], r["method"]) == (array, K, method)
+                 and (sigma_y is None or r["sigma_y"] == sigma_y)), None)

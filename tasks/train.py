@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import base64
 import json
-import re
 import threading
 import time
 from dataclasses import dataclass
@@ -22,13 +20,14 @@ import ddrm
 from ddrm.ddpm import EpsDenoiser, sample_ddim
 from ddrm.units import to_image
 
-from . import storage
-from .checkpoints import latest_checkpoint, load_prior, read_meta
-from .config import TrainConfig, stable_hash
-from .dataset_store import Dataset
-from .plots import image_grid_png, loss_curve_png
-from .ray_runtime import ensure_ray, plan_workers
-from .storage import StorageOptions
+from stores import runs, storage
+from stores.checkpoints import PriorMeta, latest_checkpoint, load_prior, read_meta
+from configs import TrainConfig, stable_hash
+from stores.dataset import Dataset
+from reporting.artifacts import artifact_key, png_markdown
+from reporting.plots import image_grid_png, loss_curve_png
+from runtime.ray_cluster import ensure_ray, plan_workers
+from stores.storage import StorageOptions
 from .train_worker import train_loop_per_worker
 
 HISTORY = "history.json"
@@ -67,7 +66,7 @@ def plan_training(config: TrainConfig, dataset: str, root: str, storage_options:
     storage.check_reachable(root, storage_options)
     meta = Dataset(dataset, storage_options).meta
     key = stable_hash({"train": config.content_key(), "dataset": meta["config_hash"]})
-    storage_path = storage.join(storage.normalise_url(root), "priors")
+    storage_path = runs.priors_dir(root)
     run_name = f"{config.name}-{key}"
     run_dir = storage.join(storage_path, run_name)
     latest = latest_checkpoint(run_dir, storage_options)
@@ -104,7 +103,7 @@ def _poll(progress, total: int, stop: threading.Event, rows: list, logger) -> No
 
 @task(cache_policy=NO_CACHE)
 def fit_prior(config: TrainConfig, plan: TrainPlan, dataset: str, ray_address: Optional[str] = None,
-              storage_options: StorageOptions = None, fault: Optional[dict] = None) -> dict[str, Any]:
+              storage_options: StorageOptions = None) -> dict[str, Any]:
     """Run (or resume) Ray Train; returns {"checkpoint", "history", "workers", "use_gpu"}."""
     ensure_ray(ray_address)
     workers, gpu = plan_workers(config.num_workers, config.cpus_per_worker, config.use_gpu, "training workers")
@@ -112,14 +111,14 @@ def fit_prior(config: TrainConfig, plan: TrainPlan, dataset: str, ray_address: O
     logger.info("training %s on %d %s worker(s), batch %d per worker", plan.run_name, workers, "GPU" if gpu else "CPU",
                 config.batch_size)
     progress = ProgressLog.remote()
-    meta = {"unet": config.unet.to_dict(), "schedule": config.schedule.to_dict(), "train": config.to_dict(),
-            "N": Dataset(dataset, storage_options).N, "dataset": dataset, "dataset_hash": plan.dataset_hash,
-            "steps": config.optim.steps, "package_version": ddrm.__version__}
+    meta = PriorMeta(kind="ddpm", N=Dataset(dataset, storage_options).N, schedule=config.schedule, unet=config.unet,
+                     steps=config.optim.steps, train=config.to_dict(), dataset=dataset,
+                     dataset_hash=plan.dataset_hash, package_version=ddrm.__version__)
     per_worker = {"CPU": config.cpus_per_worker, **({"GPU": 1} if gpu else {})}
     trainer = TorchTrainer(
         train_loop_per_worker,
         train_loop_config={"train": config, "dataset": dataset, "meta": meta, "progress": progress,
-                           "storage_options": storage_options, "fault": fault,
+                           "storage_options": storage_options,
                            "resume_from": plan.latest[1] if plan.latest else None},
         scaling_config=ScalingConfig(num_workers=workers, use_gpu=gpu, resources_per_worker=per_worker),
         run_config=RunConfig(name=plan.run_name, **_ray_storage(plan.storage_path, storage_options),
@@ -172,10 +171,10 @@ def prior_artifacts(checkpoint: str, run_dir: str, storage_options: StorageOptio
         seconds = float(json.loads(done).get("seconds", float("nan")))
     else:
         loss_png = loss_curve_png([r["step"] for r in history], [r["loss"] for r in history],
-                                  title=meta["train"]["name"])
+                                  title=meta.train["name"])
         prior = load_prior(checkpoint, torch.device("cpu"), storage_options=storage_options)
         g = torch.Generator().manual_seed(seed)
-        N = int(meta["N"])
+        N = meta.N
         t0 = time.perf_counter()
         x = sample_ddim(EpsDenoiser(prior.model, prior.schedule), torch.randn(n_samples, 1, N, N, generator=g),
                         prior.schedule, K, eta=1.0, generator=g)
@@ -187,13 +186,13 @@ def prior_artifacts(checkpoint: str, run_dir: str, storage_options: StorageOptio
                             json.dumps({"checkpoint": checkpoint, "seconds": seconds}).encode(), storage_options)
     last = history[-1] if history else {}
     markdown = "\n".join([
-        f"# Prior `{meta['train']['name']}`", "", f"Checkpoint: `{checkpoint}` (step {meta['step']})", "",
+        f"# Prior `{meta.train['name']}`", "", f"Checkpoint: `{checkpoint}` (step {meta.step})", "",
         f"Final loss {last.get('loss', float('nan')):.5f}; {last.get('samples_per_s', float('nan')):.1f} "
         f"samples/s on {last.get('world_size', '?')} worker(s); peak worker memory "
         f"{max((r.get('peak_rss_mb', 0) for r in history), default=float('nan')):.0f} MB.", "",
-        f"![loss](data:image/png;base64,{base64.b64encode(loss_png).decode()})", "",
+        png_markdown(loss_png, "loss"), "",
         f"Unconditional EMA samples (DDIM, η=1, K={K}, {seconds:.1f} s):", "",
-        f"![samples](data:image/png;base64,{base64.b64encode(samples_png).decode()})"])
-    key = re.sub(r"[^a-z0-9-]+", "-", f"prior-{meta['train']['name']}".lower())
+        png_markdown(samples_png, "samples")])
+    key = artifact_key("prior", meta.train["name"])
     create_markdown_artifact(markdown=markdown, key=key, description=f"prior checkpoint {checkpoint}")
     return markdown

@@ -8,7 +8,6 @@ attaches a checkpoint each ``checkpoint_every`` steps and at the end.
 
 from __future__ import annotations
 
-import os
 import resource
 import tempfile
 import time
@@ -20,17 +19,14 @@ import ray.train.torch
 import torch
 
 from ddrm.ddpm import EMA
-from ddrm.training import augment, lr_at, make_optimizer, train_step
+from ddrm.seeding import derive_seed
+from ddrm.training import augment, crop_batch_size, lr_at, make_optimizer, random_crops, train_step
 from ddrm.unet import UNet
 from ddrm.units import to_model
 
-from .checkpoints import check_compatible, read_meta, read_state, write_checkpoint
-from .config import TrainConfig
-from .dataset_store import Dataset
-
-
-def step_seed(seed: int, rank: int, step: int) -> int:
-    return int(np.random.SeedSequence([seed, rank, step]).generate_state(1, np.uint64)[0] >> 1)
+from stores.checkpoints import PriorMeta, read_meta, read_state, write_checkpoint
+from configs import TrainConfig
+from stores.dataset import Dataset
 
 
 def load_shard(dataset_url: str, rank: int, world: int, device: torch.device,
@@ -54,10 +50,10 @@ def _resume(model: UNet, ema: EMA, optimizer: torch.optim.Optimizer, cfg: TrainC
     checkpoint = ray.train.get_checkpoint()
     if checkpoint is not None:
         with checkpoint.as_directory() as directory:
-            check_compatible(read_meta(directory), cfg.unet, cfg.schedule, where=checkpoint.path)
+            read_meta(directory, cache=False).check(checkpoint.path, unet=cfg.unet, schedule=cfg.schedule)
             state = read_state(directory)
     elif resume_from is not None:
-        check_compatible(read_meta(resume_from, storage_options), cfg.unet, cfg.schedule, where=resume_from)
+        read_meta(resume_from, storage_options).check(resume_from, unet=cfg.unet, schedule=cfg.schedule)
         state = read_state(resume_from, storage_options)
     else:
         return 0
@@ -67,7 +63,16 @@ def _resume(model: UNet, ema: EMA, optimizer: torch.optim.Optimizer, cfg: TrainC
     return int(state["step"])
 
 
-def _report(metrics: dict, rank: int, state: Optional[dict], meta: dict) -> None:
+def training_batch(data: torch.Tensor, cfg: TrainConfig, step: int, generator: torch.Generator) -> torch.Tensor:
+    """Step ``step``'s batch: random images, random crops if ``cfg.crop_sizes``, then augmentation."""
+    size = cfg.crop_sizes[step % len(cfg.crop_sizes)] if cfg.crop_sizes else None
+    n = crop_batch_size(cfg.batch_size, cfg.crop_sizes, size) if size else cfg.batch_size
+    idx = torch.randint(0, len(data), (n,), generator=generator, device=generator.device)
+    x = data[idx.to(data.device)]
+    return augment(random_crops(x, size, generator) if size else x, generator, cfg.max_shift)
+
+
+def _report(metrics: dict, rank: int, state: Optional[dict], meta: PriorMeta) -> None:
     if rank == 0 and state is not None:
         with tempfile.TemporaryDirectory() as directory:
             write_checkpoint(directory, state, meta)
@@ -79,8 +84,7 @@ def _report(metrics: dict, rank: int, state: Optional[dict], meta: dict) -> None
 def train_loop_per_worker(loop_config: dict[str, Any]) -> None:
     """loop_config: ``train`` (TrainConfig), ``dataset`` (URL), ``meta`` (for prior.json),
     ``progress`` (optional actor with ``push``), ``storage_options``, ``resume_from`` (a checkpoint
-    URL or None), ``fault`` (tests only:
-    {"step", "marker"} raises once at that step)."""
+    URL or None)."""
     cfg: TrainConfig = loop_config["train"]
     ctx = ray.train.get_context()
     rank, world = ctx.get_world_rank(), ctx.get_world_size()
@@ -97,21 +101,18 @@ def train_loop_per_worker(loop_config: dict[str, Any]) -> None:
     ema.model.to(device)
     autocast = torch.bfloat16 if device.type == "cuda" and cfg.mixed_precision else None
     generator = torch.Generator(device=device)
-    losses, t_window, fault = [], time.perf_counter(), loop_config.get("fault")
+    losses, seen, t_window = [], 0, time.perf_counter()
     for step in range(start, cfg.optim.steps):
-        if fault and step == fault["step"] and not os.path.exists(fault["marker"]):
-            open(fault["marker"], "w").close()
-            raise RuntimeError(f"injected fault at step {step} (test)")
-        generator.manual_seed(step_seed(cfg.seed, rank, step))
-        idx = torch.randint(0, len(data), (cfg.batch_size,), generator=generator, device=device)
-        x0 = augment(data[idx], generator, cfg.max_shift)
+        generator.manual_seed(derive_seed(cfg.seed, rank, step))
+        x0 = training_batch(data, cfg, step, generator)
         losses.append(train_step(ddp_model, ema, optimizer, x0, cfg.schedule, generator, step, cfg.optim, autocast))
+        seen += x0.shape[0]
         done = step + 1
         if done % cfg.report_every and done != cfg.optim.steps:
             continue
         elapsed = time.perf_counter() - t_window
         metrics = {"step": done, "start_step": start, "loss": float(np.mean(losses)), "lr": lr_at(step, cfg.optim),
-                   "samples_per_s": len(losses) * cfg.batch_size * world / elapsed, "rank": rank,
+                   "samples_per_s": seen * world / elapsed, "window_s": elapsed, "rank": rank,
                    "world_size": world, "peak_rss_mb": peak_rss_mb()}
         if rank == 0 and loop_config.get("progress") is not None:
             loop_config["progress"].push.remote(metrics)
@@ -119,5 +120,5 @@ def train_loop_per_worker(loop_config: dict[str, Any]) -> None:
         state = {"model": model.state_dict(), "ema": ema.state_dict(), "optimizer": optimizer.state_dict(),
                  "step": done} if checkpoint_now and rank == 0 else None
         _report(metrics, rank, state, loop_config["meta"])
-        losses, t_window = [], time.perf_counter()
+        losses, seen, t_window = [], 0, time.perf_counter()
 

@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from ddrm.operators import FourierSamplingOperator
-from tasks.runtime import configure_local_environment
+from runtime.environment import configure_local_environment
 
 configure_local_environment()
 
@@ -86,7 +86,7 @@ def ray_session(s3_server, prefect_harness):
     """One local Ray (2 CPUs, loopback) per session; started after the S3 variables are set so workers see them."""
     import ray
 
-    from tasks.ray_runtime import ensure_ray
+    from runtime.ray_cluster import ensure_ray
 
     ensure_ray(num_cpus=2)
     yield

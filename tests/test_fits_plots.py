@@ -4,8 +4,8 @@ from astropy.io import fits
 from astropy.wcs import WCS
 
 from ddrm.interferometry import observe_array
-from tasks.fits_io import read_fits, write_fits
-from tasks.plots import plot_dirty_beam, plot_uv_coverage
+from stores.fits_io import read_fits, write_fits
+from reporting.plots import plot_dirty_beam, plot_uv_coverage
 
 
 def test_fits_round_trip_keeps_data_and_wcs(tmp_path):

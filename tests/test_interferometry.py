@@ -132,7 +132,7 @@ def test_paper_masks_are_closed_with_a_warning():
 
 
 def test_user_npy_mask(tmp_path):
-    from tasks.masks import load_mask_operator
+    from sources.masks import load_mask_operator
     m = np.zeros((16, 16), dtype=bool)
     m[8, 8] = m[8, 9] = m[8, 7] = True  # centred, closed
     np.save(tmp_path / "m.npy", m)

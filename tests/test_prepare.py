@@ -12,11 +12,11 @@ from astropy.io import fits
 
 from ddrm.galaxies import synth_galaxies
 from flows.prepare import prepare_dataset
-from tasks import dataset_store as ds
-from tasks import storage
-from tasks.config import SHARED_FIRST, prepare_preset
-from tasks.ingest import Item, list_items, load_item
-from tasks.prepare import shard_seed
+from stores import dataset as ds
+from stores import storage
+from configs import SHARED_FIRST, prepare_preset
+from sources.ingest import Item, list_items, load_item
+from ddrm.seeding import derive_seed
 
 SMALL = prepare_preset("demo", N=32, n_images=96, shard_size=32, chunk_images=16, name="tiny")
 FIRST = Path(__file__).resolve().parents[1] / SHARED_FIRST
@@ -31,7 +31,7 @@ def test_local_round_trip_data_splits_and_attributes(prefect_harness, tmp_path):
     data = ds.Dataset(url)
     assert len(data) == 96 and data.N == 32 and data.images.dtype == np.float32
     # shard 1 is exactly what the generator gives for its seed: nothing reordered or rescaled
-    shard1 = synth_galaxies(32, 32, SMALL.galaxy, torch.Generator().manual_seed(shard_seed(SMALL.seed, 1)))
+    shard1 = synth_galaxies(32, 32, SMALL.galaxy, torch.Generator().manual_seed(derive_seed(SMALL.seed, 1)))
     np.testing.assert_array_equal(data.read(np.arange(32, 64)), shard1.images.numpy())
     np.testing.assert_array_equal(data.labels(np.arange(32, 64)), shard1.labels.numpy())
     splits = {s: data.split(s) for s in ("train", "val", "test")}
@@ -138,7 +138,7 @@ def test_ingest_of_real_first_images(prefect_harness, tmp_path):
     items, bad = list_items(str(FIRST))
     assert len(items) == 704 and not bad
     raw = np.load(FIRST)["images"]
-    cfg = prepare_preset("first", source=str(FIRST), n_images=40, shard_size=32, chunk_images=16)
+    cfg = prepare_preset("mirabest", source=str(FIRST), n_images=40, shard_size=32, chunk_images=16)
     data = ds.Dataset(prepare_dataset(cfg, root=str(tmp_path)))
     usable = [i for i in range(len(raw)) if raw[i].max() > 0][:40]
     np.testing.assert_allclose(data.read(np.arange(40)), raw[usable] / raw[usable].max(axis=(1, 2), keepdims=True),

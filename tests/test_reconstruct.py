@@ -9,14 +9,16 @@ import torch
 from astropy.io import fits
 from astropy.wcs import WCS
 
+from ddrm.interferometry import array_pixel_scale
 from ddrm.priors import GaussianFourierPrior
 from ddrm.schedule import Schedule
 from ddrm.unet import UNet, UNetConfig
 from flows.prepare import prepare_dataset
 from flows.reconstruct import aggregate_metrics, reconstruct_survey
-from tasks import survey_store as ss
-from tasks.checkpoints import write_checkpoint
-from tasks.config import prepare_preset, reconstruct_preset
+from stores import survey as ss
+from stores.checkpoints import PriorMeta, write_checkpoint
+from tests.faults import faulty_reconstructor
+from configs import prepare_preset, reconstruct_preset
 from tasks.report import TABLE_METRICS, table_for
 
 DATA = prepare_preset("demo", name="recon-data", N=32, n_images=160, shard_size=64, chunk_images=16)
@@ -45,10 +47,17 @@ def test_small_survey_tables_and_ddrm_beats_the_dirty_image(ray_session, dataset
     for name in ("metrics.csv", "table.md", "gallery.png", "psnr_vs_K.png"):
         assert os.path.getsize(os.path.join(report, name)) > 100, name
     header = open(os.path.join(report, "metrics.csv")).readline().strip().split(",")
-    assert header[:4] == ["array", "K", "method", "n"]
+    assert header[:5] == ["array", "sigma_y", "K", "method", "n"]
 
 
-def test_resume_after_a_crash_computes_nothing_twice(ray_session, dataset, tmp_path):
+def _inject(monkeypatch, obs: int, marker, mode: str) -> None:
+    import ray
+
+    monkeypatch.setattr("tasks.reconstruct.RemoteReconstructor", ray.remote(max_restarts=2, max_task_retries=2)(
+        faulty_reconstructor(obs, str(marker), mode)))
+
+
+def test_resume_after_a_crash_computes_nothing_twice(ray_session, dataset, tmp_path, monkeypatch):
     from prefect import flow
 
     from tasks.reconstruct import plan_survey, run_actor_pool
@@ -56,11 +65,12 @@ def test_resume_after_a_crash_computes_nothing_twice(ray_session, dataset, tmp_p
     @flow
     def crashing() -> None:
         plan = plan_survey(SURVEY, "gaussian", dataset, str(tmp_path))
-        run_actor_pool(plan, replace(SURVEY, num_actors=1), "gaussian", dataset,
-                       fault={"obs": 10, "marker": str(tmp_path / "fault"), "mode": "raise"})
+        run_actor_pool(plan, replace(SURVEY, num_actors=1), "gaussian", dataset)
 
+    _inject(monkeypatch, 10, tmp_path / "fault", "raise")
     with pytest.raises(Exception, match="injected failure"):
         crashing()
+    monkeypatch.undo()
     (url,) = [str(p) for p in (tmp_path / "surveys").glob("*.zarr")]
     first = ss.load_results(url)
     assert 0 < first["done"].sum() < len(first["done"]) and not first["done"][10]
@@ -73,7 +83,7 @@ def test_resume_after_a_crash_computes_nothing_twice(ray_session, dataset, tmp_p
     assert len(second["metrics"]) == len(second["done"]) == 24  # every observation exactly once
 
 
-def test_a_killed_actor_is_replaced_and_its_batch_retried(ray_session, dataset, tmp_path):
+def test_a_killed_actor_is_replaced_and_its_batch_retried(ray_session, dataset, tmp_path, monkeypatch):
     cfg = replace(SURVEY, arrays=("vla",), num_actors=1)
     from prefect import flow
 
@@ -82,8 +92,9 @@ def test_a_killed_actor_is_replaced_and_its_batch_retried(ray_session, dataset, 
     @flow
     def with_dying_actor() -> dict:
         plan = plan_survey(cfg, "gaussian", dataset, str(tmp_path))
-        return run_actor_pool(plan, cfg, "gaussian", dataset,
-                              fault={"obs": 2, "marker": str(tmp_path / "fault"), "mode": "exit"})
+        return run_actor_pool(plan, cfg, "gaussian", dataset)
+
+    _inject(monkeypatch, 2, tmp_path / "fault", "exit")
 
     result = with_dying_actor()
     assert (tmp_path / "fault").exists() and result["done"] == 8
@@ -95,7 +106,7 @@ def test_same_seeds_give_the_same_metrics_with_one_or_two_actors(ray_session, da
     cfg = replace(SURVEY, arrays=("alma",), K_values=(5,))
     one = ss.load_results(reconstruct_survey("gaussian", dataset, replace(cfg, num_actors=1), root=str(tmp_path / "a")))
     two = ss.load_results(reconstruct_survey("gaussian", dataset, replace(cfg, num_actors=2), root=str(tmp_path / "b")))
-    timing = ss.COLUMNS.index("t_sampling")
+    timing = ss.columns(cfg).index("ddrm_t_sampling")
     np.testing.assert_array_equal(np.delete(one["metrics"], timing, 1), np.delete(two["metrics"], timing, 1))
     assert not np.isnan(one["metrics"]).any()
 
@@ -106,7 +117,7 @@ def test_s3_dataset_in_and_results_out(ray_session, s3_bucket):
     survey = reconstruct_survey("gaussian", url, cfg, root=f"{s3_bucket}/run")
     assert survey.startswith(f"{s3_bucket}/run/surveys/")
     out = aggregate_metrics(survey, fits=True)
-    assert out["fits"] == 2 * 4 and ss.load_results(survey)["done"].all()
+    assert out["fits"] == 2 * 4 and ss.load_results(survey)["done"].all()  # ddrm mean, std, dirty, CLEAN
 
 
 def test_a_trained_checkpoint_drives_the_actors_and_fits_carry_a_wcs(ray_session, dataset, tmp_path):
@@ -114,19 +125,21 @@ def test_a_trained_checkpoint_drives_the_actors_and_fits_carry_a_wcs(ray_session
     model = UNet(unet)
     checkpoint = str(tmp_path / "ckpt")
     write_checkpoint(checkpoint, {"model": model.state_dict(), "ema": model.state_dict(), "optimizer": {}, "step": 1},
-                     {"unet": unet.to_dict(), "schedule": Schedule().to_dict(), "N": 32, "train": {}})
-    cfg = replace(SURVEY, arrays=("eht",), K_values=(3,), n_images=2, fits=True)
+                     PriorMeta(kind="ddpm", N=32, schedule=Schedule(), unet=unet))
+    cfg = replace(SURVEY, arrays=("eht",), K_values=(3,), n_images=2)
     survey = reconstruct_survey(checkpoint, dataset, cfg, root=str(tmp_path))
     out = aggregate_metrics(survey, fits=True)
-    path = os.path.join(out["report"], "fits", "eht_K3_img" + f"{int(ss.load_results(survey)['obs_image'][0]):06d}"
-                        + "_mean.fits")
+    path = os.path.join(out["report"], "fits", "eht_sigma0.02_K3_img" + f"{int(ss.load_results(survey)['obs_image'][0]):06d}"
+                        + "_ddrm_mean.fits")
     with fits.open(path) as hdul:
         wcs = WCS(hdul[0].header)
         assert hdul[0].data.shape == (32, 32) and wcs.wcs.ctype[0] == "RA---SIN" and hdul[0].header["DDRM_K"] == 3
+        # each array's own pixel scale (its uv pattern fitted to the 32-pixel grid), not a dataset constant
+        assert hdul[0].header["CDELT2"] == pytest.approx(array_pixel_scale("eht", 32) / 3600, rel=1e-12)
     write_checkpoint(str(tmp_path / "c16"), {"model": model.state_dict(), "ema": model.state_dict(),
                                              "optimizer": {}, "step": 1},
-                     {"unet": unet.to_dict(), "schedule": Schedule().to_dict(), "N": 16, "train": {}})
-    with pytest.raises(ValueError, match="trained on 16x16"):
+                     PriorMeta(kind="ddpm", N=16, schedule=Schedule(), unet=unet))
+    with pytest.raises(ValueError, match="trained on 16x16 images and is not size-independent"):
         reconstruct_survey(str(tmp_path / "c16"), dataset, cfg, root=str(tmp_path))
 
 
@@ -140,6 +153,7 @@ def test_gaussian_fit_recovers_a_known_spectrum():
 
 
 def test_bad_survey_configs_raise():
-    for kw in ({"K_values": (0,)}, {"arrays": ("lofar",)}, {"samples": 0}, {"arrays": ()}, {"sigma_y": -1.0}):
+    for kw in ({"K_values": (0,)}, {"arrays": ("lofar",)}, {"samples": 0}, {"arrays": ()}, {"sigma_y": (-1.0,)},
+               {"sigma_y": 0.02}, {"sigma_y": (0.1, 0.1)}):
         with pytest.raises(ValueError):
             reconstruct_preset("demo", **kw)

@@ -8,7 +8,7 @@ import pytest
 from ddrm.training import OptimConfig
 from ddrm.unet import UNetConfig
 from flows.survey import survey
-from tasks.config import prepare_preset, reconstruct_preset, survey_preset, train_preset
+from configs import prepare_preset, reconstruct_preset, survey_preset, train_preset
 from tasks.train import read_history
 
 MICRO = UNetConfig(base_channels=8, channel_mult=(1, 2), num_res_blocks=1, attention_levels=(), norm_groups=4)
@@ -34,7 +34,7 @@ def test_survey_produces_the_table_for_all_three_arrays(first_run):
     root, out = first_run
     for array in ("vla", "eht", "alma"):
         for method in ("DDRM", "dirty", "CLEAN"):
-            assert f"| {array} | 3 | {method} | 2 |" in out["markdown"]
+            assert f"| {array} | 0.02 | 3 | {method} | 2 |" in out["markdown"]
     assert Path(out["report"], "gallery.png").exists() and out["fits"] == 3 * 2 * 4
 
 
@@ -68,7 +68,7 @@ def test_gaussian_prior_survey_needs_no_training(ray_session, tmp_path):
 def test_survey_config_errors():
     with pytest.raises(ValueError, match="unknown prior"):
         replace(TINY, prior="flat")
-    with pytest.raises(ValueError, match="paper's masks need N = 150"):
+    with pytest.raises(ValueError, match=r"mask-only arrays need N = \[150\]"):
         replace(TINY, reconstruct=reconstruct_preset("demo", arrays=("paper-vla",)))
     with pytest.raises(ValueError, match="unknown survey preset"):
         survey_preset("huge")

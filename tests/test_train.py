@@ -13,10 +13,11 @@ from ddrm.training import OptimConfig, augment, lr_at
 from ddrm.unet import UNet, UNetConfig
 from flows.prepare import prepare_dataset
 from flows.train import train_prior
-from tasks.checkpoints import list_checkpoints, load_prior, read_meta, read_state
-from tasks.config import prepare_preset, train_preset
-from tasks.ray_runtime import InsufficientResourcesError, plan_workers
+from stores.checkpoints import list_checkpoints, load_prior, read_meta, read_state
+from configs import prepare_preset, train_preset
+from runtime.ray_cluster import InsufficientResourcesError, plan_workers
 from tasks.train import fit_prior, plan_training, read_history
+from tests.faults import faulty_train_loop
 
 MICRO = UNetConfig(base_channels=8, channel_mult=(1, 2), num_res_blocks=1, attention_levels=(), norm_groups=4)
 TINY_TRAIN = train_preset("demo", name="t", unet=MICRO, batch_size=8, report_every=2, checkpoint_every=4,
@@ -52,7 +53,7 @@ def test_train_workers_loss_falls_and_metrics_return(ray_session, dataset, tmp_p
     assert [r["step"] for r in history] == list(range(2, 25, 2))
     assert all(r["world_size"] == workers and r["samples_per_s"] > 0 for r in history)
     assert history[-1]["loss"] < 0.7 * history[0]["loss"]
-    assert read_meta(checkpoint)["step"] == 24
+    assert read_meta(checkpoint).step == 24
 
 
 def test_checkpoint_loads_weights_only_and_reproduces_the_denoiser(ray_session, dataset, tmp_path):
@@ -72,35 +73,38 @@ def test_checkpoint_loads_weights_only_and_reproduces_the_denoiser(ray_session, 
     assert train_prior(dataset, replace(TINY_TRAIN, num_workers=1), root=str(tmp_path)) == checkpoint  # reused
 
 
-def test_interrupted_training_resumes_from_its_checkpoint(ray_session, dataset, tmp_path):
+def test_interrupted_training_resumes_from_its_checkpoint(ray_session, dataset, tmp_path, monkeypatch):
     cfg = replace(TINY_TRAIN, num_workers=2)
+    monkeypatch.setattr("tasks.train.train_loop_per_worker", faulty_train_loop(5, str(tmp_path / "fault")))
 
     @flow
     def interrupted() -> None:
         plan = plan_training(cfg, dataset, str(tmp_path))
-        fit_prior(cfg, plan, dataset, fault={"step": 5, "marker": str(tmp_path / "fault")})
+        fit_prior(cfg, plan, dataset)
 
     with pytest.raises(Exception, match="injected fault"):
         interrupted()
     run_dir = list_checkpoints.__globals__["storage"].join(str(tmp_path), "priors")
     steps = [s for s, _ in list_checkpoints(f"{run_dir}/{_only_run(tmp_path)}")]
     assert steps == [4]
+    monkeypatch.undo()
     checkpoint = train_prior(dataset, cfg, root=str(tmp_path))  # a rerun continues
     history = read_history(checkpoint.rsplit("/", 1)[0])
-    assert read_meta(checkpoint)["step"] == 8
+    assert read_meta(checkpoint).step == 8
     assert {r["start_step"] for r in history if r["step"] > 4} == {4}  # resumed, not restarted
 
 
-def test_failure_config_restarts_workers_from_the_checkpoint(ray_session, dataset, tmp_path):
+def test_failure_config_restarts_workers_from_the_checkpoint(ray_session, dataset, tmp_path, monkeypatch):
     cfg = replace(TINY_TRAIN, num_workers=1, max_failures=1)
+    monkeypatch.setattr("tasks.train.train_loop_per_worker", faulty_train_loop(6, str(tmp_path / "fault")))
 
     @flow
     def with_fault() -> dict:
         plan = plan_training(cfg, dataset, str(tmp_path))
-        return fit_prior(cfg, plan, dataset, fault={"step": 6, "marker": str(tmp_path / "fault")})
+        return fit_prior(cfg, plan, dataset)
 
     result = with_fault()
-    assert (tmp_path / "fault").exists() and read_meta(result["checkpoint"])["step"] == 8
+    assert (tmp_path / "fault").exists() and read_meta(result["checkpoint"]).step == 8
     assert [r["start_step"] for r in result["history"] if r["step"] > 4] == [4, 4]
 
 
@@ -122,7 +126,7 @@ def test_training_from_an_s3_dataset_with_checkpoints_on_s3(ray_session, s3_buck
     url = prepare_dataset(DATA, root=f"{s3_bucket}/run")
     cfg = replace(TINY_TRAIN, num_workers=1)
     checkpoint = train_prior(url, cfg, root=f"{s3_bucket}/run")
-    assert checkpoint.startswith(f"{s3_bucket}/run/priors/") and read_meta(checkpoint)["dataset"] == url
+    assert checkpoint.startswith(f"{s3_bucket}/run/priors/") and read_meta(checkpoint).dataset == url
     assert not math.isnan(read_history(checkpoint.rsplit("/", 1)[0])[-1]["loss"])
-    assert load_prior(checkpoint, torch.device("cpu")).meta["step"] == 8
+    assert load_prior(checkpoint, torch.device("cpu")).meta.step == 8
     assert train_prior(url, cfg, root=f"{s3_bucket}/run") == checkpoint  # found again on S3: reused

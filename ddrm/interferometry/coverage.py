@@ -16,7 +16,7 @@ A station whose source elevation is below ``min_elevation_deg`` is flagged per t
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Optional
 
 import numpy as np
@@ -63,23 +63,6 @@ class ObservationConfig:
     @property
     def wavelength_m(self) -> float:
         return float((const.c / (self.freq_hz * u.Hz)).to_value(u.m))
-
-
-OBSERVATION_PRESETS: dict[str, ObservationConfig] = {
-    # VLA B configuration at 1.4 GHz, like FIRST, a 1 h track of a FIRST-like field at δ = +30°.
-    "vla": ObservationConfig("vla_b", 1.4e9, 150.0, 30.0, -0.5, 0.5, 30.0, min_elevation_deg=8.0),
-    # EHT 2017 at 230 GHz on M87, 12 h around transit at the array's centroid, 10° limit.
-    "eht": ObservationConfig("eht2017", 230e9, 187.7059, 12.3911, -6.0, 6.0, 60.0, min_elevation_deg=10.0),
-    # ALMA Cycle 12 C-5 (mid) at 230 GHz (Band 6), 1 h around transit.
-    "alma": ObservationConfig("alma_c5", 230e9, 83.8221, -27.0, -0.5, 0.5, 30.0, min_elevation_deg=15.0),
-}
-
-
-def observation_preset(name: str, **overrides) -> ObservationConfig:
-    """A named preset with any field overridden; unknown names list the known ones."""
-    if name not in OBSERVATION_PRESETS:
-        raise ValueError(f"unknown observation preset {name!r}; known: {', '.join(sorted(OBSERVATION_PRESETS))}")
-    return replace(OBSERVATION_PRESETS[name], **overrides)
 
 
 @dataclass(frozen=True, eq=False)

@@ -59,13 +59,19 @@ class GriddedCoverage:
         return float((self.counts > 0).double().mean())
 
 
+def nearest_cells(kappa: np.ndarray, N: int) -> tuple[np.ndarray, np.ndarray]:
+    """The one gridding rule: continuous cell coordinates kappa (n, 2) -> (flat indices of the
+    nearest cells of the on-grid samples (n_on,), on-grid mask (n,)), with k = round(κ) on the
+    grid when both |k| <= (N-1)//2, flat = (k_row mod N)·N + (k_col mod N)."""
+    k = np.rint(kappa).astype(np.int64)
+    on = (np.abs(k) <= (N - 1) // 2).all(axis=1)
+    return (k[on, 0] % N) * N + (k[on, 1] % N), on
+
+
 def grid_counts(uvw: np.ndarray, N: int, pixel_scale_arcsec: float) -> GriddedCoverage:
     """Count samples per cell (nearest cell), dropping and counting those off the grid."""
     if N < 2 or pixel_scale_arcsec <= 0:
         raise ValueError("need N >= 2 and a positive pixel scale")
-    k = np.rint(cell_coordinates(uvw, N, pixel_scale_arcsec)).astype(np.int64)
-    half = (N - 1) // 2
-    on = (np.abs(k) <= half).all(axis=1)
-    flat = (k[on, 0] % N) * N + (k[on, 1] % N)
+    flat, on = nearest_cells(cell_coordinates(uvw, N, pixel_scale_arcsec), N)
     counts = np.bincount(flat, minlength=N * N).reshape(N, N).astype(np.float64)
     return GriddedCoverage(torch.from_numpy(counts), pixel_scale_arcsec, int(on.sum()), int((~on).sum()))

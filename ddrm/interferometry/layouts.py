@@ -16,12 +16,9 @@ from importlib import resources
 
 import numpy as np
 
-_FILES = {
-    **{f"vla_{c}": f"vla_{c}.csv" for c in ("a", "b", "c", "d", "bna", "cnb", "dnc")},
-    **{f"alma_c{i}": f"alma_cycle12_c{i}.csv" for i in range(1, 11)},
-    "eht2017": "eht2017.csv",
-    "eht2022": "eht2022.csv",
-}
+# every packaged layout CSV, named by its file (ALMA's cycle tag dropped: alma_cycle12_c5.csv -> alma_c5)
+_FILES = {p.name.removesuffix(".csv").replace("alma_cycle12_", "alma_"): p.name
+          for p in resources.files("ddrm.data.arrays").iterdir() if p.name.endswith(".csv")}
 REQUIRED_COLUMNS = ("name", "x_m", "y_m", "z_m", "diam_m")
 
 

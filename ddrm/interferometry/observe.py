@@ -5,17 +5,17 @@ from __future__ import annotations
 import io
 from dataclasses import dataclass
 from importlib import resources
-from typing import Union
+from typing import Optional, Union
 
 import numpy as np
 import torch
 
 from ..operators.fourier import FourierSamplingOperator, Weighting
-from .coverage import ObservationConfig, UVCoverage, observation_preset, uv_coverage
+from .catalogue import array_spec, observation_preset
+from .coverage import ObservationConfig, UVCoverage, uv_coverage
 from .gridding import GriddedCoverage, cell_coordinates, fit_pixel_scale, grid_counts
 from .layouts import Layout, load_layout
 
-PAPER_MASKS = {"vla": "VLA_mask_150.npy", "eht": "EHT_mask_150.npy", "alma": "ALMA_mask_150.npy"}
 
 
 @dataclass(frozen=True, eq=False)
@@ -68,9 +68,8 @@ def observe_array(
 
 def paper_mask(name: str) -> torch.Tensor:
     """The reference paper's 150×150 mask ('vla', 'eht', 'alma'), bool, centred (DC at (75, 75))."""
-    if name not in PAPER_MASKS:
-        raise ValueError(f"unknown paper mask {name!r}; known: {', '.join(sorted(PAPER_MASKS))}")
-    raw = resources.files("ddrm.data.paper_masks").joinpath(PAPER_MASKS[name]).read_bytes()
+    spec = array_spec(f"paper-{name}")
+    raw = resources.files("ddrm.data.paper_masks").joinpath(spec.mask_file).read_bytes()
     return torch.from_numpy(np.load(io.BytesIO(raw), allow_pickle=False).astype(bool))
 
 
@@ -89,12 +88,21 @@ def mask_operator(mask: np.ndarray, *, centred: bool = True, weighting: Weightin
     return FourierSamplingOperator(torch.from_numpy(arr.astype(np.float64)), centred=centred, weighting=weighting)
 
 
-def array_operator(spec: str, N: int) -> FourierSamplingOperator:
-    """The operator of an array spec: an observation preset ('vla', 'eht', 'alma'; Earth-rotation
-    coverage at N) or 'paper-<name>' (the reference paper's 150×150 mask; N must be 150)."""
-    if spec.startswith("paper-"):
-        op = paper_operator(spec.removeprefix("paper-"))
-        if op.N != N:
-            raise ValueError(f"the paper's masks are {op.N}x{op.N}; cannot observe {N}x{N} images with {spec!r}")
-        return op
-    return observe_array(spec, N).op
+def array_operator(name: str, N: int) -> FourierSamplingOperator:
+    """The operator of a catalogue array: Earth-rotation coverage at N, or a mask-only array's mask
+    (its N only)."""
+    spec = array_spec(name)
+    if spec.mask_only:
+        if spec.mask_N != N:
+            raise ValueError(f"{name!r} is a {spec.mask_N}x{spec.mask_N} mask; cannot observe {N}x{N} images with it")
+        return paper_operator(name.removeprefix("paper-"))
+    return observe_array(name, N).op
+
+
+def array_pixel_scale(name: str, N: int) -> Optional[float]:
+    """The pixel scale (arcsec) of a catalogue array's N×N grid (fitted to its longest baseline unless
+    the preset fixes it), or None for a mask-only array, which has none."""
+    spec = array_spec(name)
+    if spec.mask_only:
+        return None
+    return spec.observation.pixel_scale_arcsec or observe_array(name, N).pixel_scale_arcsec

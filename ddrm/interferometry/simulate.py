@@ -16,12 +16,13 @@ gridding error.
 from __future__ import annotations
 
 import math
-from typing import Optional
+from typing import Optional, Sequence, Union
 
 import numpy as np
 import torch
 
 from ..operators.fourier import FourierSamplingOperator
+from .gridding import nearest_cells
 
 
 def sigma_for_snr(y_clean: torch.Tensor, snr_db: float) -> torch.Tensor:
@@ -31,12 +32,14 @@ def sigma_for_snr(y_clean: torch.Tensor, snr_db: float) -> torch.Tensor:
 
 def add_noise(
     y_clean: torch.Tensor,
-    generator: torch.Generator,
+    generators: Union[torch.Generator, Sequence[torch.Generator]],
     *,
     sigma_y: Optional[float] = None,
     snr_db: Optional[float] = None,
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """y = y_clean + σ_y z with exactly one of ``sigma_y`` or ``snr_db``; returns (y, σ_y (B,))."""
+    """The one way noise is added: y = y_clean + σ_y z (B, M), with exactly one of ``sigma_y`` or
+    ``snr_db``; returns (y, σ_y (B,)). z[b] is drawn from ``generators[b]`` (one per observation, so
+    y does not depend on the batch), or in turn from a single generator."""
     if (sigma_y is None) == (snr_db is None):
         raise ValueError("give exactly one of sigma_y or snr_db")
     if y_clean.dim() != 2:
@@ -47,7 +50,10 @@ def add_noise(
         sig = torch.full((y_clean.shape[0],), float(sigma_y), dtype=y_clean.dtype, device=y_clean.device)
     else:
         sig = sigma_for_snr(y_clean, float(snr_db))
-    z = torch.randn(y_clean.shape, generator=generator, dtype=y_clean.dtype, device=generator.device)
+    gens = [generators] * y_clean.shape[0] if isinstance(generators, torch.Generator) else list(generators)
+    if len(gens) != y_clean.shape[0]:
+        raise ValueError(f"need one generator per observation: {y_clean.shape[0]} observations, {len(gens)} generators")
+    z = torch.stack([torch.randn(y_clean.shape[1], generator=g, dtype=y_clean.dtype, device=g.device) for g in gens])
     return y_clean + sig[:, None] * z.to(y_clean.device), sig
 
 
@@ -71,9 +77,8 @@ def exact_visibilities(x: torch.Tensor, kappa: np.ndarray, chunk: int = 8192) ->
 def grid_visibilities(vis: torch.Tensor, kappa: np.ndarray, N: int) -> torch.Tensor:
     """Average visibilities (B, n) into their nearest cells -> (B, N, N) complex spectrum,
     phase centre moved from pixel (N//2, N//2) to (0, 0). Off-grid samples are dropped."""
-    k = np.rint(kappa).astype(np.int64)
-    on = (np.abs(k) <= (N - 1) // 2).all(axis=1)
-    flat = torch.from_numpy((k[on, 0] % N) * N + (k[on, 1] % N))
+    cells, on = nearest_cells(kappa, N)
+    flat = torch.from_numpy(cells)
     B = vis.shape[0]
     sums = torch.zeros(B, N * N, dtype=torch.complex128).index_add_(1, flat, vis[:, torch.from_numpy(on)])
     counts = torch.zeros(N * N, dtype=torch.float64).index_add_(0, flat, torch.ones(len(flat), dtype=torch.float64))

@@ -34,13 +34,21 @@ def image_wcs(N: int, ra_deg: float, dec_deg: float, pixel_scale_arcsec: float) 
     return w
 
 
-def image_hdu(image, *, ra_deg: float, dec_deg: float, pixel_scale_arcsec: float, bunit: str,
-              freq_hz: Optional[float] = None, extra: Optional[dict] = None) -> fits.PrimaryHDU:
-    """A square 2-D image (N, N) (numpy or torch) with WCS, BUNIT and provenance cards."""
+def image_hdu(image, *, ra_deg: Optional[float], dec_deg: Optional[float], pixel_scale_arcsec: Optional[float],
+              bunit: str, freq_hz: Optional[float] = None, extra: Optional[dict] = None) -> fits.PrimaryHDU:
+    """A square 2-D image (N, N) (numpy or torch) with WCS, BUNIT and provenance cards.
+
+    ``pixel_scale_arcsec`` None (a mask-only array, which has no physical pixel scale): no celestial
+    WCS; the header says so (``WCSNONE = T`` and a comment) instead of inventing one."""
     data = np.asarray(image.detach().cpu() if hasattr(image, "detach") else image, dtype=np.float32)
     if data.ndim != 2 or data.shape[0] != data.shape[1]:
         raise ValueError(f"need a square 2-D image, got shape {data.shape}")
-    header = image_wcs(data.shape[0], ra_deg, dec_deg, pixel_scale_arcsec).to_header()
+    if pixel_scale_arcsec is None:
+        header = fits.Header()
+        header["WCSNONE"] = (True, "no celestial WCS: a uv mask with no pixel scale")
+        header["COMMENT"] = "Observed with a mask-only array (a uv mask on the grid): pixels have no sky scale."
+    else:
+        header = image_wcs(data.shape[0], ra_deg, dec_deg, pixel_scale_arcsec).to_header()
     header["BUNIT"] = bunit
     header["ORIGIN"] = f"radio-ddrm {ddrm.__version__}"
     if freq_hz is not None:

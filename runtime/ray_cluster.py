@@ -8,7 +8,7 @@ from typing import Optional
 
 import ray
 
-from .runtime import configure_local_environment
+from runtime.environment import configure_local_environment
 
 
 class InsufficientResourcesError(RuntimeError):

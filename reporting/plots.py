@@ -118,16 +118,16 @@ def gallery_png(panels: Sequence[Sequence[np.ndarray]], row_labels: Sequence[str
     return _png(fig)
 
 
-def psnr_vs_K_png(rows: Sequence[dict]) -> bytes:
-    """PSNR (mean ± std) against K per array: DDRM as a curve, dirty and CLEAN as flat lines."""
+def psnr_vs_K_png(rows: Sequence[dict], samplers: Sequence[str] = ("DDRM",)) -> bytes:
+    """PSNR (mean ± std) against K per array: each sampler as a curve, dirty and CLEAN as flat lines."""
     arrays = list(dict.fromkeys(r["array"] for r in rows))
     fig, ax = plt.subplots(figsize=(6.5, 4))
     for i, array in enumerate(arrays):
         colour = f"C{i}"
-        ddrm = sorted((r for r in rows if r["array"] == array and r["method"] == "DDRM"), key=lambda r: r["K"])
-        Ks = [r["K"] for r in ddrm]
-        ax.errorbar(Ks, [r["psnr_mean"] for r in ddrm], yerr=[r["psnr_std"] for r in ddrm], color=colour,
-                    marker="o", capsize=3, label=f"{array} DDRM")
+        for j, sampler in enumerate(samplers):
+            curve = sorted((r for r in rows if r["array"] == array and r["method"] == sampler), key=lambda r: r["K"])
+            ax.errorbar([r["K"] for r in curve], [r["psnr_mean"] for r in curve], yerr=[r["psnr_std"] for r in curve],
+                        color=colour, marker="osD^"[j % 4], capsize=3, label=f"{array} {sampler}")
         for method, style in (("CLEAN", "--"), ("dirty", ":")):
             values = [r["psnr_mean"] for r in rows if r["array"] == array and r["method"] == method]
             if values:

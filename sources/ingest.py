@@ -17,8 +17,9 @@ import torch
 
 from ddrm.images import as_image, fit_to_size, normalise
 
-from .config import PrepareConfig, stable_hash
-from .fits_io import read_fits
+from sources import first_package
+from configs import SPLITS, PrepareConfig, stable_hash
+from stores.fits_io import read_fits
 
 FITS_SUFFIXES = (".fits", ".fit", ".fts", ".fits.gz")
 ARRAY_SUFFIXES = (".npy", ".npz")
@@ -52,7 +53,11 @@ def _kind(path: Path) -> Optional[str]:
 
 @functools.lru_cache(maxsize=4)
 def _stack(path: str, key: str) -> tuple[np.ndarray, Optional[np.ndarray]]:
-    """(images, labels or None) of a .npy (memory-mapped) or .npz file; cached per thread pool."""
+    """(images, labels or None) of a .npy (memory-mapped) or .npz file, or of the firstgalaxydata
+    package's zipped HDF5; cached per thread pool."""
+    if first_package.is_first_source(path):
+        galaxies = first_package.read(path)
+        return galaxies.images, galaxies.labels
     if path.lower().endswith(".npy"):
         return np.load(path, mmap_mode="r", allow_pickle=False), None
     with np.load(path, allow_pickle=False) as z:
@@ -64,7 +69,11 @@ def _stack(path: str, key: str) -> tuple[np.ndarray, Optional[np.ndarray]]:
 
 
 def list_items(source: str, array_key: str = "images") -> tuple[list[Item], list[tuple[str, str]]]:
-    """(items, bad files as (name, reason)) of a FITS/.npy/.npz file or a folder of them, sorted by name."""
+    """(items, bad files as (name, reason)) of a FITS/.npy/.npz file or a folder of them, sorted by name,
+    or of the firstgalaxydata package (``source="firstgalaxydata"``), in the package's order."""
+    if first_package.is_first_source(source):
+        path = first_package.data_file() if source == first_package.SOURCE else source
+        return [Item(path, i) for i in range(len(first_package.read(path).images))], []
     root = Path(source)
     if not root.exists():
         raise FileNotFoundError(f"image source {source!r} does not exist")
@@ -129,3 +138,24 @@ def describe_error(item: Item, err: Exception) -> tuple[str, str]:
     """(item name, reason) without repeating the path that read_fits puts in its messages."""
     reason = str(err).removeprefix(f"{item.path}: ")
     return item.name, reason or type(err).__name__
+
+
+def source_splits(items: list[Item]) -> Optional[dict[str, list[int]]]:
+    """The source's own train/val/test split as positions in ``items`` (firstgalaxydata's literature
+    split), or None when the source has none and the store draws a seeded split."""
+    paths = {i.path for i in items}
+    if len(paths) != 1 or not first_package.is_first_source(next(iter(paths))):
+        return None
+    split = first_package.read(next(iter(paths))).split
+    return {name: [pos for pos, item in enumerate(items) if split[item.index] == name] for name in SPLITS}
+
+
+def source_provenance(source: str) -> dict:
+    """Where the images came from, for the store's attributes."""
+    if first_package.is_first_source(source):
+        from importlib.metadata import version
+        return {"source": first_package.SOURCE, "package_version": version(first_package.SOURCE),
+                "data_file": first_package.DATA_FILE, "split": "Split_literature (the package's)",
+                "classes": list(first_package.CLASSES), "crop": "centre 150x150 of 300x300 ([75:225])",
+                "licence": "FIRST images: free for scholarly and non-commercial use"}
+    return {"source": os.path.abspath(source)}

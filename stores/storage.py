@@ -81,6 +81,17 @@ def open_group(url: str, mode: str, storage_options: StorageOptions = None) -> z
     return zarr.open_group(store=url, mode=mode, storage_options=resolve_options(url, storage_options))
 
 
+ATTR = "radio_ddrm"  # the attribute holding every radio-ddrm store's metadata
+
+
+def read_attrs(url: str, storage_options: StorageOptions = None) -> Optional[dict]:
+    """The ``radio_ddrm`` attributes of the zarr group at url, or None if there is no readable store."""
+    try:
+        return dict(open_group(url, "r", storage_options).attrs.get(ATTR) or {}) or None
+    except (FileNotFoundError, KeyError, ValueError):
+        return None
+
+
 def exists(url: str, storage_options: StorageOptions = None) -> bool:
     fs, path = filesystem(url, storage_options)
     return fs.exists(path)

@@ -4,7 +4,8 @@ Layout of ``<root>/data/<name>-<key>.zarr`` (key = hash of the config and the so
 
     images       (n, N, N) float32 in [0, 1], chunks (chunk_images, N, N); unwritten = NaN
     labels       (n,) int16: morphology index (synthetic), the source's label, or -1
-    splits/train, splits/val, splits/test   sorted int64 indices, a seeded partition of range(n)
+    splits/train, splits/val, splits/test   sorted int64 indices partitioning range(n): the source's own
+                                            split (firstgalaxydata's) or a seeded one
     shard_done   (n_shards,) bool, one chunk per shard: what a rerun can skip
     attrs["radio_ddrm"]   provenance, normalisation, pixel scale, N, n, version, config and its
                           hash, and ``complete`` (true only once published)
@@ -22,12 +23,12 @@ import numpy as np
 
 import ddrm
 
-from . import storage
-from .config import SPLITS, PrepareConfig, stable_hash
-from .storage import StorageOptions
+from stores import runs, storage
+from configs import SPLITS, PrepareConfig, stable_hash
+from stores.storage import StorageOptions
 
 FORMAT = "radio-ddrm/dataset@1"
-ATTR = "radio_ddrm"
+ATTR = storage.ATTR
 
 
 def store_key(config: PrepareConfig, files_hash: Optional[str]) -> str:
@@ -36,7 +37,7 @@ def store_key(config: PrepareConfig, files_hash: Optional[str]) -> str:
 
 def store_urls(root: str, config: PrepareConfig, key: str) -> tuple[str, str]:
     """(final, partial) URLs of the store for this config under the run root."""
-    final = storage.join(storage.normalise_url(root), "data", f"{config.name}-{key}.zarr")
+    final = runs.dataset_url(root, config.name, key)
     return final, final + ".partial"
 
 
@@ -48,12 +49,7 @@ def split_indices(n: int, fractions: tuple[float, float, float], seed: int) -> d
     return {name: np.sort(cuts[name]).astype(np.int64) for name in SPLITS}
 
 
-def read_meta(url: str, storage_options: StorageOptions = None) -> Optional[dict]:
-    """The store's radio_ddrm attributes, or None if there is no readable store at url."""
-    try:
-        return dict(storage.open_group(url, "r", storage_options).attrs.get(ATTR) or {}) or None
-    except (FileNotFoundError, KeyError, ValueError):
-        return None
+read_meta = storage.read_attrs
 
 
 def is_complete(url: str, key: str, storage_options: StorageOptions = None) -> bool:
@@ -68,6 +64,9 @@ def create_partial(url: str, *, n: int, config: PrepareConfig, meta: dict[str, A
     if existing and existing.get("config_hash") == meta["config_hash"] and existing.get("n") == n:
         return len(done_shards(url, storage_options))
     storage.remove(url, storage_options)
+    provenance = dict(meta.get("provenance") or {})
+    given = provenance.pop("splits", None)  # a source's own split goes into splits/, not the attributes
+    meta = {**meta, "provenance": {**provenance, "split": provenance.get("split", "seeded")}}
     N, n_shards = config.N, -(-n // config.shard_size)
     attrs = {**meta, "format": FORMAT, "n": n, "N": N, "n_shards": n_shards, "complete": False,
              "package_version": ddrm.__version__, "config": config.to_dict(),
@@ -79,7 +78,9 @@ def create_partial(url: str, *, n: int, config: PrepareConfig, meta: dict[str, A
     group.create_array("labels", shape=(n,), chunks=(config.chunk_images,), dtype="int16", fill_value=-1)
     group.create_array("shard_done", shape=(n_shards,), chunks=(1,), dtype="bool", fill_value=False)
     splits = group.create_group("splits")
-    for name, idx in split_indices(n, config.split_fractions, config.seed).items():
+    chosen = {k: np.asarray(v, np.int64) for k, v in given.items()} if given else \
+        split_indices(n, config.split_fractions, config.seed)
+    for name, idx in chosen.items():
         splits.create_array(name, shape=idx.shape, chunks=(max(len(idx), 1),), dtype="int64")[:] = idx
     return 0
 

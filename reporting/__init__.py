@@ -1,0 +1,1 @@
+"""Rendering results: PNG figures and Prefect artifact helpers."""

@@ -1,0 +1,1 @@
+"""Process and cluster runtime: the local environment (loopback, no telemetry) and Ray connection and sizing."""

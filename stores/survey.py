@@ -1,0 +1,182 @@
+"""The survey results store: one zarr v3 group per survey, written observation by observation.
+
+Layout of ``<root>/surveys/<name>-<key>.zarr`` (key = hash of config, dataset and checkpoint):
+
+    obs_image, obs_array, obs_sigma, obs_K   (n_obs,) the plan: dataset index, index into ``arrays``,
+                                   index into ``sigma_y`` (the noise levels), K
+    mean, std, dirty, clean        (n_obs, N, N) float32, one chunk per observation, image space
+    samples                        (n_obs, S, N, N) float32 (only with save_samples)
+    metrics                        (n_obs, len(columns)) float64, one chunk per observation; columns
+                                   ``<method>_<metric>`` for the samplers that run and the baselines
+                                   (``ddrm.pipeline.metric_columns``), then ``sigma_y`` and ``S``
+    finished_at                    (n_obs,) float64 UNIX time the observation was written
+    done                           (n_obs,) bool, set last: what a rerun skips
+    attrs["radio_ddrm"]            config, dataset, checkpoint, arrays, K values, methods, columns, N
+
+Observation i is (array, σ_y, K, image) in the order arrays × noise levels × K values × images; its
+id is ``<array>/sigma<σ_y>/K<K>/img<image>``. Every noise level and K sees the same noise draw z. Every chunk belongs to one observation, so actors write in parallel.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Any, Optional
+
+import numpy as np
+
+import ddrm
+
+from configs import ReconstructConfig, stable_hash
+from ddrm.baselines import BASELINES
+from ddrm.pipeline import metric_columns
+from ddrm.seeding import derive_seed
+from stores import storage
+from stores.checkpoints import PriorMeta
+from stores.storage import StorageOptions
+
+FORMAT = "radio-ddrm/survey@1"
+ATTR = storage.ATTR
+EXTRA_COLUMNS = ("sigma_y", "S")
+
+
+def columns(config: ReconstructConfig) -> tuple[str, ...]:
+    """The metrics columns of a survey: what its samplers and the baselines produce."""
+    return metric_columns(config.sampler_names) + EXTRA_COLUMNS
+
+
+def image_names(sampler_names) -> tuple[str, ...]:
+    """Per-observation images: each sampler's ``<name>_mean`` and ``<name>_std``, then the baselines."""
+    return tuple(f"{n}_{k}" for n in sampler_names for k in ("mean", "std")) + BASELINES
+
+
+@dataclass(frozen=True)
+class Batch:
+    """Observations ``obs`` (indices) sharing one array, noise level and K, of dataset images ``images``."""
+
+    array: str
+    sigma_y: float
+    K: int
+    obs: tuple[int, ...]
+    images: tuple[int, ...]
+
+
+def obs_id(array: str, sigma_y: float, K: int, image: int) -> str:
+    return f"{array}/sigma{sigma_y:g}/K{K}/img{image:06d}"
+
+
+def plan(config: ReconstructConfig, test_images: np.ndarray) -> tuple[np.ndarray, ...]:
+    """(obs_image, obs_array, obs_sigma, obs_K) for arrays × noise levels × K values × the first
+    n_images test images."""
+    images = np.asarray(test_images[:config.n_images], dtype=np.int64)
+    if len(images) < config.n_images:
+        raise ValueError(f"the dataset's test split has {len(images)} images; the survey asks for {config.n_images}")
+    grid = [(a, s, k, img) for a in range(len(config.arrays)) for s in range(len(config.sigma_y))
+            for k in config.K_values for img in images]
+    obs_array, obs_sigma, obs_K, obs_image = (np.array(v) for v in zip(*grid))
+    return obs_image.astype(np.int64), obs_array.astype(np.int16), obs_sigma.astype(np.int16), obs_K.astype(np.int32)
+
+
+def noise_seed(seed: int, image: int, array: str) -> int:
+    """The noise of observation (image, array): by the array's *name*, the same for every K and sampler."""
+    return derive_seed(seed, "noise", image, array)
+
+
+def sampler_seed(seed: int, image: int, array: str, K: int, sampler: str) -> int:
+    """The random stream of one sampler on one observation."""
+    return derive_seed(seed, "sample", image, array, K, sampler)
+
+
+def survey_key(config: ReconstructConfig, dataset_hash: str, prior: PriorMeta) -> str:
+    """Hash of what determines the results; ``config.content_key()`` carries the key version."""
+    return stable_hash({"config": config.content_key(), "dataset": dataset_hash, "format": FORMAT,
+                        "prior": prior.identity()})
+
+
+def create(url: str, config: ReconstructConfig, N: int, test_images: np.ndarray, meta: dict[str, Any],
+           storage_options: StorageOptions = None) -> int:
+    """Create the store unless it exists for this key; returns the number of observations."""
+    existing = read_meta(url, storage_options)
+    if existing and existing.get("key") == meta["key"]:
+        return int(existing["n_obs"])
+    if existing:
+        raise ValueError(f"{url} holds another survey (key {existing.get('key')}, wanted {meta['key']})")
+    obs_image, obs_array, obs_sigma, obs_K = plan(config, test_images)
+    n = len(obs_image)
+    group = storage.open_group(url, "w", storage_options)
+    for name, values in (("obs_image", obs_image), ("obs_array", obs_array), ("obs_sigma", obs_sigma), ("obs_K", obs_K)):
+        group.create_array(name, shape=(n,), chunks=(n,), dtype=values.dtype)[:] = values
+    images, cols = image_names(config.sampler_names), columns(config)
+    for name in images:
+        group.create_array(name, shape=(n, N, N), chunks=(1, N, N), dtype="float32", fill_value=np.nan)
+    if config.save_samples:
+        S = config.samples
+        for sampler in config.sampler_names:
+            group.create_array(f"{sampler}_samples", shape=(n, S, N, N), chunks=(1, S, N, N), dtype="float32",
+                               fill_value=np.nan)
+    group.create_array("metrics", shape=(n, len(cols)), chunks=(1, len(cols)), dtype="float64", fill_value=np.nan)
+    group.create_array("finished_at", shape=(n,), chunks=(1,), dtype="float64", fill_value=np.nan)
+    group.create_array("done", shape=(n,), chunks=(1,), dtype="bool", fill_value=False)
+    group.attrs[ATTR] = {**meta, "format": FORMAT, "n_obs": n, "N": N, "columns": list(cols),
+                         "samplers": list(config.sampler_names), "baselines": list(BASELINES), "images": list(images),
+                         "arrays": list(config.arrays), "sigma_y": list(config.sigma_y),
+                         "K_values": list(config.K_values),
+                         "config": config.to_dict(), "package_version": ddrm.__version__}
+    return n
+
+
+read_meta = storage.read_attrs
+
+
+def pending_batches(url: str, batch_size: int, storage_options: StorageOptions = None) -> list[Batch]:
+    """Unfinished observations in batches of up to batch_size with one (array, σ_y, K) each, in plan order."""
+    group = storage.open_group(url, "r", storage_options)
+    meta = dict(group.attrs[ATTR])
+    done = group["done"][:]
+    obs_image, obs_K = group["obs_image"][:], group["obs_K"][:]
+    obs_array, obs_sigma = group["obs_array"][:], group["obs_sigma"][:]
+    batches, current = [], []
+
+    def key(i: int) -> tuple:
+        return int(obs_array[i]), int(obs_sigma[i]), int(obs_K[i])
+
+    def flush() -> None:
+        if current:
+            a, s, K = key(current[0])
+            batches.append(Batch(meta["arrays"][a], float(meta["sigma_y"][s]), K, tuple(current),
+                                 tuple(int(obs_image[i]) for i in current)))
+            current.clear()
+
+    for i in np.flatnonzero(~done):
+        if current and key(i) != key(current[0]) or len(current) == batch_size:
+            flush()
+        current.append(int(i))
+    flush()
+    return batches
+
+
+def write_observation(url: str, i: int, images: dict[str, np.ndarray], row: dict[str, float],
+                      samples: Optional[dict[str, np.ndarray]] = None, storage_options: StorageOptions = None) -> None:
+    """Write observation i's images (all of the store's ``images``), optional samples by sampler,
+    metrics row and time, then mark it done (last)."""
+    group = storage.open_group(url, "r+", storage_options)
+    meta = dict(group.attrs[ATTR])
+    missing = set(meta["images"]) - set(images)
+    if missing:
+        raise ValueError(f"{url}: observation {i} lacks images {sorted(missing)}")
+    for name in meta["images"]:
+        group[name][i] = images[name]
+    for sampler, values in (samples or {}).items():
+        if f"{sampler}_samples" in group:
+            group[f"{sampler}_samples"][i] = values
+    group["metrics"][i] = np.array([row.get(c, np.nan) for c in meta["columns"]], dtype=np.float64)
+    group["finished_at"][i] = time.time()
+    group["done"][i] = True
+
+
+def load_results(url: str, storage_options: StorageOptions = None) -> dict[str, Any]:
+    """Plan, metrics (n_obs, columns), done flags, finishing times and the store's metadata."""
+    group = storage.open_group(url, "r", storage_options)
+    return {"meta": dict(group.attrs[ATTR]), "obs_image": group["obs_image"][:], "obs_array": group["obs_array"][:],
+            "obs_sigma": group["obs_sigma"][:], "obs_K": group["obs_K"][:], "metrics": group["metrics"][:], "done": group["done"][:],
+            "finished_at": group["finished_at"][:]}
