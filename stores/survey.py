@@ -4,14 +4,16 @@ Layout of ``<root>/surveys/<name>-<key>.zarr`` (key = hash of config, dataset an
 
     obs_image, obs_array, obs_sigma, obs_K   (n_obs,) the plan: dataset index, index into ``arrays``,
                                    index into ``sigma_y`` (the noise levels), K
-    mean, std, dirty, clean        (n_obs, N, N) float32, one chunk per observation, image space
-    samples                        (n_obs, S, N, N) float32 (only with save_samples)
+    <sampler>_mean, <sampler>_std  (n_obs, N, N) float32 per sampler that runs, one chunk per observation,
+    dirty, clean                   image space (``image_names``)
+    <sampler>_samples              (n_obs, S, N, N) float32 (only with save_samples)
     metrics                        (n_obs, len(columns)) float64, one chunk per observation; columns
                                    ``<method>_<metric>`` for the samplers that run and the baselines
                                    (``ddrm.pipeline.metric_columns``), then ``sigma_y`` and ``S``
     finished_at                    (n_obs,) float64 UNIX time the observation was written
     done                           (n_obs,) bool, set last: what a rerun skips
-    attrs["radio_ddrm"]            config, dataset, checkpoint, arrays, K values, methods, columns, N
+    attrs["radio_ddrm"]            config, dataset, checkpoint, arrays, noise levels, K values, samplers,
+                                   baselines, images, columns, N
 
 Observation i is (array, σ_y, K, image) in the order arrays × noise levels × K values × images; its
 id is ``<array>/sigma<σ_y>/K<K>/img<image>``. Every noise level and K sees the same noise draw z. Every chunk belongs to one observation, so actors write in parallel.

@@ -1,0 +1,166 @@
+"""Calibrated visibilities from uvfits (random-groups FITS, as AIPS, difmap, CASA's exportuvfits,
+the EHT pipelines and pyuvdata write them), read with astropy.
+
+The data array has shape (n_rows, [DEC, RA,] [IF,] FREQ, STOKES, 3), last axis (re, im, weight);
+its axes are found from the header's CTYPEn, not assumed. Per row, IF and channel:
+
+    ν = CRVAL_FREQ + (c + 1 - CRPIX_FREQ) CDELT_FREQ + IF_FREQ[if]       (AIPS FQ table, 0 if none)
+    (u, v) [wavelengths] = (UU, VV) [seconds] · ν
+
+Stokes I: a single I product, or (RR + LL)/2 (or (XX + YY)/2) with weight 4/(1/w₁ + 1/w₂); where only
+one hand is valid it stands for I with its own weight, and where RR and LL are identical copies of
+one I estimate (as in the EHT files) the weight is not doubled. A visibility whose weight is <= 0 or not
+finite, or whose value is not finite, is flagged: dropped and counted.
+"""
+
+from __future__ import annotations
+
+import os
+import warnings
+from dataclasses import dataclass
+
+import numpy as np
+from astropy.io import fits
+from astropy.utils.exceptions import AstropyWarning
+
+STOKES_CODES = {1: "I", 2: "Q", 3: "U", 4: "V", -1: "RR", -2: "LL", -3: "RL", -4: "LR", -5: "XX", -6: "YY",
+                -7: "XY", -8: "YX"}
+PARALLEL_HANDS = (("RR", "LL"), ("XX", "YY"))
+
+
+class VisibilityFileError(ValueError):
+    """A visibility file that cannot be used; the message names the file and the reason."""
+
+
+@dataclass(frozen=True, eq=False)
+class Visibilities:
+    """Unflagged Stokes I visibilities: u, v (n,) wavelengths, vis (n,) complex Jy, weight (n,) 1/σ² per
+    real coordinate, freq_hz (n,); what was read about the observation, and the flag counts."""
+
+    path: str
+    u: np.ndarray
+    v: np.ndarray
+    vis: np.ndarray
+    weight: np.ndarray
+    freq_hz: np.ndarray
+    ra_deg: float
+    dec_deg: float
+    date_obs: str
+    telescope: str
+    source: str
+    n_read: int
+    n_flagged: int
+    stokes_from: str
+
+    @property
+    def n(self) -> int:
+        return len(self.vis)
+
+    @property
+    def ref_freq_hz(self) -> float:
+        return float(np.average(self.freq_hz, weights=self.weight))
+
+
+def _fail(path: str, reason: str) -> VisibilityFileError:
+    return VisibilityFileError(f"{os.path.basename(path)}: {reason}")
+
+
+def _axes(header: fits.Header) -> dict[str, int]:
+    """CTYPE name -> numpy axis index of the groups' data array (axis 0 is the row)."""
+    naxis = int(header["NAXIS"])
+    names = [str(header.get(f"CTYPE{i}", "")).strip().upper() for i in range(2, naxis + 1)]  # FITS order
+    return {name: len(names) - k for k, name in enumerate(names)}  # numpy order is reversed, after the row
+
+
+def _axis_values(header: fits.Header, i_fits: int, n: int) -> np.ndarray:
+    return header.get(f"CRVAL{i_fits}", 0.0) + (np.arange(n) + 1 - header.get(f"CRPIX{i_fits}", 1.0)) * \
+        header.get(f"CDELT{i_fits}", 1.0)
+
+
+def _param(data, *prefixes: str) -> np.ndarray:
+    for name in data.parnames:
+        if name.upper().startswith(prefixes):
+            return np.asarray(data.par(name), dtype=np.float64)
+    raise KeyError(prefixes[0])
+
+
+def _stokes_i(cube: np.ndarray, codes: list[str], path: str) -> tuple[np.ndarray, np.ndarray, str]:
+    """(vis, weight) of Stokes I from the last-but-one axis (STOKES) of cube (..., STOKES, 3)."""
+    def hand(name: str) -> tuple[np.ndarray, np.ndarray]:
+        c = cube[..., codes.index(name), :]
+        vis, w = c[..., 0] + 1j * c[..., 1], c[..., 2]
+        ok = np.isfinite(w) & (w > 0) & np.isfinite(vis)
+        return np.where(ok, vis, 0), np.where(ok, w, 0.0)
+
+    if "I" in codes:
+        vis, w = hand("I")
+        return vis, w, "I"
+    for a, b in PARALLEL_HANDS:
+        if a in codes or b in codes:
+            (va, wa), (vb, wb) = (hand(a) if a in codes else (0, np.zeros(cube.shape[:-2]))), \
+                (hand(b) if b in codes else (0, np.zeros(cube.shape[:-2])))
+            both = (wa > 0) & (wb > 0)
+            copies = both & (va == vb) & (wa == wb)  # RR = LL = one Stokes I estimate (EHT files): not independent
+            with np.errstate(divide="ignore", invalid="ignore"):
+                w = np.where(both, 4 / (1 / np.where(wa > 0, wa, 1) + 1 / np.where(wb > 0, wb, 1)), wa + wb)
+            w = np.where(copies, wa, w)
+            vis = np.where(both, (va + vb) / 2, np.where(wa > 0, va, vb))
+            return vis, w, f"({a}+{b})/2" if a in codes and b in codes else (a if a in codes else b)
+    raise _fail(path, f"no usable Stokes I: products {codes} hold neither I nor RR/LL nor XX/YY")
+
+
+def read_uvfits(path: str) -> Visibilities:
+    """Read a uvfits file; VisibilityFileError (a ValueError naming the file) if it is unusable."""
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", AstropyWarning)
+            with fits.open(path, memmap=False) as hdul:
+                primary = hdul[0]
+                if not isinstance(primary, fits.GroupsHDU):
+                    raise _fail(path, "not a random-groups (uvfits) file")
+                header, data = primary.header.copy(), primary.data
+                cube = np.asarray(data.data, dtype=np.float64)
+                uu, vv = _param(data, "UU"), _param(data, "VV")
+                if_freq = np.atleast_1d(np.asarray(hdul["AIPS FQ"].data["IF FREQ"][0], dtype=np.float64)) \
+                    if "AIPS FQ" in hdul else np.zeros(1)
+    except VisibilityFileError:
+        raise
+    except FileNotFoundError:
+        raise
+    except KeyError as err:
+        raise _fail(path, f"no {err.args[0]} random parameter (not a visibility file?)") from None
+    except Exception as err:  # astropy: OSError, TypeError, ValueError... for truncated or corrupt files
+        raise _fail(path, f"unreadable or truncated FITS ({type(err).__name__}: {err})") from None
+    return _assemble(path, header, cube, uu, vv, if_freq)
+
+
+def _assemble(path: str, header: fits.Header, cube: np.ndarray, uu: np.ndarray, vv: np.ndarray,
+              if_freq: np.ndarray) -> Visibilities:
+    axes = _axes(header)
+    for needed in ("COMPLEX", "STOKES", "FREQ"):
+        if needed not in axes:
+            raise _fail(path, f"no {needed} axis in the data array")
+    naxis = int(header["NAXIS"])
+    fits_index = {str(header.get(f"CTYPE{i}", "")).strip().upper(): i for i in range(2, naxis + 1)}
+    codes = [STOKES_CODES.get(int(round(c)), "?") for c in
+             _axis_values(header, fits_index["STOKES"], cube.shape[axes["STOKES"]])]
+    # move to (row, IF, FREQ, STOKES, 3), dropping the degenerate RA/DEC axes
+    order = [0] + [axes[a] for a in ("IF", "FREQ", "STOKES", "COMPLEX") if a in axes]
+    rest = [i for i in range(cube.ndim) if i not in order]
+    cube = np.transpose(cube, order + rest).reshape(cube.shape[0], *[cube.shape[i] for i in order[1:]])
+    if "IF" not in axes:
+        cube = cube[:, None]
+    n_if, n_chan = cube.shape[1], cube.shape[2]
+    chan = _axis_values(header, fits_index["FREQ"], n_chan)
+    freq = (if_freq[:n_if, None] if len(if_freq) >= n_if else np.zeros((n_if, 1))) + chan[None, :]  # (IF, FREQ)
+    vis, w, stokes_from = _stokes_i(cube, codes, path)  # (row, IF, FREQ)
+    nu = np.broadcast_to(freq[None], vis.shape)
+    u, v = uu[:, None, None] * nu, vv[:, None, None] * nu
+    keep = w > 0
+    if not keep.any():
+        raise _fail(path, f"no unflagged visibility ({keep.size} read, all with weight <= 0 or not finite)")
+    return Visibilities(path, u[keep], v[keep], vis[keep], w[keep], nu[keep].copy(),
+                        float(header.get("OBSRA", header.get(f"CRVAL{fits_index.get('RA', 0)}", np.nan))),
+                        float(header.get("OBSDEC", header.get(f"CRVAL{fits_index.get('DEC', 0)}", np.nan))),
+                        str(header.get("DATE-OBS", "")), str(header.get("TELESCOP", "")).strip(),
+                        str(header.get("OBJECT", "")).strip(), int(keep.size), int((~keep).sum()), stokes_from)
