@@ -243,7 +243,8 @@ def build_parser() -> argparse.ArgumentParser:
                               "--dataset runs/data/<store>.zarr\n"
                               "  radio-ddrm reconstruct --checkpoint gaussian --dataset <store> --arrays vla --K 10 100")
     _common(r, RECONSTRUCT_PRESETS)
-    r.add_argument("--checkpoint", required=True, help="prior checkpoint URL, a packaged prior ('first'), or 'gaussian'")
+    r.add_argument("--checkpoint", default="first",
+                   help="prior checkpoint URL, a packaged prior, or 'gaussian' (default: the shipped FIRST prior)")
     r.add_argument("--dataset", required=True, help="dataset store URL")
     _survey_options(r)
     r.add_argument("--actors", type=_positive_int, help="actors in the pool (default: fill the cluster)")

@@ -170,3 +170,33 @@ def test_bad_observation_config():
         fit_pixel_scale(np.ones((2, 3)), 64, fraction=1.5)
     with pytest.raises(ValueError, match="no unflagged"):
         observe_array(observation_preset("eht", dec_deg=-89.0, min_elevation_deg=80.0), 32)
+
+
+def test_weighted_gridding_of_cell_centred_samples_is_the_unitary_dft():
+    from ddrm.interferometry.gridding import ARCSEC, grid_weighted
+
+    N, scale = 16, 2.0
+    g = torch.Generator().manual_seed(0)
+    x = torch.rand(N, N, generator=g, dtype=F64)
+    k = torch.randint(-7, 8, (40, 2), generator=g).numpy().astype(np.float64)  # cell-centred κ = (k_row, k_col)
+    uvw = np.stack([k[:, 1], -k[:, 0]], axis=1) / (N * scale * ARCSEC)
+    vis = N * exact_visibilities(x[None], k)[0].numpy()  # Jy: V = Σ I exp(+2πi(ul + vm))
+    w = np.random.default_rng(1).uniform(0.5, 2.0, len(k))
+    grid = grid_weighted(uvw, vis, w, N, scale)
+    measured = grid.data_weight > 0
+    X = torch.fft.fft2(x, norm="ortho")
+    torch.testing.assert_close(grid.X[measured], X[measured], rtol=1e-9, atol=1e-12)
+    assert float(grid.data_weight.sum()) == pytest.approx(2 * w.sum()) and grid.n_on == 40 and grid.n_off == 0
+    torch.testing.assert_close(grid.data_weight, torch.roll(torch.flip(grid.data_weight, (0, 1)), (1, 1), (0, 1)))
+
+
+def test_briggs_weighting_spans_uniform_and_natural():
+    from ddrm.interferometry.gridding import imaging_weights
+
+    W = torch.tensor([[0.0, 1.0], [4.0, 16.0]], dtype=F64)
+    natural, uniform = imaging_weights(W, "natural"), imaging_weights(W, "uniform")
+    robust_hi, robust_lo = imaging_weights(W, "briggs", 5.0), imaging_weights(W, "briggs", -5.0)
+    torch.testing.assert_close(robust_hi / robust_hi.max(), natural / natural.max(), rtol=1e-4, atol=0)
+    torch.testing.assert_close(robust_lo / robust_lo.max(), uniform, rtol=1e-3, atol=0)
+    with pytest.raises(ValueError, match="unknown weighting"):
+        imaging_weights(W, "tapered")

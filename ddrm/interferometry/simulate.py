@@ -22,7 +22,7 @@ import numpy as np
 import torch
 
 from ..operators.fourier import FourierSamplingOperator
-from .gridding import nearest_cells
+from .gridding import nearest_cells, origin_shift
 
 
 def sigma_for_snr(y_clean: torch.Tensor, snr_db: float) -> torch.Tensor:
@@ -83,9 +83,7 @@ def grid_visibilities(vis: torch.Tensor, kappa: np.ndarray, N: int) -> torch.Ten
     sums = torch.zeros(B, N * N, dtype=torch.complex128).index_add_(1, flat, vis[:, torch.from_numpy(on)])
     counts = torch.zeros(N * N, dtype=torch.float64).index_add_(0, flat, torch.ones(len(flat), dtype=torch.float64))
     grid = (sums / counts.clamp_min(1)).reshape(B, N, N)
-    f = torch.fft.fftfreq(N, d=1.0 / N, dtype=torch.float64)  # signed cell index
-    shift = torch.exp(-2j * math.pi * (f[:, None] + f[None, :]) * (N // 2) / N)
-    return grid * shift
+    return grid * origin_shift(N)
 
 
 def exact_measurements(x: torch.Tensor, op: FourierSamplingOperator, kappa: np.ndarray) -> torch.Tensor:
