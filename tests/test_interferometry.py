@@ -200,3 +200,28 @@ def test_briggs_weighting_spans_uniform_and_natural():
     torch.testing.assert_close(robust_lo / robust_lo.max(), uniform, rtol=1e-3, atol=0)
     with pytest.raises(ValueError, match="unknown weighting"):
         imaging_weights(W, "tapered")
+
+
+def test_gridded_observation_matches_the_operator_and_its_noise_level():
+    from ddrm.interferometry.gridding import ARCSEC, grid_weighted
+    from ddrm.interferometry.imaging import observation_from_grid, to_model_space
+
+    N, scale, n = 16, 2.0, 400
+    rng = np.random.default_rng(3)
+    x = torch.from_numpy(rng.random((N, N)))
+    k = rng.integers(-5, 6, (n, 2)).astype(np.float64)  # several samples per cell
+    uvw = np.stack([k[:, 1], -k[:, 0]], axis=1) / (N * scale * ARCSEC)
+    clean_vis = N * exact_visibilities(x[None], k)[0].numpy()
+    w = rng.uniform(0.5, 2.0, n)
+    obs = observation_from_grid(grid_weighted(uvw, clean_vis, w, N, scale))
+    torch.testing.assert_close(obs.y_jy, obs.op.H(x), rtol=1e-9, atol=1e-12)  # noiseless: exactly H x
+    torch.testing.assert_close(to_model_space(obs.y_jy, obs.op, 2.0), obs.op.H(2 * x / 2.0 - 1), rtol=1e-9, atol=1e-12)
+    noisy = []
+    for _ in range(200):
+        z = (rng.standard_normal(n) + 1j * rng.standard_normal(n)) / np.sqrt(w)
+        o = observation_from_grid(grid_weighted(uvw, clean_vis + z, w, N, scale))
+        noisy.append((o.y_jy - obs.y_jy).numpy())
+        chi2 = o.grid.scatter_chi2
+    err = np.array(noisy)
+    assert err.std() == pytest.approx(obs.sigma_weights, rel=0.05)  # natural weighting: one σ for all
+    assert chi2 == pytest.approx(1.0, abs=0.2) and math.isnan(obs.sigma_scatter) is False

@@ -19,6 +19,8 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from ..operators.fourier import conjugate_flip
+
 ARCSEC = math.pi / (180 * 3600)
 DEFAULT_FIT_FRACTION = 0.9  # longest projected baseline at this fraction of the Nyquist radius
 
@@ -91,6 +93,8 @@ class WeightedGrid:
     imaging_weight  (N, N) the weighting scheme's total per cell: natural Σ w_j, uniform 1, Briggs
                     Σ w_j / (1 + f² Σ w_j), f² = (5·10^-R)² / (Σ_k W_k² / Σ_k W_k)
     count           (N, N) samples per cell; n_on / n_off samples on and off the grid
+    scatter_chi2    Σ_j w_j |V_j - V̄_k|² / (2 Σ_k (n_k - 1)): 1 when the data weights are right and the
+                    sky does not vary within a cell; NaN when no cell holds two samples
     """
 
     X: torch.Tensor
@@ -100,6 +104,7 @@ class WeightedGrid:
     pixel_scale_arcsec: float
     n_on: int
     n_off: int
+    scatter_chi2: float
 
 
 def imaging_weights(data_weight: torch.Tensor, weighting: str, robust: float = 0.0) -> torch.Tensor:
@@ -129,10 +134,15 @@ def grid_weighted(uvw: np.ndarray, vis: np.ndarray, weight: np.ndarray, N: int, 
     W = torch.zeros(N * N, dtype=torch.float64).index_add_(0, idx, torch.from_numpy(w_all[on]))
     S = torch.zeros(N * N, dtype=torch.complex128).index_add_(0, idx, torch.from_numpy(w_all[on] * v_all[on]))
     C = torch.zeros(N * N, dtype=torch.float64).index_add_(0, idx, torch.ones(len(flat), dtype=torch.float64))
-    X = (S / W.clamp_min(1e-300)).reshape(N, N) * origin_shift(N) / N
-    W, C = W.reshape(N, N), C.reshape(N, N)
+    mean = S / W.clamp_min(1e-300)
+    resid = torch.from_numpy(v_all[on]) - mean[idx]
+    dof = float((C - (C > 0).double()).sum())
+    chi2 = float((torch.from_numpy(w_all[on]) * resid.abs() ** 2).sum()) / (2 * dof) if dof > 0 else float("nan")
+    X = mean.reshape(N, N) * origin_shift(N) / N
+    W = W.reshape(N, N)
+    W, C = (W + conjugate_flip(W)) / 2, C.reshape(N, N)  # symmetric by construction; exactly so despite summation order
     return WeightedGrid(X, W, imaging_weights(W, weighting, robust), C, pixel_scale_arcsec, int(on.sum() // 2),
-                        int((~on).sum() // 2))
+                        int((~on).sum() // 2), chi2)
 
 
 def origin_shift(N: int) -> torch.Tensor:
