@@ -67,6 +67,13 @@ class CleanBeam:
         return major, minor
 
     @property
+    def position_angle_deg(self) -> float:
+        """The major axis' angle from North (+row) through East (-column), in [0, 180) degrees."""
+        ev, vec = torch.linalg.eigh(torch.tensor([[self.a, self.b], [self.b, self.c]], dtype=torch.float64))
+        ex, ey = (float(v) for v in vec[:, 0])  # smallest eigenvalue: the major axis, (column, row)
+        return math.degrees(math.atan2(-ex, ey)) % 180.0
+
+    @property
     def area_pixels(self) -> float:
         """Beam solid angle in pixels, 2π / √det Q (Jy/beam -> Jy/pixel divides by it)."""
         return 2 * math.pi / math.sqrt(self.a * self.c - self.b * self.b)

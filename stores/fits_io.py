@@ -97,3 +97,42 @@ def read_fits(path: PathLike) -> tuple[np.ndarray, fits.Header]:
     if not np.isfinite(data).all():
         raise ValueError(f"{path}: image contains NaN or inf pixels")
     return data, header
+
+
+def cube_header(N: int, ra_deg: float, dec_deg: float, pixel_scale_arcsec: float, freq_hz: float,
+                date_obs: str = "") -> fits.Header:
+    """RA---SIN / DEC--SIN at the phase centre, CDELT from the pixel scale, a FREQ axis, DATE-OBS."""
+    w = WCS(naxis=3)
+    w.wcs.ctype = ["RA---SIN", "DEC--SIN", "FREQ"]
+    w.wcs.crpix = [N // 2 + 1, N // 2 + 1, 1]
+    w.wcs.crval = [ra_deg, dec_deg, freq_hz]
+    w.wcs.cdelt = [-pixel_scale_arcsec / 3600.0, pixel_scale_arcsec / 3600.0, 1.0]
+    w.wcs.cunit = ["deg", "deg", "Hz"]
+    w.wcs.radesys, w.wcs.equinox = "ICRS", 2000.0
+    if date_obs:
+        w.wcs.dateobs = date_obs
+    header = w.to_header()
+    header["ORIGIN"] = f"radio-ddrm {ddrm.__version__}"
+    return header
+
+
+def beam_cards(major_px: float, minor_px: float, pa_deg: float, pixel_scale_arcsec: float) -> dict:
+    """BMAJ, BMIN (deg, FWHM) and BPA (deg, North through East) of a clean beam given in pixels."""
+    return {"BMAJ": major_px * pixel_scale_arcsec / 3600.0, "BMIN": minor_px * pixel_scale_arcsec / 3600.0,
+            "BPA": pa_deg}
+
+
+def multi_extension_fits(products: dict, header: fits.Header, cards: Optional[dict] = None) -> bytes:
+    """One FITS file: the first product in the primary HDU, the others as IMAGE extensions named by
+    their keys; ``products`` maps name -> (image (N, N), BUNIT, extra cards)."""
+    hdus = []
+    for i, (name, (image, bunit, extra)) in enumerate(products.items()):
+        data = np.asarray(image, dtype=np.float32)[None]
+        h = header.copy()
+        h["BUNIT"], h["PRODUCT"] = bunit, name
+        for key, value in {**(cards or {}), **(extra or {})}.items():
+            h[key[:8].upper()] = value
+        hdus.append(fits.PrimaryHDU(data, h) if i == 0 else fits.ImageHDU(data, h, name=name.upper()))
+    buffer = io.BytesIO()
+    fits.HDUList(hdus).writeto(buffer)
+    return buffer.getvalue()

@@ -61,3 +61,18 @@ def test_baselines_reject_bad_input(fourier_op):
     with pytest.raises(ValueError, match="gain"):
         hogbom_clean(torch.zeros(1, 8, 8), dirty_beam(op), gain=0.0)
 
+
+
+def test_clean_beam_position_angle_is_north_through_east():
+    from ddrm.baselines import CleanBeam
+
+    q_major, q_minor = 1 / 9.0, 1.0  # σ² = 9 along the major axis, 1 along the minor
+    along_rows = CleanBeam(q_minor, 0.0, q_major)  # elongated along rows: North-South
+    along_cols = CleanBeam(q_major, 0.0, q_minor)  # along columns: East-West
+    assert along_rows.position_angle_deg == pytest.approx(0.0, abs=1e-9)
+    assert along_cols.position_angle_deg == pytest.approx(90.0, abs=1e-9)
+    # major axis towards North-East: +row (North) and -column (East)
+    c, s = math.cos(math.radians(45)), math.sin(math.radians(45))
+    R = torch.tensor([[-s, c], [c, s]], dtype=torch.float64)  # columns: major dir (col, row), minor dir
+    Q = R @ torch.diag(torch.tensor([q_major, q_minor], dtype=torch.float64)) @ R.T
+    assert CleanBeam(float(Q[0, 0]), float(Q[0, 1]), float(Q[1, 1])).position_angle_deg == pytest.approx(45.0)

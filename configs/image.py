@@ -1,0 +1,65 @@
+"""Imaging real observations (``radio-ddrm image``): one frozen config, validated where it is built."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Optional
+
+from astropy import units as u
+
+from ddrm.baselines import CleanConfig
+from ddrm.interferometry.gridding import DEFAULT_FIT_FRACTION, WEIGHTINGS
+from ddrm.sampler import DDRMConfig
+from ddrm.sampling import SamplerConfig
+
+NOISE_SOURCES = ("weights", "scatter")
+
+
+def parse_angle_arcsec(text: str) -> float:
+    """'1.8arcsec', '0.5 mas', '20uas' or a bare number (arcsec) -> arcsec; ValueError otherwise."""
+    try:
+        q = u.Quantity(text)
+        value = float(q.to_value(u.arcsec)) if q.unit != u.dimensionless_unscaled else float(q.value)
+    except (TypeError, ValueError, u.UnitConversionError) as err:
+        raise ValueError(f"not an angle: {text!r} ({err})") from None
+    if not value > 0:
+        raise ValueError(f"the pixel scale must be positive, got {text!r}")
+    return value
+
+
+@dataclass(frozen=True)
+class ImageConfig:
+    """N×N images of each file at ``pixel_scale_arcsec`` (None: the longest baseline at ``fit_fraction`` of
+    Nyquist); ``weighting`` (natural, uniform, briggs with ``robust``) sets the operator's singular values;
+    σ from the data ``weights`` or their in-cell ``scatter``; ``sampler`` draws S samples with K steps."""
+
+    N: int = 150
+    pixel_scale_arcsec: Optional[float] = None
+    fit_fraction: float = DEFAULT_FIT_FRACTION
+    weighting: str = "natural"
+    robust: float = 0.0
+    prior: str = "first"
+    sampler: SamplerConfig = DDRMConfig()
+    K: int = 50
+    samples: int = 16
+    noise: str = "weights"
+    seed: int = 0
+    clean: CleanConfig = field(default_factory=CleanConfig)
+    strict: bool = False
+
+    def __post_init__(self) -> None:
+        if self.N < 16:
+            raise ValueError(f"N must be >= 16, got {self.N}")
+        if self.pixel_scale_arcsec is not None and not self.pixel_scale_arcsec > 0:
+            raise ValueError("pixel_scale_arcsec must be positive")
+        if not 0 < self.fit_fraction <= 1:
+            raise ValueError(f"fit_fraction must lie in (0, 1], got {self.fit_fraction}")
+        if self.weighting not in WEIGHTINGS:
+            raise ValueError(f"weighting must be one of {WEIGHTINGS}, got {self.weighting!r}")
+        if self.noise not in NOISE_SOURCES:
+            raise ValueError(f"noise must be one of {NOISE_SOURCES}, got {self.noise!r}")
+        if self.K < 1 or self.samples < 1:
+            raise ValueError("K and samples must be >= 1")
+
+    def to_dict(self) -> dict:
+        return {**{k: v for k, v in asdict(self).items() if k != "sampler"}, "sampler": self.sampler.to_dict()}
