@@ -15,6 +15,7 @@ from typing import Any, Optional, Sequence
 
 from configs import (ARRAY_CHOICES, PREPARE_PRESETS, RECONSTRUCT_PRESETS, SURVEY_PRESETS, TRAIN_PRESETS,
                           prepare_preset, reconstruct_preset, survey_preset, train_preset)
+from flows.cli_tools import export_prior_command, image_command
 from runtime.environment import configure_local_environment
 
 RAW = argparse.RawDescriptionHelpFormatter
@@ -105,7 +106,13 @@ def _train(args: argparse.Namespace) -> int:
 def _reconstruct(args: argparse.Namespace) -> int:
     from flows.reconstruct import reconstruct_survey
 
+    from stores.checkpoints import read_meta
+    from stores.dataset import Dataset
+
     config = _reconstruct_config(args, reconstruct_preset(args.preset))
+    Dataset(args.dataset)  # a missing or incomplete store fails here, before any flow starts
+    if args.checkpoint != "gaussian":
+        read_meta(args.checkpoint)
     _preflight(args, ray=True)
     url = reconstruct_survey(args.checkpoint, args.dataset, config, root=args.root, ray_address=args.ray_address)
     print(f"survey store: {url}\nnext: radio-ddrm report --survey {url}")
@@ -119,61 +126,6 @@ def _report(args: argparse.Namespace) -> int:
     out = aggregate_metrics(args.survey, fits=args.fits)
     print(out["markdown"])
     print(f"\nreport: {out['report']}" + (f" ({out['missing']} observations not finished)" if out["missing"] else ""))
-    return 0
-
-
-def _image(args: argparse.Namespace) -> int:
-    """Image visibility files one after another; a bad file is reported and skipped unless --strict."""
-    import json
-
-    import torch
-
-    from configs.image import ImageConfig, parse_angle_arcsec
-    from ddrm.sampling import config_for
-    from sources.uvfits import VisibilityFileError
-    from stores.checkpoints import load_prior
-    from tasks.image import image_file
-
-    cfg = ImageConfig(N=args.N, pixel_scale_arcsec=parse_angle_arcsec(args.pixel_scale) if args.pixel_scale else None,
-                      weighting=args.weighting, robust=args.robust, prior=args.prior, K=args.K, samples=args.samples,
-                      noise=args.noise, sampler=config_for(args.sampler), strict=args.strict)
-    configure_local_environment()
-    prior = load_prior(cfg.prior, torch.device("cpu"))
-    skipped = []
-    for path in args.files:
-        try:
-            summary = image_file(path, cfg, root=args.root, prior=prior)
-        except (VisibilityFileError, FileNotFoundError) as err:
-            if cfg.strict:
-                raise ValueError(str(err)) from None
-            skipped.append(str(err))
-            print(f"skipped {err}", file=sys.stderr)
-            continue
-        print(json.dumps({k: summary[k] for k in ("file", "fits", "png", "total_flux_jy", "total_flux_clean_jy",
-                                                   "chi2_per_coordinate", "seconds")}))
-    return 1 if skipped and len(skipped) == len(args.files) else 0
-
-
-def _export_prior(args: argparse.Namespace) -> int:
-    """Ship a trained checkpoint into the package (EMA weights, float16, with card and checksum)."""
-    import json
-    from importlib import resources
-
-    from stores import packaged, storage
-    from stores.checkpoints import read_meta, read_state
-    from tasks.train import read_history
-
-    run_dir = args.checkpoint.rstrip("/").rsplit("/", 1)[0]
-    meta, history = read_meta(args.checkpoint).to_json(), read_history(run_dir)
-    dest = str(resources.files(packaged.PACKAGE).joinpath(args.name))
-    extra = open(args.card_extra).read() if args.card_extra else ""
-    packaged.export(read_state(args.checkpoint), meta, dest, packaged.model_card(args.name, meta, history, extra))
-    for png in ("loss.png", "samples.png"):
-        data = storage.read_bytes(storage.join(run_dir, png))
-        if data:
-            open(os.path.join(dest, png), "wb").write(data)
-    print(json.dumps({"packaged": dest, "sha256": packaged.sha256(os.path.join(dest, packaged.WEIGHTS)),
-                      "bytes": os.path.getsize(os.path.join(dest, packaged.WEIGHTS))}))
     return 0
 
 
@@ -306,7 +258,7 @@ def build_parser() -> argparse.ArgumentParser:
                     help="σ from the data weights or from the scatter within uv cells")
     im.add_argument("--root", default="runs", help="output root (default runs)")
     im.add_argument("--strict", action="store_true", help="fail on a bad file instead of skipping it")
-    im.set_defaults(func=_image)
+    im.set_defaults(func=image_command)
 
     ex = sub.add_parser("export-prior", formatter_class=RAW, help="ship a trained checkpoint inside the package",
                         epilog="example:\n  radio-ddrm export-prior --checkpoint runs/priors/prior-first-<hash>/checkpoint_<t>"
@@ -314,7 +266,7 @@ def build_parser() -> argparse.ArgumentParser:
     ex.add_argument("--checkpoint", required=True, help="checkpoint URL of a finished run")
     ex.add_argument("--name", required=True, help="packaged name (ddrm/data/priors/<name>)")
     ex.add_argument("--card-extra", dest="card_extra", help="Markdown file appended to the model card")
-    ex.set_defaults(func=_export_prior)
+    ex.set_defaults(func=export_prior_command)
 
     sv = sub.add_parser("serve", formatter_class=RAW, help="serve the scheduled deployments from this process",
                         epilog="example:\n  prefect server start &   # UI at http://127.0.0.1:4200\n"

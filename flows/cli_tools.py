@@ -1,0 +1,64 @@
+"""Handlers of the ``radio-ddrm image`` and ``export-prior`` subcommands (the parser is in flows/cli.py)."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+
+from runtime.environment import configure_local_environment
+
+
+def image_command(args: argparse.Namespace) -> int:
+    """Image visibility files one after another; a bad file is reported and skipped unless --strict."""
+    import json
+
+    import torch
+
+    from configs.image import ImageConfig, parse_angle_arcsec
+    from ddrm.sampling import config_for
+    from sources.uvfits import VisibilityFileError
+    from stores.checkpoints import load_prior
+    from tasks.image import image_file
+
+    cfg = ImageConfig(N=args.N, pixel_scale_arcsec=parse_angle_arcsec(args.pixel_scale) if args.pixel_scale else None,
+                      weighting=args.weighting, robust=args.robust, prior=args.prior, K=args.K, samples=args.samples,
+                      noise=args.noise, sampler=config_for(args.sampler), strict=args.strict)
+    configure_local_environment()
+    prior = load_prior(cfg.prior, torch.device("cpu"))
+    skipped = []
+    for path in args.files:
+        try:
+            summary = image_file(path, cfg, root=args.root, prior=prior)
+        except (VisibilityFileError, FileNotFoundError) as err:
+            if cfg.strict:
+                raise ValueError(str(err)) from None
+            skipped.append(str(err))
+            print(f"skipped {err}", file=sys.stderr)
+            continue
+        print(json.dumps({k: summary[k] for k in ("file", "fits", "png", "total_flux_jy", "total_flux_clean_jy",
+                                                   "chi2_per_coordinate", "seconds")}))
+    return 1 if skipped and len(skipped) == len(args.files) else 0
+
+
+def export_prior_command(args: argparse.Namespace) -> int:
+    """Ship a trained checkpoint into the package (EMA weights, float16, with card and checksum)."""
+    import json
+    from importlib import resources
+
+    from stores import packaged, storage
+    from stores.checkpoints import read_meta, read_state
+    from tasks.train import read_history
+
+    run_dir = args.checkpoint.rstrip("/").rsplit("/", 1)[0]
+    meta, history = read_meta(args.checkpoint).to_json(), read_history(run_dir)
+    dest = str(resources.files(packaged.PACKAGE).joinpath(args.name))
+    extra = open(args.card_extra).read() if args.card_extra else ""
+    packaged.export(read_state(args.checkpoint), meta, dest, packaged.model_card(args.name, meta, history, extra))
+    for png in ("loss.png", "samples.png"):
+        data = storage.read_bytes(storage.join(run_dir, png))
+        if data:
+            open(os.path.join(dest, png), "wb").write(data)
+    print(json.dumps({"packaged": dest, "sha256": packaged.sha256(os.path.join(dest, packaged.WEIGHTS)),
+                      "bytes": os.path.getsize(os.path.join(dest, packaged.WEIGHTS))}))
+    return 0
