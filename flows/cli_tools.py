@@ -48,17 +48,20 @@ def export_prior_command(args: argparse.Namespace) -> int:
 
     from stores import packaged, storage
     from stores.checkpoints import read_meta, read_state
-    from tasks.train import read_history
+    from reporting.plots import loss_curve_png
+    from tasks.train import prior_samples_png, read_history
 
     run_dir = args.checkpoint.rstrip("/").rsplit("/", 1)[0]
     meta, history = read_meta(args.checkpoint).to_json(), read_history(run_dir)
     dest = str(resources.files(packaged.PACKAGE).joinpath(args.name))
     extra = open(args.card_extra).read() if args.card_extra else ""
     packaged.export(read_state(args.checkpoint), meta, dest, packaged.model_card(args.name, meta, history, extra))
-    for png in ("loss.png", "samples.png"):
-        data = storage.read_bytes(storage.join(run_dir, png))
-        if data:
-            open(os.path.join(dest, png), "wb").write(data)
+    made = {"loss.png": lambda: loss_curve_png([r["step"] for r in history], [r["loss"] for r in history],
+                                               title=f"prior {args.name}"),
+            "samples.png": lambda: prior_samples_png(args.checkpoint)[0]}
+    for png, make in made.items():  # the run's own figures, or made now (a run cut short has none)
+        data = storage.read_bytes(storage.join(run_dir, png)) or make()
+        open(os.path.join(dest, png), "wb").write(data)
     print(json.dumps({"packaged": dest, "sha256": packaged.sha256(os.path.join(dest, packaged.WEIGHTS)),
                       "bytes": os.path.getsize(os.path.join(dest, packaged.WEIGHTS))}))
     return 0

@@ -89,12 +89,22 @@ def _ray_storage(url: str, storage_options: StorageOptions) -> dict[str, Any]:
     return {"storage_path": path, "storage_filesystem": pyarrow.fs.PyFileSystem(pyarrow.fs.FSSpecHandler(fs))}
 
 
-def _poll(progress, total: int, stop: threading.Event, rows: list, logger) -> None:
+HISTORY_EVERY_S = 60.0
+
+
+def _poll(progress, total: int, stop: threading.Event, rows: list, logger, persist) -> None:
+    """Stream rank 0's rows into the log, and persist the history about once a minute, so a run killed
+    mid-way keeps its loss curve (``persist(rows)`` merges into history.json)."""
+    saved_at = time.monotonic()
     while True:
-        for row in ray.get(progress.since.remote(len(rows))):
+        new = ray.get(progress.since.remote(len(rows)))
+        for row in new:
             rows.append(row)
             logger.info("step %d/%d  loss %.5f  lr %.2e  %.1f samples/s (%d workers)", row["step"], total,
                         row["loss"], row["lr"], row["samples_per_s"], row["world_size"])
+        if new and time.monotonic() - saved_at > HISTORY_EVERY_S:
+            persist(list(rows))
+            saved_at = time.monotonic()
         if stop.wait(PROGRESS_POLL_S):
             for row in ray.get(progress.since.remote(len(rows))):
                 rows.append(row)
@@ -127,7 +137,9 @@ def fit_prior(config: TrainConfig, plan: TrainPlan, dataset: str, ray_address: O
     )
     rows: list[dict] = []
     stop = threading.Event()
-    poller = threading.Thread(target=_poll, args=(progress, config.optim.steps, stop, rows, logger), daemon=True)
+    persist = lambda r: _merge_history(plan.run_dir, r, storage_options)  # noqa: E731
+    poller = threading.Thread(target=_poll, args=(progress, config.optim.steps, stop, rows, logger, persist),
+                              daemon=True)
     poller.start()
     try:
         trainer.fit()
@@ -157,6 +169,19 @@ def read_history(run_dir: str, storage_options: StorageOptions = None) -> list[d
     return json.loads(raw) if raw else []
 
 
+def prior_samples_png(checkpoint: str, n: int = 16, K: int = 100, seed: int = 0,
+                      storage_options: StorageOptions = None) -> tuple[bytes, float]:
+    """A PNG grid of n unconditional EMA samples (stochastic DDIM, η = 1, K steps) at the prior's N, and
+    the seconds it took."""
+    prior = load_prior(checkpoint, torch.device("cpu"), storage_options=storage_options)
+    g = torch.Generator().manual_seed(seed)
+    N = prior.meta.N
+    t0 = time.perf_counter()
+    x = sample_ddim(EpsDenoiser(prior.model, prior.schedule), torch.randn(n, 1, N, N, generator=g),
+                    prior.schedule, K, eta=1.0, generator=g)
+    return image_grid_png(to_image(x).clamp(0, 1)[:, 0].numpy()), time.perf_counter() - t0
+
+
 @task(cache_policy=NO_CACHE)
 def prior_artifacts(checkpoint: str, run_dir: str, storage_options: StorageOptions = None,
                     n_samples: int = 16, K: int = 100, seed: int = 0) -> str:
@@ -172,14 +197,7 @@ def prior_artifacts(checkpoint: str, run_dir: str, storage_options: StorageOptio
     else:
         loss_png = loss_curve_png([r["step"] for r in history], [r["loss"] for r in history],
                                   title=meta.train["name"])
-        prior = load_prior(checkpoint, torch.device("cpu"), storage_options=storage_options)
-        g = torch.Generator().manual_seed(seed)
-        N = meta.N
-        t0 = time.perf_counter()
-        x = sample_ddim(EpsDenoiser(prior.model, prior.schedule), torch.randn(n_samples, 1, N, N, generator=g),
-                        prior.schedule, K, eta=1.0, generator=g)
-        seconds = time.perf_counter() - t0
-        samples_png = image_grid_png(to_image(x).clamp(0, 1)[:, 0].numpy())
+        samples_png, seconds = prior_samples_png(checkpoint, n_samples, K, seed, storage_options)
         storage.write_bytes(storage.join(run_dir, "loss.png"), loss_png, storage_options)
         storage.write_bytes(storage.join(run_dir, "samples.png"), samples_png, storage_options)
         storage.write_bytes(storage.join(run_dir, "artifacts.json"),
