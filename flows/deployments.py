@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Callable, Optional, Sequence
 
+from flows.image import image_observations
 from flows.prepare import prepare_dataset
 from flows.reconstruct import aggregate_metrics, reconstruct_survey
 from flows.survey import survey
@@ -37,6 +38,8 @@ DEPLOYMENTS: tuple[DeploymentSpec, ...] = (
                    "train or resume a prior; needs the dataset URL"),
     DeploymentSpec("reconstruct-survey", reconstruct_survey, "flows/reconstruct.py:reconstruct_survey", None,
                    {"config": "demo"}, "reconstruct a survey; needs checkpoint and dataset URLs"),
+    DeploymentSpec("image-observations", image_observations, "flows/image.py:image_observations", None, {},
+                   "image visibility files (uvfits); pass files (a list or glob, local or s3://) and root"),
     DeploymentSpec("aggregate-metrics", aggregate_metrics, "flows/reconstruct.py:aggregate_metrics", None, {},
                    "tables and figures of a survey store; needs its URL"),
 )

@@ -67,8 +67,9 @@ def write_products(vis: Visibilities, r: ImagingResult, scale: float, cfg: Image
 
 
 def image_file(path: str, cfg: ImageConfig, root: str = "runs", storage_options: StorageOptions = None,
-               prior: Optional[Any] = None) -> dict[str, Any]:
-    """Image one file; returns (and writes) its summary. Errors name the file (VisibilityFileError)."""
+               prior: Optional[Any] = None, out: Optional[str] = None, source: Optional[str] = None) -> dict[str, Any]:
+    """Image one local file (``source``: its original URL, for the record); returns and writes its summary
+    under ``out`` (default ``<root>/images/<stem>``), summary.json last. Errors name the file."""
     t0 = time.perf_counter()
     vis = read_uvfits(path)
     obs, scale = grid_file(vis, cfg)
@@ -80,9 +81,9 @@ def image_file(path: str, cfg: ImageConfig, root: str = "runs", storage_options:
                               noise=cfg.noise, clean=cfg.clean)
     except ValueError as err:
         raise VisibilityFileError(f"{os.path.basename(path)}: {err}") from None
-    out = output_dir(root, path)
+    out = out or output_dir(root, path)
     files = write_products(vis, r, scale, cfg, out, storage_options)
-    summary = {"file": path, "source": vis.source, "telescope": vis.telescope, "date_obs": vis.date_obs,
+    summary = {"file": source or path, "source": vis.source, "telescope": vis.telescope, "date_obs": vis.date_obs,
                "ra_deg": vis.ra_deg, "dec_deg": vis.dec_deg, "ref_freq_hz": vis.ref_freq_hz, "stokes_from": vis.stokes_from,
                "n_vis": vis.n, "n_flagged": vis.n_flagged, "n_on_grid": obs.grid.n_on, "n_off_grid": obs.grid.n_off,
                "N": cfg.N, "pixel_scale_arcsec": scale, "weighting": cfg.weighting, "robust": cfg.robust,
@@ -94,3 +95,54 @@ def image_file(path: str, cfg: ImageConfig, root: str = "runs", storage_options:
     summary = {k: (None if isinstance(v, float) and not math.isfinite(v) else v) for k, v in summary.items()}
     storage.write_bytes(storage.join(out, SUMMARY), json.dumps(summary, indent=2).encode(), storage_options)
     return summary
+
+
+# ---- fan-out over Ray actors (the ``image_observations`` flow) -------------------------------------
+
+def expand_files(files, storage_options: StorageOptions = None) -> list[str]:
+    """A list of paths/URLs and globs (local or s3://) -> the matching files, sorted, duplicates dropped."""
+    out: list[str] = []
+    for pattern in [files] if isinstance(files, str) else list(files):
+        if any(ch in pattern for ch in "*?["):
+            fs, path = storage.filesystem(pattern, storage_options)
+            prefix = pattern.split("://", 1)[0] + "://" if storage.is_remote(pattern) else ""
+            out += [prefix + p for p in sorted(fs.glob(path))]
+        else:
+            out.append(pattern)
+    return list(dict.fromkeys(out))
+
+
+def is_done(root: str, path: str, storage_options: StorageOptions = None) -> bool:
+    """A file is done when its summary.json exists (written last, after the FITS and PNG)."""
+    return storage.read_bytes(storage.join(output_dir(root, path), SUMMARY), storage_options) is not None
+
+
+def local_copy(path: str, storage_options: StorageOptions, directory: str) -> str:
+    """The file itself if local, else a copy in ``directory`` (astropy reads local files)."""
+    if not storage.is_remote(path):
+        return path
+    local = os.path.join(directory, os.path.basename(path))
+    with open(local, "wb") as f:
+        f.write(storage.read_bytes(path, storage_options) or b"")
+    return local
+
+
+class Imager:
+    """Loads the prior once; images files on request (one operator per file, built here)."""
+
+    def __init__(self, cfg: ImageConfig, root: str, storage_options: StorageOptions, threads: int) -> None:
+        torch.set_num_threads(threads)
+        self.cfg, self.root, self.storage_options = cfg, root, storage_options
+        self.prior = load_prior(cfg.prior, torch.device("cpu"))
+
+    def image(self, path: str) -> dict[str, Any]:
+        import tempfile
+
+        with tempfile.TemporaryDirectory() as tmp:
+            try:
+                local = local_copy(path, self.storage_options, tmp)
+                summary = image_file(local, self.cfg, self.root, self.storage_options, self.prior,
+                                     out=output_dir(self.root, path), source=path)
+            except (VisibilityFileError, FileNotFoundError) as err:
+                return {"file": path, "error": str(err)}
+        return summary

@@ -1,0 +1,23 @@
+"""The ``image_observations`` flow: many visibility files (a list or glob, local or s3://) imaged on a
+pool of Ray actors; each result persisted as it finishes, a rerun images only what is missing."""
+
+from __future__ import annotations
+
+from typing import Optional, Union
+
+from prefect import flow
+
+from configs.image import ImageConfig
+from tasks.image_pool import image_artifacts, plan_images, run_imager_pool
+
+
+@flow(name="image_observations")
+def image_observations(files: Union[str, list[str]], config: Optional[ImageConfig] = None, root: str = "runs",
+                       ray_address: Optional[str] = None, num_actors: Optional[int] = None,
+                       storage_options: Optional[dict] = None) -> dict:
+    """Image every file to ``<root>/images/<stem>/`` (image.fits, panel.png, summary.json); returns the
+    summary rows and counts. Bad files are skipped and listed unless ``config.strict``."""
+    config = config or ImageConfig()
+    everything, pending = plan_images(files, root, storage_options)
+    failures = run_imager_pool(pending, config, root, ray_address, num_actors, storage_options)
+    return {**image_artifacts(everything, failures, root, storage_options), "imaged_now": len(pending) - len(failures)}

@@ -1,0 +1,41 @@
+"""``image_observations`` with real Ray and Prefect on a real file: FITS with a true WCS, a corrupt file
+skipped with its reason, and a rerun that images only what is missing."""
+
+import json
+import os
+from pathlib import Path
+
+import pytest
+from astropy.io import fits
+from astropy.wcs import WCS
+
+from configs.image import ImageConfig
+from flows.image import image_observations
+
+VIS = Path(__file__).resolve().parents[1] / "../shared/data/visibilities"
+pytestmark = pytest.mark.skipif(not VIS.is_dir(), reason=f"shared visibilities not found at {VIS}")
+
+
+def test_flow_images_skips_a_corrupt_file_and_resumes(ray_session, tmp_path):
+    bad = tmp_path / "corrupt.uvfits"
+    bad.write_bytes((VIS / "mojave.uvfits").read_bytes()[:5000])
+    files = [str(VIS / "mojave.uvfits"), str(bad)]
+    cfg = ImageConfig(N=64, K=10, samples=2)
+    root = str(tmp_path / "run")
+    out = image_observations(files, cfg, root=root, num_actors=2)
+    assert out["images"] == 1 and out["skipped"] == 1 and out["imaged_now"] == 1
+    assert any("corrupt.uvfits" in str(r["source"]) and "truncated" in str(r["source"]) for r in out["rows"])
+    summary = json.loads((tmp_path / "run/images/mojave/summary.json").read_text())
+    with fits.open(summary["fits"]) as hdul:
+        assert [h.name for h in hdul] == ["PRIMARY", "STD", "DIRTY", "CLEAN"]
+        wcs = WCS(hdul[0].header)
+        assert wcs.wcs.ctype[:2].tolist() == ["RA---SIN", "DEC--SIN"] and wcs.wcs.ctype[2] == "FREQ"
+        assert tuple(wcs.wcs.crval[:2]) == pytest.approx((summary["ra_deg"], summary["dec_deg"]))
+        assert -wcs.wcs.cdelt[0] * 3600 == pytest.approx(summary["pixel_scale_arcsec"], rel=1e-9)
+        assert hdul[0].header["BUNIT"] == "JY/PIXEL" and hdul["CLEAN"].header["BMAJ"] > 0
+        assert hdul[0].header["DATE-OBS"].startswith("2006-06-15")
+    stamp = os.path.getmtime(summary["fits"])
+    again = image_observations(files, cfg, root=root, num_actors=2)
+    assert again["imaged_now"] == 0 and os.path.getmtime(summary["fits"]) == stamp  # nothing done twice
+    os.remove(tmp_path / "run/images/mojave/summary.json")  # an interrupted file: no summary yet
+    assert image_observations(files, cfg, root=root, num_actors=2)["imaged_now"] == 1
