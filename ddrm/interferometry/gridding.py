@@ -88,7 +88,9 @@ class WeightedGrid:
     lands at -k as its conjugate):
 
     X               (N, N) complex128: the data-weighted mean visibility per cell, Σ w_j V_j / Σ w_j, divided
-                    by N and phase-shifted to pixel (0, 0), i.e. the unitary DFT of the sky in the same units
+                    by N and phase-shifted to pixel (0, 0), i.e. the unitary DFT of the sky in the same units;
+                    the zero-spacing cell (DC, the total flux, real and non-negative) takes Σ w_j |V_j| / Σ w_j,
+                    so short baselines with uncalibrated phases (EHT's intra-site pairs) cannot flip its sign
     data_weight     (N, N) Σ w_j per cell: the cell mean has noise 1/√(Σ w_j) per real coordinate (·1/N)
     imaging_weight  (N, N) the weighting scheme's total per cell: natural Σ w_j, uniform 1, Briggs
                     Σ w_j / (1 + f² Σ w_j), f² = (5·10^-R)² / (Σ_k W_k² / Σ_k W_k)
@@ -135,6 +137,10 @@ def grid_weighted(uvw: np.ndarray, vis: np.ndarray, weight: np.ndarray, N: int, 
     S = torch.zeros(N * N, dtype=torch.complex128).index_add_(0, idx, torch.from_numpy(w_all[on] * v_all[on]))
     C = torch.zeros(N * N, dtype=torch.float64).index_add_(0, idx, torch.ones(len(flat), dtype=torch.float64))
     mean = S / W.clamp_min(1e-300)
+    dc = torch.from_numpy(flat == 0)
+    if bool(dc.any()):  # the zero-spacing cell: the total flux, real and >= 0 whatever the (uncalibrated) phases
+        w_dc = torch.from_numpy(w_all[on])[dc]
+        mean[0] = (w_dc * torch.from_numpy(np.abs(v_all[on]))[dc]).sum() / w_dc.sum()
     resid = torch.from_numpy(v_all[on]) - mean[idx]
     dof = float((C - (C > 0).double()).sum())
     chi2 = float((torch.from_numpy(w_all[on]) * resid.abs() ** 2).sum()) / (2 * dof) if dof > 0 else float("nan")
