@@ -93,7 +93,7 @@ RECONSTRUCT_PRESETS: dict[str, ReconstructConfig] = {
     # presets, noiseless and noisy, K = 10..100, the shipped FIRST prior, as many test images as fit
     "first": ReconstructConfig(name="survey-first", arrays=("paper-vla", "paper-eht", "paper-alma", "vla", "eht",
                                                             "alma"),
-                               K_values=(10, 20, 50, 100), samples=2, sigma_y=(0.0, 0.02), n_images=3),
+                               K_values=(10, 20, 50, 100), samples=2, sigma_y=(0.0, 0.02), n_images=4),
 }
 
 

@@ -3,7 +3,8 @@
 For model-space measurements y (B, P) of y = H x + z, z ~ N(0, σ_y² I), a diffusion prior
 (denoiser D(x_t, t) -> x̂_0 and its schedule) and a sampler config (:mod:`ddrm.sampling`):
 
-    x̂_s = clip((sampler(y) + 1) / 2, 0, 1),  s = 1..S       (image space, design.md §1)
+    x̂_s = clip((sampler(y) + 1) / 2, 0, 1),  s = 1..S       (image space, design.md §1; ``clip=False``
+                                                              keeps negative values, and so the total flux)
     μ̂ = mean_s x̂_s,   σ̂ = std_s x̂_s (unbiased; 0 when S = 1)
 """
 
@@ -40,8 +41,8 @@ def summarise(samples: torch.Tensor, seconds: float = float("nan")) -> Posterior
 
 def reconstruct(y: torch.Tensor, op: SVDOperator, sigma_y: Union[float, torch.Tensor], denoiser: Denoiser,
                 schedule: Schedule, sampler: SamplerConfig, generators: Sequence[torch.Generator], *,
-                K: int, S: int, callback: Optional[StepCallback] = None) -> Posterior:
+                K: int, S: int, callback: Optional[StepCallback] = None, clip: bool = True) -> Posterior:
     """S posterior samples per observation of y (B, P) with ``sampler`` (module docstring)."""
     t0 = time.perf_counter()
-    x = run_sampler(denoiser, y, op, schedule, generators, sigma_y, sampler, K=K, S=S, callback=callback)
-    return summarise(to_image(x).clamp(0, 1), (time.perf_counter() - t0) / y.shape[0])
+    x = to_image(run_sampler(denoiser, y, op, schedule, generators, sigma_y, sampler, K=K, S=S, callback=callback))
+    return summarise(x.clamp(0, 1) if clip else x, (time.perf_counter() - t0) / y.shape[0])

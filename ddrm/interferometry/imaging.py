@@ -15,7 +15,7 @@ F (Jy/pixel mapped to image value 1): y_model = 2 y_jy / F - H 1, σ_model = 2 �
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import torch
 
@@ -46,6 +46,18 @@ def observation_from_grid(grid: WeightedGrid) -> GriddedObservation:
     sigma = float(sigma_k.pow(2).mean().sqrt())
     scatter = sigma * math.sqrt(grid.scatter_chi2) if math.isfinite(grid.scatter_chi2) else float("nan")
     return GriddedObservation(op, y, sigma, scatter, grid)
+
+
+def with_total_flux(grid: WeightedGrid, flux_jy: float) -> WeightedGrid:
+    """The grid with its zero-spacing cell set to a total flux (Jy) when no baseline measured it:
+    X[0, 0] = flux / N (the unitary DFT's DC of a sky of that total), with the largest cell weight, so
+    the prior cannot drift the sky's total. A measured DC is kept as it is."""
+    if float(grid.data_weight[0, 0]) > 0:
+        return grid
+    N = grid.X.shape[-1]
+    X, W, imaging = grid.X.clone(), grid.data_weight.clone(), grid.imaging_weight.clone()
+    X[0, 0], W[0, 0], imaging[0, 0] = flux_jy / N, W.max(), imaging.max()
+    return replace(grid, X=X, data_weight=W, imaging_weight=imaging)
 
 
 def to_model_space(y_jy: torch.Tensor, op: FourierSamplingOperator, flux_scale: float) -> torch.Tensor:
@@ -82,8 +94,10 @@ def image_observation(obs: GriddedObservation, denoiser, schedule, sampler, gene
     """Dirty and CLEAN images from y, then the posterior with the flux scale fixed by the data:
 
     F₀ = the peak CLEAN component (Jy/pixel; an overestimate, so the prior's [0, 1] range never clips
-    the source), one reconstruction, then F = F₀ · max(μ̂₀) and the final reconstruction at F. The
-    unmeasured DC (total flux) is fixed by the prior's empty, non-negative sky around the source.
+    the source), one reconstruction, then F = F₀ · max(μ̂₀) and the final reconstruction at F. What
+    fixes the total flux: the zero-spacing cell if a baseline measured it (EHT's intra-site pairs),
+    else the CLEAN model's total flux as that cell's measurement (``with_total_flux``); a prior
+    trained on other fields otherwise drifts the empty sky, and with it the total.
     ``noise``: "weights" (σ from the data weights) or "scatter" (rescaled by the in-cell scatter)."""
     import time
 
@@ -94,18 +108,19 @@ def image_observation(obs: GriddedObservation, denoiser, schedule, sampler, gene
     if noise not in ("weights", "scatter"):
         raise ValueError(f"noise must be 'weights' or 'scatter', got {noise!r}")
     sigma = obs.sigma_weights if noise == "weights" or not math.isfinite(obs.sigma_scatter) else obs.sigma_scatter
-    op, y = obs.op, obs.y_jy[None]
-    dirty = dirty_image(y, op)
-    result = hogbom_clean(dirty, dirty_beam(op), gain=clean.gain, max_iter=clean.max_iter,
-                          threshold=clean.threshold_sigmas * dirty_noise_std(op, sigma))
+    dirty = dirty_image(obs.y_jy[None], obs.op)
+    result = hogbom_clean(dirty, dirty_beam(obs.op), gain=clean.gain, max_iter=clean.max_iter,
+                          threshold=clean.threshold_sigmas * dirty_noise_std(obs.op, sigma))
     F0 = float(result.model.max())
     if not F0 > 0:
         raise ValueError("CLEAN found no positive flux: cannot set the flux scale")
+    anchored = observation_from_grid(with_total_flux(obs.grid, float(result.model.sum())))
+    op, y = anchored.op, anchored.y_jy[None]
     t0 = time.perf_counter()
 
     def run(F: float, gens):
         return reconstruct(to_model_space(y, op, F).float(), op, 2 * sigma / F, denoiser, schedule, sampler, gens,
-                           K=K, S=S)
+                           K=K, S=S, clip=False)  # a real sky's noise may be negative; clipping would add flux
 
     first = run(F0, generators)
     F = F0 * float(first.mean.max())
