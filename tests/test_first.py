@@ -56,7 +56,7 @@ def test_packaged_prior_is_intact_and_loads_offline():
         assert path and os.path.getsize(os.path.join(path, "model.pt")) < 10 * 2**20
         packaged.verify(path)  # the checksum guards the file
         meta = read_meta(name)
-        assert meta.any_size and meta.kind == "ddpm" and meta.step == meta.steps > 0
+        assert meta.any_size and meta.kind == "ddpm" and 0 < meta.step <= meta.steps
         prior = load_prior(name, torch.device("cpu"))
         assert next(prior.model.parameters()).dtype == torch.float32
 
