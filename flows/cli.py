@@ -246,15 +246,15 @@ def build_parser() -> argparse.ArgumentParser:
                                "Outputs: <root>/images/<file>/image.fits (mean, std, dirty, clean), panel.png, "
                                "summary.json")
     im.add_argument("files", nargs="+", help="uvfits files")
-    im.add_argument("--N", type=_positive_int, default=150, help="image size in pixels (default 150)")
+    im.add_argument("--N", type=_positive_int, help="image size in pixels (default 150)")
     im.add_argument("--pixel-scale", dest="pixel_scale", help="e.g. 1.8arcsec, 0.5mas, 20uas (default: from the data)")
-    im.add_argument("--weighting", choices=["natural", "uniform", "briggs"], default="natural")
-    im.add_argument("--robust", type=float, default=0.0, help="Briggs robustness R")
-    im.add_argument("--prior", default="first", help="packaged prior name or checkpoint URL (default first)")
+    im.add_argument("--weighting", choices=["natural", "uniform", "briggs"])
+    im.add_argument("--robust", type=float, help="Briggs robustness R")
+    im.add_argument("--prior", help="packaged prior name or checkpoint URL (default first)")
     im.add_argument("--sampler", default="ddrm", help="sampler by name (default ddrm)")
-    im.add_argument("--K", type=_positive_int, default=50)
-    im.add_argument("--samples", type=_positive_int, default=16)
-    im.add_argument("--noise", choices=["weights", "scatter"], default="weights",
+    im.add_argument("--K", type=_positive_int)
+    im.add_argument("--samples", type=_positive_int)
+    im.add_argument("--noise", choices=["weights", "scatter"],
                     help="σ from the data weights or from the scatter within uv cells")
     im.add_argument("--root", default="runs", help="output root (default runs)")
     im.add_argument("--strict", action="store_true", help="fail on a bad file instead of skipping it")

@@ -21,9 +21,10 @@ def image_command(args: argparse.Namespace) -> int:
     from stores.checkpoints import load_prior
     from tasks.image import image_file
 
-    cfg = ImageConfig(N=args.N, pixel_scale_arcsec=parse_angle_arcsec(args.pixel_scale) if args.pixel_scale else None,
-                      weighting=args.weighting, robust=args.robust, prior=args.prior, K=args.K, samples=args.samples,
-                      noise=args.noise, sampler=config_for(args.sampler), strict=args.strict)
+    given = {k: getattr(args, k) for k in ("N", "weighting", "robust", "prior", "K", "samples", "noise")
+             if getattr(args, k) is not None}  # the defaults are ImageConfig's, defined once
+    cfg = ImageConfig(**given, pixel_scale_arcsec=parse_angle_arcsec(args.pixel_scale) if args.pixel_scale else None,
+                      sampler=config_for(args.sampler), strict=args.strict)
     configure_local_environment()
     prior = load_prior(cfg.prior, torch.device("cpu"))
     skipped = []
