@@ -13,6 +13,14 @@ from ddrm.sampler import DDRMConfig
 from ddrm.sampling import SamplerConfig
 
 NOISE_SOURCES = ("weights", "scatter")
+DEFAULT_SAMPLER = DDRMConfig(data_step=True)  # with σ_y that small the paper's last step would drop the data
+
+
+def image_sampler(name: str) -> SamplerConfig:
+    """The imaging stage's sampler of a registered name: its defaults, with DDRM's final data step on."""
+    from ddrm.sampling import config_for
+
+    return DEFAULT_SAMPLER if name == DEFAULT_SAMPLER.name else config_for(name)
 
 
 def parse_angle_arcsec(text: str) -> float:
@@ -31,7 +39,8 @@ def parse_angle_arcsec(text: str) -> float:
 class ImageConfig:
     """N×N images of each file at ``pixel_scale_arcsec`` (None: the longest baseline at ``fit_fraction`` of
     Nyquist); ``weighting`` (natural, uniform, briggs with ``robust``) sets the operator's singular values;
-    σ from the data ``weights`` or their in-cell ``scatter``; ``sampler`` draws S samples with K steps."""
+    σ from the data ``weights`` or their in-cell ``scatter``; ``sampler`` draws S samples with K steps
+    (``image_sampler``)."""
 
     N: int = 150
     pixel_scale_arcsec: Optional[float] = None
@@ -39,7 +48,7 @@ class ImageConfig:
     weighting: str = "natural"
     robust: float = 0.0
     prior: str = "first"
-    sampler: SamplerConfig = DDRMConfig()
+    sampler: SamplerConfig = DEFAULT_SAMPLER
     K: int = 50
     samples: int = 16
     noise: str = "weights"

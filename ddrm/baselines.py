@@ -141,17 +141,21 @@ def hogbom_clean(
     max_iter: int = 1000,
     positive: bool = False,
 ) -> CleanResult:
-    """Hogbom CLEAN of dirty images (B, N, N) with a peak-1 PSF (N, N) centred at (0, 0).
+    """Hogbom CLEAN of dirty images (B, N, N) with a peak-1 PSF (P, P) centred at (0, 0).
 
-    Each iteration subtracts gain · peak · psf shifted to the peak (circularly, which is
-    exact for Fourier sampling) until |peak| < threshold or max_iter. ``positive`` only
-    takes positive peaks (a non-negative sky).
+    Each iteration subtracts gain · peak · psf shifted to the peak until |peak| < threshold or
+    max_iter. P = N: shifted circularly, exact for gridded Fourier sampling. P = 2N: the PSF at
+    every offset in [-N, N), so the shift is exact for visibilities off the grid (``dirty.nufft_psf``).
+    ``positive`` only takes positive peaks (a non-negative sky).
     """
-    if dirty.dim() != 3 or psf.shape != dirty.shape[-2:]:
-        raise ValueError(f"need dirty (B, N, N) and psf (N, N), got {tuple(dirty.shape)}, {tuple(psf.shape)}")
+    if dirty.dim() != 3 or psf.dim() != 2 or psf.shape[0] != psf.shape[1] or \
+            psf.shape[-1] not in (dirty.shape[-1], 2 * dirty.shape[-1]):
+        raise ValueError(f"need dirty (B, N, N) and psf (N, N) or (2N, 2N), got {tuple(dirty.shape)}, "
+                         f"{tuple(psf.shape)}")
     if not 0 < gain <= 1:
         raise ValueError(f"gain must be in (0, 1], got {gain}")
     B, N, _ = dirty.shape
+    P = psf.shape[-1]
     res, model = dirty.clone(), torch.zeros_like(dirty)
     psf = psf.to(dirty)
     ar, rows_b = torch.arange(N, device=dirty.device), torch.arange(B, device=dirty.device)
@@ -166,7 +170,7 @@ def hogbom_clean(
             it -= 1
             break
         step = torch.where(active, gain * peak, torch.zeros_like(peak))
-        r_idx, c_idx = (ar[None] - i[:, None]) % N, (ar[None] - j[:, None]) % N
+        r_idx, c_idx = (ar[None] - i[:, None]) % P, (ar[None] - j[:, None]) % P
         res -= step[:, None, None] * psf[r_idx[:, :, None], c_idx[:, None, :]]
         model[rows_b, i, j] += step
     beam = fit_clean_beam(psf)

@@ -7,7 +7,10 @@ At each of the K steps (t -> t', σ = σ_t, σ' = σ_{t'}, ε̄ = (x̄_t - x̂̄
     measured, s_i σ' <  σ_y:     x̄'_i = x̂̄_0 + √(1-η²) σ' (ȳ_i - x̂̄_0)/(σ_y/s_i) + η σ' z_i
     measured, s_i σ' >= σ_y:     x̄'_i = (1-η_b) x̂̄_0 + η_b ȳ_i + √(σ'² - η_b² σ_y²/s_i²) z_i
 
-with ȳ = Σ⁻¹ Uᵀ y and x_{t'} = √ᾱ_{t'} V x̄'. σ_y is the std of the noise on each measured
+with ȳ = Σ⁻¹ Uᵀ y and x_{t'} = √ᾱ_{t'} V x̄'. At the last step (σ' = 0) a noisy measured coordinate
+is x̂̄_0 alone: the data enter only through the denoiser. ``data_step`` instead combines the two as
+Gaussian estimates, x̄_i = (x̂̄_0 σ_y²/s_i² + ȳ_i σ²)/(σ² + σ_y²/s_i²) (σ bounds x̂̄_0's error), which is
+continuous as σ_y -> 0 (where it gives ȳ, like the noiseless branch). σ_y is the std of the noise on each measured
 coordinate of y (no hidden factor). Each observation b draws its noise z from its own
 generator, so its samples do not depend on the batch it runs in.
 """
@@ -30,11 +33,13 @@ __all__ = ["DDRMConfig", "ddrm", "ddrm_sample", "make_generators"]
 
 @dataclass(frozen=True)
 class DDRMConfig(SamplerConfig):
-    """DDRM's own settings: η (re-noising) and η_b (trust in y). K and S are the caller's."""
+    """DDRM's own settings: η (re-noising), η_b (trust in y), and the final ``data_step`` (off: the
+    paper's algorithm). K and S are the caller's."""
 
     name: ClassVar[str] = "ddrm"
     eta: float = 0.85
     eta_b: float = 1.0
+    data_step: bool = False
 
     def __post_init__(self) -> None:
         for field, v in (("eta", self.eta), ("eta_b", self.eta_b)):
@@ -81,6 +86,8 @@ def ddrm(denoiser: Denoiser, y: torch.Tensor, op: SVDOperator, schedule: Schedul
         x0m, zm = x0bar[..., idx], z[..., idx]
         less_noisy = sig_n * s < sy  # y is noisier than x_t': pull towards ȳ
         m_after = x0m + c_eta * sig_n * (ybar - x0m) / noise_std.clamp_min(1e-30) + eta * sig_n * zm
+        if config.data_step and i == K - 1:
+            m_after = (x0m * noise_std**2 + ybar * sig**2) / (sig**2 + noise_std**2)
         m_before = (1 - eta_b) * x0m + eta_b * ybar + (sig_n**2 - eta_b**2 * noise_std**2).clamp_min(0).sqrt() * zm
         xbar = new.index_copy_(-1, idx, torch.where(less_noisy, m_after, m_before))
         if callback is not None:

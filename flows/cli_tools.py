@@ -15,8 +15,7 @@ def image_command(args: argparse.Namespace) -> int:
 
     import torch
 
-    from configs.image import ImageConfig, parse_angle_arcsec
-    from ddrm.sampling import config_for
+    from configs.image import ImageConfig, image_sampler, parse_angle_arcsec
     from sources.uvfits import VisibilityFileError
     from stores.checkpoints import load_prior
     from tasks.image import image_file
@@ -24,7 +23,7 @@ def image_command(args: argparse.Namespace) -> int:
     given = {k: getattr(args, k) for k in ("N", "weighting", "robust", "prior", "K", "samples", "noise")
              if getattr(args, k) is not None}  # the defaults are ImageConfig's, defined once
     cfg = ImageConfig(**given, pixel_scale_arcsec=parse_angle_arcsec(args.pixel_scale) if args.pixel_scale else None,
-                      sampler=config_for(args.sampler), strict=args.strict)
+                      sampler=image_sampler(args.sampler), strict=args.strict)
     configure_local_environment()
     prior = load_prior(cfg.prior, torch.device("cpu"))
     skipped = []

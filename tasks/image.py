@@ -17,7 +17,9 @@ import torch
 
 from configs.image import ImageConfig
 from ddrm.ddpm import EpsDenoiser
-from ddrm.interferometry.gridding import fit_pixel_scale, grid_weighted
+from ddrm.interferometry.dirty import nufft_dirty, nufft_psf
+from ddrm.interferometry.gridding import fit_pixel_scale, grid_weighted, visibility_imaging_weights, \
+    zero_spacing_amplitudes
 from ddrm.interferometry.imaging import ImagingResult, image_observation, observation_from_grid
 from ddrm.sampling import make_generators
 from ddrm.seeding import derive_seed
@@ -37,13 +39,18 @@ def output_dir(root: str, path: str) -> str:
 
 
 def grid_file(vis: Visibilities, cfg: ImageConfig):
+    """The file gridded for the operator (nearest cell), its pixel scale (arcsec), and (dirty, PSF) imaged
+    from the visibilities themselves at the same weighting (non-uniform FFT)."""
     uvw = np.stack([vis.u, vis.v], axis=1)
     scale = cfg.pixel_scale_arcsec or fit_pixel_scale(uvw, cfg.N, cfg.fit_fraction)
     grid = grid_weighted(uvw, vis.vis, vis.weight, cfg.N, scale, cfg.weighting, cfg.robust)
     if grid.n_on == 0:
         raise VisibilityFileError(f"{os.path.basename(vis.path)}: no visibility falls on a {cfg.N}x{cfg.N} grid at "
                          f"{scale:.4g} arcsec/pixel")
-    return observation_from_grid(grid), scale
+    weights = visibility_imaging_weights(uvw, vis.weight, cfg.N, scale, cfg.weighting, cfg.robust)
+    values = zero_spacing_amplitudes(uvw, vis.vis, cfg.N, scale)
+    dirty = nufft_dirty(uvw, values, weights, cfg.N, scale), nufft_psf(uvw, weights, cfg.N, scale)
+    return observation_from_grid(grid), scale, dirty
 
 
 def write_products(vis: Visibilities, r: ImagingResult, scale: float, cfg: ImageConfig, out: str,
@@ -72,13 +79,13 @@ def image_file(path: str, cfg: ImageConfig, root: str = "runs", storage_options:
     under ``out`` (default ``<root>/images/<stem>``), summary.json last. Errors name the file."""
     t0 = time.perf_counter()
     vis = read_uvfits(path)
-    obs, scale = grid_file(vis, cfg)
+    obs, scale, dirty = grid_file(vis, cfg)
     prior = prior or load_prior(cfg.prior, torch.device("cpu"))
     denoiser = EpsDenoiser(prior.model, prior.schedule)
     gens = make_generators([derive_seed(cfg.seed, "image", os.path.basename(path))])
     try:
         r = image_observation(obs, denoiser, prior.schedule, cfg.sampler, gens, K=cfg.K, S=cfg.samples,
-                              noise=cfg.noise, clean=cfg.clean)
+                              noise=cfg.noise, clean=cfg.clean, dirty=dirty)
     except ValueError as err:
         raise VisibilityFileError(f"{os.path.basename(path)}: {err}") from None
     out = out or output_dir(root, path)

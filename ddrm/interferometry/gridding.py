@@ -89,8 +89,7 @@ class WeightedGrid:
 
     X               (N, N) complex128: the data-weighted mean visibility per cell, Σ w_j V_j / Σ w_j, divided
                     by N and phase-shifted to pixel (0, 0), i.e. the unitary DFT of the sky in the same units;
-                    the zero-spacing cell (DC, the total flux, real and non-negative) takes Σ w_j |V_j| / Σ w_j,
-                    so short baselines with uncalibrated phases (EHT's intra-site pairs) cannot flip its sign
+                    the zero-spacing cell (DC, the total flux) takes Σ w_j |V_j| / Σ w_j (``zero_spacing_amplitudes``)
     data_weight     (N, N) Σ w_j per cell: the cell mean has noise 1/√(Σ w_j) per real coordinate (·1/N)
     imaging_weight  (N, N) the weighting scheme's total per cell: natural Σ w_j, uniform 1, Briggs
                     Σ w_j / (1 + f² Σ w_j), f² = (5·10^-R)² / (Σ_k W_k² / Σ_k W_k)
@@ -128,6 +127,7 @@ def grid_weighted(uvw: np.ndarray, vis: np.ndarray, weight: np.ndarray, N: int, 
     nearest-cell rule (``nearest_cells``), each with its conjugate at (-u, -v)."""
     if N < 2 or pixel_scale_arcsec <= 0:
         raise ValueError("need N >= 2 and a positive pixel scale")
+    vis = zero_spacing_amplitudes(uvw, vis, N, pixel_scale_arcsec)
     uv = np.concatenate([uvw[:, :2], -uvw[:, :2]])
     v_all = np.concatenate([vis, np.conj(vis)])
     w_all = np.concatenate([weight, weight]).astype(np.float64)
@@ -137,10 +137,6 @@ def grid_weighted(uvw: np.ndarray, vis: np.ndarray, weight: np.ndarray, N: int, 
     S = torch.zeros(N * N, dtype=torch.complex128).index_add_(0, idx, torch.from_numpy(w_all[on] * v_all[on]))
     C = torch.zeros(N * N, dtype=torch.float64).index_add_(0, idx, torch.ones(len(flat), dtype=torch.float64))
     mean = S / W.clamp_min(1e-300)
-    dc = torch.from_numpy(flat == 0)
-    if bool(dc.any()):  # the zero-spacing cell: the total flux, real and >= 0 whatever the (uncalibrated) phases
-        w_dc = torch.from_numpy(w_all[on])[dc]
-        mean[0] = (w_dc * torch.from_numpy(np.abs(v_all[on]))[dc]).sum() / w_dc.sum()
     resid = torch.from_numpy(v_all[on]) - mean[idx]
     dof = float((C - (C > 0).double()).sum())
     chi2 = float((torch.from_numpy(w_all[on]) * resid.abs() ** 2).sum()) / (2 * dof) if dof > 0 else float("nan")
@@ -151,7 +147,34 @@ def grid_weighted(uvw: np.ndarray, vis: np.ndarray, weight: np.ndarray, N: int, 
                         int((~on).sum() // 2), chi2)
 
 
+def zero_spacing_amplitudes(uvw: np.ndarray, vis: np.ndarray, N: int, pixel_scale_arcsec: float) -> np.ndarray:
+    """vis (n,) with the samples of the zero-spacing cell replaced by their amplitudes |V_j|.
+
+    A baseline shorter than half a cell, 1/(2 N Δθ), sees the whole N×N field as unresolved, so a real,
+    non-negative sky gives it phase 0 and |V| = the total flux; a phase there is calibration error (the
+    EHT's intra-site pairs, SMA-JCMT and ALMA-APEX, carry station phases of ±150° in the netcal files)
+    and would flip the sign of the whole image. Both imagers (``grid_weighted`` and the dirty image) use it."""
+    flat, on = nearest_cells(cell_coordinates(uvw, N, pixel_scale_arcsec), N)
+    dc = np.zeros(len(vis), dtype=bool)
+    dc[np.flatnonzero(on)[flat == 0]] = True
+    return np.where(dc, np.abs(vis), vis).astype(np.complex128)
+
+
 def origin_shift(N: int) -> torch.Tensor:
     """(N, N) phase factors moving the phase centre from pixel (N//2, N//2) to the FFT origin (0, 0)."""
     f = torch.fft.fftfreq(N, d=1.0 / N, dtype=torch.float64)
     return torch.exp(-2j * math.pi * (f[:, None] + f[None, :]) * (N // 2) / N)
+
+
+def visibility_imaging_weights(uvw: np.ndarray, weight: np.ndarray, N: int, pixel_scale_arcsec: float,
+                               weighting: str = "natural", robust: float = 0.0) -> np.ndarray:
+    """Per-visibility imaging weights (n,) of a scheme, for imagers that do not grid by nearest cell
+    (``dirty.nufft_dirty``): w_j · I_k / W_k with k the sample's cell on the N×N grid (the one rule), W_k
+    its summed data weights and I_k the scheme's cell weight (``imaging_weights``); 0 off the grid."""
+    grid = grid_weighted(uvw, np.zeros(len(weight), dtype=np.complex128), weight, N, pixel_scale_arcsec,
+                         weighting, robust)
+    flat, on = nearest_cells(cell_coordinates(uvw, N, pixel_scale_arcsec), N)
+    ratio = (grid.imaging_weight / grid.data_weight.clamp_min(1e-300)).flatten().numpy()
+    out = np.zeros(len(weight))
+    out[on] = np.asarray(weight, dtype=np.float64)[on] * ratio[flat]
+    return out

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, replace
+from typing import Optional
 
 import torch
 
@@ -90,7 +91,8 @@ class ImagingResult:
 
 
 def image_observation(obs: GriddedObservation, denoiser, schedule, sampler, generators, *, K: int, S: int,
-                      noise: str = "weights", clean: "CleanConfig" = None) -> ImagingResult:
+                      noise: str = "weights", clean: "CleanConfig" = None,
+                      dirty: Optional[tuple[torch.Tensor, torch.Tensor]] = None) -> ImagingResult:
     """Dirty and CLEAN images from y, then the posterior with the flux scale fixed by the data:
 
     F₀ = the peak CLEAN component (Jy/pixel; an overestimate, so the prior's [0, 1] range never clips
@@ -98,7 +100,9 @@ def image_observation(obs: GriddedObservation, denoiser, schedule, sampler, gene
     fixes the total flux: the zero-spacing cell if a baseline measured it (EHT's intra-site pairs),
     else the CLEAN model's total flux as that cell's measurement (``with_total_flux``); a prior
     trained on other fields otherwise drifts the empty sky, and with it the total.
-    ``noise``: "weights" (σ from the data weights) or "scatter" (rescaled by the in-cell scatter)."""
+    ``noise``: "weights" (σ from the data weights) or "scatter" (rescaled by the in-cell scatter).
+    ``dirty``: (dirty image Jy/beam, PSF peak 1 at (0, 0)), each (N, N), from the visibilities themselves
+    (``dirty.nufft_dirty``/``nufft_psf``) for the dirty and CLEAN products; default Hᵀy on the operator's grid."""
     import time
 
     from ..baselines import CleanConfig, dirty_beam, dirty_image, dirty_noise_std, hogbom_clean
@@ -108,8 +112,9 @@ def image_observation(obs: GriddedObservation, denoiser, schedule, sampler, gene
     if noise not in ("weights", "scatter"):
         raise ValueError(f"noise must be 'weights' or 'scatter', got {noise!r}")
     sigma = obs.sigma_weights if noise == "weights" or not math.isfinite(obs.sigma_scatter) else obs.sigma_scatter
-    dirty = dirty_image(obs.y_jy[None], obs.op)
-    result = hogbom_clean(dirty, dirty_beam(obs.op), gain=clean.gain, max_iter=clean.max_iter,
+    dirty, psf = (dirty[0][None], dirty[1]) if dirty is not None else (dirty_image(obs.y_jy[None], obs.op),
+                                                                          dirty_beam(obs.op))
+    result = hogbom_clean(dirty, psf, gain=clean.gain, max_iter=clean.max_iter,
                           threshold=clean.threshold_sigmas * dirty_noise_std(obs.op, sigma))
     F0 = float(result.model.max())
     if not F0 > 0:
