@@ -17,7 +17,7 @@ from .prepare import PREPARE_PRESETS, PrepareConfig
 from .train import TRAIN_PRESETS, TrainConfig
 
 GPU_BATCH = 16  # observations per GPU batch: B·S = 16·8 images of 150² fit an 80 GB GPU with the paper U-Net
-KEY_VERSION = 2  # survey-key version: 2 = seeds from array names (issue 11); never resume a store of another
+KEY_VERSION = 3  # survey-key version: 2 = seeds from array names (issue 11), 3 = S-corrected and source-pixel coverage, nfe (issue 14); never resume a store of another
 
 
 @dataclass(frozen=True)
@@ -25,6 +25,8 @@ class ReconstructConfig:
     """A survey of simulated observations: the first ``n_images`` test-split images × ``arrays`` ×
     noise levels ``sigma_y`` (model space, per measured coordinate) × ``K_values``; every sampler of
     ``samplers`` draws S = ``samples`` posterior samples of the same y, beside dirty and CLEAN images.
+    ``n_calibration`` validation-split images are observed the same way, only to fit the conformal
+    scale of the posterior std per (array, σ_y, K, sampler) (``ddrm.calibration``); tables use test images only.
 
     Arrays are names in the catalogue (``ddrm.interferometry.ARRAYS``): Earth-rotation presets
     (``vla``, ``eht``, ``alma``) or mask-only arrays (the paper's ``paper-vla``, ...; N = 150 only).
@@ -41,6 +43,7 @@ class ReconstructConfig:
     samplers: tuple[SamplerConfig, ...] = (DDRMConfig(),)
     clean: CleanConfig = CleanConfig()
     n_images: int = 16
+    n_calibration: int = 0
     seed: int = 0
     batch_size: Optional[int] = None
     num_actors: Optional[int] = None
@@ -58,6 +61,8 @@ class ReconstructConfig:
             raise ValueError(f"K values must be distinct and >= 1, got {list(self.K_values)}")
         if self.samples < 1 or self.n_images < 1 or (self.batch_size or 1) < 1 or self.cpus_per_actor < 1:
             raise ValueError("samples, n_images, batch_size and cpus_per_actor must be >= 1")
+        if self.n_calibration < 0 or (self.n_calibration and self.samples < 2):
+            raise ValueError(f"n_calibration must be >= 0 and needs samples >= 2, got {self.n_calibration}, {self.samples}")
         if not isinstance(self.sigma_y, tuple) or not self.sigma_y or len(set(self.sigma_y)) != len(self.sigma_y) or \
                 not all(isinstance(s, (int, float)) and s >= 0 for s in self.sigma_y):
             raise ValueError(f"sigma_y must be distinct noise levels >= 0, at least one, got {self.sigma_y!r}")

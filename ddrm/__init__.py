@@ -12,6 +12,7 @@ from .reconstruct import Posterior, reconstruct
 from .sampler import DDRMConfig, ddrm, ddrm_sample
 from .sampling import SamplerConfig, make_generators, register, run_sampler
 from .schedule import Schedule
+from .split_gibbs import SplitGibbsConfig, split_gibbs
 from .unet import UNet, UNetConfig, unet_preset
 
 __version__ = "0.1.0"
@@ -20,5 +21,5 @@ __all__ = [
     "Schedule", "UNet", "UNetConfig", "unet_preset", "EMA", "EpsDenoiser", "ddpm_loss", "sample_ancestral",
     "sample_ddim", "SVDOperator", "IdentityOperator", "PixelMaskOperator", "DenseSVDOperator",
     "FourierSamplingOperator", "RealFourierBasis", "DDRMConfig", "ddrm", "ddrm_sample", "make_generators",
-    "SamplerConfig", "register", "run_sampler", "Posterior", "reconstruct",
+    "SamplerConfig", "register", "run_sampler", "Posterior", "reconstruct", "SplitGibbsConfig", "split_gibbs",
 ]

@@ -69,22 +69,63 @@ def sre_paper(samples: torch.Tensor, truth: torch.Tensor) -> torch.Tensor:
     return _pixel_mean((samples - truth[:, None]) ** 2 / var.clamp_min(SRE_PAPER_VAR_FLOOR)[:, None])
 
 
-def coverage(samples: torch.Tensor, truth: torch.Tensor, k: float) -> torch.Tensor:
-    """Fraction of pixels with |x - μ̂| <= k σ̂, (B,)."""
+def student_t_quantile(p: float, dof: int) -> float:
+    """The p-quantile of Student's t with ``dof`` degrees of freedom, by its CDF in θ = arctan(t/√ν),
+    where the density is ∝ cos^(ν-1) θ on (-π/2, π/2) (smooth, so a fine grid integrates it exactly)."""
+    import math
+
+    import numpy as np
+
+    if not 0 < p < 1 or dof < 1:
+        raise ValueError(f"need 0 < p < 1 and dof >= 1, got {p}, {dof}")
+    theta = np.linspace(-math.pi / 2, math.pi / 2, 200_001)
+    pdf = np.cos(theta) ** (dof - 1)
+    cdf = np.concatenate([[0.0], np.cumsum((pdf[1:] + pdf[:-1]) / 2 * np.diff(theta))])
+    return float(math.sqrt(dof) * math.tan(np.interp(p, cdf / cdf[-1], theta)))
+
+
+def interval_halfwidth_factor(level: float, S: int) -> float:
+    """k such that |x - μ̂| <= k σ̂ holds with probability ``level`` when x and the S samples are independent
+    draws of one Gaussian: the prediction interval k = t_{S-1}((1+level)/2) √(1 + 1/S). A calibrated sampler
+    then covers ``level`` for every S >= 2 (the naive k = 1 gives 0.623 at S = 8; design.md §9)."""
+    return student_t_quantile((1 + level) / 2, S - 1) * (1 + 1 / S) ** 0.5
+
+
+def source_mask(truth: torch.Tensor, fraction: float = 0.01) -> torch.Tensor:
+    """Source pixels (B, N, N): truth above ``fraction`` of each image's peak."""
+    peak = truth.flatten(start_dim=1).amax(dim=1).clamp_min(0)
+    return truth > fraction * peak[:, None, None]
+
+
+def coverage(samples: torch.Tensor, truth: torch.Tensor, level: float,
+             mask: torch.Tensor = None) -> torch.Tensor:
+    """Fraction of pixels (of ``mask``, if given; NaN where it is empty) whose truth lies in the S-corrected
+    central ``level`` interval μ̂ ± k σ̂ (``interval_halfwidth_factor``), (B,)."""
     _check(samples, truth)
     mu, var = _mean_std(samples)
-    return _pixel_mean(((truth - mu).abs() <= k * var.sqrt()).to(samples.dtype))
+    inside = ((truth - mu).abs() <= interval_halfwidth_factor(level, samples.shape[1]) * var.sqrt()).to(samples.dtype)
+    if mask is None:
+        return _pixel_mean(inside)
+    m = mask.to(samples.dtype)
+    n = m.flatten(start_dim=1).sum(dim=1)
+    return torch.where(n > 0, (inside * m).flatten(start_dim=1).sum(dim=1) / n.clamp_min(1), float("nan"))
+
+
+UNCERTAINTY_METRICS = ("sre", "sre_paper", "cov68", "cov95", "cov68_src", "cov95_src")
 
 
 def all_metrics(samples: torch.Tensor, truth: torch.Tensor) -> dict[str, torch.Tensor]:
-    """Every metric of design.md §6 as (B,) tensors; uncertainty ones are NaN when S = 1."""
+    """Every metric of design.md §6 as (B,) tensors; uncertainty ones are NaN when S = 1. Coverage is over
+    all pixels and over source pixels (``_src``: truth above 1% of its peak), at the sampler's own S."""
     out = {"mse": mse(samples, truth), "mse_mean": mse_mean(samples, truth)}
     out["psnr"] = psnr_from_mse(out["mse"])
     out["snr"] = snr(samples, truth)
     if samples.shape[1] >= 2:
+        src = source_mask(truth)
         out.update(sre=sre(samples, truth), sre_paper=sre_paper(samples, truth),
-                   cov68=coverage(samples, truth, 1.0), cov95=coverage(samples, truth, 2.0))
+                   cov68=coverage(samples, truth, 0.68), cov95=coverage(samples, truth, 0.95),
+                   cov68_src=coverage(samples, truth, 0.68, src), cov95_src=coverage(samples, truth, 0.95, src))
     else:
         nan = torch.full_like(out["mse"], float("nan"))
-        out.update(sre=nan, sre_paper=nan, cov68=nan, cov95=nan)
+        out.update({k: nan for k in UNCERTAINTY_METRICS})
     return out

@@ -27,7 +27,8 @@ from .sampling import SamplerConfig
 from .schedule import Schedule
 from .units import to_model
 
-SAMPLER_METRICS = ("mse", "mse_mean", "psnr", "psnr_mean", "snr", "sre", "cov68", "cov95", "t_sampling")
+SAMPLER_METRICS = ("mse", "mse_mean", "psnr", "psnr_mean", "snr", "sre", "cov68", "cov95", "cov68_src", "cov95_src",
+                   "t_sampling", "nfe")
 BASELINE_METRICS = ("mse", "psnr", "snr")
 
 
@@ -53,6 +54,7 @@ def score(posterior: Posterior, truth: torch.Tensor, name: str) -> dict[str, tor
     m = metrics.all_metrics(posterior.samples, truth)
     m["psnr_mean"] = metrics.psnr_from_mse(m["mse_mean"])
     m["t_sampling"] = torch.full_like(m["mse"], posterior.seconds)
+    m["nfe"] = torch.full_like(m["mse"], posterior.nfe)
     return {f"{name}_{k}": m[k] for k in SAMPLER_METRICS}
 
 

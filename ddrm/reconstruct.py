@@ -25,18 +25,20 @@ from .units import to_image
 
 @dataclass(frozen=True)
 class Posterior:
-    """samples (B, S, N, N), mean and std (B, N, N), all image space; seconds of sampling per observation."""
+    """samples (B, S, N, N), mean and std (B, N, N), all image space; seconds of sampling per observation;
+    denoiser evaluations per sample."""
 
     samples: torch.Tensor
     mean: torch.Tensor
     std: torch.Tensor
     seconds: float
+    nfe: float = float("nan")
 
 
-def summarise(samples: torch.Tensor, seconds: float = float("nan")) -> Posterior:
+def summarise(samples: torch.Tensor, seconds: float = float("nan"), nfe: float = float("nan")) -> Posterior:
     """Posterior of image-space samples (B, S, N, N)."""
     std = samples.std(dim=1) if samples.shape[1] > 1 else torch.zeros_like(samples[:, 0])
-    return Posterior(samples, samples.mean(dim=1), std, seconds)
+    return Posterior(samples, samples.mean(dim=1), std, seconds, nfe)
 
 
 def reconstruct(y: torch.Tensor, op: SVDOperator, sigma_y: Union[float, torch.Tensor], denoiser: Denoiser,
@@ -45,4 +47,4 @@ def reconstruct(y: torch.Tensor, op: SVDOperator, sigma_y: Union[float, torch.Te
     """S posterior samples per observation of y (B, P) with ``sampler`` (module docstring)."""
     t0 = time.perf_counter()
     x = to_image(run_sampler(denoiser, y, op, schedule, generators, sigma_y, sampler, K=K, S=S, callback=callback))
-    return summarise(x.clamp(0, 1) if clip else x, (time.perf_counter() - t0) / y.shape[0])
+    return summarise(x.clamp(0, 1) if clip else x, (time.perf_counter() - t0) / y.shape[0], sampler.nfe(K))

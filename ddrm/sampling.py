@@ -30,6 +30,10 @@ class SamplerConfig:
 
     name: ClassVar[str] = "sampler"
 
+    def nfe(self, K: int) -> int:
+        """Denoiser evaluations per sample at K steps (K unless the sampler says otherwise)."""
+        return K
+
     def to_dict(self) -> dict:
         return {"sampler": self.name, **asdict(self)}
 

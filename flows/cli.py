@@ -47,6 +47,10 @@ def _reconstruct_config(args: argparse.Namespace, base):
         over["K_values"] = tuple(args.K)
     if getattr(args, "actors", None):
         over["num_actors"] = args.actors
+    if getattr(args, "sampler", None):
+        from ddrm.sampling import config_for
+
+        over["samplers"] = tuple(config_for(name) for name in dict.fromkeys(args.sampler))
     return replace(base, **over)
 
 
@@ -170,6 +174,7 @@ def _survey_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--K", nargs="+", type=_positive_int, help="DDRM step counts")
     p.add_argument("--n-images", dest="n_images", type=_positive_int, help="test images per array and K")
     p.add_argument("--samples", type=_positive_int, help="posterior samples S per observation")
+    p.add_argument("--sampler", nargs="+", help="samplers by name, side by side: ddrm, gibbs (default: the preset's)")
     p.add_argument("--sigma-y", dest="sigma_y", nargs="+", type=_non_negative,
                    help="noise levels: std per measured coordinate (model space)")
 
@@ -240,18 +245,19 @@ def build_parser() -> argparse.ArgumentParser:
     rep.add_argument("--fits", action="store_true", help="also write FITS images with WCS")
     rep.set_defaults(func=_report)
 
-    im = sub.add_parser("image", formatter_class=RAW, help="image real visibilities (uvfits) with the prior",
+    im = sub.add_parser("image", formatter_class=RAW, help="image real visibilities (uvfits, Measurement Sets) with the prior",
                         epilog="examples:\n  radio-ddrm image obs.uvfits --N 150 --pixel-scale 1.8arcsec\n"
                                "  radio-ddrm image *.uvfits --weighting briggs --robust 0 --K 50 --samples 16\n"
+                               "  radio-ddrm image obs.ms   (a Measurement Set: pip install 'radio-ddrm[ms]')\n"
                                "Outputs: <root>/images/<file>/image.fits (mean, std, dirty, clean), panel.png, "
                                "summary.json")
-    im.add_argument("files", nargs="+", help="uvfits files")
+    im.add_argument("files", nargs="+", help="uvfits files or Measurement Set folders")
     im.add_argument("--N", type=_positive_int, help="image size in pixels (default 150)")
     im.add_argument("--pixel-scale", dest="pixel_scale", help="e.g. 1.8arcsec, 0.5mas, 20uas (default: from the data)")
     im.add_argument("--weighting", choices=["natural", "uniform", "briggs"])
     im.add_argument("--robust", type=float, help="Briggs robustness R")
     im.add_argument("--prior", help="packaged prior name or checkpoint URL (default first)")
-    im.add_argument("--sampler", default="ddrm", help="sampler by name (default ddrm)")
+    im.add_argument("--sampler", default="ddrm", help="sampler by name (default ddrm, with its final data step)")
     im.add_argument("--K", type=_positive_int)
     im.add_argument("--samples", type=_positive_int)
     im.add_argument("--noise", choices=["weights", "scatter"],

@@ -137,3 +137,20 @@ def psnr_vs_K_png(rows: Sequence[dict], samplers: Sequence[str] = ("DDRM",)) -> 
     ax.grid(alpha=0.3)
     fig.tight_layout()
     return _png(fig)
+
+
+def reliability_png(levels: Sequence[float], curves: dict[str, tuple[Sequence[float], Sequence[float]]]) -> bytes:
+    """Reliability diagram: expected against observed coverage; per label (raw, recalibrated) curves."""
+    fig, ax = plt.subplots(figsize=(5, 5))
+    ax.plot([0, 1], [0, 1], "k:", lw=1)
+    for i, (label, (raw, cal)) in enumerate(curves.items()):
+        colour = f"C{i % 10}"
+        ax.plot(levels, raw, "o-", ms=3, color=colour, label=label)
+        if len(cal):
+            ax.plot(levels, cal, "--", color=colour, lw=1)
+    ax.set_xlabel("expected coverage (S-corrected interval)")
+    ax.set_ylabel("observed coverage, source pixels (test split)")
+    ax.set_title("raw (solid) and recalibrated (dashed)", fontsize=9)
+    ax.legend(fontsize=6)
+    fig.tight_layout()
+    return _png(fig)

@@ -11,7 +11,6 @@ import os
 from typing import Any, Optional
 
 import fsspec
-import zarr
 
 StorageOptions = Optional[dict[str, Any]]
 
@@ -76,8 +75,10 @@ def check_reachable(url: str, storage_options: StorageOptions = None) -> None:
                                     f"{str(err).splitlines()[0][:200]})") from None
 
 
-def open_group(url: str, mode: str, storage_options: StorageOptions = None) -> zarr.Group:
+def open_group(url: str, mode: str, storage_options: StorageOptions = None) -> "zarr.Group":
     url = normalise_url(url)
+    import zarr  # here, so that reading a checkpoint needs no zarr (a GPU box with torch alone)
+
     return zarr.open_group(store=url, mode=mode, storage_options=resolve_options(url, storage_options))
 
 

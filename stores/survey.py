@@ -4,6 +4,8 @@ Layout of ``<root>/surveys/<name>-<key>.zarr`` (key = hash of config, dataset an
 
     obs_image, obs_array, obs_sigma, obs_K   (n_obs,) the plan: dataset index, index into ``arrays``,
                                    index into ``sigma_y`` (the noise levels), K
+    obs_split                      (n_obs,) int8: 0 test image (the tables), 1 validation image (only for
+                                   the conformal fit, ``n_calibration``)
     <sampler>_mean, <sampler>_std  (n_obs, N, N) float32 per sampler that runs, one chunk per observation,
     dirty, clean                   image space (``image_names``)
     <sampler>_samples              (n_obs, S, N, N) float32 (only with save_samples)
@@ -67,16 +69,22 @@ def obs_id(array: str, sigma_y: float, K: int, image: int) -> str:
     return f"{array}/sigma{sigma_y:g}/K{K}/img{image:06d}"
 
 
-def plan(config: ReconstructConfig, test_images: np.ndarray) -> tuple[np.ndarray, ...]:
-    """(obs_image, obs_array, obs_sigma, obs_K) for arrays × noise levels × K values × the first
-    n_images test images."""
+def plan(config: ReconstructConfig, test_images: np.ndarray,
+         val_images: np.ndarray = np.zeros(0, dtype=np.int64)) -> tuple[np.ndarray, ...]:
+    """(obs_image, obs_array, obs_sigma, obs_K, obs_split) for arrays × noise levels × K values × the first
+    n_images test images, then the same for the first n_calibration validation images (split 1)."""
     images = np.asarray(test_images[:config.n_images], dtype=np.int64)
     if len(images) < config.n_images:
         raise ValueError(f"the dataset's test split has {len(images)} images; the survey asks for {config.n_images}")
-    grid = [(a, s, k, img) for a in range(len(config.arrays)) for s in range(len(config.sigma_y))
-            for k in config.K_values for img in images]
-    obs_array, obs_sigma, obs_K, obs_image = (np.array(v) for v in zip(*grid))
-    return obs_image.astype(np.int64), obs_array.astype(np.int16), obs_sigma.astype(np.int16), obs_K.astype(np.int32)
+    calib = np.asarray(val_images[:config.n_calibration], dtype=np.int64)
+    if len(calib) < config.n_calibration:
+        raise ValueError(f"the dataset's validation split has {len(calib)} images; the survey asks for "
+                         f"{config.n_calibration} calibration images")
+    grid = [(a, s, k, img, split) for split, imgs in ((0, images), (1, calib)) for a in range(len(config.arrays))
+            for s in range(len(config.sigma_y)) for k in config.K_values for img in imgs]
+    obs_array, obs_sigma, obs_K, obs_image, obs_split = (np.array(v) for v in zip(*grid))
+    return obs_image.astype(np.int64), obs_array.astype(np.int16), obs_sigma.astype(np.int16), \
+        obs_K.astype(np.int32), obs_split.astype(np.int8)
 
 
 def noise_seed(seed: int, image: int, array: str) -> int:
@@ -96,17 +104,18 @@ def survey_key(config: ReconstructConfig, dataset_hash: str, prior: PriorMeta) -
 
 
 def create(url: str, config: ReconstructConfig, N: int, test_images: np.ndarray, meta: dict[str, Any],
-           storage_options: StorageOptions = None) -> int:
+           storage_options: StorageOptions = None, val_images: np.ndarray = np.zeros(0, dtype=np.int64)) -> int:
     """Create the store unless it exists for this key; returns the number of observations."""
     existing = read_meta(url, storage_options)
     if existing and existing.get("key") == meta["key"]:
         return int(existing["n_obs"])
     if existing:
         raise ValueError(f"{url} holds another survey (key {existing.get('key')}, wanted {meta['key']})")
-    obs_image, obs_array, obs_sigma, obs_K = plan(config, test_images)
+    obs_image, obs_array, obs_sigma, obs_K, obs_split = plan(config, test_images, val_images)
     n = len(obs_image)
     group = storage.open_group(url, "w", storage_options)
-    for name, values in (("obs_image", obs_image), ("obs_array", obs_array), ("obs_sigma", obs_sigma), ("obs_K", obs_K)):
+    for name, values in (("obs_image", obs_image), ("obs_array", obs_array), ("obs_sigma", obs_sigma), ("obs_K", obs_K),
+                         ("obs_split", obs_split)):
         group.create_array(name, shape=(n,), chunks=(n,), dtype=values.dtype)[:] = values
     images, cols = image_names(config.sampler_names), columns(config)
     for name in images:
@@ -180,5 +189,5 @@ def load_results(url: str, storage_options: StorageOptions = None) -> dict[str, 
     """Plan, metrics (n_obs, columns), done flags, finishing times and the store's metadata."""
     group = storage.open_group(url, "r", storage_options)
     return {"meta": dict(group.attrs[ATTR]), "obs_image": group["obs_image"][:], "obs_array": group["obs_array"][:],
-            "obs_sigma": group["obs_sigma"][:], "obs_K": group["obs_K"][:], "metrics": group["metrics"][:], "done": group["done"][:],
-            "finished_at": group["finished_at"][:]}
+            "obs_sigma": group["obs_sigma"][:], "obs_K": group["obs_K"][:], "obs_split": group["obs_split"][:],
+            "metrics": group["metrics"][:], "done": group["done"][:], "finished_at": group["finished_at"][:]}

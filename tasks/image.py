@@ -24,7 +24,8 @@ from ddrm.interferometry.imaging import ImagingResult, image_observation, observ
 from ddrm.sampling import make_generators
 from ddrm.seeding import derive_seed
 from reporting.plots import gallery_png
-from sources.uvfits import Visibilities, VisibilityFileError, read_uvfits
+from sources.measurement_set import read_visibilities
+from sources.uvfits import Visibilities, VisibilityFileError
 from stores import storage
 from stores.checkpoints import load_prior
 from stores.fits_io import beam_cards, cube_header, multi_extension_fits
@@ -47,7 +48,7 @@ def grid_file(vis: Visibilities, cfg: ImageConfig):
     if grid.n_on == 0:
         raise VisibilityFileError(f"{os.path.basename(vis.path)}: no visibility falls on a {cfg.N}x{cfg.N} grid at "
                          f"{scale:.4g} arcsec/pixel")
-    weights = visibility_imaging_weights(uvw, vis.weight, cfg.N, scale, cfg.weighting, cfg.robust)
+    weights = visibility_imaging_weights(uvw, vis.weight, grid)
     values = zero_spacing_amplitudes(uvw, vis.vis, cfg.N, scale)
     dirty = nufft_dirty(uvw, values, weights, cfg.N, scale), nufft_psf(uvw, weights, cfg.N, scale)
     return observation_from_grid(grid), scale, dirty
@@ -78,7 +79,7 @@ def image_file(path: str, cfg: ImageConfig, root: str = "runs", storage_options:
     """Image one local file (``source``: its original URL, for the record); returns and writes its summary
     under ``out`` (default ``<root>/images/<stem>``), summary.json last. Errors name the file."""
     t0 = time.perf_counter()
-    vis = read_uvfits(path)
+    vis = read_visibilities(path)
     obs, scale, dirty = grid_file(vis, cfg)
     prior = prior or load_prior(cfg.prior, torch.device("cpu"))
     denoiser = EpsDenoiser(prior.model, prior.schedule)
@@ -125,10 +126,15 @@ def is_done(root: str, path: str, storage_options: StorageOptions = None) -> boo
 
 
 def local_copy(path: str, storage_options: StorageOptions, directory: str) -> str:
-    """The file itself if local, else a copy in ``directory`` (astropy reads local files)."""
+    """The file itself if local, else a copy in ``directory`` (astropy and casacore read local files; a
+    Measurement Set is a folder, copied whole)."""
     if not storage.is_remote(path):
         return path
-    local = os.path.join(directory, os.path.basename(path))
+    fs, remote = storage.filesystem(path, storage_options)
+    local = os.path.join(directory, os.path.basename(path.rstrip("/")))
+    if fs.isdir(remote):
+        fs.get(remote.rstrip("/") + "/", local, recursive=True)
+        return local
     with open(local, "wb") as f:
         f.write(storage.read_bytes(path, storage_options) or b"")
     return local

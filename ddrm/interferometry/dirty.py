@@ -7,7 +7,7 @@ West; the conventions of ``gridding``: V(u, v) = Σ I exp(+2πi(u l + v m)), l =
 
     I_D(r, c) = Σ_j w_j Re[V_j exp(2πi(κ_r,j r + κ_c,j c)/N)] / Σ_j w_j,    κ_j = ``cell_coordinates``,
 
-in Jy/beam (a point source of S Jy at the centre peaks at S). It is computed exactly up to ε ~ 1e-6:
+in Jy/beam (a point source of S Jy at the centre peaks at S). It is computed exactly up to ε ≈ 1e-6:
 each sample is spread with φ(κ) = exp(β(√(1 - (2κ/W)²) - 1)) over W cells of a grid oversampled by
 σ = 2 (M = 2N cells), the grid is inverse-FFT'd, cropped to N×N and divided by φ̂, the kernel's
 Fourier transform (by Gauss–Legendre quadrature). The nearest-cell grid moves each sample by up
@@ -21,7 +21,7 @@ import torch
 
 from .gridding import cell_coordinates
 
-KERNEL_WIDTH = 8  # cells of the oversampled grid; ε ≈ 1e-7 at σ = 2
+KERNEL_WIDTH = 7  # cells of the oversampled grid; ε ≈ 1e-6 at σ = 2
 OVERSAMPLING = 2
 BETA_PER_WIDTH = 2.30  # β = 2.30 W for σ = 2 (Barnett et al. 2019, §4)
 CHUNK = 1 << 16
@@ -41,8 +41,9 @@ def kernel_transform(offsets: np.ndarray, M: int, width: int = KERNEL_WIDTH) -> 
 
 
 def _spread(kappa: np.ndarray, values: np.ndarray, M: int, width: int) -> np.ndarray:
-    """Σ_j values_j φ(κ_j - k) on the unshifted M×M grid (complex128, flattened)."""
-    grid = np.zeros(M * M, dtype=np.complex128)
+    """Σ_j values_j φ(κ_j - k) on the unshifted M×M grid (flattened; complex128, or float64 for real values)."""
+    real = not np.iscomplexobj(values)
+    grid = np.zeros(M * M, dtype=np.float64 if real else np.complex128)
     offsets = np.arange(width)
     for start in range(0, len(values), CHUNK):
         kap, val = kappa[start:start + CHUNK], values[start:start + CHUNK]
@@ -50,8 +51,12 @@ def _spread(kappa: np.ndarray, values: np.ndarray, M: int, width: int) -> np.nda
         cells = first[:, :, None] + offsets  # (n, 2, W)
         phi = es_kernel(kap[:, :, None] - cells, width)  # (n, 2, W)
         flat = ((cells[:, 0, :, None] % M) * M + cells[:, 1, None, :] % M).ravel()  # (n·W·W,)
-        contrib = (val[:, None, None] * phi[:, 0, :, None] * phi[:, 1, None, :]).ravel()
-        grid += np.bincount(flat, contrib.real, M * M) + 1j * np.bincount(flat, contrib.imag, M * M)
+        phi_rc = (phi[:, 0, :, None] * phi[:, 1, None, :]).reshape(len(val), -1)  # (n, W·W)
+        if real:
+            grid += np.bincount(flat, (val[:, None] * phi_rc).ravel(), M * M)
+        else:
+            grid += np.bincount(flat, (val.real[:, None] * phi_rc).ravel(), M * M)
+            grid += 1j * np.bincount(flat, (val.imag[:, None] * phi_rc).ravel(), M * M)
     return grid
 
 
@@ -68,7 +73,7 @@ def nufft_dirty(uv: np.ndarray, vis: np.ndarray, weight: np.ndarray, N: int, pix
     M = OVERSAMPLING * N
     kappa = cell_coordinates(uv, M, pixel_scale_arcsec)
     grid = _spread(kappa, weight * vis, M, width).reshape(M, M)
-    img = np.fft.ifft2(grid).real * (M * M) / weight.sum()
+    img = np.fft.ifft2(grid).real * (M * M) / weight.sum()  # Re[Σ g e^{+iθ}] = Re[ifft2]·M² for real g too
     offsets = np.arange(N) - N // 2  # output pixel i is at offset i - N//2 from the centre
     crop = img[np.ix_(offsets % M, offsets % M)]
     corr = kernel_transform(offsets, M, width)
@@ -78,5 +83,5 @@ def nufft_dirty(uv: np.ndarray, vis: np.ndarray, weight: np.ndarray, N: int, pix
 def nufft_psf(uv: np.ndarray, weight: np.ndarray, N: int, pixel_scale_arcsec: float) -> torch.Tensor:
     """The point-spread function at every offset in [-N, N): (2N, 2N), peak 1 at pixel (0, 0), so that CLEAN
     can shift it to any pixel of an N×N image exactly (``baselines.hogbom_clean``)."""
-    psf = nufft_dirty(uv, np.ones(len(uv), dtype=np.complex128), weight, 2 * N, pixel_scale_arcsec)
+    psf = nufft_dirty(uv, np.ones(len(uv)), weight, 2 * N, pixel_scale_arcsec)
     return torch.roll(psf, (-N, -N), dims=(0, 1))

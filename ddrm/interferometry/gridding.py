@@ -166,14 +166,12 @@ def origin_shift(N: int) -> torch.Tensor:
     return torch.exp(-2j * math.pi * (f[:, None] + f[None, :]) * (N // 2) / N)
 
 
-def visibility_imaging_weights(uvw: np.ndarray, weight: np.ndarray, N: int, pixel_scale_arcsec: float,
-                               weighting: str = "natural", robust: float = 0.0) -> np.ndarray:
-    """Per-visibility imaging weights (n,) of a scheme, for imagers that do not grid by nearest cell
-    (``dirty.nufft_dirty``): w_j · I_k / W_k with k the sample's cell on the N×N grid (the one rule), W_k
-    its summed data weights and I_k the scheme's cell weight (``imaging_weights``); 0 off the grid."""
-    grid = grid_weighted(uvw, np.zeros(len(weight), dtype=np.complex128), weight, N, pixel_scale_arcsec,
-                         weighting, robust)
-    flat, on = nearest_cells(cell_coordinates(uvw, N, pixel_scale_arcsec), N)
+def visibility_imaging_weights(uvw: np.ndarray, weight: np.ndarray, grid: WeightedGrid) -> np.ndarray:
+    """Per-visibility imaging weights (n,) of the grid's scheme, for imagers that do not grid by nearest cell
+    (``dirty.nufft_dirty``): w_j · I_k / W_k with k the sample's cell on the grid (the one rule), W_k its
+    summed data weights and I_k the scheme's cell weight (``imaging_weights``); 0 off the grid."""
+    N = grid.X.shape[-1]
+    flat, on = nearest_cells(cell_coordinates(uvw, N, grid.pixel_scale_arcsec), N)
     ratio = (grid.imaging_weight / grid.data_weight.clamp_min(1e-300)).flatten().numpy()
     out = np.zeros(len(weight))
     out[on] = np.asarray(weight, dtype=np.float64)[on] * ratio[flat]

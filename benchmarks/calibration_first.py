@@ -1,0 +1,155 @@
+"""Issue 14's targets on the shipped FIRST prior: DDRM and split Gibbs side by side on the paper's VLA
+mask, noiseless and σ_y = 0.02. Per sampler: posterior-mean PSNR, S-corrected coverage (all and source
+pixels), the conformal scale fitted on validation images and the test coverage it gives, network
+evaluations per sample and seconds per observation; a reliability diagram (PNG).
+
+Needs torch and this repository only (no Prefect, Ray or zarr), so it runs on a bare GPU box:
+
+    python benchmarks/calibration_first.py export runs/first_eval_images.npz   # here: FIRST test + valid images
+    python benchmarks/calibration_first.py run runs/first_eval_images.npz --n 16 --S 16 --K 50 --out OUT
+
+Test split for the table, validation split for the conformal fit only. Last line:
+``ddrm_cov68_src=<x> gibbs_cov68_src=<x> ddrm_psnr=<x> gibbs_psnr=<x> nfe_ratio=<x>`` (σ_y = 0.02).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import time
+
+import numpy as np
+import torch
+
+LEVELS = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.68, 0.8, 0.9, 0.95)
+
+
+def export(path: str, n: int = 64) -> None:
+    from ddrm.images import centre_crop_or_pad
+    from sources.first_package import data_file, read
+
+    g = read(data_file())
+    out = {}
+    for split in ("test", "val"):
+        idx = np.flatnonzero(g.split == split)
+        imgs = [centre_crop_or_pad(torch.from_numpy(g.images[i].astype(np.float32)), 150).numpy() for i in idx]
+        keep = [i for i, im in zip(idx, imgs) if im.max() > 0][:n]  # the store's rule: empty crops are skipped
+        out[split] = np.stack([centre_crop_or_pad(torch.from_numpy(g.images[i].astype(np.float32)), 150).numpy()
+                               for i in keep]).astype(np.uint8)
+        out[f"{split}_index"] = np.array(keep)
+    np.savez_compressed(path, **out)
+    print(f"wrote {path}: test {out['test'].shape}, val {out['val'].shape}")
+
+
+def posterior(images: torch.Tensor, op, sigma: float, sampler, prior, K: int, S: int, batch: int, device, seed: int):
+    """Samples (n, S, N, N) in image space and seconds per observation."""
+    from ddrm.ddpm import EpsDenoiser
+    from ddrm.pipeline import simulate
+    from ddrm.reconstruct import reconstruct
+    from ddrm.sampling import make_generators
+
+    den = EpsDenoiser(prior.model, prior.schedule)
+    out, seconds = [], 0.0
+    for b in range(0, len(images), batch):
+        truth = images[b:b + batch]
+        y = simulate(truth.double(), op, sigma, make_generators([seed + 1000 + b + i for i in range(len(truth))]))
+        gens = make_generators([seed + b + i for i in range(len(truth))], device)
+        if device.type == "cuda":
+            torch.cuda.synchronize()
+        t0 = time.perf_counter()
+        post = reconstruct(y.float().to(device), op, sigma, den,
+                           prior.schedule, sampler, gens, K=K, S=S)
+        if device.type == "cuda":
+            torch.cuda.synchronize()
+        seconds += time.perf_counter() - t0
+        out.append(post.samples.cpu().double())
+    return torch.cat(out), seconds / len(images)
+
+
+def evaluate(args) -> dict:
+    from ddrm import DDRMConfig, SplitGibbsConfig
+    from ddrm.calibration import conformal_scale, covered, reliability, scores, tarp_coverage
+    from ddrm.interferometry.observe import paper_operator
+    from ddrm.metrics import all_metrics, psnr_from_mse
+    from stores.checkpoints import load_prior
+
+    device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    data = np.load(args.images)
+    test = torch.from_numpy(data["test"][:args.n].astype(np.float32) / 255)
+    val = torch.from_numpy(data["val"][:args.n].astype(np.float32) / 255)
+    prior = load_prior("first", device)
+    op = paper_operator("vla")
+    results, curves = {}, {}
+    for sigma in args.sigma:
+        for sampler in (DDRMConfig(), SplitGibbsConfig(sweeps=args.sweeps)):
+            key = f"{sampler.name}_sigma{sigma:g}"
+            xs, sec = posterior(test, op, sigma, sampler, prior, args.K, args.S, args.batch, device, 0)
+            xv, _ = posterior(val, op, sigma, sampler, prior, args.K, args.S, args.batch, device, 10_000)
+            m = all_metrics(xs, test.double())
+            mu, sd, muv, sdv = xs.mean(1), xs.std(1), xv.mean(1), xv.std(1)
+            val_scores = scores(muv, sdv, val.double())
+            c = {lv: conformal_scale(val_scores, lv, args.S) for lv in (0.68, 0.95)}
+            row = {"psnr_mean": float(psnr_from_mse(((mu - test) ** 2).flatten(1).mean(1)).mean()),
+                   "psnr": float(m["psnr"].mean()), "nfe": sampler.nfe(args.K), "s_per_obs": sec,
+                   **{k: float(m[k].nanmean()) for k in ("cov68", "cov95", "cov68_src", "cov95_src", "sre")},
+                   "scale68": c[0.68], "scale95": c[0.95],
+                   "cov68_src_cal": float(covered(mu, sd, test.double(), 0.68, args.S, c[0.68]).nanmean()),
+                   "cov95_src_cal": float(covered(mu, sd, test.double(), 0.95, args.S, c[0.95]).nanmean())}
+            row["tarp_max_dev"] = tarp_coverage(xs, test.double())[2]
+            curves[key] = reliability(mu, sd, test.double(), args.S, LEVELS)
+            results[key] = row
+            print(key, json.dumps({k: round(v, 4) for k, v in row.items()}), flush=True)
+    return {"results": results, "curves": curves, "levels": LEVELS, "device": str(device),
+            "gpu": torch.cuda.get_device_name() if device.type == "cuda" else None, "args": vars(args)}
+
+
+def reliability_png(report: dict, path: str) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(4.5, 4.5))
+    ax.plot([0, 1], [0, 1], "k:", lw=1)
+    for key, curve in report["curves"].items():
+        ax.plot(report["levels"], curve, "o-", ms=3, label=key.replace("_sigma", ", σ_y="))
+    ax.set_xlabel("expected coverage (S-corrected interval)")
+    ax.set_ylabel("observed coverage, source pixels")
+    ax.set_title(f"FIRST test, paper VLA mask, K={report['args']['K']}, S={report['args']['S']}")
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+
+
+def main() -> None:
+    p = argparse.ArgumentParser()
+    sub = p.add_subparsers(dest="cmd", required=True)
+    e = sub.add_parser("export")
+    e.add_argument("path")
+    r = sub.add_parser("run")
+    r.add_argument("images")
+    r.add_argument("--n", type=int, default=16)
+    r.add_argument("--S", type=int, default=16)
+    r.add_argument("--K", type=int, default=50)
+    r.add_argument("--sweeps", type=int, default=8)
+    r.add_argument("--batch", type=int, default=16)
+    r.add_argument("--sigma", type=float, nargs="+", default=[0.0, 0.02])
+    r.add_argument("--out", default=".")
+    args = p.parse_args()
+    if args.cmd == "export":
+        export(args.path)
+        return
+    report = evaluate(args)
+    os.makedirs(args.out, exist_ok=True)
+    with open(os.path.join(args.out, "calibration_first.json"), "w") as f:
+        json.dump(report, f, indent=2)
+    reliability_png(report, os.path.join(args.out, "reliability.png"))
+    res, s = report["results"], max(args.sigma)
+    d, g = res[f"ddrm_sigma{s:g}"], res[f"gibbs_sigma{s:g}"]
+    print(f"ddrm_cov68_src={d['cov68_src']:.3f} gibbs_cov68_src={g['cov68_src']:.3f} ddrm_psnr={d['psnr_mean']:.2f} "
+          f"gibbs_psnr={g['psnr_mean']:.2f} nfe_ratio={g['nfe'] / d['nfe']:.1f}")
+
+
+if __name__ == "__main__":
+    main()
