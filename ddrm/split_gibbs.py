@@ -12,7 +12,10 @@ It samples the joint π(x, z) ∝ p(z) N(x; z, ρ² I) p(y | x) by alternating, 
                         unmeasured:  x̄_i = z̄_i + ρ ε_i
 
 ρ falls geometrically from ``rho_max`` to ``rho_min`` over the first ``anneal`` fraction of the
-iterations and stays at ``rho_min`` for the rest; the output is the last x. For a Gaussian prior the
+iterations and stays at ``rho_min`` for the rest. The output is the last x with its unmeasured
+coordinates denoised, D(x, ρ_min) instead of D + ρ_min ξ: on the empty sky, where λ ≪ ρ_min², that
+white noise is the prior step's over-estimate, and clipping to [0, 1] would turn it into a positive
+bias; on coordinates with λ ≫ ρ_min² it changes the variance by (λ/(λ+ρ²))² ≈ 1. For a Gaussian prior the
 chain's stationary variance on an unmeasured coordinate is λ + ρ⁴/(2λ + ρ²) (≤ λ + ρ²/2, exact as
 ρ -> 0), and its x-marginal is the posterior under the prior smoothed by ρ_min.
 Why not DDPM ancestral steps from ρ for the prior step (as PnP-DM's EDM steps): they drop the
@@ -89,8 +92,8 @@ def split_gibbs(denoiser: Denoiser, y: torch.Tensor, op: SVDOperator, schedule: 
     idx = op.measured.to(y.device)
     ybar = op.ybar(y)[:, None, :]  # (B, 1, M)
 
-    def likelihood_step(zbar: torch.Tensor, rho: float) -> torch.Tensor:
-        xbar = zbar + rho * fill_normal(generators, torch.empty_like(zbar))
+    def likelihood_step(zbar: torch.Tensor, rho: float, last: bool = False) -> torch.Tensor:
+        xbar = zbar.clone() if last else zbar + rho * fill_normal(generators, torch.empty_like(zbar))
         prec = 1 / rho**2 + s**2 / sy**2  # (B, 1, M)
         mean = (zbar[..., idx] / rho**2 + s**2 * ybar / sy**2) / prec
         xm = mean + fill_normal(generators, torch.empty_like(mean)) / prec.sqrt()
@@ -103,8 +106,11 @@ def split_gibbs(denoiser: Denoiser, y: torch.Tensor, op: SVDOperator, schedule: 
         ab = float(schedule.alpha_bar[t])
         x0 = denoiser((ab ** 0.5 * op.V(xbar)).reshape(B * S, 1, N, N),
                       torch.full((B * S,), t, dtype=torch.long, device=y.device))
-        zbar = op.Vt(x0.reshape(B, S, N, N)) + sig[t] * fill_normal(generators, torch.empty_like(xbar))
-        xbar = likelihood_step(zbar, sig[t])
+        last = k == len(ts) - 1
+        zbar = op.Vt(x0.reshape(B, S, N, N))
+        if not last:
+            zbar = zbar + sig[t] * fill_normal(generators, torch.empty_like(xbar))
+        xbar = likelihood_step(zbar, sig[t], last)
         if callback is not None and (k + 1) % config.sweeps == 0:
             callback((k + 1) // config.sweeps, K)
     return op.V(xbar)
