@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import socket
 from typing import Optional
 
@@ -21,6 +22,7 @@ def ensure_ray(address: Optional[str] = None, num_cpus: Optional[int] = None) ->
     if not ray.is_initialized():
         if address:
             probe_address(address)
+            _keep_loopback(address)
             try:
                 ray.init(address=address, logging_level=logging.WARNING, log_to_driver=False)
             except Exception as err:  # ConnectionError, TimeoutError, ValueError...
@@ -30,6 +32,17 @@ def ensure_ray(address: Optional[str] = None, num_cpus: Optional[int] = None) ->
             ray.init(num_cpus=num_cpus, include_dashboard=False, logging_level=logging.WARNING,
                      log_to_driver=False)
     return ray.cluster_resources()
+
+
+def _keep_loopback(address: str) -> None:
+    """A cluster at 127.0.0.1 (infra/local-cluster.sh) is reached at 127.0.0.1: Ray otherwise swaps a loopback
+    address for the machine's own IP (where its servers do not listen), unless its single-host switch is on."""
+    host = address.removeprefix("ray://").rpartition(":")[0]
+    if host in ("127.0.0.1", "localhost", "::1"):
+        import ray._private.ray_constants as ray_constants
+
+        os.environ["RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"] = "0"
+        ray_constants.ENABLE_RAY_CLUSTER = False
 
 
 def probe_address(address: str, timeout_s: float = 3.0) -> None:

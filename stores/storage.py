@@ -53,6 +53,13 @@ def filesystem(url: str, storage_options: StorageOptions = None) -> tuple[fsspec
     return fsspec.core.url_to_fs(url, **(resolve_options(url, storage_options) or {}))
 
 
+def endpoint_of(url: str, storage_options: StorageOptions = None) -> str:
+    """Where a remote url's data lives, for error messages (never credentials)."""
+    opts = storage_options or {}
+    return opts.get("endpoint_url") or opts.get("client_kwargs", {}).get("endpoint_url") or \
+        os.environ.get("AWS_ENDPOINT_URL_S3") or os.environ.get("AWS_ENDPOINT_URL") or "the default AWS endpoint"
+
+
 def check_reachable(url: str, storage_options: StorageOptions = None) -> None:
     """Fail within seconds, with a readable message, if url's endpoint or bucket cannot be used."""
     if not is_remote(url):

@@ -23,6 +23,7 @@ id is ``<array>/sigma<σ_y>/K<K>/img<image>``. Every noise level and K sees the 
 
 from __future__ import annotations
 
+import json
 import time
 from dataclasses import dataclass
 from typing import Any, Optional
@@ -37,6 +38,7 @@ from ddrm.pipeline import metric_columns
 from ddrm.seeding import derive_seed
 from stores import storage
 from stores.checkpoints import PriorMeta
+from stores.integrity import StoreDamagedError
 from stores.storage import StorageOptions
 
 FORMAT = "radio-ddrm/survey@1"
@@ -113,11 +115,20 @@ def create(url: str, config: ReconstructConfig, N: int, test_images: np.ndarray,
         raise ValueError(f"{url} holds another survey (key {existing.get('key')}, wanted {meta['key']})")
     obs_image, obs_array, obs_sigma, obs_K, obs_split = plan(config, test_images, val_images)
     n = len(obs_image)
+    images, cols = image_names(config.sampler_names), columns(config)
+    attrs = {**meta, "format": FORMAT, "n_obs": n, "N": N, "columns": list(cols),
+             "samplers": list(config.sampler_names), "baselines": list(BASELINES), "images": list(images),
+             "arrays": list(config.arrays), "sigma_y": list(config.sigma_y), "K_values": list(config.K_values),
+             "config": config.to_dict(), "package_version": ddrm.__version__}
+    if storage.exists(storage.join(url, "done"), storage_options):  # arrays there, group metadata unreadable
+        storage.write_bytes(storage.join(url, "zarr.json"), json.dumps(
+            {"zarr_format": 3, "node_type": "group", "attributes": {ATTR: attrs}}).encode(), storage_options)
+        raise StoreDamagedError(f"survey store {url} is damaged: its zarr.json was unreadable (rewritten from the "
+                                f"survey's config); rerun to check its observations and recompute what was lost")
     group = storage.open_group(url, "w", storage_options)
     for name, values in (("obs_image", obs_image), ("obs_array", obs_array), ("obs_sigma", obs_sigma), ("obs_K", obs_K),
                          ("obs_split", obs_split)):
         group.create_array(name, shape=(n,), chunks=(n,), dtype=values.dtype)[:] = values
-    images, cols = image_names(config.sampler_names), columns(config)
     for name in images:
         group.create_array(name, shape=(n, N, N), chunks=(1, N, N), dtype="float32", fill_value=np.nan)
     if config.save_samples:
@@ -128,11 +139,7 @@ def create(url: str, config: ReconstructConfig, N: int, test_images: np.ndarray,
     group.create_array("metrics", shape=(n, len(cols)), chunks=(1, len(cols)), dtype="float64", fill_value=np.nan)
     group.create_array("finished_at", shape=(n,), chunks=(1,), dtype="float64", fill_value=np.nan)
     group.create_array("done", shape=(n,), chunks=(1,), dtype="bool", fill_value=False)
-    group.attrs[ATTR] = {**meta, "format": FORMAT, "n_obs": n, "N": N, "columns": list(cols),
-                         "samplers": list(config.sampler_names), "baselines": list(BASELINES), "images": list(images),
-                         "arrays": list(config.arrays), "sigma_y": list(config.sigma_y),
-                         "K_values": list(config.K_values),
-                         "config": config.to_dict(), "package_version": ddrm.__version__}
+    group.attrs[ATTR] = attrs
     return n
 
 
@@ -164,6 +171,16 @@ def pending_batches(url: str, batch_size: int, storage_options: StorageOptions =
         current.append(int(i))
     flush()
     return batches
+
+
+def unfinished(url: str, batch: Batch, storage_options: StorageOptions = None) -> Optional[Batch]:
+    """The part of ``batch`` whose observations are not done (None if all are): what to redo after a death."""
+    done = storage.open_group(url, "r", storage_options)["done"][:]
+    keep = [k for k, i in enumerate(batch.obs) if not done[i]]
+    if not keep:
+        return None
+    return Batch(batch.array, batch.sigma_y, batch.K, tuple(batch.obs[k] for k in keep),
+                 tuple(batch.images[k] for k in keep))
 
 
 def write_observation(url: str, i: int, images: dict[str, np.ndarray], row: dict[str, float],

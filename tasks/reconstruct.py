@@ -1,9 +1,9 @@
 """Fan-out DDRM reconstruction: a pool of Ray actors, each holding the prior and cached operators.
 
-The driver feeds batches (one array and K each) through ``ray.util.ActorPool``, which keeps at
-most one batch in flight per actor, so memory stays flat however large the survey. Actors write
-each observation to the survey store as soon as its batch is done; a crashed actor is restarted
-and its batch retried (``max_restarts`` / ``max_task_retries``).
+The driver feeds batches (one array and K each) through ``runtime.actor_pool.run_pool``, which keeps
+at most one batch in flight per actor, so memory stays flat however large the survey. Actors write
+each observation to the survey store as soon as its batch is done; when an actor or its node dies,
+the unfinished part of its batch (by the store's ``done`` flags) goes to the actors still alive.
 """
 
 from __future__ import annotations
@@ -19,7 +19,6 @@ import torch
 from prefect import get_run_logger, task
 from prefect.artifacts import create_progress_artifact, update_progress_artifact
 from prefect.cache_policies import NO_CACHE
-from ray.util import ActorPool
 
 from configs import GPU_BATCH, ReconstructConfig
 from ddrm.ddpm import Denoiser, EpsDenoiser
@@ -29,9 +28,12 @@ from ddrm.priors import GaussianFourierPrior
 from ddrm.sampling import make_generators
 from ddrm.schedule import Schedule
 from ddrm.units import to_model
+from runtime.actor_pool import run_pool
 from runtime.ray_cluster import ensure_ray, plan_workers
 from stores import runs, storage
 from stores import survey as ss
+from stores.integrity import check_and_repair
+from stores.lease import Heartbeat, acquire
 from stores.checkpoints import PriorMeta, load_prior, read_meta
 from stores.dataset import Dataset
 from stores.storage import StorageOptions
@@ -112,12 +114,22 @@ class Reconstructor:
                 images |= {f"{name}_mean": post.mean[b].cpu().numpy(), f"{name}_std": post.std[b].cpu().numpy()}
             samples = {name: post.samples[b].cpu().numpy() for name, post in result.posteriors.items()} \
                 if cfg.save_samples else None
-            ss.write_observation(self.survey, i, images, row, samples, self.storage_options)
+            try:
+                ss.write_observation(self.survey, i, images, row, samples, self.storage_options)
+            except Exception as err:  # an S3 endpoint that stopped answering: say which, fail the run
+                if not storage.is_remote(self.survey):
+                    raise
+                raise storage.StoreUnreachableError(
+                    f"survey store {self.survey} at {storage.endpoint_of(self.survey, self.storage_options)} failed "
+                    f"while writing observation {i} ({type(err).__name__}: {str(err).splitlines()[0][:160]}); "
+                    f"observations not marked done are recomputed by a rerun") from None
             rows.append({"obs": i, "id": ss.obs_id(batch.array, batch.sigma_y, batch.K, batch.images[b]), **row})
         return rows
 
 
-RemoteReconstructor = ray.remote(max_restarts=2, max_task_retries=2)(Reconstructor)
+# no restarts: a dead actor's work is requeued to the living by ``run_pool`` (a restart would wait for
+# resources that a node's death took away)
+RemoteReconstructor = ray.remote(max_restarts=0, max_task_retries=0)(Reconstructor)
 
 
 @task(cache_policy=NO_CACHE)
@@ -133,6 +145,7 @@ def plan_survey(config: ReconstructConfig, checkpoint: str, dataset: str, root: 
     meta = {"key": key, "dataset": dataset, "dataset_hash": data.meta["config_hash"], "checkpoint": checkpoint,
             "pixel_scale_arcsec": data.meta.get("pixel_scale_arcsec")}
     n = ss.create(url, config, data.N, data.split("test"), meta, storage_options, val_images=data.split("val"))
+    check_and_repair(url, ss.read_meta(url, storage_options), storage_options)  # StoreDamagedError, repaired
     pending = int((~ss.load_results(url, storage_options)["done"]).sum())
     get_run_logger().info("survey %s: %d observations, %d to do", url, n, pending)
     return SurveyPlan(url, n, pending)
@@ -141,17 +154,37 @@ def plan_survey(config: ReconstructConfig, checkpoint: str, dataset: str, root: 
 @task(cache_policy=NO_CACHE)
 def run_actor_pool(plan: SurveyPlan, config: ReconstructConfig, checkpoint: str, dataset: str,
                    ray_address: Optional[str] = None, storage_options: StorageOptions = None) -> dict[str, Any]:
-    """Reconstruct every unfinished observation; returns {"done", "actors", "seconds", "obs_per_s"}."""
+    """Reconstruct every unfinished observation, holding the store's lease (``stores.lease``: a second run
+    of the same survey waits, then finds nothing left); returns {"done", "actors", "seconds", "obs_per_s"}."""
     logger = get_run_logger()
+    idle = {"done": 0, "actors": 0, "seconds": 0.0, "obs_per_s": float("nan")}
     if plan.pending == 0:
-        return {"done": 0, "actors": 0, "seconds": 0.0, "obs_per_s": float("nan")}
+        return idle
+    with Heartbeat(acquire(plan.url, storage_options=storage_options, log=logger.info)):
+        return _reconstruct_pending(plan, config, checkpoint, dataset, ray_address, storage_options) or idle
+
+
+def _reconstruct_pending(plan: SurveyPlan, config: ReconstructConfig, checkpoint: str, dataset: str,
+                         ray_address: Optional[str], storage_options: StorageOptions) -> Optional[dict[str, Any]]:
+    logger = get_run_logger()
     ensure_ray(ray_address)
     n_actors, gpu = plan_workers(config.num_actors, config.cpus_per_actor, config.use_gpu, "reconstruction actors")
     batch_size = config.batch_size or (GPU_BATCH if gpu else 1)
-    batches = ss.pending_batches(plan.url, batch_size, storage_options)
+    batches = ss.pending_batches(plan.url, batch_size, storage_options)  # read under the lease: nothing twice
+    if not batches:
+        return None
     n_actors = min(n_actors, len(batches))
-    actors = [RemoteReconstructor.options(num_cpus=config.cpus_per_actor, num_gpus=1 if gpu else 0).remote(
-        checkpoint, dataset, plan.url, config, storage_options, config.cpus_per_actor) for _ in range(n_actors)]
+
+    def new_actor():
+        return RemoteReconstructor.options(num_cpus=config.cpus_per_actor, num_gpus=1 if gpu else 0).remote(
+            checkpoint, dataset, plan.url, config, storage_options, config.cpus_per_actor)
+
+    def respawn():  # a replacement only where the cluster has room now (a lost node's CPUs are gone)
+        free = ray.available_resources()
+        room = free.get("GPU", 0) >= 1 if gpu else free.get("CPU", 0) >= config.cpus_per_actor
+        return new_actor() if room else None
+
+    actors = [new_actor() for _ in range(n_actors)]
     todo = sum(len(b.obs) for b in batches)
     progress = create_progress_artifact(progress=100.0 * (plan.n_obs - todo) / plan.n_obs,
                                         description=f"observations reconstructed in {plan.url}")
@@ -159,8 +192,8 @@ def run_actor_pool(plan: SurveyPlan, config: ReconstructConfig, checkpoint: str,
                 "GPU" if gpu else "CPU")
     t0, done = time.perf_counter(), 0
     try:
-        pool = ActorPool(actors)
-        for rows in pool.map_unordered(lambda actor, batch: actor.run.remote(batch), batches):
+        for rows in run_pool(actors, batches, lambda actor, batch: actor.run.remote(batch),
+                             lambda batch: ss.unfinished(plan.url, batch, storage_options), respawn):
             done += len(rows)
             update_progress_artifact(progress, progress=100.0 * (plan.n_obs - todo + done) / plan.n_obs)
             first = config.sampler_names[0]

@@ -1,0 +1,66 @@
+"""A pool of Ray actors that survives their deaths: work is requeued, never lost or done twice.
+
+``ray.util.ActorPool`` stops at the first dead actor, and restarting an actor needs free resources
+that a shrunken cluster may not have (it then waits forever). Here each actor holds one item at a time;
+when an actor or its node dies (``RayActorError``, ``ActorUnavailableError``, ``NodeDiedError``...) the
+actor is dropped and its item goes back to the queue through ``remaining(item)``, which returns what of
+it is still unfinished (None: all of it is done, by the store's own flags), so an observation written
+before the death is not recomputed. An error raised *by* the work (``RayTaskError``: a bad input, an
+unreachable store) is not a death: it propagates. With no actor left the pool raises.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import deque
+from typing import Any, Callable, Iterable, Iterator, Optional
+
+import ray
+from ray.exceptions import RayActorError, RayTaskError
+
+log = logging.getLogger(__name__)
+
+
+class NoActorsLeftError(RuntimeError):
+    """Every actor of the pool died with work still queued."""
+
+
+def _is_death(err: BaseException) -> bool:
+    if isinstance(err, RayTaskError):  # the work itself failed: not a death
+        return False
+    names = {"ActorUnavailableError", "NodeDiedError", "WorkerCrashedError", "ObjectLostError",
+             "OwnerDiedError", "ActorDiedError"}
+    return isinstance(err, RayActorError) or type(err).__name__ in names
+
+
+def run_pool(actors: list, items: Iterable[Any], submit: Callable[[Any, Any], "ray.ObjectRef"],
+             remaining: Callable[[Any], Optional[Any]] = lambda item: item,
+             respawn: Callable[[], Optional[Any]] = lambda: None) -> Iterator[Any]:
+    """Yield each item's result as it finishes (any order), over ``actors``; ``submit(actor, item)`` starts
+    one. Dead actors are dropped and their items requeued through ``remaining``; ``respawn()`` may return a
+    replacement (a new actor where the cluster has room for one now, else None)."""
+    queue, idle, running = deque(items), list(actors), {}  # running: ref -> (actor, item)
+    while queue or running:
+        while idle and queue:
+            actor, item = idle.pop(), queue.popleft()
+            running[submit(actor, item)] = (actor, item)
+        if not running:
+            raise NoActorsLeftError(f"every actor died; {len(queue)} item(s) of work left")
+        ready, _ = ray.wait(list(running), num_returns=1)
+        actor, item = running.pop(ready[0])
+        try:
+            result = ray.get(ready[0])
+        except Exception as err:  # noqa: BLE001 - classified below
+            if not _is_death(err):
+                raise
+            log.warning("an actor died (%s: %s); its work goes back to the queue", type(err).__name__, err)
+            rest = remaining(item)
+            if rest is not None:
+                queue.append(rest)
+            new = respawn()
+            if new is not None:
+                actors.append(new)  # the caller kills what it passed in, replacements included
+                idle.append(new)
+            continue
+        idle.append(actor)
+        yield result

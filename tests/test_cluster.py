@@ -1,0 +1,239 @@
+"""The real topology on one machine (issue 15): a two-node Ray cluster started by infra/local-cluster.sh,
+an S3 root on a loopback S3 server, the CLI as users run it, and the faults that topology brings:
+a worker node killed mid-survey, the S3 server stopped mid-survey, two runs of one survey at once.
+
+The flows run in subprocesses (``radio-ddrm ... --ray-address``), as on a cluster: their actors read
+the data through the store URL, with the S3 variables the nodes were started with."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from tests.conftest import free_port
+
+ROOT = Path(__file__).resolve().parents[1]
+SCRIPT = ROOT / "infra" / "local-cluster.sh"
+CLI = [sys.executable, "-m", "flows.cli"]
+SECRET = "s3cr3t-radio-ddrm-test-7f1c"  # recognisable, grepped for in every output below
+
+pytestmark = pytest.mark.skipif(not Path(sys.executable).with_name("ray").exists(),
+                                reason="the ray CLI is not installed beside this Python")
+
+
+class S3:
+    """moto in this process: stop() closes its port; start() opens it again with the same buckets (moto's
+    state lives in the process), which is what a restarted server with its disk looks like from outside."""
+
+    def __init__(self) -> None:
+        self.port = free_port()
+        self.server = None
+
+    def start(self) -> None:
+        from moto.server import ThreadedMotoServer
+
+        self.server = ThreadedMotoServer(ip_address="127.0.0.1", port=self.port)
+        self.server.start()
+
+    def stop(self) -> None:
+        self.server.stop()
+
+    @property
+    def env(self) -> dict[str, str]:
+        return {"AWS_ACCESS_KEY_ID": "radio-ddrm-test", "AWS_SECRET_ACCESS_KEY": SECRET,
+                "AWS_DEFAULT_REGION": "us-east-1", "AWS_ENDPOINT_URL": f"http://127.0.0.1:{self.port}"}
+
+
+@pytest.fixture(scope="module")
+def cluster(tmp_path_factory):
+    """(address, state dir, env): a head node and one worker node of 1 CPU each, started with the S3 env."""
+    import logging
+
+    logging.getLogger("werkzeug").setLevel(logging.ERROR)
+    s3 = S3()
+    s3.start()
+    state = tmp_path_factory.mktemp("cluster")
+    env = {**os.environ, **s3.env, "RADIO_DDRM_CLUSTER_DIR": str(state), "PYTHONPATH": str(ROOT),
+           "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}"}
+    port = free_port()
+    up = subprocess.run([str(SCRIPT), "up", "--workers", "1", "--head-cpus", "1", "--cpus", "1", "--port", str(port)],
+                        env=env, capture_output=True, text=True, timeout=180)
+    assert up.returncode == 0, up.stdout + up.stderr
+    address = up.stdout.strip().splitlines()[-1].split("=", 1)[1]
+    import s3fs
+
+    s3fs.S3FileSystem(key="radio-ddrm-test", secret=SECRET, endpoint_url=s3.env["AWS_ENDPOINT_URL"]).mkdir("runs")
+    yield {"address": address, "state": state, "env": env, "s3": s3}
+    subprocess.run([str(SCRIPT), "down"], env=env, capture_output=True, timeout=60)
+    s3.stop()
+
+
+def _cli(cluster, *args: str, timeout: float = 300) -> subprocess.CompletedProcess:
+    return subprocess.run([*CLI, *args], env=cluster["env"], cwd=ROOT, capture_output=True, text=True, timeout=timeout)
+
+
+def _dataset(cluster, name: str) -> str:
+    out = _cli(cluster, "prepare", "--preset", "demo", "--N", "32", "--n-images", "128", "--name", name,
+               "--root", f"s3://runs/{name}")
+    assert out.returncode == 0, out.stderr[-2000:]
+    return next(line.split(": ", 1)[1] for line in out.stdout.splitlines() if line.startswith("dataset store:"))
+
+
+def _reconstruct(cluster, dataset: str, root: str, *extra: str) -> subprocess.Popen:
+    args = [*CLI, "reconstruct", "--checkpoint", "gaussian", "--dataset", dataset, "--arrays", "vla", "--K", "50", "200",
+            "--n-images", "8", "--samples", "16", "--root", root, "--ray-address", cluster["address"], *extra]
+    return subprocess.Popen(args, env=cluster["env"], cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+
+
+def _results(cluster, root: str):
+    import s3fs
+
+    from stores import survey as ss
+
+    fs = s3fs.S3FileSystem(key="radio-ddrm-test", secret=SECRET, endpoint_url=cluster["s3"].env["AWS_ENDPOINT_URL"],
+                           skip_instance_cache=True)
+    stores = fs.glob(f"{root.removeprefix('s3://')}/surveys/*.zarr")
+    if not stores:
+        return None, None
+    url = f"s3://{stores[0]}"
+    opts = {"key": "radio-ddrm-test", "secret": SECRET, "endpoint_url": cluster["s3"].env["AWS_ENDPOINT_URL"]}
+    try:
+        return url, ss.load_results(url, opts)
+    except Exception:  # noqa: BLE001 - created but not yet whole
+        return url, None
+
+
+def _wait_for_done(cluster, root: str, at_least: int, proc: subprocess.Popen, timeout: float = 240) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        _, res = _results(cluster, root)
+        if res is not None and res["done"].sum() >= at_least:
+            return
+        assert proc.poll() is None, proc.stdout.read()[-3000:]
+        time.sleep(0.5)
+    raise AssertionError(f"fewer than {at_least} observations done after {timeout} s")
+
+
+def _raylet_pids(state: Path) -> dict[str, int]:
+    return {p.name.removesuffix(".raylet.pid"): int(p.read_text()) for p in state.glob("*.raylet.pid")}
+
+
+def listening_sockets(pids: set[int]) -> list[tuple[int, str, int]]:
+    """(pid, ip, port) of every TCP socket in LISTEN state owned by ``pids``, from /proc (no psutil)."""
+    import ipaddress
+
+    owner = {}
+    for pid in pids:
+        try:
+            for fd in os.listdir(f"/proc/{pid}/fd"):
+                link = os.readlink(f"/proc/{pid}/fd/{fd}")
+                if link.startswith("socket:["):
+                    owner[link[8:-1]] = pid
+        except OSError:  # the process ended meanwhile
+            continue
+    out = []
+    for table, v6 in (("/proc/net/tcp", False), ("/proc/net/tcp6", True)):
+        with open(table) as f:
+            for line in f.readlines()[1:]:
+                cols = line.split()
+                local, state, inode = cols[1], cols[3], cols[9]
+                if state != "0A" or inode not in owner:
+                    continue
+                hexip, hexport = local.split(":")
+                raw = bytes.fromhex(hexip)
+                if v6:  # four little-endian 32-bit words
+                    raw = b"".join(raw[i:i + 4][::-1] for i in range(0, 16, 4))
+                    ip = ipaddress.IPv6Address(raw)
+                    ip = ip.ipv4_mapped or ip
+                else:
+                    ip = ipaddress.IPv4Address(raw[::-1])
+                out.append((owner[inode], str(ip), int(hexport, 16)))
+    return out
+
+
+def cluster_pids(state: Path) -> set[int]:
+    session, pids = str(state / "ray" / "session"), set()
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            if session in open(f"/proc/{pid}/cmdline", "rb").read().decode(errors="replace"):
+                pids.add(int(pid))
+        except OSError:
+            continue
+    return pids
+
+
+def test_the_cluster_has_two_raylets_and_listens_on_loopback_only(cluster):
+    pids = _raylet_pids(cluster["state"])
+    assert set(pids) == {"head", "worker-1"} and len(set(pids.values())) == 2
+    assert all(os.path.exists(f"/proc/{p}") for p in pids.values())
+    listening = listening_sockets(cluster_pids(cluster["state"]))
+    ports = {port for _, _, port in listening}
+    assert int(cluster["address"].rsplit(":", 1)[1]) in ports and len(listening) >= 6  # GCS, raylets, dashboard...
+    assert all(ip in ("127.0.0.1", "::1") for _, ip, _ in listening), listening
+
+
+def test_survey_on_the_cluster_survives_a_killed_worker_node(cluster):
+    dataset = _dataset(cluster, "killnode")
+    root = "s3://runs/killnode"
+    proc = _reconstruct(cluster, dataset, root, "--actors", "2")
+    _wait_for_done(cluster, root, 2, proc)
+    os.kill(_raylet_pids(cluster["state"])["worker-1"], signal.SIGKILL)  # the worker node dies mid-survey
+    out, _ = proc.communicate(timeout=300)
+    assert proc.returncode == 0, out[-3000:]
+    assert "died" in out  # the pool saw the death and requeued the work
+    _, res = _results(cluster, root)
+    assert res["done"].all() and len(res["done"]) == 16 and np.isfinite(res["metrics"][:, 0]).all()
+    assert len(np.unique(res["finished_at"])) == 16  # one write per observation
+    assert SECRET not in out
+
+
+def test_s3_stopped_mid_survey_fails_clearly_and_a_rerun_completes_the_rest(cluster):
+    # the worker node may be dead after the previous test: this one runs on whatever the cluster has left
+    dataset = _dataset(cluster, "s3stop")
+    root = "s3://runs/s3stop"
+    proc = _reconstruct(cluster, dataset, root, "--actors", "1")
+    _wait_for_done(cluster, root, 2, proc)
+    cluster["s3"].stop()
+    t0 = time.monotonic()
+    try:
+        out, _ = proc.communicate(timeout=240)
+    finally:
+        cluster["s3"].start()
+    elapsed = time.monotonic() - t0
+    assert proc.returncode != 0 and elapsed < 180, (elapsed, out[-2000:])
+    assert cluster["s3"].env["AWS_ENDPOINT_URL"] in out, out[-3000:]  # the error names the endpoint
+    assert SECRET not in out
+    url, before = _results(cluster, root)
+    assert 0 < before["done"].sum() < 16
+    rerun = _reconstruct(cluster, dataset, root, "--actors", "1")
+    out, _ = rerun.communicate(timeout=300)
+    assert rerun.returncode == 0, out[-3000:]
+    _, after = _results(cluster, root)
+    assert after["done"].all() and np.isfinite(after["metrics"][:, 0]).all()
+    kept = before["done"]
+    np.testing.assert_array_equal(after["finished_at"][kept], before["finished_at"][kept])  # done ones not redone
+
+
+def test_two_runs_of_one_survey_at_once_compute_each_observation_once(cluster):
+    dataset = _dataset(cluster, "twice")
+    root = "s3://runs/twice"
+    first = _reconstruct(cluster, dataset, root, "--actors", "1")
+    time.sleep(3)
+    second = _reconstruct(cluster, dataset, root, "--actors", "1")
+    out1, _ = first.communicate(timeout=400)
+    out2, _ = second.communicate(timeout=400)
+    assert first.returncode == 0 and second.returncode == 0, (out1[-2000:], out2[-2000:])
+    _, res = _results(cluster, root)
+    assert res["done"].all() and len(np.unique(res["finished_at"])) == 16
+    computed = [int(line.split(" observations in ")[0].rsplit(" ", 1)[-1])
+                for out in (out1, out2) for line in out.splitlines() if " observations in " in line]
+    assert sum(computed) == 16, (computed, out1[-1500:], out2[-1500:])  # nothing twice
+    assert "being computed by another run" in out1 + out2
