@@ -25,12 +25,18 @@ c.ENABLE_RAY_CLUSTER = True  # the CLI check only
 s.resolve_ip_for_localhost = lambda host: host  # and keep 127.0.0.1 as it is
 from ray.scripts.scripts import main; sys.argv[0] = "ray"; main()')
 
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
+free_ports() {  # $1 distinct free ports, held open together while chosen so that none repeats
+  python3 -c 'import socket, sys
+socks = [socket.socket() for _ in range(int(sys.argv[1]))]
+for s in socks: s.bind(("127.0.0.1", 0))
+print(" ".join(str(s.getsockname()[1]) for s in socks))' "$1"
+}
 
 node_ports() {  # every port a node opens, chosen here so that two raylets on one host never collide
-  echo "--node-manager-port=$(free_port) --object-manager-port=$(free_port) --metrics-export-port=$(free_port)" \
-       "--dashboard-agent-listen-port=$(free_port) --dashboard-agent-grpc-port=$(free_port)" \
-       "--runtime-env-agent-port=$(free_port) --min-worker-port=$1 --max-worker-port=$(($1 + 199))"
+  local p; read -r -a p <<<"$(free_ports 6)"
+  echo "--node-manager-port=${p[0]} --object-manager-port=${p[1]} --metrics-export-port=${p[2]}" \
+       "--dashboard-agent-listen-port=${p[3]} --dashboard-agent-grpc-port=${p[4]}" \
+       "--runtime-env-agent-port=${p[5]} --min-worker-port=$1 --max-worker-port=$(($1 + 199))"
 }
 
 raylet_pid() {  # the raylet listening on a node manager port

@@ -3,8 +3,9 @@ compute an observation twice.
 
 ``<store>/lease.json`` holds {owner, acquired, expires}. It is created *exclusively* (local: O_EXCL; S3:
 a conditional PUT, If-None-Match: *), so of two runs that try at once exactly one gets it; the holder
-renews it from a heartbeat thread every ttl/3 and deletes it when done. The other run waits, polling,
-until the lease is released or has expired (its holder died without releasing it: then it takes over),
+renews it from a heartbeat thread every ttl/3 (ttl 2 min) and deletes it when done. The other run waits,
+polling, until the lease is released, has expired, or names a process of this machine that has ended
+(its holder died without releasing it, e.g. with the store unreachable: then it takes over),
 and then computes only what is still not done. Every observation is written by the run that holds the
 lease, and ``done`` is set last, so the store is never written by two runs at once. Limit: two runs
 that find the same *expired* lease at the same instant could both take it over (S3 has no conditional
@@ -52,6 +53,21 @@ def new_owner() -> str:
     return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
 
 
+def _dead_here(owner: str) -> bool:
+    """The owner ran on this machine and its process is gone (a run that failed before it could release)."""
+    host, _, rest = owner.partition(":")
+    pid = rest.partition(":")[0]
+    if host != socket.gethostname() or not pid.isdigit():
+        return False
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:
+        return False
+    return False
+
+
 def read(url: str, storage_options: StorageOptions = None) -> Optional[dict]:
     raw = storage.read_bytes(storage.join(url, LEASE), storage_options)
     try:
@@ -74,7 +90,7 @@ def _create_exclusive(lease: Lease) -> bool:
         raise
 
 
-def acquire(url: str, ttl_s: float = 600.0, wait_s: float = 3600.0, poll_s: float = 2.0,
+def acquire(url: str, ttl_s: float = 120.0, wait_s: float = 3600.0, poll_s: float = 2.0,
             storage_options: StorageOptions = None, log: Callable[[str], None] = print) -> Lease:
     """Take the store's lease, waiting up to ``wait_s`` for another holder to release it or let it expire."""
     lease = Lease(url, new_owner(), ttl_s, storage_options)
@@ -85,8 +101,8 @@ def acquire(url: str, ttl_s: float = 600.0, wait_s: float = 3600.0, poll_s: floa
         held = read(url, storage_options)
         if held is None:
             continue  # released between our attempt and the read
-        if held.get("expires", 0) < time.time():
-            log(f"{url}: taking over the lease of {held.get('owner')}, expired")
+        if held.get("expires", 0) < time.time() or _dead_here(held.get("owner", "")):
+            log(f"{url}: taking over the lease of {held.get('owner')} (expired, or its process has ended)")
             storage.remove(lease.path, storage_options)
             continue
         if time.monotonic() > deadline:

@@ -53,14 +53,17 @@ class S3:
 
 
 @pytest.fixture(scope="module")
-def cluster(tmp_path_factory):
+def cluster():
     """(address, state dir, env): a head node and one worker node of 1 CPU each, started with the S3 env."""
     import logging
 
     logging.getLogger("werkzeug").setLevel(logging.ERROR)
     s3 = S3()
     s3.start()
-    state = tmp_path_factory.mktemp("cluster")
+    import shutil
+    import tempfile
+
+    state = Path(tempfile.mkdtemp(prefix="rdc-", dir="/tmp"))  # short: Ray's AF_UNIX socket paths must fit 107 bytes
     env = {**os.environ, **s3.env, "RADIO_DDRM_CLUSTER_DIR": str(state), "PYTHONPATH": str(ROOT),
            "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}"}
     port = free_port()
@@ -74,6 +77,7 @@ def cluster(tmp_path_factory):
     yield {"address": address, "state": state, "env": env, "s3": s3}
     subprocess.run([str(SCRIPT), "down"], env=env, capture_output=True, timeout=60)
     s3.stop()
+    shutil.rmtree(state, ignore_errors=True)
 
 
 def _cli(cluster, *args: str, timeout: float = 300) -> subprocess.CompletedProcess:
