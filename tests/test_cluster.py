@@ -224,6 +224,20 @@ def test_s3_stopped_mid_survey_fails_clearly_and_a_rerun_completes_the_rest(clus
     assert after["done"].all() and np.isfinite(after["metrics"][:, 0]).all()
     kept = before["done"]
     np.testing.assert_array_equal(after["finished_at"][kept], before["finished_at"][kept])  # done ones not redone
+    assert SECRET not in out
+    _assert_no_secret_stored(cluster, "runs/s3stop")
+
+
+def _assert_no_secret_stored(cluster, prefix: str) -> None:
+    """No object written under prefix (store data, attributes, metadata, lease) holds the S3 secret."""
+    import s3fs
+
+    fs = s3fs.S3FileSystem(key="radio-ddrm-test", secret=SECRET, endpoint_url=cluster["s3"].env["AWS_ENDPOINT_URL"],
+                           skip_instance_cache=True)
+    files = fs.find(prefix)
+    assert len(files) > 20
+    for path in files:
+        assert SECRET.encode() not in fs.cat_file(path), path
 
 
 def test_two_runs_of_one_survey_at_once_compute_each_observation_once(cluster):

@@ -1,6 +1,7 @@
 """Survey reconstruction: real Ray actors, real Prefect, real zarr (local and S3), FITS."""
 
 import os
+import re
 from dataclasses import replace
 
 import numpy as np
@@ -15,6 +16,7 @@ from ddrm.schedule import Schedule
 from ddrm.unet import UNet, UNetConfig
 from flows.prepare import prepare_dataset
 from flows.reconstruct import aggregate_metrics, reconstruct_survey
+from stores import storage
 from stores import survey as ss
 from stores.checkpoints import PriorMeta, write_checkpoint
 from tests.faults import faulty_reconstructor
@@ -157,3 +159,38 @@ def test_bad_survey_configs_raise():
                {"sigma_y": 0.02}, {"sigma_y": (0.1, 0.1)}):
         with pytest.raises(ValueError):
             reconstruct_preset("demo", **kw)
+
+
+@pytest.mark.parametrize("damage", ["chunk", "array-metadata", "group-metadata"])
+def test_a_damaged_store_is_named_and_its_observations_recomputed(ray_session, dataset, tmp_path, damage):
+    """A deleted chunk, a truncated array zarr.json or a truncated group zarr.json: the next run stops with
+    an error naming the store, and the run after it recomputes the affected observations (never zeros)."""
+    from stores.integrity import StoreDamagedError
+
+    cfg = replace(SURVEY, arrays=("vla",), K_values=(5,))
+    url = reconstruct_survey("gaussian", dataset, cfg, root=str(tmp_path))
+    first = ss.load_results(url)
+    assert first["done"].all()
+    if damage == "chunk":
+        os.remove(os.path.join(url, "ddrm_mean", "c", "2", "0", "0"))
+        lost = [2]
+    elif damage == "array-metadata":
+        meta_file = os.path.join(url, "ddrm_std", "zarr.json")
+        open(meta_file, "w").write(open(meta_file).read()[:40])
+        lost = list(range(len(first["done"])))
+    else:
+        meta_file = os.path.join(url, "zarr.json")
+        open(meta_file, "w").write(open(meta_file).read()[:40])
+        lost = []  # the attributes are rewritten from the config; every array is then checked
+    with pytest.raises(StoreDamagedError, match=re.escape(url)):
+        reconstruct_survey("gaussian", dataset, cfg, root=str(tmp_path))
+    middle = ss.load_results(url)
+    assert not middle["done"][lost].any() and middle["done"].sum() == len(first["done"]) - len(lost)
+    assert reconstruct_survey("gaussian", dataset, cfg, root=str(tmp_path)) == url  # repaired: it completes
+    final = ss.load_results(url)
+    assert final["done"].all()
+    group = storage.open_group(url, "r")
+    means = np.stack([group["ddrm_mean"][i] for i in range(len(final["done"]))])
+    assert np.isfinite(means).all() and (means.reshape(len(means), -1).max(axis=1) > 0).all()
+    kept = np.setdiff1d(np.arange(len(final["done"])), lost)
+    np.testing.assert_array_equal(final["finished_at"][kept], first["finished_at"][kept])  # the rest not redone
