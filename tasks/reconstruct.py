@@ -204,4 +204,6 @@ def _reconstruct_pending(plan: SurveyPlan, config: ReconstructConfig, checkpoint
         for actor in actors:
             ray.kill(actor)
     seconds = time.perf_counter() - t0
+    logger.info("%d observations in %.1f s on %d actor(s): %.3f observations/s", done, seconds, n_actors,
+                done / seconds)
     return {"done": done, "actors": n_actors, "seconds": seconds, "obs_per_s": done / seconds}

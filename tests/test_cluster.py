@@ -251,7 +251,8 @@ def test_two_runs_of_one_survey_at_once_compute_each_observation_once(cluster):
     assert first.returncode == 0 and second.returncode == 0, (out1[-2000:], out2[-2000:])
     _, res = _results(cluster, root)
     assert res["done"].all() and len(np.unique(res["finished_at"])) == 16
-    computed = [int(line.split(" observations in ")[0].rsplit(" ", 1)[-1])
-                for out in (out1, out2) for line in out.splitlines() if " observations in " in line]
+    import re
+
+    computed = [int(n) for out in (out1, out2) for n in re.findall(r"(\d+) observations in \d+ batches", out)]
     assert sum(computed) == 16, (computed, out1[-1500:], out2[-1500:])  # nothing twice
     assert "being computed by another run" in out1 + out2

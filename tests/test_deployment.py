@@ -1,0 +1,95 @@
+"""Production scheduling on one machine (issue 15): `prefect server start` on 127.0.0.1, a process work pool,
+`prefect deploy` from infra/prefect.yaml, `prefect worker start`, and a deployment run triggered from the
+CLI that a worker executes to Completed, with its artifacts in the API."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import free_port
+from tests.test_cluster import listening_sockets
+from tests.test_uvfits import VIS, needs_files
+
+ROOT = Path(__file__).resolve().parents[1]
+PREFECT = str(Path(sys.executable).with_name("prefect"))
+
+
+def _api(env: dict, method: str, path: str, body: dict | None = None):
+    req = urllib.request.Request(env["PREFECT_API_URL"] + path, method=method,
+                                 data=None if body is None else json.dumps(body).encode(),
+                                 headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(req, timeout=10) as r:
+        return json.loads(r.read() or b"null")
+
+
+@pytest.fixture(scope="module")
+def prefect_server(tmp_path_factory):
+    home, port = tmp_path_factory.mktemp("prefect-home"), free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_")}
+    env |= {"PREFECT_HOME": str(home), "PREFECT_API_URL": f"http://127.0.0.1:{port}/api",
+            "PREFECT_SERVER_ANALYTICS_ENABLED": "false", "DO_NOT_TRACK": "1", "RAY_USAGE_STATS_ENABLED": "0",
+            "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0", "RAY_AUTH_MODE": "disabled", "RADIO_DDRM_HOME": str(ROOT),
+            "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}", "PYTHONPATH": str(ROOT)}
+    server = subprocess.Popen([PREFECT, "server", "start", "--host", "127.0.0.1", "--port", str(port)], env=env,
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    deadline = time.monotonic() + 90
+    while True:
+        try:
+            _api(env, "GET", "/health")
+            break
+        except OSError:
+            assert server.poll() is None and time.monotonic() < deadline, "prefect server did not start"
+            time.sleep(0.5)
+    yield env, server
+    server.terminate()
+    server.wait(timeout=30)
+
+
+def _run(env: dict, *args: str) -> str:
+    out = subprocess.run([PREFECT, *args], env=env, cwd=ROOT, capture_output=True, text=True, timeout=180)
+    assert out.returncode == 0, out.stdout[-2000:] + out.stderr[-2000:]
+    return out.stdout
+
+
+@needs_files
+def test_a_worker_runs_the_image_deployment_to_completed_with_its_artifacts(prefect_server, tmp_path):
+    env, server = prefect_server
+    assert all(ip == "127.0.0.1" for _, ip, _ in listening_sockets({server.pid}))  # the server binds loopback
+    _run(env, "work-pool", "create", "radio-ddrm", "--type", "process")
+    _run(env, "--no-prompt", "deploy", "--name", "image-observations", "--prefect-file", "infra/prefect.yaml")
+    worker = subprocess.Popen([PREFECT, "worker", "start", "--pool", "radio-ddrm"], env=env, cwd=ROOT,
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    try:
+        files = json.dumps(sorted(str(p) for p in VIS.glob("*.uvfits")))
+        out = _run(env, "deployment", "run", "image_observations/image-observations", "--param", f"files={files}",
+                   "--param", 'config={"N": 32, "K": 2, "samples": 2}', "--param", f"root={tmp_path}",
+                   "--param", "num_actors=1")
+        run_id = re.search(r"UUID:\s*([0-9a-f-]{36})", out).group(1)
+        deadline, state = time.monotonic() + 300, None
+        while time.monotonic() < deadline:
+            state = _api(env, "GET", f"/flow_runs/{run_id}")["state"]["type"]
+            if state in ("COMPLETED", "FAILED", "CRASHED", "CANCELLED"):
+                break
+            time.sleep(2)
+        assert state == "COMPLETED", state
+    finally:
+        worker.terminate()
+        worker.wait(timeout=30)
+    artifacts = _api(env, "POST", "/artifacts/filter", {"artifacts": {"flow_run_id": {"any_": [run_id]}}})
+    kinds = {a["type"] for a in artifacts}
+    assert {"table", "markdown"} <= kinds, kinds
+    table = next(a for a in artifacts if a["type"] == "table")
+    rows = json.loads(table["data"]) if isinstance(table["data"], str) else table["data"]
+    assert len(rows) == 4 and all("total_flux_jy" in r for r in rows)
+    gallery = next(a for a in artifacts if a["type"] == "markdown")
+    assert "data:image/png;base64," in gallery["data"]
+    assert len(list(tmp_path.glob("images/*/summary.json"))) == 4
