@@ -50,8 +50,19 @@ def prefect_server(tmp_path_factory):
             assert server.poll() is None and time.monotonic() < deadline, "prefect server did not start"
             time.sleep(0.5)
     yield env, server
-    server.terminate()
-    server.wait(timeout=30)
+    _stop(server)
+
+
+def _stop(proc: subprocess.Popen) -> None:
+    """SIGTERM to the process group (a worker's flow-run children too), SIGKILL after 30 s."""
+    import signal
+
+    os.killpg(proc.pid, signal.SIGTERM)
+    try:
+        proc.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=10)
 
 
 def _run(env: dict, *args: str) -> str:
@@ -82,8 +93,7 @@ def test_a_worker_runs_the_image_deployment_to_completed_with_its_artifacts(pref
             time.sleep(2)
         assert state == "COMPLETED", state
     finally:
-        worker.terminate()
-        worker.wait(timeout=30)
+        _stop(worker)
     artifacts = _api(env, "POST", "/artifacts/filter", {"artifacts": {"flow_run_id": {"any_": [run_id]}}})
     kinds = {a["type"] for a in artifacts}
     assert {"table", "markdown"} <= kinds, kinds
@@ -93,3 +103,27 @@ def test_a_worker_runs_the_image_deployment_to_completed_with_its_artifacts(pref
     gallery = next(a for a in artifacts if a["type"] == "markdown")
     assert "data:image/png;base64," in gallery["data"]
     assert len(list(tmp_path.glob("images/*/summary.json"))) == 4
+    _ui_shows_the_table(env, table, tmp_path)
+
+
+CHROMIUM = next((b for b in ("chromium-headless-shell", "chromium", "chromium-browser")
+                 if any(os.access(os.path.join(d, b), os.X_OK) for d in os.environ["PATH"].split(os.pathsep))), None)
+SCREENSHOT = ROOT / "docs" / "figures" / "prefect-ui-artifact.png"
+
+
+def _ui_shows_the_table(env: dict, table: dict, tmp_path: Path) -> None:
+    """The Prefect UI, as a user sees it: headless Chromium renders the table artifact's page from the local
+    server; its DOM must hold the table's column names; the screenshot is kept for the README."""
+    if CHROMIUM is None:
+        pytest.skip("no headless Chromium (apt-get install chromium-headless-shell)")
+    url = env["PREFECT_API_URL"].removesuffix("/api") + f"/artifacts/artifact/{table['id']}"
+    common = ["--no-sandbox", "--disable-gpu", "--hide-scrollbars", "--window-size=1400,900",
+              "--virtual-time-budget=20000", f"--user-data-dir={tmp_path / 'chromium'}"]
+    dom = subprocess.run([CHROMIUM, *common, "--dump-dom", url], capture_output=True, text=True, timeout=120).stdout
+    for column in ("file", "total_flux_jy", "chi2_per_coordinate"):
+        assert column in dom, (column, dom[-2000:])
+    shot = tmp_path / "ui.png"
+    subprocess.run([CHROMIUM, *common, f"--screenshot={shot}", url], capture_output=True, timeout=120)
+    assert shot.read_bytes()[:4] == b"\x89PNG"
+    if os.environ.get("RADIO_DDRM_UPDATE_SCREENSHOT"):
+        SCREENSHOT.write_bytes(shot.read_bytes())
