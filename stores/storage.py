@@ -14,7 +14,9 @@ import fsspec
 
 StorageOptions = Optional[dict[str, Any]]
 
-S3_TIMEOUTS = {"connect_timeout": 3, "read_timeout": 60}
+# short connect timeout and botocore's standard retries (3 attempts), under s3fs's own retry loop: a stopped
+# endpoint fails a run in seconds, not minutes, while a transient error is still retried
+S3_TIMEOUTS = {"connect_timeout": 3, "read_timeout": 60, "retries": {"max_attempts": 3, "mode": "standard"}}
 
 
 class StoreUnreachableError(RuntimeError):

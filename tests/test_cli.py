@@ -39,7 +39,10 @@ def test_bad_arguments_exit_nonzero_with_a_readable_message(tmp_path):
         ["train", "--ray-address", f"127.0.0.1:{free_port()}"], ["reconstruct", "--dataset", "x"],
         ["serve", "--only", "nope"], ["nope"],
     ]
-    for args in cases:
-        proc = run_cli(*args, env=s3)
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(max_workers=3) as pool:  # independent processes: start-up time overlaps
+        procs = list(pool.map(lambda args: run_cli(*args, env=s3), cases))
+    for args, proc in zip(cases, procs):
         assert proc.returncode != 0 and "Traceback" not in proc.stderr and "error" in proc.stderr, (args, proc.stderr)
 
