@@ -150,6 +150,8 @@ def listening_sockets(pids: set[int]) -> list[tuple[int, str, int]]:
             continue
     out = []
     for table, v6 in (("/proc/net/tcp", False), ("/proc/net/tcp6", True)):
+        if not os.path.exists(table):  # no IPv6 on this machine
+            continue
         with open(table) as f:
             for line in f.readlines()[1:]:
                 cols = line.split()
