@@ -22,9 +22,6 @@ import time
 import numpy as np
 import torch
 
-LEVELS = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.68, 0.8, 0.9, 0.95)
-
-
 def export(path: str, n: int = 64) -> None:
     from ddrm.images import centre_crop_or_pad
     from sources.first_package import data_file, read
@@ -69,6 +66,7 @@ def posterior(images: torch.Tensor, op, sigma: float, sampler, prior, K: int, S:
 
 def evaluate(args) -> dict:
     from ddrm import DDRMConfig, SplitGibbsConfig
+    from ddrm.calibration import RELIABILITY_LEVELS as LEVELS
     from ddrm.calibration import conformal_scale, covered, reliability, scores, tarp_coverage
     from ddrm.interferometry.observe import paper_operator
     from ddrm.metrics import all_metrics, psnr_from_mse
@@ -104,22 +102,13 @@ def evaluate(args) -> dict:
             "gpu": torch.cuda.get_device_name() if device.type == "cuda" else None, "args": vars(args)}
 
 
-def reliability_png(report: dict, path: str) -> None:
-    import matplotlib
+def reliability_figure(report: dict, path: str) -> None:
+    """The report's reliability diagram (``reporting.plots.reliability_png``; raw curves only here)."""
+    from reporting.plots import reliability_png
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(4.5, 4.5))
-    ax.plot([0, 1], [0, 1], "k:", lw=1)
-    for key, curve in report["curves"].items():
-        ax.plot(report["levels"], curve, "o-", ms=3, label=key.replace("_sigma", ", σ_y="))
-    ax.set_xlabel("expected coverage (S-corrected interval)")
-    ax.set_ylabel("observed coverage, source pixels")
-    ax.set_title(f"FIRST test, paper VLA mask, K={report['args']['K']}, S={report['args']['S']}")
-    ax.legend(fontsize=7)
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
+    curves = {key.replace("_sigma", ", σ_y="): (curve, []) for key, curve in report["curves"].items()}
+    with open(path, "wb") as f:
+        f.write(reliability_png(list(report["levels"]), curves))
 
 
 def main() -> None:
@@ -144,7 +133,7 @@ def main() -> None:
     os.makedirs(args.out, exist_ok=True)
     with open(os.path.join(args.out, "calibration_first.json"), "w") as f:
         json.dump(report, f, indent=2)
-    reliability_png(report, os.path.join(args.out, "reliability.png"))
+    reliability_figure(report, os.path.join(args.out, "reliability.png"))
     res, s = report["results"], max(args.sigma)
     d, g = res[f"ddrm_sigma{s:g}"], res[f"gibbs_sigma{s:g}"]
     print(f"ddrm_cov68_src={d['cov68_src']:.3f} gibbs_cov68_src={g['cov68_src']:.3f} ddrm_psnr={d['psnr_mean']:.2f} "

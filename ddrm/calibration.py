@@ -14,9 +14,10 @@ from typing import Optional, Sequence
 
 import torch
 
-from .metrics import interval_halfwidth_factor, source_mask
+from .metrics import interval_coverage, interval_halfwidth_factor, source_mask
 
 STD_FLOOR = 1e-8
+RELIABILITY_LEVELS = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.68, 0.8, 0.9, 0.95)  # a reliability diagram's points
 
 
 def scores(mean: torch.Tensor, std: torch.Tensor, truth: torch.Tensor,
@@ -43,12 +44,8 @@ def conformal_scale(val_scores: torch.Tensor, level: float, S: int) -> float:
 def covered(mean: torch.Tensor, std: torch.Tensor, truth: torch.Tensor, level: float, S: int,
             scale: float = 1.0, mask: Optional[torch.Tensor] = None) -> torch.Tensor:
     """Per observation (B,): the fraction of ``mask`` pixels (default: source pixels; NaN if none) inside
-    μ̂ ± scale · k σ̂."""
-    mask = source_mask(truth) if mask is None else mask
-    inside = ((truth - mean).abs() <= scale * interval_halfwidth_factor(level, S) * std).to(mean.dtype)
-    m = mask.to(mean.dtype)
-    n = m.flatten(start_dim=1).sum(dim=1)
-    return torch.where(n > 0, (inside * m).flatten(start_dim=1).sum(dim=1) / n.clamp_min(1), float("nan"))
+    μ̂ ± scale · k σ̂ (``metrics.interval_coverage``)."""
+    return interval_coverage(mean, std, truth, level, S, scale, source_mask(truth) if mask is None else mask)
 
 
 def reliability(mean: torch.Tensor, std: torch.Tensor, truth: torch.Tensor, S: int, levels: Sequence[float],

@@ -97,18 +97,24 @@ def source_mask(truth: torch.Tensor, fraction: float = 0.01) -> torch.Tensor:
     return truth > fraction * peak[:, None, None]
 
 
-def coverage(samples: torch.Tensor, truth: torch.Tensor, level: float,
-             mask: torch.Tensor = None) -> torch.Tensor:
-    """Fraction of pixels (of ``mask``, if given; NaN where it is empty) whose truth lies in the S-corrected
-    central ``level`` interval μ̂ ± k σ̂ (``interval_halfwidth_factor``), (B,)."""
-    _check(samples, truth)
-    mu, var = _mean_std(samples)
-    inside = ((truth - mu).abs() <= interval_halfwidth_factor(level, samples.shape[1]) * var.sqrt()).to(samples.dtype)
+def interval_coverage(mean: torch.Tensor, std: torch.Tensor, truth: torch.Tensor, level: float, S: int,
+                      scale: float = 1.0, mask: torch.Tensor = None) -> torch.Tensor:
+    """Fraction of pixels (of ``mask``, if given; NaN where it is empty) whose truth lies in μ̂ ± scale · k σ̂,
+    k the S-corrected factor of the central ``level`` interval (``interval_halfwidth_factor``), (B,)."""
+    inside = ((truth - mean).abs() <= scale * interval_halfwidth_factor(level, S) * std).to(mean.dtype)
     if mask is None:
         return _pixel_mean(inside)
-    m = mask.to(samples.dtype)
+    m = mask.to(mean.dtype)
     n = m.flatten(start_dim=1).sum(dim=1)
     return torch.where(n > 0, (inside * m).flatten(start_dim=1).sum(dim=1) / n.clamp_min(1), float("nan"))
+
+
+def coverage(samples: torch.Tensor, truth: torch.Tensor, level: float,
+             mask: torch.Tensor = None) -> torch.Tensor:
+    """``interval_coverage`` of the samples' own μ̂ and σ̂, (B,)."""
+    _check(samples, truth)
+    mu, var = _mean_std(samples)
+    return interval_coverage(mu, var.sqrt(), truth, level, samples.shape[1], mask=mask)
 
 
 UNCERTAINTY_METRICS = ("sre", "sre_paper", "cov68", "cov95", "cov68_src", "cov95_src")

@@ -86,8 +86,8 @@ def split_gibbs(denoiser: Denoiser, y: torch.Tensor, op: SVDOperator, schedule: 
     denoiser: D(x_t (n, 1, N, N), t (n,)) -> x̂_0, with n = B·S. Device and dtype follow y.
     """
     B, D, N = y.shape[0], op.D, op.N
-    sy = sigma_per_observation(sigma_y, B, y).clamp_min(1e-30)  # (B, 1, 1)
-    noiseless = sigma_per_observation(sigma_y, B, y) == 0
+    sigma = sigma_per_observation(sigma_y, B, y)  # (B, 1, 1)
+    noiseless, sy = sigma == 0, sigma.clamp_min(1e-30)
     s = op.singulars.to(y)
     idx = op.measured.to(y.device)
     ybar = op.ybar(y)[:, None, :]  # (B, 1, M)

@@ -10,14 +10,12 @@ from typing import Any
 import numpy as np
 import torch
 
+from ddrm.calibration import RELIABILITY_LEVELS as LEVELS
 from ddrm.calibration import conformal_scale, covered, reliability, scores, tarp_coverage
 from reporting.plots import reliability_png
 from stores import storage
 from stores.dataset import Dataset
 from stores.storage import StorageOptions
-
-LEVELS = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.68, 0.8, 0.9, 0.95)
-
 
 def _posterior(group, sampler: str, obs: np.ndarray, dataset: Dataset) -> tuple[torch.Tensor, ...]:
     """(mean, std, truth), each (n, N, N) float64, of observations ``obs``."""
