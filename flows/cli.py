@@ -8,6 +8,7 @@ ephemeral Prefect server unless PREFECT_API_URL points at one).
 from __future__ import annotations
 
 import argparse
+import math
 import os
 import sys
 from dataclasses import replace
@@ -96,7 +97,11 @@ def _train(args: argparse.Namespace) -> int:
     from flows.prepare import prepare_dataset
     from flows.train import train_prior
 
-    config = train_preset(args.preset, **_given(args, "batch_size", "seed", "use_gpu", "cpus_per_worker"))
+    config = train_preset(args.preset, **_given(args, "batch_size", "seed", "use_gpu", "cpus_per_worker",
+                                                "max_failures"))
+    if args.checkpoint_every:  # reports stay at a divisor of the checkpoint interval
+        config = replace(config, checkpoint_every=args.checkpoint_every,
+                         report_every=math.gcd(config.report_every, args.checkpoint_every))
     if args.workers:
         config = replace(config, num_workers=args.workers)
     if args.steps:
@@ -222,6 +227,9 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--batch-size", dest="batch_size", type=_positive_int, help="per worker")
     t.add_argument("--steps", type=_positive_int, help="optimiser steps")
     t.add_argument("--seed", type=int)
+    t.add_argument("--checkpoint-every", dest="checkpoint_every", type=_positive_int, help="steps between checkpoints")
+    t.add_argument("--max-failures", dest="max_failures", type=int,
+                   help="worker failures survived by restarting from the last checkpoint (Ray Train FailureConfig)")
     gpu = t.add_mutually_exclusive_group()
     gpu.add_argument("--use-gpu", dest="use_gpu", action="store_true", default=None)
     gpu.add_argument("--cpu", dest="use_gpu", action="store_false", help="CPUs even if GPUs exist")
@@ -249,6 +257,8 @@ def build_parser() -> argparse.ArgumentParser:
                         epilog="examples:\n  radio-ddrm image obs.uvfits --N 150 --pixel-scale 1.8arcsec\n"
                                "  radio-ddrm image *.uvfits --weighting briggs --robust 0 --K 50 --samples 16\n"
                                "  radio-ddrm image obs.ms   (a Measurement Set: pip install 'radio-ddrm[ms]')\n"
+                               "  radio-ddrm image 's3://bucket/obs/*.uvfits' --root s3://bucket/run --ray-address "
+                               "127.0.0.1:6390\n"
                                "Outputs: <root>/images/<file>/image.fits (mean, std, dirty, clean), panel.png, "
                                "summary.json")
     im.add_argument("files", nargs="+", help="uvfits files or Measurement Set folders")
@@ -264,6 +274,10 @@ def build_parser() -> argparse.ArgumentParser:
                     help="σ from the data weights or from the scatter within uv cells")
     im.add_argument("--root", default="runs", help="output root (default runs)")
     im.add_argument("--strict", action="store_true", help="fail on a bad file instead of skipping it")
+    im.add_argument("--ray-address", dest="ray_address",
+                    help="image on a pool of Ray actors of this cluster (the image_observations flow: globs and "
+                         "s3:// files, a rerun images only what is missing)")
+    im.add_argument("--actors", type=_positive_int, help="Ray actors (implies the flow, on a local Ray by default)")
     im.set_defaults(func=image_command)
 
     ex = sub.add_parser("export-prior", formatter_class=RAW, help="ship a trained checkpoint inside the package",

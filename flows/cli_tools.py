@@ -10,7 +10,9 @@ from runtime.environment import configure_local_environment
 
 
 def image_command(args: argparse.Namespace) -> int:
-    """Image visibility files one after another; a bad file is reported and skipped unless --strict."""
+    """Image visibility files: in this process one after another, or with ``--ray-address``/``--actors``
+    through the ``image_observations`` flow on a pool of Ray actors (globs and s3:// files, resumable).
+    A bad file is reported and skipped unless --strict."""
     import json
 
     import torch
@@ -25,6 +27,8 @@ def image_command(args: argparse.Namespace) -> int:
     cfg = ImageConfig(**given, pixel_scale_arcsec=parse_angle_arcsec(args.pixel_scale) if args.pixel_scale else None,
                       sampler=image_sampler(args.sampler), strict=args.strict)
     configure_local_environment()
+    if args.ray_address or args.actors:
+        return _image_flow(args, cfg)
     prior = load_prior(cfg.prior, torch.device("cpu"))
     skipped = []
     for path in args.files:
@@ -39,6 +43,21 @@ def image_command(args: argparse.Namespace) -> int:
         print(json.dumps({k: summary[k] for k in ("file", "fits", "png", "total_flux_jy", "total_flux_clean_jy",
                                                    "chi2_per_coordinate", "seconds")}))
     return 1 if skipped and len(skipped) == len(args.files) else 0
+
+
+def _image_flow(args: argparse.Namespace, cfg) -> int:
+    import json
+
+    from flows.image import image_observations
+    from runtime.ray_cluster import ensure_ray
+    from stores.storage import check_reachable
+
+    check_reachable(args.root)
+    ensure_ray(args.ray_address)
+    out = image_observations(args.files, cfg, root=args.root, ray_address=args.ray_address, num_actors=args.actors)
+    for row in out["rows"]:
+        print(json.dumps(row))
+    return 1 if out["skipped"] and not out["images"] else 0
 
 
 def export_prior_command(args: argparse.Namespace) -> int:

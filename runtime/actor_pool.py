@@ -33,6 +33,13 @@ def _is_death(err: BaseException) -> bool:
     return isinstance(err, RayActorError) or type(err).__name__ in names
 
 
+def has_room(cpus: float, gpu: bool) -> bool:
+    """Whether the cluster has free resources for one more actor now (a lost node's CPUs are gone, and a
+    replacement asked for where there is no room would wait forever)."""
+    free = ray.available_resources()
+    return free.get("GPU", 0) >= 1 if gpu else free.get("CPU", 0) >= cpus
+
+
 def run_pool(actors: list, items: Iterable[Any], submit: Callable[[Any, Any], "ray.ObjectRef"],
              remaining: Callable[[Any], Optional[Any]] = lambda item: item,
              respawn: Callable[[], Optional[Any]] = lambda: None) -> Iterator[Any]:

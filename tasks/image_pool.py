@@ -1,26 +1,31 @@
 """Prefect tasks of ``image_observations``: plan (what is not done yet), image on a pool of Ray actors
-(each loads the prior once; a file's operator is built in the actor), and the summary artifacts."""
+(each loads the prior once; a file's operator is built in the actor), and the summary artifacts.
+
+The pool is ``runtime.actor_pool.run_pool``: when an actor or its node dies, its file goes to the actors
+still alive unless its summary was already written."""
 
 from __future__ import annotations
 
 import json
-from typing import Any, Optional
+from typing import Optional
 
 import ray
 from prefect import get_run_logger, task
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from prefect.cache_policies import NO_CACHE
-from ray.util import ActorPool
 
 from configs.image import ImageConfig
 from reporting.artifacts import artifact_key, png_markdown
+from runtime.actor_pool import has_room, run_pool
 from runtime.ray_cluster import ensure_ray, plan_workers
 from stores import storage
 from stores.storage import StorageOptions
 
 from .image import SUMMARY, Imager, expand_files, is_done, output_dir
 
-RemoteImager = ray.remote(max_restarts=2, max_task_retries=2)(Imager)
+# no restarts: a dead actor's file is requeued to the living by ``run_pool`` (a restart would wait for
+# resources that a lost node took with it)
+RemoteImager = ray.remote(max_restarts=0)(Imager)
 TABLE_FIELDS = ("file", "source", "telescope", "n_vis", "n_flagged", "pixel_scale_arcsec", "sigma_jy_weights",
                 "sigma_jy_scatter", "flux_scale_jy_per_pixel", "total_flux_jy", "total_flux_clean_jy",
                 "chi2_per_coordinate", "seconds")
@@ -49,11 +54,20 @@ def run_imager_pool(pending: list[str], config: ImageConfig, root: str, ray_addr
     ensure_ray(ray_address)
     n, gpu = plan_workers(num_actors, 1, None, "imaging actors")
     n = min(n, len(pending))
-    actors = [RemoteImager.options(num_cpus=1, num_gpus=1 if gpu else 0).remote(config, root, storage_options, 1)
-              for _ in range(n)]
+
+    def new_actor():
+        return RemoteImager.options(num_cpus=1, num_gpus=1 if gpu else 0).remote(config, root, storage_options, 1)
+
+    def respawn():
+        return new_actor() if has_room(1, gpu) else None
+
+    def remaining(path: str) -> Optional[str]:  # a file its dead actor finished is not imaged again
+        return None if is_done(root, path, storage_options) else path
+
+    actors = [new_actor() for _ in range(n)]
     failures: list[dict] = []
     try:
-        for i, result in enumerate(ActorPool(actors).map_unordered(lambda a, f: a.image.remote(f), pending), 1):
+        for i, result in enumerate(run_pool(actors, pending, lambda a, f: a.image.remote(f), remaining, respawn), 1):
             if "error" in result:
                 logger.warning("skipped %s", result["error"])
                 failures.append(result)

@@ -28,7 +28,7 @@ from ddrm.priors import GaussianFourierPrior
 from ddrm.sampling import make_generators
 from ddrm.schedule import Schedule
 from ddrm.units import to_model
-from runtime.actor_pool import run_pool
+from runtime.actor_pool import has_room, run_pool
 from runtime.ray_cluster import ensure_ray, plan_workers
 from stores import runs, storage
 from stores import survey as ss
@@ -179,10 +179,8 @@ def _reconstruct_pending(plan: SurveyPlan, config: ReconstructConfig, checkpoint
         return RemoteReconstructor.options(num_cpus=config.cpus_per_actor, num_gpus=1 if gpu else 0).remote(
             checkpoint, dataset, plan.url, config, storage_options, config.cpus_per_actor)
 
-    def respawn():  # a replacement only where the cluster has room now (a lost node's CPUs are gone)
-        free = ray.available_resources()
-        room = free.get("GPU", 0) >= 1 if gpu else free.get("CPU", 0) >= config.cpus_per_actor
-        return new_actor() if room else None
+    def respawn():  # a replacement only where the cluster has room for it now
+        return new_actor() if has_room(config.cpus_per_actor, gpu) else None
 
     actors = [new_actor() for _ in range(n_actors)]
     todo = sum(len(b.obs) for b in batches)

@@ -129,7 +129,7 @@ def fit_prior(config: TrainConfig, plan: TrainPlan, dataset: str, ray_address: O
         train_loop_per_worker,
         train_loop_config={"train": config, "dataset": dataset, "meta": meta, "progress": progress,
                            "storage_options": storage_options,
-                           "resume_from": plan.latest[1] if plan.latest else None},
+                           "run_dir": plan.run_dir},
         scaling_config=ScalingConfig(num_workers=workers, use_gpu=gpu, resources_per_worker=per_worker),
         run_config=RunConfig(name=plan.run_name, **_ray_storage(plan.storage_path, storage_options),
                              failure_config=FailureConfig(max_failures=config.max_failures),

@@ -8,6 +8,8 @@ attaches a checkpoint each ``checkpoint_every`` steps and at the end.
 
 from __future__ import annotations
 
+import logging
+import pickle
 import resource
 import tempfile
 import time
@@ -24,9 +26,11 @@ from ddrm.training import augment, crop_batch_size, lr_at, make_optimizer, rando
 from ddrm.unet import UNet
 from ddrm.units import to_model
 
-from stores.checkpoints import PriorMeta, read_meta, read_state, write_checkpoint
+from stores.checkpoints import PriorMeta, list_checkpoints, read_meta, read_state, write_checkpoint
 from configs import TrainConfig
 from stores.dataset import Dataset
+
+log = logging.getLogger(__name__)
 
 
 def load_shard(dataset_url: str, rank: int, world: int, device: torch.device,
@@ -43,19 +47,29 @@ def peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
 
 
-def _resume(model: UNet, ema: EMA, optimizer: torch.optim.Optimizer, cfg: TrainConfig,
-            resume_from: Optional[str], storage_options: Optional[dict]) -> int:
-    """Load the latest checkpoint: Ray Train's after a worker failure (FailureConfig), else ``resume_from``
-    (an earlier, interrupted run's); returns the step to start from."""
+def _resume(model: UNet, ema: EMA, optimizer: torch.optim.Optimizer, cfg: TrainConfig, run_dir: Optional[str],
+            storage_options: Optional[dict]) -> int:
+    """Load the newest checkpoint and return its step (0: none). Candidates: Ray Train's latest after a
+    worker failure (FailureConfig), and the complete checkpoints in ``run_dir`` on storage: an earlier,
+    interrupted run's, or one this run uploaded but Ray had not registered when a worker died (Ray then
+    restarts with an older one, or none). A checkpoint that does not load (cut short) is passed over."""
+    state = None
     checkpoint = ray.train.get_checkpoint()
     if checkpoint is not None:
         with checkpoint.as_directory() as directory:
             read_meta(directory, cache=False).check(checkpoint.path, unet=cfg.unet, schedule=cfg.schedule)
             state = read_state(directory)
-    elif resume_from is not None:
-        read_meta(resume_from, storage_options).check(resume_from, unet=cfg.unet, schedule=cfg.schedule)
-        state = read_state(resume_from, storage_options)
-    else:
+    stored = list_checkpoints(run_dir, storage_options) if run_dir else []
+    for step, url in reversed(stored):  # newest first
+        if state is not None and step <= state["step"]:
+            break
+        read_meta(url, storage_options, cache=False).check(url, unet=cfg.unet, schedule=cfg.schedule)
+        try:
+            state = read_state(url, storage_options)
+            break
+        except (OSError, RuntimeError, EOFError, pickle.UnpicklingError) as err:
+            log.warning("checkpoint %s does not load (%s); trying an older one", url, err)
+    if state is None:
         return 0
     model.load_state_dict(state["model"])
     ema.load_state_dict(state["ema"])
@@ -83,8 +97,8 @@ def _report(metrics: dict, rank: int, state: Optional[dict], meta: PriorMeta) ->
 
 def train_loop_per_worker(loop_config: dict[str, Any]) -> None:
     """loop_config: ``train`` (TrainConfig), ``dataset`` (URL), ``meta`` (for prior.json),
-    ``progress`` (optional actor with ``push``), ``storage_options``, ``resume_from`` (a checkpoint
-    URL or None)."""
+    ``progress`` (optional actor with ``push``), ``storage_options``, ``run_dir`` (the run's checkpoint
+    directory, resumed from; None: start afresh)."""
     cfg: TrainConfig = loop_config["train"]
     ctx = ray.train.get_context()
     rank, world = ctx.get_world_rank(), ctx.get_world_size()
@@ -96,7 +110,7 @@ def train_loop_per_worker(loop_config: dict[str, Any]) -> None:
     model = UNet(cfg.unet)
     ema = EMA(model, cfg.optim.ema_decay)
     optimizer = make_optimizer(model, cfg.optim)
-    start = _resume(model, ema, optimizer, cfg, loop_config.get("resume_from"), loop_config.get("storage_options"))
+    start = _resume(model, ema, optimizer, cfg, loop_config.get("run_dir"), loop_config.get("storage_options"))
     ddp_model = ray.train.torch.prepare_model(model)
     ema.model.to(device)
     autocast = torch.bfloat16 if device.type == "cuda" and cfg.mixed_precision else None

@@ -1,5 +1,6 @@
 """Fault injection for tests, outside production signatures: a Reconstructor subclass whose run
-fails once for a chosen observation, and a training loop that raises once at a chosen step.
+fails once for a chosen observation, an Imager whose process dies on a chosen file once, and a
+training loop that raises once at a chosen step.
 Both are built by closures and pickled by value, so Ray ships them to its workers as they are."""
 
 from __future__ import annotations
@@ -7,6 +8,7 @@ from __future__ import annotations
 import functools
 import os
 
+from tasks.image import Imager
 from tasks.reconstruct import Reconstructor
 from tasks.train_worker import train_loop_per_worker
 
@@ -25,6 +27,19 @@ def faulty_reconstructor(obs: int, marker: str, mode: str) -> type:
             return super().run(batch)
 
     return FaultyReconstructor
+
+
+def dying_imager(name: str, marker: str) -> type:
+    """An Imager whose process exits the first time it is given a file whose path ends with ``name``."""
+
+    class DyingImager(Imager):
+        def image(self, path):
+            if path.endswith(name) and not os.path.exists(marker):
+                open(marker, "w").close()
+                os._exit(1)
+            return super().image(path)
+
+    return DyingImager
 
 
 def _faulty_loop(loop_config: dict, *, step: int, marker: str) -> None:

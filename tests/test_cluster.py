@@ -191,6 +191,77 @@ def test_the_cluster_has_two_raylets_and_listens_on_loopback_only(cluster):
     assert all(ip in ("127.0.0.1", "::1") for _, ip, _ in listening), listening
 
 
+def _s3(cluster):
+    import s3fs
+
+    return s3fs.S3FileSystem(key="radio-ddrm-test", secret=SECRET, endpoint_url=cluster["s3"].env["AWS_ENDPOINT_URL"],
+                             skip_instance_cache=True)
+
+
+def _train_worker_pids(state: Path) -> list[int]:
+    """PIDs of the Ray Train worker processes: children of a raylet whose title names the train worker."""
+    raylets, found = set(_raylet_pids(state).values()), []
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            title = open(f"/proc/{pid}/cmdline", "rb").read().decode(errors="replace")
+            parent = int(open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()[1])
+        except OSError:
+            continue
+        if parent in raylets and "TrainWorker" in title:
+            found.append(int(pid))
+    return found
+
+
+def test_training_on_the_cluster_resumes_after_a_train_worker_is_killed(cluster):
+    from stores.checkpoints import latest_checkpoint, read_meta
+    from tasks.train import read_history
+
+    root, fs = "s3://runs/train", _s3(cluster)
+    proc = subprocess.Popen([*CLI, "train", "--preset", "demo", "--dataset", cluster["dataset"], "--root", root,
+                             "--workers", "2", "--batch-size", "8", "--steps", "60", "--checkpoint-every", "20",
+                             "--max-failures", "1", "--ray-address", cluster["address"]],
+                            env=cluster["env"], cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    deadline = time.monotonic() + 180
+    while fs.invalidate_cache() or not fs.glob("runs/train/priors/*/checkpoint_*/model.pt"):  # one on S3
+        assert proc.poll() is None and time.monotonic() < deadline, proc.stdout.read()[-3000:]
+        time.sleep(0.2)
+    workers = _train_worker_pids(cluster["state"])
+    assert len(workers) == 2, workers
+    os.kill(workers[-1], signal.SIGKILL)  # one DDP worker process dies mid-training
+    out, _ = proc.communicate(timeout=300)
+    assert proc.returncode == 0, out[-3000:]
+    checkpoint = next(line.split(": ", 1)[1] for line in out.splitlines() if line.startswith("prior checkpoint:"))
+    opts = {"key": "radio-ddrm-test", "secret": SECRET, "endpoint_url": cluster["s3"].env["AWS_ENDPOINT_URL"]}
+    assert checkpoint.startswith(f"{root}/priors/") and read_meta(checkpoint, opts, cache=False).step == 60
+    history = read_history(checkpoint.rsplit("/", 1)[0], opts)
+    assert latest_checkpoint(checkpoint.rsplit("/", 1)[0], opts) == (60, checkpoint)  # what a rerun reuses
+    assert [r["step"] for r in history] == list(range(10, 61, 10))  # continuous: every report once, in order
+    assert all(np.isfinite(r["loss"]) and r["world_size"] == 2 for r in history)
+    resumed = {r["start_step"] for r in history} - {0}
+    assert len(resumed) == 1 and resumed.pop() % 20 == 0  # restarted from a checkpoint, not from step 0
+    assert SECRET not in out
+
+
+VIS = ROOT / "../shared/data/visibilities"
+
+
+@pytest.mark.skipif(not VIS.is_dir(), reason=f"shared visibilities not found at {VIS}")
+def test_image_flow_on_the_cluster_reads_and_writes_through_s3(cluster):
+    fs = _s3(cluster)
+    for name in ("mojave.uvfits", "CenA_2017_100_lo_hops_netcal_StokesI.uvfits"):
+        fs.put_file(str(VIS / name), f"runs/obs/{name}")
+    out = _cli(cluster, "image", "s3://runs/obs/*.uvfits", "--N", "64", "--K", "10", "--samples", "2",
+               "--root", "s3://runs/imaging", "--ray-address", cluster["address"])
+    assert out.returncode == 0, out.stdout[-2000:] + out.stderr[-3000:]
+    summaries = sorted(fs.glob("runs/imaging/images/*/summary.json"))
+    assert len(summaries) == 2, summaries
+    for path in summaries:
+        summary = json.loads(fs.cat_file(path))
+        assert summary["fits"].startswith("s3://runs/imaging/") and fs.exists(summary["fits"].removeprefix("s3://"))
+        assert summary["total_flux_jy"] > 0
+    assert SECRET not in out.stdout + out.stderr
+
+
 def test_survey_on_the_cluster_survives_a_killed_worker_node(cluster):
     dataset = cluster["dataset"]
     root = "s3://runs/killnode"

@@ -1,5 +1,6 @@
 """``image_observations`` with real Ray and Prefect on a real file: FITS with a true WCS, a corrupt file
-skipped with its reason, and a rerun that images only what is missing."""
+skipped with its reason, an actor that dies mid-file (its file goes to the other), and a rerun that
+images only what is missing."""
 
 import json
 import os
@@ -16,13 +17,22 @@ VIS = Path(__file__).resolve().parents[1] / "../shared/data/visibilities"
 pytestmark = pytest.mark.skipif(not VIS.is_dir(), reason=f"shared visibilities not found at {VIS}")
 
 
-def test_flow_images_skips_a_corrupt_file_and_resumes(ray_session, tmp_path):
+def test_flow_images_skips_a_corrupt_file_survives_a_dead_actor_and_resumes(ray_session, tmp_path, monkeypatch):
+    import ray
+
+    from tests.faults import dying_imager
+
+    marker = tmp_path / "died"
+    monkeypatch.setattr("tasks.image_pool.RemoteImager", ray.remote(max_restarts=0)(dying_imager("mojave.uvfits",
+                                                                                             str(marker))))
     bad = tmp_path / "corrupt.uvfits"
     bad.write_bytes((VIS / "mojave.uvfits").read_bytes()[:5000])
     files = [str(VIS / "mojave.uvfits"), str(bad)]
     cfg = ImageConfig(N=64, K=10, samples=2)
     root = str(tmp_path / "run")
     out = image_observations(files, cfg, root=root, num_actors=2)
+    assert marker.exists()  # the actor given mojave died; the file was imaged by the other (or a replacement)
+    monkeypatch.undo()
     assert out["images"] == 1 and out["skipped"] == 1 and out["imaged_now"] == 1
     assert any("corrupt.uvfits" in str(r["source"]) and "truncated" in str(r["source"]) for r in out["rows"])
     summary = json.loads((tmp_path / "run/images/mojave/summary.json").read_text())

@@ -3,7 +3,6 @@ measurements as the project's own operator, and the imaging command runs on the 
 
 import math
 import warnings
-from pathlib import Path
 
 import numpy as np
 import pytest

@@ -6,7 +6,6 @@ import json
 
 import numpy as np
 import pytest
-import torch
 
 from configs.image import ImageConfig
 from ddrm.interferometry.dirty import nufft_dirty, nufft_psf

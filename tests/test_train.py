@@ -1,6 +1,8 @@
-"""Prior training: real Ray Train (TorchTrainer, DDP on CPU), real Prefect, real zarr and S3."""
+"""Prior training: real Ray Train (TorchTrainer, DDP on CPU), real Prefect, real zarr.
 
-import math
+Training on a multi-node cluster from an S3 dataset, with checkpoints on S3 and a Ray Train worker
+killed by SIGKILL (FailureConfig restart from the last checkpoint), is in tests/test_cluster.py."""
+
 from dataclasses import replace
 
 import pytest
@@ -45,21 +47,31 @@ def test_augment_is_a_dihedral_symmetry_with_shifts():
                        augment(x, torch.Generator().manual_seed(0), 0))
 
 
-@pytest.mark.parametrize("workers", [1, 2])
-def test_train_workers_loss_falls_and_metrics_return(ray_session, dataset, tmp_path, workers):
-    cfg = replace(TINY_TRAIN, num_workers=workers, optim=replace(TINY_TRAIN.optim, steps=24), checkpoint_every=24)
-    checkpoint = train_prior(dataset, cfg, root=str(tmp_path))
+@pytest.fixture(scope="module")
+def trained(ray_session, dataset, tmp_path_factory) -> tuple[str, str]:
+    """(checkpoint, root) of one 24-step DDP run on 2 workers, checkpoints every 8 steps."""
+    root = str(tmp_path_factory.mktemp("trained"))
+    return train_prior(dataset, TRAINED, root=root), root
+
+
+TRAINED = replace(TINY_TRAIN, num_workers=2, optim=replace(TINY_TRAIN.optim, steps=24), checkpoint_every=8)
+
+
+def test_train_workers_loss_falls_and_metrics_return(trained):
+    checkpoint, _ = trained
     history = read_history(str(checkpoint).rsplit("/", 1)[0])
     assert [r["step"] for r in history] == list(range(2, 25, 2))
-    assert all(r["world_size"] == workers and r["samples_per_s"] > 0 for r in history)
+    assert all(r["world_size"] == 2 and r["samples_per_s"] > 0 for r in history)
     assert history[-1]["loss"] < 0.7 * history[0]["loss"]
     assert read_meta(checkpoint).step == 24
+    kept = [s for s, _ in list_checkpoints(checkpoint.rsplit("/", 1)[0])]
+    assert kept == [16, 24]  # keep_checkpoints = 2
 
 
-def test_checkpoint_loads_weights_only_and_reproduces_the_denoiser(ray_session, dataset, tmp_path):
-    checkpoint = train_prior(dataset, replace(TINY_TRAIN, num_workers=1), root=str(tmp_path))
+def test_checkpoint_loads_weights_only_and_reproduces_the_denoiser(trained, dataset):
+    checkpoint, root = trained
     state = read_state(checkpoint)  # weights_only=True inside
-    assert set(state) == {"model", "ema", "optimizer", "step"} and state["step"] == 8
+    assert set(state) == {"model", "ema", "optimizer", "step"} and state["step"] == 24
     prior = load_prior(checkpoint, torch.device("cpu"))
     manual = UNet(MICRO)
     manual.load_state_dict(state["ema"])
@@ -70,7 +82,7 @@ def test_checkpoint_loads_weights_only_and_reproduces_the_denoiser(ray_session, 
         load_prior(checkpoint, torch.device("cpu"), expect_unet=replace(MICRO, base_channels=16))
     with pytest.raises(ValueError, match="schedule config differs"):
         load_prior(checkpoint, torch.device("cpu"), expect_schedule=replace(prior.schedule, kind="linear"))
-    assert train_prior(dataset, replace(TINY_TRAIN, num_workers=1), root=str(tmp_path)) == checkpoint  # reused
+    assert train_prior(dataset, replace(TRAINED, num_workers=1), root=root) == checkpoint  # reused
 
 
 def test_interrupted_training_resumes_from_its_checkpoint(ray_session, dataset, tmp_path, monkeypatch):
@@ -94,20 +106,6 @@ def test_interrupted_training_resumes_from_its_checkpoint(ray_session, dataset, 
     assert {r["start_step"] for r in history if r["step"] > 4} == {4}  # resumed, not restarted
 
 
-def test_failure_config_restarts_workers_from_the_checkpoint(ray_session, dataset, tmp_path, monkeypatch):
-    cfg = replace(TINY_TRAIN, num_workers=1, max_failures=1)
-    monkeypatch.setattr("tasks.train.train_loop_per_worker", faulty_train_loop(6, str(tmp_path / "fault")))
-
-    @flow
-    def with_fault() -> dict:
-        plan = plan_training(cfg, dataset, str(tmp_path))
-        return fit_prior(cfg, plan, dataset)
-
-    result = with_fault()
-    assert (tmp_path / "fault").exists() and read_meta(result["checkpoint"]).step == 8
-    assert [r["start_step"] for r in result["history"] if r["step"] > 4] == [4, 4]
-
-
 def _only_run(tmp_path) -> str:
     (run,) = [p.name for p in (tmp_path / "priors").iterdir() if p.is_dir()]
     return run
@@ -120,13 +118,3 @@ def test_asking_for_more_workers_than_fit_fails_fast(ray_session):
     with pytest.raises(InsufficientResourcesError, match="no GPUs"):
         plan_workers(1, 1, True)
     assert plan_workers(None, 1, None) == (free, False)
-
-
-def test_training_from_an_s3_dataset_with_checkpoints_on_s3(ray_session, s3_bucket):
-    url = prepare_dataset(DATA, root=f"{s3_bucket}/run")
-    cfg = replace(TINY_TRAIN, num_workers=1)
-    checkpoint = train_prior(url, cfg, root=f"{s3_bucket}/run")
-    assert checkpoint.startswith(f"{s3_bucket}/run/priors/") and read_meta(checkpoint).dataset == url
-    assert not math.isnan(read_history(checkpoint.rsplit("/", 1)[0])[-1]["loss"])
-    assert load_prior(checkpoint, torch.device("cpu")).meta.step == 8
-    assert train_prior(url, cfg, root=f"{s3_bucket}/run") == checkpoint  # found again on S3: reused
