@@ -183,23 +183,39 @@ def unfinished(url: str, batch: Batch, storage_options: StorageOptions = None) -
                  tuple(batch.images[k] for k in keep))
 
 
+class ObservationWriter:
+    """Writes observations into one survey store. The group and its arrays are opened once (their
+    metadata is fixed when the store is created), so an observation costs one chunk write per array and
+    no metadata reads: on S3, 7 PUTs instead of about 16 requests."""
+
+    def __init__(self, url: str, storage_options: StorageOptions = None) -> None:
+        group = storage.open_group(url, "r+", storage_options)
+        meta = dict(group.attrs[ATTR])
+        self.url, self.images, self.columns = url, tuple(meta["images"]), tuple(meta["columns"])
+        self.arrays = {name: group[name] for name in (*self.images, "metrics", "finished_at", "done")}
+        self.samples = {name: group[name] for name in group.array_keys() if name.endswith("_samples")}
+
+    def write(self, i: int, images: dict[str, np.ndarray], row: dict[str, float],
+              samples: Optional[dict[str, np.ndarray]] = None) -> None:
+        """Observation i's images (all of the store's ``images``), optional samples by sampler, metrics row
+        and time, then its ``done`` flag (last)."""
+        missing = set(self.images) - set(images)
+        if missing:
+            raise ValueError(f"{self.url}: observation {i} lacks images {sorted(missing)}")
+        for name in self.images:
+            self.arrays[name][i] = images[name]
+        for sampler, values in (samples or {}).items():
+            if f"{sampler}_samples" in self.samples:
+                self.samples[f"{sampler}_samples"][i] = values
+        self.arrays["metrics"][i] = np.array([row.get(c, np.nan) for c in self.columns], dtype=np.float64)
+        self.arrays["finished_at"][i] = time.time()
+        self.arrays["done"][i] = True
+
+
 def write_observation(url: str, i: int, images: dict[str, np.ndarray], row: dict[str, float],
                       samples: Optional[dict[str, np.ndarray]] = None, storage_options: StorageOptions = None) -> None:
-    """Write observation i's images (all of the store's ``images``), optional samples by sampler,
-    metrics row and time, then mark it done (last)."""
-    group = storage.open_group(url, "r+", storage_options)
-    meta = dict(group.attrs[ATTR])
-    missing = set(meta["images"]) - set(images)
-    if missing:
-        raise ValueError(f"{url}: observation {i} lacks images {sorted(missing)}")
-    for name in meta["images"]:
-        group[name][i] = images[name]
-    for sampler, values in (samples or {}).items():
-        if f"{sampler}_samples" in group:
-            group[f"{sampler}_samples"][i] = values
-    group["metrics"][i] = np.array([row.get(c, np.nan) for c in meta["columns"]], dtype=np.float64)
-    group["finished_at"][i] = time.time()
-    group["done"][i] = True
+    """One observation, through a writer opened for it (actors keep one ``ObservationWriter``)."""
+    ObservationWriter(url, storage_options).write(i, images, row, samples)
 
 
 def load_results(url: str, storage_options: StorageOptions = None) -> dict[str, Any]:

@@ -85,6 +85,7 @@ class Reconstructor:
         self.denoiser, self.schedule = load_denoiser(checkpoint, self.dataset, self.device, storage_options)
         self.survey, self.config, self.storage_options = survey, config, storage_options
         self.ops: dict[str, Any] = {}
+        self.writer: Optional[ss.ObservationWriter] = None
 
     def get_operator(self, array: str):
         if array not in self.ops:
@@ -115,7 +116,8 @@ class Reconstructor:
             samples = {name: post.samples[b].cpu().numpy() for name, post in result.posteriors.items()} \
                 if cfg.save_samples else None
             try:
-                ss.write_observation(self.survey, i, images, row, samples, self.storage_options)
+                self.writer = self.writer or ss.ObservationWriter(self.survey, self.storage_options)
+                self.writer.write(i, images, row, samples)
             except Exception as err:  # an S3 endpoint that stopped answering: say which, fail the run
                 if not storage.is_remote(self.survey):
                     raise

@@ -29,15 +29,23 @@ def test_cli_prepare_writes_a_store(prefect_harness, tmp_path, capsys):
     assert url.startswith(str(tmp_path)) and url.endswith(".zarr")
 
 
-def test_bad_arguments_exit_nonzero_with_a_readable_message(tmp_path):
+@pytest.mark.parametrize("args", [["survey", "--preset", "huge"], ["survey", "--arrays", "lofar"], ["survey", "--K", "0"],
+                                  ["survey", "--sigma-y", "-1"], ["train", "--steps", "0"], ["nope"],
+                                  ["train", "--max-failures", "x"], ["image", "f.uvfits", "--actors", "0"]])
+def test_bad_arguments_are_refused_by_the_parser_with_a_readable_message(args, capsys):
+    with pytest.raises(SystemExit) as exit_:
+        build_parser().parse_args(args)
+    assert exit_.value.code == 2 and "error" in capsys.readouterr().err
+
+
+def test_bad_values_and_unreachable_services_exit_nonzero_with_a_readable_message(tmp_path):
     s3 = {"AWS_ENDPOINT_URL": f"http://127.0.0.1:{free_port()}", "AWS_ACCESS_KEY_ID": "x", "AWS_SECRET_ACCESS_KEY": "x"}
     cases = [
-        ["survey", "--preset", "huge"], ["survey", "--arrays", "lofar"], ["survey", "--K", "0"],
-        ["survey", "--sigma-y", "-1"], ["survey", "--K", "2000"], ["survey", "--prior", "gaussian", "--root", "s3://b/r"],
+        ["survey", "--K", "2000"], ["survey", "--prior", "gaussian", "--root", "s3://b/r"],
         ["survey", "--ray-address", f"127.0.0.1:{free_port()}"], ["prepare", "--source", str(tmp_path / "missing")],
-        ["prepare", "--root", "s3://bucket/data"], ["train", "--steps", "0"],
-        ["train", "--ray-address", f"127.0.0.1:{free_port()}"], ["reconstruct", "--dataset", "x"],
-        ["serve", "--only", "nope"], ["nope"],
+        ["prepare", "--root", "s3://bucket/data"], ["train", "--ray-address", f"127.0.0.1:{free_port()}"],
+        ["reconstruct", "--dataset", "x"], ["serve", "--only", "nope"],
+        ["image", str(tmp_path / "missing.uvfits"), "--ray-address", f"127.0.0.1:{free_port()}"],
     ]
     from concurrent.futures import ThreadPoolExecutor
 

@@ -77,7 +77,8 @@ def test_a_worker_runs_the_image_deployment_to_completed_with_its_artifacts(pref
     assert all(ip == "127.0.0.1" for _, ip, _ in listening_sockets({server.pid}))  # the server binds loopback
     _run(env, "work-pool", "create", "radio-ddrm", "--type", "process")
     _run(env, "--no-prompt", "deploy", "--name", "image-observations", "--prefect-file", "infra/prefect.yaml")
-    worker = subprocess.Popen([PREFECT, "worker", "start", "--pool", "radio-ddrm"], env=env, cwd=ROOT,
+    worker = subprocess.Popen([PREFECT, "worker", "start", "--pool", "radio-ddrm"], cwd=ROOT,
+                              env={**env, "PREFECT_WORKER_QUERY_SECONDS": "1"},  # picks the run up at once
                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
     try:
         files = json.dumps(sorted(str(p) for p in VIS.glob("*.uvfits")))
@@ -104,6 +105,24 @@ def test_a_worker_runs_the_image_deployment_to_completed_with_its_artifacts(pref
     assert "data:image/png;base64," in gallery["data"]
     assert len(list(tmp_path.glob("images/*/summary.json"))) == 4
     _ui_shows_the_table(env, table, tmp_path)
+
+
+def test_serve_registers_every_deployment_with_the_server(prefect_server):
+    from flows.deployments import DEPLOYMENTS
+
+    env, _ = prefect_server
+    serve = subprocess.Popen([str(Path(sys.executable).with_name("radio-ddrm")), "serve"], env=env, cwd=ROOT,
+                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    wanted, names = {d.name for d in DEPLOYMENTS}, set()
+    try:
+        deadline = time.monotonic() + 90
+        while not wanted <= names and time.monotonic() < deadline:
+            assert serve.poll() is None, "radio-ddrm serve exited"
+            time.sleep(1)
+            names = {d["name"] for d in _api(env, "POST", "/deployments/filter", {})}
+    finally:
+        _stop(serve)
+    assert wanted <= names, wanted - names
 
 
 CHROMIUM = next((b for b in ("chromium-headless-shell", "chromium", "chromium-browser")

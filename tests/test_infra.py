@@ -1,13 +1,8 @@
 """infra/: the files parse, every deployment names a real flow, manifests have what Ray needs,
-and ``radio-ddrm serve`` registers the deployments with a real local Prefect server."""
+(``radio-ddrm serve`` against a real Prefect server is in tests/test_deployment.py)."""
 
 import importlib.util
-import os
-import signal
-import subprocess
 import sys
-import time
-import urllib.request
 from pathlib import Path
 
 import pytest
@@ -15,7 +10,6 @@ import yaml
 from prefect.flows import Flow
 
 from flows.deployments import DEPLOYMENTS
-from tests.conftest import free_port
 
 ROOT = Path(__file__).resolve().parents[1]
 INFRA = ROOT / "infra"
@@ -64,48 +58,6 @@ def test_dockerfile_installs_the_package_and_no_credentials():
     text = (INFRA / "Dockerfile").read_text()
     assert "FROM rayproject/ray" in text and "pip install" in text and "-e ." in text
     assert "AWS_SECRET_ACCESS_KEY=" not in text
-
-
-def _wait(url: str, seconds: float) -> None:
-    deadline = time.time() + seconds
-    while time.time() < deadline:
-        try:
-            urllib.request.urlopen(url, timeout=2)
-            return
-        except OSError:
-            time.sleep(0.5)
-    raise TimeoutError(url)
-
-
-def test_serve_registers_the_deployments_with_a_local_prefect_server(tmp_path):
-    port = free_port()
-    api = f"http://127.0.0.1:{port}/api"
-    env = {**os.environ, "PREFECT_API_URL": api, "PREFECT_HOME": str(tmp_path),
-           "PREFECT_SERVER_ANALYTICS_ENABLED": "false", "DO_NOT_TRACK": "1", "COLUMNS": "250"}
-    exe = Path(sys.executable).parent
-    server = subprocess.Popen([str(exe / "prefect"), "server", "start", "--host", "127.0.0.1", "--port", str(port)],
-                              env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    serve = None
-    try:
-        _wait(f"{api}/health", 90)
-        serve = subprocess.Popen([str(exe / "radio-ddrm"), "serve"], env=env, stdout=subprocess.DEVNULL,
-                                 stderr=subprocess.DEVNULL)
-        names = set()
-        deadline = time.time() + 90
-        while time.time() < deadline and not {d.name for d in DEPLOYMENTS} <= names:
-            time.sleep(2)
-            out = subprocess.run([str(exe / "prefect"), "deployment", "ls"], env=env, capture_output=True,
-                                 text=True, timeout=60).stdout
-            names = {d.name for d in DEPLOYMENTS if d.name in out}
-        assert names == {d.name for d in DEPLOYMENTS}
-    finally:
-        for proc in (serve, server):
-            if proc is not None:
-                proc.send_signal(signal.SIGTERM)
-                try:
-                    proc.wait(timeout=30)
-                except subprocess.TimeoutExpired:
-                    proc.kill()
 
 
 if __name__ == "__main__":

@@ -36,7 +36,7 @@ def closed_form(p, op, y: torch.Tensor, sigma: float) -> tuple[torch.Tensor, tor
 def test_gibbs_matches_the_gaussian_posterior_mean_and_variance(sigma):
     op, p = fourier(N, seed=2), prior(N)
     _, y = observe(op, p, 1, seed=5, sigma_y=sigma)
-    out = run_sampler(p, y, op, SCHEDULE, make_generators([3]), sigma, GIBBS, K=100, S=SAMPLES)
+    out = run_sampler(p, y, op, SCHEDULE, make_generators([3]), sigma, GIBBS, K=50, S=SAMPLES)
     xbar = op.Vt(out)[0]  # (S, D)
     mean, var, measured = closed_form(p, op, y[0], sigma)
     free = ~measured if sigma == 0 else torch.ones_like(measured)
@@ -44,7 +44,7 @@ def test_gibbs_matches_the_gaussian_posterior_mean_and_variance(sigma):
     assert float(z.pow(2).mean()) < 1.6 and float(z.abs().max()) < 4.5, z  # means: Monte Carlo error only
     ratio = xbar.var(0)[free] / var[free]
     se = (2 / (SAMPLES - 1)) ** 0.5 / int(free.sum()) ** 0.5
-    # variances: Monte Carlo error plus the annealing's small over-dispersion (measured 0.2-1.6 % at K = 100)
+    # variances: Monte Carlo error plus the annealing's small over-dispersion (measured 0.9-3.4 % at K = 50, seeded)
     assert abs(float(ratio.mean()) - 1) < 4 * se + 0.02, float(ratio.mean())
     assert float(ratio.min()) > 0.85 and float(ratio.max()) < 1.2
     if sigma == 0:  # noiseless measured coordinates are the data, exactly
