@@ -303,6 +303,11 @@ def test_s3_stopped_mid_survey_fails_clearly_and_a_rerun_completes_the_rest(clus
     kept = before["done"]
     np.testing.assert_array_equal(after["finished_at"][kept], before["finished_at"][kept])  # done ones not redone
     assert SECRET not in out
+    from flows.reconstruct import aggregate_metrics
+
+    opts = {"key": "radio-ddrm-test", "secret": SECRET, "endpoint_url": cluster["s3"].env["AWS_ENDPOINT_URL"]}
+    report = aggregate_metrics(url, fits=True, storage_options=opts)  # the tables and FITS files on S3 too
+    assert report["fits"] == 6 * 4 and report["report"].startswith("s3://runs/s3stop/")  # mean, std, dirty, CLEAN
     _assert_no_secret_stored(cluster, "runs/s3stop")
 
 

@@ -113,15 +113,6 @@ def test_same_seeds_give_the_same_metrics_with_one_or_two_actors(ray_session, da
     assert not np.isnan(one["metrics"]).any()
 
 
-def test_s3_dataset_in_and_results_out(ray_session, s3_bucket):
-    url = prepare_dataset(DATA, root=f"{s3_bucket}/run")
-    cfg = replace(SURVEY, arrays=("vla",), K_values=(5,), n_images=2)
-    survey = reconstruct_survey("gaussian", url, cfg, root=f"{s3_bucket}/run")
-    assert survey.startswith(f"{s3_bucket}/run/surveys/")
-    out = aggregate_metrics(survey, fits=True)
-    assert out["fits"] == 2 * 4 and ss.load_results(survey)["done"].all()  # ddrm mean, std, dirty, CLEAN
-
-
 def test_a_trained_checkpoint_drives_the_actors_and_fits_carry_a_wcs(ray_session, dataset, tmp_path):
     unet = UNetConfig(base_channels=8, channel_mult=(1, 2), num_res_blocks=1, attention_levels=(), norm_groups=4)
     model = UNet(unet)
