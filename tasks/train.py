@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import threading
 import time
@@ -141,12 +142,17 @@ def fit_prior(config: TrainConfig, plan: TrainPlan, dataset: str, ray_address: O
     poller = threading.Thread(target=_poll, args=(progress, config.optim.steps, stop, rows, logger, persist),
                               daemon=True)
     poller.start()
+    failed = True
     try:
         trainer.fit()
+        failed = False
     finally:
         stop.set()
         poller.join(timeout=30)
         ray.kill(progress)
+        if failed:  # an interrupted run keeps its rows, so the rerun's history is continuous
+            with contextlib.suppress(Exception):  # the training error is the one to raise
+                _merge_history(plan.run_dir, rows, storage_options)
     latest = latest_checkpoint(plan.run_dir, storage_options)
     if latest is None or latest[0] < config.optim.steps:
         raise RuntimeError(f"{plan.run_dir}: training ended without a final checkpoint (latest: {latest})")

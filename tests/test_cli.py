@@ -43,8 +43,7 @@ def test_bad_values_and_unreachable_services_exit_nonzero_with_a_readable_messag
     cases = [
         ["survey", "--K", "2000"], ["survey", "--prior", "gaussian", "--root", "s3://b/r"],
         ["survey", "--ray-address", f"127.0.0.1:{free_port()}"], ["prepare", "--source", str(tmp_path / "missing")],
-        ["prepare", "--root", "s3://bucket/data"], ["train", "--ray-address", f"127.0.0.1:{free_port()}"],
-        ["reconstruct", "--dataset", "x"], ["serve", "--only", "nope"],
+        ["prepare", "--root", "s3://bucket/data"], ["reconstruct", "--dataset", "x"], ["serve", "--only", "nope"],
         ["image", str(tmp_path / "missing.uvfits"), "--ray-address", f"127.0.0.1:{free_port()}"],
     ]
     from concurrent.futures import ThreadPoolExecutor

@@ -90,10 +90,13 @@ def _cli(cluster, *args: str, timeout: float = 300) -> subprocess.CompletedProce
 
 
 def _dataset(cluster, name: str) -> str:
-    out = _cli(cluster, "prepare", "--preset", "demo", "--N", "32", "--n-images", "128", "--name", name,
-               "--root", f"s3://runs/{name}")
-    assert out.returncode == 0, out.stderr[-2000:]
-    return next(line.split(": ", 1)[1] for line in out.stdout.splitlines() if line.startswith("dataset store:"))
+    """A demo dataset store on the cluster's S3, written from this process (the nodes read it by URL)."""
+    from configs import prepare_preset
+    from flows.prepare import prepare_dataset
+
+    opts = {"key": "radio-ddrm-test", "secret": SECRET, "endpoint_url": cluster["s3"].env["AWS_ENDPOINT_URL"]}
+    return prepare_dataset(prepare_preset("demo", name=name, N=32, n_images=128), root=f"s3://runs/{name}",
+                           storage_options=opts)
 
 
 def _reconstruct(cluster, dataset: str, root: str, *extra: str, prior: str = "gaussian") -> subprocess.Popen:

@@ -47,29 +47,42 @@ def test_augment_is_a_dihedral_symmetry_with_shifts():
                        augment(x, torch.Generator().manual_seed(0), 0))
 
 
-@pytest.fixture(scope="module")
-def trained(ray_session, dataset, tmp_path_factory) -> tuple[str, str]:
-    """(checkpoint, root) of one 24-step DDP run on 2 workers, checkpoints every 8 steps."""
-    root = str(tmp_path_factory.mktemp("trained"))
-    return train_prior(dataset, TRAINED, root=root), root
-
-
 TRAINED = replace(TINY_TRAIN, num_workers=2, optim=replace(TINY_TRAIN.optim, steps=24), checkpoint_every=8)
 
 
+@pytest.fixture(scope="module")
+def trained(ray_session, dataset, tmp_path_factory) -> tuple[str, str, list[int]]:
+    """One 24-step DDP run on 2 workers (checkpoints every 8 steps), interrupted first: the first attempt
+    raises at step 10, after its step-8 checkpoint, and a rerun of the flow continues. Returns
+    (final checkpoint, root, the checkpoint steps the interrupted attempt left)."""
+    root = tmp_path_factory.mktemp("trained")
+
+    @flow
+    def interrupted() -> None:
+        plan = plan_training(TRAINED, dataset, str(root))
+        fit_prior(TRAINED, plan, dataset)
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr("tasks.train.train_loop_per_worker", faulty_train_loop(10, str(root / "fault")))
+        with pytest.raises(Exception, match="injected fault"):
+            interrupted()
+    left = [s for s, _ in list_checkpoints(f"{root}/priors/{_only_run(root)}")]
+    return train_prior(dataset, TRAINED, root=str(root)), str(root), left
+
+
 def test_train_workers_loss_falls_and_metrics_return(trained):
-    checkpoint, _ = trained
+    checkpoint, _, _ = trained
     history = read_history(str(checkpoint).rsplit("/", 1)[0])
     assert [r["step"] for r in history] == list(range(2, 25, 2))
     assert all(r["world_size"] == 2 and r["samples_per_s"] > 0 for r in history)
     assert history[-1]["loss"] < 0.7 * history[0]["loss"]
     assert read_meta(checkpoint).step == 24
     kept = [s for s, _ in list_checkpoints(checkpoint.rsplit("/", 1)[0])]
-    assert kept == [16, 24]  # keep_checkpoints = 2
+    assert kept[-2:] == [16, 24]  # keep_checkpoints = 2 (of this run; the interrupted one left step 8)
 
 
 def test_checkpoint_loads_weights_only_and_reproduces_the_denoiser(trained, dataset):
-    checkpoint, root = trained
+    checkpoint, root, _ = trained
     state = read_state(checkpoint)  # weights_only=True inside
     assert set(state) == {"model", "ema", "optimizer", "step"} and state["step"] == 24
     prior = load_prior(checkpoint, torch.device("cpu"))
@@ -85,25 +98,13 @@ def test_checkpoint_loads_weights_only_and_reproduces_the_denoiser(trained, data
     assert train_prior(dataset, replace(TRAINED, num_workers=1), root=root) == checkpoint  # reused
 
 
-def test_interrupted_training_resumes_from_its_checkpoint(ray_session, dataset, tmp_path, monkeypatch):
-    cfg = replace(TINY_TRAIN, num_workers=2)
-    monkeypatch.setattr("tasks.train.train_loop_per_worker", faulty_train_loop(5, str(tmp_path / "fault")))
-
-    @flow
-    def interrupted() -> None:
-        plan = plan_training(cfg, dataset, str(tmp_path))
-        fit_prior(cfg, plan, dataset)
-
-    with pytest.raises(Exception, match="injected fault"):
-        interrupted()
-    run_dir = list_checkpoints.__globals__["storage"].join(str(tmp_path), "priors")
-    steps = [s for s, _ in list_checkpoints(f"{run_dir}/{_only_run(tmp_path)}")]
-    assert steps == [4]
-    monkeypatch.undo()
-    checkpoint = train_prior(dataset, cfg, root=str(tmp_path))  # a rerun continues
+def test_interrupted_training_resumes_from_its_checkpoint(trained):
+    checkpoint, _, left = trained
+    assert left == [8]  # the interrupted attempt's last checkpoint
     history = read_history(checkpoint.rsplit("/", 1)[0])
-    assert read_meta(checkpoint).step == 8
-    assert {r["start_step"] for r in history if r["step"] > 4} == {4}  # resumed, not restarted
+    assert {r["start_step"] for r in history if r["step"] <= 8} == {0}  # its rows kept
+    assert {r["start_step"] for r in history if r["step"] > 8} == {8}  # resumed, not restarted
+    assert read_meta(checkpoint).step == 24
 
 
 def _only_run(tmp_path) -> str:
