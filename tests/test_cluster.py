@@ -19,6 +19,7 @@ import numpy as np
 import pytest
 
 from tests.conftest import free_port
+from tests.procfs import cluster_pids, kill_node, listening_sockets, raylet_pids, train_worker_pids
 
 ROOT = Path(__file__).resolve().parents[1]
 SCRIPT = ROOT / "infra" / "local-cluster.sh"
@@ -134,87 +135,8 @@ def _wait_for_done(cluster, root: str, at_least: int, proc: subprocess.Popen, ti
     raise AssertionError(f"fewer than {at_least} observations done after {timeout} s")
 
 
-def _raylet_pids(state: Path) -> dict[str, int]:
-    return {p.name.removesuffix(".raylet.pid"): int(p.read_text()) for p in state.glob("*.raylet.pid")}
-
-
-def _parent(pid: int) -> int:
-    return int(open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()[1])
-
-
-def _children(pid: int) -> list[int]:
-    """The processes started by ``pid`` (a raylet's workers), from /proc."""
-    found = []
-    for child in filter(str.isdigit, os.listdir("/proc")):
-        try:
-            if _parent(int(child)) == pid:
-                found.append(int(child))
-        except OSError:
-            continue
-    return found
-
-
-def _kill_node(state: Path, name: str) -> None:
-    """The node dies as a machine does: SIGKILL of its raylet by PID, and of the worker processes it
-    started (an orphaned worker would otherwise finish its task, and the death could go unseen)."""
-    raylet = _raylet_pids(state)[name]
-    workers = _children(raylet)
-    os.kill(raylet, signal.SIGKILL)
-    for pid in workers:
-        try:
-            os.kill(pid, signal.SIGKILL)
-        except ProcessLookupError:
-            continue
-
-
-def listening_sockets(pids: set[int]) -> list[tuple[int, str, int]]:
-    """(pid, ip, port) of every TCP socket in LISTEN state owned by ``pids``, from /proc (no psutil)."""
-    import ipaddress
-
-    owner = {}
-    for pid in pids:
-        try:
-            for fd in os.listdir(f"/proc/{pid}/fd"):
-                link = os.readlink(f"/proc/{pid}/fd/{fd}")
-                if link.startswith("socket:["):
-                    owner[link[8:-1]] = pid
-        except OSError:  # the process ended meanwhile
-            continue
-    out = []
-    for table, v6 in (("/proc/net/tcp", False), ("/proc/net/tcp6", True)):
-        if not os.path.exists(table):  # no IPv6 on this machine
-            continue
-        with open(table) as f:
-            for line in f.readlines()[1:]:
-                cols = line.split()
-                local, state, inode = cols[1], cols[3], cols[9]
-                if state != "0A" or inode not in owner:
-                    continue
-                hexip, hexport = local.split(":")
-                raw = bytes.fromhex(hexip)
-                if v6:  # four little-endian 32-bit words
-                    raw = b"".join(raw[i:i + 4][::-1] for i in range(0, 16, 4))
-                    ip = ipaddress.IPv6Address(raw)
-                    ip = ip.ipv4_mapped or ip
-                else:
-                    ip = ipaddress.IPv4Address(raw[::-1])
-                out.append((owner[inode], str(ip), int(hexport, 16)))
-    return out
-
-
-def cluster_pids(state: Path) -> set[int]:
-    session, pids = str(state / "ray" / "session"), set()
-    for pid in filter(str.isdigit, os.listdir("/proc")):
-        try:
-            if session in open(f"/proc/{pid}/cmdline", "rb").read().decode(errors="replace"):
-                pids.add(int(pid))
-        except OSError:
-            continue
-    return pids
-
-
 def test_the_cluster_has_two_raylets_and_listens_on_loopback_only(cluster):
-    pids = _raylet_pids(cluster["state"])
+    pids = raylet_pids(cluster["state"])
     assert set(pids) == {"head", "worker-1"} and len(set(pids.values())) == 2
     assert all(os.path.exists(f"/proc/{p}") for p in pids.values())
     listening = listening_sockets(cluster_pids(cluster["state"]))
@@ -230,20 +152,6 @@ def _s3(cluster):
                              skip_instance_cache=True)
 
 
-def _train_worker_pids(state: Path) -> list[int]:
-    """PIDs of the Ray Train worker processes: children of a raylet whose title names the train worker."""
-    raylets, found = set(_raylet_pids(state).values()), []
-    for pid in filter(str.isdigit, os.listdir("/proc")):
-        try:
-            title = open(f"/proc/{pid}/cmdline", "rb").read().decode(errors="replace")
-            parent = _parent(int(pid))
-        except OSError:
-            continue
-        if parent in raylets and "TrainWorker" in title:
-            found.append(int(pid))
-    return found
-
-
 def test_training_on_the_cluster_resumes_after_a_train_worker_is_killed(cluster):
     from stores.checkpoints import latest_checkpoint, read_meta
     from tasks.train import read_history
@@ -257,7 +165,7 @@ def test_training_on_the_cluster_resumes_after_a_train_worker_is_killed(cluster)
     while fs.invalidate_cache() or not fs.glob("runs/train/priors/*/checkpoint_*/model.pt"):  # one on S3
         assert proc.poll() is None and time.monotonic() < deadline, proc.stdout.read()[-3000:]
         time.sleep(0.2)
-    workers = _train_worker_pids(cluster["state"])
+    workers = train_worker_pids(cluster["state"])
     assert len(workers) == 2, workers
     os.kill(workers[-1], signal.SIGKILL)  # one DDP worker process dies mid-training
     out, _ = proc.communicate(timeout=300)
@@ -300,7 +208,7 @@ def test_survey_on_the_cluster_survives_a_killed_worker_node(cluster):
     proc = _reconstruct(cluster, dataset, root, "--actors", "2", "--K", "20", "--n-images", "8",
                         prior="first")  # about 1.5 s per observation
     _wait_for_done(cluster, root, 2, proc)
-    _kill_node(cluster["state"], "worker-1")  # the worker node dies mid-survey
+    kill_node(cluster["state"], "worker-1")  # the worker node dies mid-survey
     out, _ = proc.communicate(timeout=300)
     assert proc.returncode == 0, out[-3000:]
     assert "died" in out  # the pool saw the death and requeued the work

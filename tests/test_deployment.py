@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import free_port
-from tests.test_cluster import listening_sockets
+from tests.procfs import listening_sockets
 from tests.test_uvfits import VIS, needs_files
 
 ROOT = Path(__file__).resolve().parents[1]
