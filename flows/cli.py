@@ -16,7 +16,7 @@ from typing import Any, Optional, Sequence
 
 from configs import (ARRAY_CHOICES, PREPARE_PRESETS, RECONSTRUCT_PRESETS, SURVEY_PRESETS, TRAIN_PRESETS,
                           prepare_preset, reconstruct_preset, survey_preset, train_preset)
-from flows.cli_tools import export_prior_command, image_command
+from flows.cli_tools import export_prior_command, image_command, preflight
 from runtime.environment import configure_local_environment
 
 RAW = argparse.RawDescriptionHelpFormatter
@@ -24,18 +24,6 @@ RAW = argparse.RawDescriptionHelpFormatter
 
 def _given(args: argparse.Namespace, *names: str) -> dict[str, Any]:
     return {n: getattr(args, n) for n in names if getattr(args, n, None) is not None}
-
-
-def _preflight(args: argparse.Namespace, ray: bool) -> None:
-    """Fail with a readable message before any flow starts: unreachable store or Ray cluster."""
-    from stores.storage import check_reachable
-
-    check_reachable(args.root)
-    configure_local_environment()
-    if ray:
-        from runtime.ray_cluster import ensure_ray
-
-        ensure_ray(args.ray_address)
 
 
 def _reconstruct_config(args: argparse.Namespace, base):
@@ -64,7 +52,7 @@ def _survey(args: argparse.Namespace) -> int:
         train = replace(train, optim=replace(train.optim, steps=args.train_steps))
     config = replace(config, train=train, reconstruct=_reconstruct_config(args, config.reconstruct),
                      prior=args.prior or config.prior, fits=config.fits and not args.no_fits)
-    _preflight(args, ray=True)
+    preflight(args, ray=True)
     out = survey(config, root=args.root, ray_address=args.ray_address)
     print(out["markdown"])
     print(f"\nreport, tables and figures: {out['report']}  (table.md, metrics.csv, gallery.png, psnr_vs_K.png)")
@@ -88,7 +76,7 @@ def _prepare(args: argparse.Namespace) -> int:
         data_file()  # ImportError with the install command, before any flow starts
     elif not config.synthetic and not os.path.exists(config.source):
         raise ValueError(f"image source {config.source!r} does not exist")
-    _preflight(args, ray=False)
+    preflight(args, ray=False)
     print(f"dataset store: {prepare_dataset(config, root=args.root)}")
     return 0
 
@@ -106,7 +94,7 @@ def _train(args: argparse.Namespace) -> int:
         config = replace(config, num_workers=args.workers)
     if args.steps:
         config = replace(config, optim=replace(config.optim, steps=args.steps))
-    _preflight(args, ray=True)
+    preflight(args, ray=True)
     dataset = args.dataset or prepare_dataset(prepare_preset(args.preset), root=args.root)
     print(f"prior checkpoint: {train_prior(dataset, config, root=args.root, ray_address=args.ray_address)}")
     return 0
@@ -122,7 +110,7 @@ def _reconstruct(args: argparse.Namespace) -> int:
     Dataset(args.dataset)  # a missing or incomplete store fails here, before any flow starts
     if args.checkpoint != "gaussian":
         read_meta(args.checkpoint)
-    _preflight(args, ray=True)
+    preflight(args, ray=True)
     url = reconstruct_survey(args.checkpoint, args.dataset, config, root=args.root, ray_address=args.ray_address)
     print(f"survey store: {url}\nnext: radio-ddrm report --survey {url}")
     return 0

@@ -1,4 +1,5 @@
-"""Handlers of the ``radio-ddrm image`` and ``export-prior`` subcommands (the parser is in flows/cli.py)."""
+"""Handlers of the ``radio-ddrm image`` and ``export-prior`` subcommands, and the preflight every flow-running
+subcommand makes (the parser is in flows/cli.py)."""
 
 from __future__ import annotations
 
@@ -7,6 +8,18 @@ import os
 import sys
 
 from runtime.environment import configure_local_environment
+
+
+def preflight(args: argparse.Namespace, ray: bool) -> None:
+    """Fail with a readable message before any flow starts: unreachable store or Ray cluster."""
+    from stores.storage import check_reachable
+
+    check_reachable(args.root)
+    configure_local_environment()
+    if ray:
+        from runtime.ray_cluster import ensure_ray
+
+        ensure_ray(args.ray_address)
 
 
 def image_command(args: argparse.Namespace) -> int:
@@ -49,11 +62,8 @@ def _image_flow(args: argparse.Namespace, cfg) -> int:
     import json
 
     from flows.image import image_observations
-    from runtime.ray_cluster import ensure_ray
-    from stores.storage import check_reachable
 
-    check_reachable(args.root)
-    ensure_ray(args.ray_address)
+    preflight(args, ray=True)
     out = image_observations(args.files, cfg, root=args.root, ray_address=args.ray_address, num_actors=args.actors)
     for row in out["rows"]:
         print(json.dumps(row))

@@ -212,12 +212,6 @@ class ObservationWriter:
         self.arrays["done"][i] = True
 
 
-def write_observation(url: str, i: int, images: dict[str, np.ndarray], row: dict[str, float],
-                      samples: Optional[dict[str, np.ndarray]] = None, storage_options: StorageOptions = None) -> None:
-    """One observation, through a writer opened for it (actors keep one ``ObservationWriter``)."""
-    ObservationWriter(url, storage_options).write(i, images, row, samples)
-
-
 def load_results(url: str, storage_options: StorageOptions = None) -> dict[str, Any]:
     """Plan, metrics (n_obs, columns), done flags, finishing times and the store's metadata."""
     group = storage.open_group(url, "r", storage_options)
