@@ -14,7 +14,9 @@ from typing import Optional, Sequence
 
 import torch
 
+from .ddpm import Denoiser
 from .metrics import interval_coverage, interval_halfwidth_factor, source_mask
+from .schedule import Schedule
 
 STD_FLOOR = 1e-8
 RELIABILITY_LEVELS = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.68, 0.8, 0.9, 0.95)  # a reliability diagram's points
@@ -80,3 +82,32 @@ def tarp_coverage(samples: torch.Tensor, truth: torch.Tensor, seed: int = 0) -> 
     ecp, alpha = get_tarp_coverage(draws, theta, references=references, metric="euclidean", num_alpha_bins=B,
                                    norm=False)
     return [float(v) for v in ecp], [float(v) for v in alpha], float(np.abs(np.asarray(ecp) - np.asarray(alpha)).max())
+
+
+@torch.no_grad()
+def denoiser_calibration(denoiser: Denoiser, schedule: Schedule, x0: torch.Tensor, rho: float, probes: int,
+                         generator: torch.Generator, mask: Optional[torch.Tensor] = None) -> tuple[float, float, float]:
+    """Is a denoiser as confident as its errors? Tweedie's second-order identity, for u = x₀ + ρ ε and the
+    exact D(u) = E[x₀ | u]: Cov[x₀ | u] = ρ² ∂D/∂u, so over data and noise, per pixel,
+
+        E[(x₀ - D(u))²] = ρ² E[diag ∂D/∂u].
+
+    x0 (B, 1, N, N) in model units -> (mean squared error, ρ² mean diag J, ρ) over ``mask`` (B, 1, N, N)
+    pixels (default all); ρ is rounded to the nearest σ_t of the schedule (the network sees √ᾱ_t u).
+    diag J by Hutchinson with ``probes`` Rademacher v and central differences: v ⊙ (D(u+hv) - D(u-hv))/2h.
+    A ratio error / (ρ² diag J) above 1 is a denoiser more confident than its errors. With a mask that
+    depends on x₀ (source pixels) the identity holds only approximately."""
+    t = int((schedule.sigmas.log() - math.log(rho)).abs().argmin())
+    sig, ab = float(schedule.sigmas[t]), float(schedule.alpha_bar[t])
+    ts = torch.full((x0.shape[0],), t, dtype=torch.long, device=x0.device)
+
+    def D(u: torch.Tensor) -> torch.Tensor:
+        return denoiser(ab ** 0.5 * u, ts)
+
+    u = x0 + sig * torch.randn(x0.shape, generator=generator, dtype=x0.dtype).to(x0.device)
+    err, h, diag = (D(u) - x0) ** 2, 1e-3 * sig, torch.zeros_like(x0)
+    for _ in range(probes):
+        v = (torch.randint(0, 2, x0.shape, generator=generator) * 2 - 1).to(x0)
+        diag += v * (D(u + h * v) - D(u - h * v)) / (2 * h * probes)
+    mask = torch.ones_like(x0, dtype=torch.bool) if mask is None else mask
+    return float(err[mask].mean()), float(sig ** 2 * diag[mask].mean()), sig

@@ -9,7 +9,9 @@ import pytest
 import torch
 
 from ddrm import DDRMConfig, SplitGibbsConfig, make_generators, run_sampler
+from ddrm.calibration import denoiser_calibration
 from ddrm.metrics import coverage, interval_halfwidth_factor
+from ddrm.priors import GaussianFourierPrior
 from tests.test_sampler import SCHEDULE, fourier, observe, prior
 
 N, SAMPLES = 8, 2000
@@ -90,3 +92,21 @@ def test_gibbs_config_is_validated_and_counts_its_evaluations():
     run_sampler(p, y, op, SCHEDULE, make_generators([0]), 0.1, SplitGibbsConfig(sweeps=3), K=4, S=2,
                 callback=lambda i, k: calls.append((i, k)))
     assert calls == [(i, 4) for i in range(1, 5)]
+
+
+@pytest.mark.parametrize("rho", [0.05, 0.3])
+def test_denoiser_calibration_is_one_for_the_exact_denoiser_and_flags_an_overconfident_one(rho):
+    """Tweedie: E(x₀ - D)² = ρ² mean diag J for the exact D; a prior 100× too narrow is overconfident, with
+    closed forms per spectral coordinate g = λ'/(λ'+ρ²): error (1-g)² λ + g² ρ², ρ² diag J = ρ² g."""
+    p = prior(N)
+    x0 = p.sample(4000, torch.Generator().manual_seed(0))[:, None]
+    err, tweedie, r = denoiser_calibration(p, SCHEDULE, x0, rho, 4, torch.Generator().manual_seed(1))
+    assert r == pytest.approx(rho, rel=0.02)
+    gain = p.lam / (p.lam + r**2)
+    assert tweedie == pytest.approx(r**2 * float(gain.mean()), rel=0.01)  # Hutchinson's Monte Carlo error
+    assert err / tweedie == pytest.approx(1.0, abs=0.02), err / tweedie
+    narrow = GaussianFourierPrior(p.lam.reshape(N, N) / 100, SCHEDULE)
+    err, tweedie, _ = denoiser_calibration(narrow, SCHEDULE, x0, rho, 4, torch.Generator().manual_seed(1))
+    g = narrow.lam / (narrow.lam + r**2)
+    expected = float((((1 - g) ** 2 * p.lam + g**2 * r**2)).mean() / (r**2 * g).mean())
+    assert err / tweedie == pytest.approx(expected, rel=0.03) and expected > 1.1, (err / tweedie, expected)
