@@ -64,8 +64,16 @@ def posterior(images: torch.Tensor, op, sigma: float, sampler, prior, K: int, S:
     return torch.cat(out), seconds / len(images)
 
 
+def gibbs_config(args):
+    """The sampler's defaults unless ``--sweeps/--rho-min/--anneal`` override them."""
+    from ddrm import SplitGibbsConfig
+
+    given = {"sweeps": args.sweeps, "rho_min": args.rho_min, "anneal": args.anneal}
+    return SplitGibbsConfig(**{k: v for k, v in given.items() if v is not None})
+
+
 def evaluate(args) -> dict:
-    from ddrm import DDRMConfig, SplitGibbsConfig
+    from ddrm import DDRMConfig
     from ddrm.calibration import RELIABILITY_LEVELS as LEVELS
     from ddrm.calibration import conformal_scale, covered, reliability, scores, tarp_coverage
     from ddrm.interferometry.observe import paper_operator
@@ -80,7 +88,7 @@ def evaluate(args) -> dict:
     op = paper_operator("vla")
     results, curves = {}, {}
     for sigma in args.sigma:
-        for sampler in (DDRMConfig(), SplitGibbsConfig(sweeps=args.sweeps)):
+        for sampler in (DDRMConfig(), gibbs_config(args)):
             key = f"{sampler.name}_sigma{sigma:g}"
             xs, sec = posterior(test, op, sigma, sampler, prior, args.K, args.S, args.batch, device, 0)
             xv, _ = posterior(val, op, sigma, sampler, prior, args.K, args.S, args.batch, device, 10_000)
@@ -121,7 +129,9 @@ def main() -> None:
     r.add_argument("--n", type=int, default=16)
     r.add_argument("--S", type=int, default=16)
     r.add_argument("--K", type=int, default=50)
-    r.add_argument("--sweeps", type=int, default=8)
+    r.add_argument("--sweeps", type=int)
+    r.add_argument("--rho-min", type=float)
+    r.add_argument("--anneal", type=float)
     r.add_argument("--batch", type=int, default=16)
     r.add_argument("--sigma", type=float, nargs="+", default=[0.0, 0.02])
     r.add_argument("--out", default=".")
