@@ -34,16 +34,17 @@ def check(prior, x0: torch.Tensor, rho: float, probes: int, gen: torch.Generator
     from ddrm.ddpm import EpsDenoiser
     from ddrm.metrics import source_mask
 
-    den = EpsDenoiser(prior.model, prior.schedule, clip=False)
-    state = gen.get_state()
-    err_all, tw_all, rho_t = denoiser_calibration(den, prior.schedule, x0, rho, probes, gen)
-    gen.set_state(state)  # the same noise and probes, scored over source pixels
-    src = source_mask(((x0 + 1) / 2)[:, 0])[:, None]
-    err_src, tw_src, _ = denoiser_calibration(den, prior.schedule, x0, rho, probes, gen, src)
-    return {"rho_t": rho_t, "err_all": err_all, "tweedie_all": tw_all, "err_src": err_src, "tweedie_src": tw_src}
+    from ddrm.units import to_image
+
+    err, tw, rho_t = denoiser_calibration(EpsDenoiser(prior.model, prior.schedule, clip=False), prior.schedule,
+                                          x0, rho, probes, gen)
+    src = source_mask(to_image(x0)[:, 0])[:, None]
+    return {"rho_t": rho_t, "err_all": float(err.mean()), "tweedie_all": float(tw.mean()),
+            "err_src": float(err[src].mean()), "tweedie_src": float(tw[src].mean())}
 
 
 def main() -> None:
+    from ddrm.units import to_model
     from stores.checkpoints import load_prior
 
     p = argparse.ArgumentParser()
@@ -56,7 +57,7 @@ def main() -> None:
     torch.set_num_threads(2)
     prior = load_prior("first", torch.device("cpu"))
     imgs = torch.from_numpy(np.load(args.images)[args.split][:args.n].astype(np.float32) / 255)
-    x0 = (imgs * 2 - 1)[:, None]
+    x0 = to_model(imgs)[:, None]
     gen = torch.Generator().manual_seed(0)
     ratios = {}
     print("rho_t    err_all   tweedie_all  ratio_all   err_src   tweedie_src  ratio_src  err_src/rho^2")

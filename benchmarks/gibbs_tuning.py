@@ -54,11 +54,12 @@ def sample_output(x: torch.Tensor, op, rho: float, sigma: float, gen: torch.Gene
 
 
 def score(samples_model: torch.Tensor, truth: torch.Tensor) -> dict:
-    from ddrm.metrics import all_metrics, psnr_from_mse
+    from ddrm.metrics import all_metrics, mse_mean, psnr_from_mse
+    from ddrm.units import to_image
 
-    xs = ((samples_model.double() + 1) / 2).clamp(0, 1)
+    xs = to_image(samples_model.double()).clamp(0, 1)
     m = all_metrics(xs, truth.double())
-    psnr = psnr_from_mse(((xs.mean(1) - truth) ** 2).flatten(1).mean(1)).mean()
+    psnr = psnr_from_mse(mse_mean(xs, truth.double())).mean()
     return {"psnr_mean": float(psnr), **{k: float(m[k].nanmean()) for k in ("cov68", "cov95", "cov68_src", "cov95_src")}}
 
 

@@ -86,18 +86,18 @@ def tarp_coverage(samples: torch.Tensor, truth: torch.Tensor, seed: int = 0) -> 
 
 @torch.no_grad()
 def denoiser_calibration(denoiser: Denoiser, schedule: Schedule, x0: torch.Tensor, rho: float, probes: int,
-                         generator: torch.Generator, mask: Optional[torch.Tensor] = None) -> tuple[float, float, float]:
+                         generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor, float]:
     """Is a denoiser as confident as its errors? Tweedie's second-order identity, for u = x₀ + ρ ε and the
     exact D(u) = E[x₀ | u]: Cov[x₀ | u] = ρ² ∂D/∂u, so over data and noise, per pixel,
 
         E[(x₀ - D(u))²] = ρ² E[diag ∂D/∂u].
 
-    x0 (B, 1, N, N) in model units -> (mean squared error, ρ² mean diag J, ρ) over ``mask`` (B, 1, N, N)
-    pixels (default all); ρ is rounded to the nearest σ_t of the schedule (the network sees √ᾱ_t u).
+    x0 (B, 1, N, N) in model units -> per pixel (squared error, ρ² diag J) (B, 1, N, N) and ρ, rounded to
+    the nearest σ_t of the schedule (the network sees √ᾱ_t u); average both over the pixels of interest.
     diag J by Hutchinson with ``probes`` Rademacher v and central differences: v ⊙ (D(u+hv) - D(u-hv))/2h.
-    A ratio error / (ρ² diag J) above 1 is a denoiser more confident than its errors. With a mask that
-    depends on x₀ (source pixels) the identity holds only approximately."""
-    t = int((schedule.sigmas.log() - math.log(rho)).abs().argmin())
+    A ratio mean error / mean ρ² diag J above 1 is a denoiser more confident than its errors. Over pixels
+    chosen by x₀ (source pixels) the identity holds only approximately."""
+    t = schedule.nearest_timestep(rho)
     sig, ab = float(schedule.sigmas[t]), float(schedule.alpha_bar[t])
     ts = torch.full((x0.shape[0],), t, dtype=torch.long, device=x0.device)
 
@@ -109,5 +109,4 @@ def denoiser_calibration(denoiser: Denoiser, schedule: Schedule, x0: torch.Tenso
     for _ in range(probes):
         v = (torch.randint(0, 2, x0.shape, generator=generator) * 2 - 1).to(x0)
         diag += v * (D(u + h * v) - D(u - h * v)) / (2 * h * probes)
-    mask = torch.ones_like(x0, dtype=torch.bool) if mask is None else mask
-    return float(err[mask].mean()), float(sig ** 2 * diag[mask].mean()), sig
+    return err, sig ** 2 * diag, sig

@@ -60,6 +60,10 @@ class Schedule:
         """σ_t = √((1-ᾱ_t)/ᾱ_t), shape (T,), float64, strictly increasing."""
         return ((1 - self.alpha_bar) / self.alpha_bar).sqrt()
 
+    def nearest_timestep(self, sigma: float) -> int:
+        """The t whose σ_t is nearest ``sigma`` in log σ (σ > 0)."""
+        return int((self.sigmas.log() - math.log(sigma)).abs().argmin())
+
     def alpha_bar_at(self, t: torch.Tensor) -> torch.Tensor:
         """ᾱ at integer timesteps t (any shape), with ᾱ_{-1} = 1 (the clean image)."""
         t = torch.as_tensor(t, dtype=torch.long)

@@ -27,7 +27,6 @@ Network evaluations per sample: sweeps · K. The defaults were kept on the valid
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from typing import ClassVar, Optional, Sequence, Union
 
@@ -72,8 +71,7 @@ def rho_timesteps(config: SplitGibbsConfig, schedule: Schedule, K: int) -> list[
     n = max(1, round(config.anneal * total))
     rho = [config.rho_max * (config.rho_min / config.rho_max) ** (k / max(n - 1, 1)) for k in range(n)]
     rho += [config.rho_min] * (total - n)
-    log_sig = schedule.sigmas.log()
-    return [int((log_sig - math.log(r)).abs().argmin()) for r in rho]
+    return [schedule.nearest_timestep(r) for r in rho]
 
 
 @register(SplitGibbsConfig)
