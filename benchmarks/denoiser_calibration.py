@@ -49,13 +49,14 @@ def main() -> None:
 
     p = argparse.ArgumentParser()
     p.add_argument("images")
+    p.add_argument("--prior", default="first", help="a packaged prior's name or a checkpoint directory")
     p.add_argument("--split", default="val", choices=("val", "test"))
     p.add_argument("--n", type=int, default=16)
     p.add_argument("--probes", type=int, default=4)
     p.add_argument("--batch", type=int, default=16)
     args = p.parse_args()
     torch.set_num_threads(2)
-    prior = load_prior("first", torch.device("cpu"))
+    prior = load_prior(args.prior, torch.device("cpu"))
     imgs = torch.from_numpy(np.load(args.images)[args.split][:args.n].astype(np.float32) / 255)
     x0 = to_model(imgs)[:, None]
     gen = torch.Generator().manual_seed(0)

@@ -12,7 +12,11 @@ For every ``--grid`` entry ``rho_min:anneal`` (sweeps fixed) it prints, per σ_y
 PSNR and the S-corrected coverage (all and source pixels) of two outputs of the *same* chains:
 ``denoised`` (the sampler's output: unmeasured coordinates D(x, ρ_min)) and ``sample`` (the last x of
 the chain, emulated exactly from the denoised output with fresh noise: unmeasured + √2 ρ ξ, measured
-+ w ρ ξ with w = ρ⁻² / (ρ⁻² + s²/σ_y²), as the chain's own last step would add). DDRM is the reference.
++ w ρ ξ with w = ρ⁻² / (ρ⁻² + s²/σ_y²), as the chain's own last step would add), and ``rb``: the sample's
+spread around the Rao-Blackwellised mean (μ̂ from the denoised chains, σ̂ from the samples), with
+``floor_share_src``, the source-pixel mean of the added noise's variance over σ̂² (near 1: the interval is
+the added noise's constant width, not the posterior's). DDRM is the reference. ``--prior`` takes a
+checkpoint directory (e.g. ``prior_finetune.py``'s) in place of the shipped prior.
 
     python benchmarks/gibbs_tuning.py runs/first_eval_images.npz --n 8 --grid 0.01:0.75 0.02:0.75
 
@@ -53,14 +57,30 @@ def sample_output(x: torch.Tensor, op, rho: float, sigma: float, gen: torch.Gene
     return op.V(xbar + scale * noise)
 
 
-def score(samples_model: torch.Tensor, truth: torch.Tensor) -> dict:
-    from ddrm.metrics import all_metrics, mse_mean, psnr_from_mse
+def score(samples_model: torch.Tensor, truth: torch.Tensor, mean_model: torch.Tensor = None,
+          floor_model: torch.Tensor = None) -> dict:
+    """PSNR of μ̂ and S-corrected coverage. ``mean_model`` (the denoised chains): μ̂ is their clipped mean
+    (Rao-Blackwellised) while σ̂ stays the samples'; ``floor_model`` (noise alone, as added by
+    ``sample_output``): ``floor_share_src`` is the source-pixel mean of its variance over σ̂²."""
+    from ddrm.metrics import all_metrics, interval_coverage, mse_mean, psnr_from_mse, source_mask
     from ddrm.units import to_image
 
-    xs = to_image(samples_model.double()).clamp(0, 1)
-    m = all_metrics(xs, truth.double())
-    psnr = psnr_from_mse(mse_mean(xs, truth.double())).mean()
-    return {"psnr_mean": float(psnr), **{k: float(m[k].nanmean()) for k in ("cov68", "cov95", "cov68_src", "cov95_src")}}
+    xs, truth = to_image(samples_model.double()).clamp(0, 1), truth.double()
+    if mean_model is None:
+        m = all_metrics(xs, truth)
+        out = {"psnr_mean": float(psnr_from_mse(mse_mean(xs, truth)).mean()),
+               **{k: float(m[k].nanmean()) for k in ("cov68", "cov95", "cov68_src", "cov95_src")}}
+    else:
+        mu, std, S, src = to_image(mean_model.double()).clamp(0, 1).mean(1), xs.std(1), xs.shape[1], source_mask(truth)
+        out = {"psnr_mean": float(psnr_from_mse(((mu - truth) ** 2).flatten(1).mean(1)).mean())}
+        for lv in (68, 95):
+            out[f"cov{lv}"] = float(interval_coverage(mu, std, truth, lv / 100, S).mean())
+            out[f"cov{lv}_src"] = float(interval_coverage(mu, std, truth, lv / 100, S, mask=src).nanmean())
+    if floor_model is not None:
+        src = source_mask(truth)
+        share = (floor_model.double() / 2).var(1) / xs.var(1).clamp_min(1e-12)
+        out["floor_share_src"] = float(share[src].mean())
+    return out
 
 
 def run(truth, op, prior, sampler, sigma: float, K: int, S: int, batch: int):
@@ -84,6 +104,7 @@ def main() -> None:
 
     p = argparse.ArgumentParser()
     p.add_argument("images")
+    p.add_argument("--prior", default="first", help="a packaged prior's name or a checkpoint directory")
     p.add_argument("--n", type=int, default=8)
     p.add_argument("--N", type=int, default=64)
     p.add_argument("--S", type=int, default=16)
@@ -95,7 +116,7 @@ def main() -> None:
     p.add_argument("--out")
     args = p.parse_args()
     torch.set_num_threads(2)
-    prior = load_prior("first", torch.device("cpu"))
+    prior = load_prior(args.prior, torch.device("cpu"))
     truth, op = problem(args.images, args.n, args.N)
     rows, gen = [], torch.Generator().manual_seed(1)
     for sigma in args.sigma:
@@ -107,9 +128,11 @@ def main() -> None:
         cfg = SplitGibbsConfig(rho_min=rho_min, anneal=anneal, sweeps=args.sweeps)
         for sigma in args.sigma:
             xs, sec = run(truth, op, prior, cfg, sigma, args.K, args.S, args.batch)
-            for output, x in (("denoised", xs), ("sample", sample_output(xs, op, rho_min, sigma, gen))):
+            kept = sample_output(xs, op, rho_min, sigma, gen)
+            floor = sample_output(torch.zeros_like(xs), op, rho_min, sigma, gen)
+            for output, x, mean in (("denoised", xs, None), ("sample", kept, None), ("rb", kept, xs)):
                 rows.append({"sampler": "gibbs", "setting": entry, "sigma": sigma, "output": output,
-                             "s_per_obs": sec, **score(x, truth)})
+                             "s_per_obs": sec, **score(x, truth, mean, None if output == "denoised" else floor)})
                 print(json.dumps(rows[-1]), flush=True)
     if args.out:
         with open(args.out, "w") as f:

@@ -26,12 +26,16 @@ def _bcast(a: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
     return a.to(device=like.device, dtype=like.dtype).reshape(-1, *([1] * (like.dim() - 1)))
 
 
-def ddpm_loss(model: nn.Module, x0: torch.Tensor, schedule: Schedule, generator: torch.Generator) -> torch.Tensor:
+def ddpm_loss(model: nn.Module, x0: torch.Tensor, schedule: Schedule, generator: torch.Generator,
+              t: Optional[torch.Tensor] = None) -> torch.Tensor:
     """The simple ε-prediction loss  E_{t,ε} ‖ε - ε_θ(√ᾱ_t x_0 + √(1-ᾱ_t) ε, t)‖²  (mean over pixels).
 
-    x0: (B, C, N, N) in model space [-1, 1]; t ~ U{0..T-1}; ε ~ N(0, I) from ``generator``.
+    x0: (B, C, N, N) in model space [-1, 1]; t ~ U{0..T-1} unless given (B,) (a non-uniform t only moves
+    the network's capacity between noise levels: each level's optimum is unchanged); ε ~ N(0, I) from
+    ``generator``.
     """
-    t = torch.randint(0, schedule.T, (x0.shape[0],), generator=generator, device=generator.device)
+    if t is None:
+        t = torch.randint(0, schedule.T, (x0.shape[0],), generator=generator, device=generator.device)
     t = t.to(x0.device)
     eps = torch.randn(x0.shape, generator=generator, device=generator.device, dtype=x0.dtype).to(x0.device)
     ab = _bcast(schedule.alpha_bar[t.cpu()], x0)

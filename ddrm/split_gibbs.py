@@ -22,7 +22,8 @@ Why not DDPM ancestral steps from ρ for the prior step (as PnP-DM's EDM steps):
 (1 - σ'²/σ²)² Var(x₀ | x_t) term of the true reverse kernel; measured on the Gaussian prior they gave
 0.64-0.89 of the posterior variance on noisy measured coordinates even with 30 steps per prior step.
 Network evaluations per sample: sweeps · K. The defaults were kept on the validation split (README,
-"The settings"): a larger ρ_min or the ρ_min noise kept widens the intervals only as the mean degrades.
+"The settings"): a larger ρ_min or the ρ_min noise kept widens the intervals only as the mean degrades, or,
+around the denoised chains' (Rao-Blackwellised) mean, by the added noise's constant width, not the posterior's.
 """
 
 from __future__ import annotations

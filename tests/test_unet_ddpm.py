@@ -55,6 +55,23 @@ def test_loss_goes_down_on_a_tiny_problem():
     assert sum(losses[-10:]) / 10 < 0.6 * sum(losses[:5]) / 5
 
 
+def test_ddpm_loss_uses_the_given_timesteps_exactly():
+    """With t given, the loss is ‖ε - ε_θ(√ᾱ_t x₀ + √(1-ᾱ_t) ε, t)‖² at those t: a model returning
+    (x_t - √ᾱ_t x₀)/√(1-ᾱ_t) for the known x₀ (the exact ε) scores 0 there and not at other t."""
+    x0 = torch.linspace(-1, 1, 2 * 16, dtype=torch.float64).reshape(2, 1, 4, 4)
+    t = torch.tensor([1, 700])
+
+    class Oracle(torch.nn.Module):
+        def forward(self, xt, tt):
+            ab = SCH.alpha_bar[t].to(xt).reshape(-1, 1, 1, 1)  # the oracle knows the requested t
+            assert torch.equal(tt, t)
+            return (xt - ab.sqrt() * x0) / (1 - ab).sqrt()
+
+    assert ddpm_loss(Oracle(), x0, SCH, torch.Generator().manual_seed(0), t=t) < 1e-20
+    with pytest.raises(AssertionError):
+        ddpm_loss(Oracle(), x0, SCH, torch.Generator().manual_seed(0))  # uniform draws are not these t
+
+
 def test_ema_update_is_exact():
     a, b = torch.nn.Linear(2, 2), torch.nn.Linear(2, 2)
     ema = EMA(a, decay=0.75)
