@@ -7,6 +7,7 @@ Needs torch and this repository only (no Prefect, Ray or zarr), so it runs on a 
 
     python benchmarks/calibration_first.py export runs/first_eval_images.npz   # here: FIRST test + valid images
     python benchmarks/calibration_first.py run runs/first_eval_images.npz --n 16 --S 16 --K 50 --out OUT
+    (``--prior DIR`` scores a checkpoint, e.g. a candidate prior, in place of the shipped one)
 
 Test split for the table, validation split for the conformal fit only. Last line:
 ``ddrm_cov68_src=<x> gibbs_cov68_src=<x> ddrm_psnr=<x> gibbs_psnr=<x> nfe_ratio=<x>`` (σ_y = 0.02).
@@ -84,7 +85,7 @@ def evaluate(args) -> dict:
     data = np.load(args.images)
     test = torch.from_numpy(data["test"][:args.n].astype(np.float32) / 255)
     val = torch.from_numpy(data["val"][:args.n].astype(np.float32) / 255)
-    prior = load_prior("first", device)
+    prior = load_prior(args.prior, device)
     op = paper_operator("vla")
     results, curves = {}, {}
     for sigma in args.sigma:
@@ -126,6 +127,7 @@ def main() -> None:
     e.add_argument("path")
     r = sub.add_parser("run")
     r.add_argument("images")
+    r.add_argument("--prior", default="first", help="a packaged prior's name or a checkpoint directory")
     r.add_argument("--n", type=int, default=16)
     r.add_argument("--S", type=int, default=16)
     r.add_argument("--K", type=int, default=50)
