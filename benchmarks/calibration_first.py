@@ -24,18 +24,13 @@ import numpy as np
 import torch
 
 def export(path: str, n: int = 64) -> None:
-    from ddrm.images import centre_crop_or_pad
-    from sources.first_package import data_file, read
+    from sources.first_package import data_file, read, split_crops
 
     g = read(data_file())
     out = {}
     for split in ("test", "val"):
-        idx = np.flatnonzero(g.split == split)
-        imgs = [centre_crop_or_pad(torch.from_numpy(g.images[i].astype(np.float32)), 150).numpy() for i in idx]
-        keep = [i for i, im in zip(idx, imgs) if im.max() > 0][:n]  # the store's rule: empty crops are skipped
-        out[split] = np.stack([centre_crop_or_pad(torch.from_numpy(g.images[i].astype(np.float32)), 150).numpy()
-                               for i in keep]).astype(np.uint8)
-        out[f"{split}_index"] = np.array(keep)
+        keep, crops = split_crops(g, split)  # the store's rule: empty crops are skipped
+        out[split], out[f"{split}_index"] = crops[:n], keep[:n]
     np.savez_compressed(path, **out)
     print(f"wrote {path}: test {out['test'].shape}, val {out['val'].shape}")
 

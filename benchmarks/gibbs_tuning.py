@@ -72,7 +72,7 @@ def score(samples_model: torch.Tensor, truth: torch.Tensor, mean_model: torch.Te
                **{k: float(m[k].nanmean()) for k in ("cov68", "cov95", "cov68_src", "cov95_src")}}
     else:
         mu, std, S, src = to_image(mean_model.double()).clamp(0, 1).mean(1), xs.std(1), xs.shape[1], source_mask(truth)
-        out = {"psnr_mean": float(psnr_from_mse(((mu - truth) ** 2).flatten(1).mean(1)).mean())}
+        out = {"psnr_mean": float(psnr_from_mse(mse_mean(mu[:, None], truth)).mean())}
         for lv in (68, 95):
             out[f"cov{lv}"] = float(interval_coverage(mu, std, truth, lv / 100, S).mean())
             out[f"cov{lv}_src"] = float(interval_coverage(mu, std, truth, lv / 100, S, mask=src).nanmean())

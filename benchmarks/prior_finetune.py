@@ -27,16 +27,11 @@ import torch
 
 
 def train_images() -> torch.Tensor:
-    """FIRST train-split galaxies (n, 1, 150, 150) in model units, the store's rule (centre 150², x/255,
-    empty crops skipped)."""
-    from ddrm.images import centre_crop_or_pad
+    """FIRST train-split galaxies (n, 1, 150, 150) in model units, by the store's rule (``split_crops``)."""
     from ddrm.units import to_model
-    from sources.first_package import data_file, read
+    from sources.first_package import data_file, read, split_crops
 
-    g = read(data_file())
-    crops = [centre_crop_or_pad(torch.from_numpy(g.images[i].astype(np.float32) / 255), 150)
-             for i in np.flatnonzero(g.split == "train")]
-    return to_model(torch.stack([c for c in crops if c.max() > 0]))[:, None]
+    return to_model(torch.from_numpy(split_crops(read(data_file()), "train")[1].astype(np.float32) / 255))[:, None]
 
 
 def draw_t(n: int, small: int, frac: float, T: int, gen: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
@@ -47,8 +42,8 @@ def draw_t(n: int, small: int, frac: float, T: int, gen: torch.Generator) -> tup
 
 
 def main() -> None:
-    from ddrm.ddpm import EMA, ddpm_loss
-    from ddrm.training import OptimConfig, augment, crop_batch_size, lr_at, random_crops
+    from ddrm.ddpm import EMA
+    from ddrm.training import OptimConfig, augment, crop_batch_size, lr_at, random_crops, train_step
     from ddrm.unet import UNet
     from stores.checkpoints import WEIGHTS, read_meta, read_state
 
@@ -79,7 +74,7 @@ def main() -> None:
     small = int((sched.sigmas <= args.small_sigma).sum())
     gen = torch.Generator().manual_seed(args.seed + step0)
     print(f"{len(x)} train images; small-noise timesteps 0..{small - 1} (sigma <= {args.small_sigma}); "
-          f"resuming at fine-tune step {step0}" if resume else f"{len(x)} train images; {small} small timesteps")
+          f"starting at fine-tune step {step0}")
     t0, seen, losses, step = time.perf_counter(), 0, [], step0
     model.train()
     for step in range(step0, args.steps):
@@ -90,16 +85,9 @@ def main() -> None:
         x0 = random_crops(augment(x[torch.randint(0, len(x), (n,), generator=gen)], gen, int(meta.train["max_shift"])),
                           size, gen)
         t, is_small = draw_t(n, small, args.small_frac, sched.T, gen)
-        for group in opt.param_groups:
-            group["lr"] = lr_at(step, optim)
-        per = ddpm_loss(model, x0, sched, gen, t=t)
-        opt.zero_grad(set_to_none=True)
-        per.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), optim.grad_clip)
-        opt.step()
-        ema.update(model)
+        loss = train_step(model, ema, opt, x0, sched, gen, step, optim, t=t)
         seen += n
-        losses.append((float(per.detach()), float(is_small.float().mean())))
+        losses.append((loss, float(is_small.float().mean())))
         if (step + 1) % 100 == 0 or step + 1 == args.steps:
             rate = seen / (time.perf_counter() - t0)
             print(f"step {step + 1}/{args.steps} loss {np.mean([l for l, _ in losses[-100:]]):.5f} "

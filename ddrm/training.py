@@ -88,8 +88,9 @@ def random_crops(x: torch.Tensor, size: int, generator: torch.Generator, backgro
 
 def train_step(model: nn.Module, ema: EMA, optimizer: torch.optim.Optimizer, x0: torch.Tensor,
                schedule: Schedule, generator: torch.Generator, step: int, config: OptimConfig,
-               autocast_dtype: Optional[torch.dtype] = None) -> float:
-    """One optimiser step on x0 (B, C, N, N) in model space [-1, 1]; returns the loss.
+               autocast_dtype: Optional[torch.dtype] = None, t: Optional[torch.Tensor] = None) -> float:
+    """One optimiser step on x0 (B, C, N, N) in model space [-1, 1]; returns the loss. ``t`` (B,): the
+    timesteps to train at (default: uniform draws, ``ddpm_loss``).
 
     ``model`` may be DDP-wrapped; ``ema`` tracks the unwrapped module. ``autocast_dtype``
     (e.g. torch.bfloat16 on GPU) runs the forward pass in mixed precision.
@@ -98,7 +99,7 @@ def train_step(model: nn.Module, ema: EMA, optimizer: torch.optim.Optimizer, x0:
         group["lr"] = lr_at(step, config)
     ctx = torch.autocast(x0.device.type, dtype=autocast_dtype) if autocast_dtype else nullcontext()
     with ctx:
-        loss = ddpm_loss(model, x0, schedule, generator)
+        loss = ddpm_loss(model, x0, schedule, generator, t)
     optimizer.zero_grad(set_to_none=True)
     loss.backward()
     torch.nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip)

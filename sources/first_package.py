@@ -70,3 +70,16 @@ def read(path: str) -> FirstGalaxies:
         ra = np.array([float(f[k]["Img"].attrs.get("RA", np.nan)) for k in keys])
         dec = np.array([float(f[k]["Img"].attrs.get("DEC", np.nan)) for k in keys])
     return FirstGalaxies(images, labels, split, ra, dec)
+
+
+def split_crops(galaxies: FirstGalaxies, split: str, N: int = 150) -> tuple[np.ndarray, np.ndarray]:
+    """(indices (n,), centre N×N crops (n, N, N) uint8) of one store split ("train", "val" or "test"),
+    in package order, with empty crops skipped (ingest refuses an image with no positive pixel)."""
+    import torch
+
+    from ddrm.images import centre_crop_or_pad
+
+    idx = np.flatnonzero(galaxies.split == split)
+    crops = [centre_crop_or_pad(torch.from_numpy(galaxies.images[i]), N).numpy() for i in idx]
+    keep = [k for k, c in enumerate(crops) if c.max() > 0]
+    return idx[keep], np.stack([crops[k] for k in keep]) if keep else np.zeros((0, N, N), np.uint8)

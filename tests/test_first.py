@@ -50,6 +50,19 @@ def test_prepare_first_keeps_the_package_split_and_crop(prefect_harness, tmp_pat
     np.testing.assert_array_equal(data.labels(), g.labels[:60])
 
 
+@needs_first
+def test_split_crops_are_the_centre_of_that_split_with_empty_crops_skipped():
+    from sources.first_package import split_crops
+
+    g = read(FIRST)
+    idx, crops = split_crops(g, "val")
+    every = np.flatnonzero(g.split == "val")
+    empty = [i for i in every if not g.images[i][75:225, 75:225].any()]
+    np.testing.assert_array_equal(idx, [i for i in every if i not in empty])
+    assert crops.dtype == np.uint8 and crops.shape == (len(idx), 150, 150)
+    np.testing.assert_array_equal(crops, g.images[idx][:, 75:225, 75:225])
+
+
 def test_packaged_prior_is_intact_and_loads_offline():
     for name in packaged.PACKAGED_PRIORS:
         path = packaged.packaged_path(name)
