@@ -13,6 +13,7 @@ from ddrm.sampler import DDRMConfig
 from ddrm.sampling import SamplerConfig
 
 NOISE_SOURCES = ("weights", "scatter")
+ROBUST_RANGE = (-2.0, 2.0)  # Briggs robustness, as in CASA (-2: near uniform, 2: near natural)
 DEFAULT_SAMPLER = DDRMConfig(data_step=True)  # with σ_y that small the paper's last step would drop the data
 
 
@@ -63,6 +64,9 @@ class ImageConfig:
             raise ValueError("pixel_scale_arcsec must be positive")
         if not 0 < self.fit_fraction <= 1:
             raise ValueError(f"fit_fraction must lie in (0, 1], got {self.fit_fraction}")
+        if not (isinstance(self.robust, (int, float)) and ROBUST_RANGE[0] <= self.robust <= ROBUST_RANGE[1]):
+            raise ValueError(f"robust must lie in [{ROBUST_RANGE[0]:g}, {ROBUST_RANGE[1]:g}] (Briggs, as in CASA), "
+                             f"got {self.robust}")
         if self.weighting not in WEIGHTINGS:
             raise ValueError(f"weighting must be one of {WEIGHTINGS}, got {self.weighting!r}")
         if self.noise not in NOISE_SOURCES:

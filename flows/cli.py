@@ -103,13 +103,15 @@ def _train(args: argparse.Namespace) -> int:
 def _reconstruct(args: argparse.Namespace) -> int:
     from flows.reconstruct import reconstruct_survey
 
-    from stores.checkpoints import read_meta
+    import torch
+
+    from stores.checkpoints import load_prior
     from stores.dataset import Dataset
 
     config = _reconstruct_config(args, reconstruct_preset(args.preset))
     Dataset(args.dataset)  # a missing or incomplete store fails here, before any flow starts
-    if args.checkpoint != "gaussian":
-        read_meta(args.checkpoint)
+    if args.checkpoint != "gaussian":  # loads and verifies the weights (checksum, bounds) before Ray starts
+        load_prior(args.checkpoint, torch.device("cpu"))
     preflight(args, ray=True)
     url = reconstruct_survey(args.checkpoint, args.dataset, config, root=args.root, ray_address=args.ray_address)
     print(f"survey store: {url}\nnext: radio-ddrm report --survey {url}")
@@ -288,8 +290,10 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return args.func(args)
-    except (ValueError, FileNotFoundError, RuntimeError, ImportError) as err:
-        print(f"radio-ddrm: error: {err}", file=sys.stderr)
+    except (ValueError, OSError, RuntimeError, ImportError) as err:
+        from stores.storage import redact
+
+        print(f"radio-ddrm: error: {redact(err)}", file=sys.stderr)
         return 2
 
 

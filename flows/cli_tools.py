@@ -12,9 +12,9 @@ from runtime.environment import configure_local_environment
 
 def preflight(args: argparse.Namespace, ray: bool) -> None:
     """Fail with a readable message before any flow starts: unreachable store or Ray cluster."""
-    from stores.storage import check_reachable
+    from stores.storage import check_writable
 
-    check_reachable(args.root)
+    check_writable(args.root)
     configure_local_environment()
     if ray:
         from runtime.ray_cluster import ensure_ray
@@ -22,40 +22,61 @@ def preflight(args: argparse.Namespace, ray: bool) -> None:
         ensure_ray(args.ray_address)
 
 
+EXIT_SKIPPED = 1  # ``radio-ddrm image``: some files were skipped (listed in run.json and the last line)
+
+
 def image_command(args: argparse.Namespace) -> int:
     """Image visibility files: in this process one after another, or with ``--ray-address``/``--actors``
-    through the ``image_observations`` flow on a pool of Ray actors (globs and s3:// files, resumable).
-    A bad file is reported and skipped unless --strict."""
-    import json
-
+    through the ``image_observations`` flow on a pool of Ray actors (globs and s3:// files). Both modes write
+    the same folders and reuse the same finished results (``tasks.image``). Before any work: the root is
+    writable, the prior loads and matches its checksum, K <= T, and N and S fit in memory. A bad file is
+    skipped with its reason unless --strict; the exit code is 0 when every file is imaged (or reused),
+    EXIT_SKIPPED when any was skipped."""
     import torch
 
     from configs.image import ImageConfig, image_sampler, parse_angle_arcsec
-    from sources.uvfits import VisibilityFileError
     from stores.checkpoints import load_prior
-    from tasks.image import image_file
+    from stores.storage import check_writable
+    from tasks.image import check_memory
 
     given = {k: getattr(args, k) for k in ("N", "weighting", "robust", "prior", "K", "samples", "noise")
              if getattr(args, k) is not None}  # the defaults are ImageConfig's, defined once
     cfg = ImageConfig(**given, pixel_scale_arcsec=parse_angle_arcsec(args.pixel_scale) if args.pixel_scale else None,
                       sampler=image_sampler(args.sampler), strict=args.strict)
     configure_local_environment()
+    check_writable(args.root)
+    prior = load_prior(cfg.prior, torch.device("cpu"))
+    prior.meta.check(cfg.prior, max_K=cfg.K)
+    check_memory(cfg, prior)
     if args.ray_address or args.actors:
         return _image_flow(args, cfg)
-    prior = load_prior(cfg.prior, torch.device("cpu"))
-    skipped = []
+    return _image_files(args, cfg, prior)
+
+
+def _image_files(args: argparse.Namespace, cfg, prior) -> int:
+    import json
+
+    from sources.uvfits import VisibilityFileError
+    from tasks.image import image_file, run_key, run_settings, write_run_record
+
+    results, failures = [], []
     for path in args.files:
         try:
             summary = image_file(path, cfg, root=args.root, prior=prior)
-        except (VisibilityFileError, FileNotFoundError) as err:
+        except (VisibilityFileError, OSError) as err:  # OSError: missing or unreadable, named by the message
             if cfg.strict:
                 raise ValueError(str(err)) from None
-            skipped.append(str(err))
+            failures.append({"file": path, "error": str(err)})
             print(f"skipped {err}", file=sys.stderr)
             continue
-        print(json.dumps({k: summary[k] for k in ("file", "fits", "png", "total_flux_jy", "total_flux_clean_jy",
-                                                   "chi2_per_coordinate", "seconds")}))
-    return 1 if skipped and len(skipped) == len(args.files) else 0
+        results.append(summary)
+        print(json.dumps({k: summary.get(k) for k in ("file", "fits", "png", "total_flux_jy", "total_flux_clean_jy",
+                                                       "chi2_per_coordinate", "seconds", "reused")}))
+    key = run_key(cfg, prior)
+    record = write_run_record(args.root, key, run_settings(cfg, prior), results, failures)
+    print(json.dumps({"run": record, "imaged": sum(not r["reused"] for r in results),
+                      "reused": sum(bool(r["reused"]) for r in results), "skipped": failures}))
+    return EXIT_SKIPPED if failures else 0
 
 
 def _image_flow(args: argparse.Namespace, cfg) -> int:
@@ -67,12 +88,15 @@ def _image_flow(args: argparse.Namespace, cfg) -> int:
     out = image_observations(args.files, cfg, root=args.root, ray_address=args.ray_address, num_actors=args.actors)
     for row in out["rows"]:
         print(json.dumps(row))
-    return 1 if out["skipped"] and not out["images"] else 0
+    print(json.dumps({"run": out["run"], "imaged": out["imaged_now"], "reused": out["images"] - out["imaged_now"],
+                      "skipped": out["skipped_files"]}))
+    return EXIT_SKIPPED if out["skipped"] else 0
 
 
 def export_prior_command(args: argparse.Namespace) -> int:
     """Ship a trained checkpoint into the package (EMA weights, float16, with card and checksum)."""
     import json
+    import re
     from importlib import resources
 
     from stores import packaged, storage
@@ -80,6 +104,8 @@ def export_prior_command(args: argparse.Namespace) -> int:
     from reporting.plots import loss_curve_png
     from tasks.train import prior_samples_png, read_history
 
+    if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_-]{0,63}", args.name):
+        raise ValueError(f"--name must be a plain name (letters, digits, '-' and '_'), got {args.name!r}")
     run_dir = args.checkpoint.rstrip("/").rsplit("/", 1)[0]
     meta, history = read_meta(args.checkpoint).to_json(), read_history(run_dir)
     dest = str(resources.files(packaged.PACKAGE).joinpath(args.name))

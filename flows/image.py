@@ -15,9 +15,10 @@ from tasks.image_pool import image_artifacts, plan_images, run_imager_pool
 def image_observations(files: Union[str, list[str]], config: Optional[ImageConfig] = None, root: str = "runs",
                        ray_address: Optional[str] = None, num_actors: Optional[int] = None,
                        storage_options: Optional[dict] = None) -> dict:
-    """Image every file to ``<root>/images/<stem>/`` (image.fits, panel.png, summary.json); returns the
-    summary rows and counts. Bad files are skipped and listed unless ``config.strict``."""
+    """Image every file to ``<root>/images/<run key>/<file>/`` (image.fits, panel.png, summary.json; see
+    ``tasks.image``); returns the summary rows and counts. Bad files are skipped and listed unless
+    ``config.strict``."""
     config = config or ImageConfig()
-    everything, pending = plan_images(files, root, storage_options)
-    failures = run_imager_pool(pending, config, root, ray_address, num_actors, storage_options)
-    return {**image_artifacts(everything, failures, root, storage_options), "imaged_now": len(pending) - len(failures)}
+    plan = plan_images(files, config, root, storage_options)
+    failures = run_imager_pool(plan, config, root, ray_address, num_actors, storage_options)
+    return {**image_artifacts(plan, failures, root, storage_options), "imaged_now": len(plan.pending) - len(failures)}

@@ -7,6 +7,11 @@ actor is dropped and its item goes back to the queue through ``remaining(item)``
 it is still unfinished (None: all of it is done, by the store's own flags), so an observation written
 before the death is not recomputed. An error raised *by* the work (``RayTaskError``: a bad input, an
 unreachable store) is not a death: it propagates. With no actor left the pool raises.
+
+An actor that cannot *start* (its constructor raised: weights that do not load, a store it cannot open)
+is not a death either: another would fail the same way. Such failures are counted, and after
+``max_start_failures`` of them with no item finished in between the pool raises ``ActorStartError`` with
+the constructor's error, instead of replacing the actor forever.
 """
 
 from __future__ import annotations
@@ -23,6 +28,27 @@ log = logging.getLogger(__name__)
 
 class NoActorsLeftError(RuntimeError):
     """Every actor of the pool died with work still queued."""
+
+
+class ActorStartError(RuntimeError):
+    """Actors of the pool cannot start: their constructor raised (the message is its error)."""
+
+
+MAX_START_FAILURES = 3
+
+
+def _start_failure(err: BaseException) -> bool:
+    return isinstance(err, RayActorError) and bool(getattr(err, "actor_init_failed", False))
+
+
+def _constructor_error(err: BaseException) -> str:
+    """The constructor's own exception line out of Ray's wrapped message."""
+    text = str(err)
+    lines = [ln.strip() for ln in text.splitlines() if ln.strip()]
+    for line in reversed(lines):
+        if "Error" in line.split(":", 1)[0]:
+            return line
+    return lines[-1] if lines else type(err).__name__
 
 
 def _is_death(err: BaseException) -> bool:
@@ -42,11 +68,14 @@ def has_room(cpus: float, gpu: bool) -> bool:
 
 def run_pool(actors: list, items: Iterable[Any], submit: Callable[[Any, Any], "ray.ObjectRef"],
              remaining: Callable[[Any], Optional[Any]] = lambda item: item,
-             respawn: Callable[[], Optional[Any]] = lambda: None) -> Iterator[Any]:
+             respawn: Callable[[], Optional[Any]] = lambda: None,
+             max_start_failures: int = MAX_START_FAILURES) -> Iterator[Any]:
     """Yield each item's result as it finishes (any order), over ``actors``; ``submit(actor, item)`` starts
     one. Dead actors are dropped and their items requeued through ``remaining``; ``respawn()`` may return a
-    replacement (a new actor where the cluster has room for one now, else None)."""
+    replacement (a new actor where the cluster has room for one now, else None). ``max_start_failures``
+    constructor failures in a row raise ActorStartError."""
     queue, idle, running = deque(items), list(actors), {}  # running: ref -> (actor, item)
+    start_failures = 0
     while queue or running:
         while idle and queue:
             actor, item = idle.pop(), queue.popleft()
@@ -60,6 +89,11 @@ def run_pool(actors: list, items: Iterable[Any], submit: Callable[[Any, Any], "r
         except Exception as err:  # noqa: BLE001 - classified below
             if not _is_death(err):
                 raise
+            if _start_failure(err):
+                start_failures += 1
+                if start_failures >= max_start_failures:
+                    raise ActorStartError(f"actors cannot start ({start_failures} tries): "
+                                          f"{_constructor_error(err)}") from None
             log.warning("an actor died (%s: %s); its work goes back to the queue", type(err).__name__, err)
             rest = remaining(item)
             if rest is not None:
@@ -69,5 +103,6 @@ def run_pool(actors: list, items: Iterable[Any], submit: Callable[[Any, Any], "r
                 actors.append(new)  # the caller kills what it passed in, replacements included
                 idle.append(new)
             continue
+        start_failures = 0
         idle.append(actor)
         yield result

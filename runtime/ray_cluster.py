@@ -29,9 +29,31 @@ def ensure_ray(address: Optional[str] = None, num_cpus: Optional[int] = None) ->
                 raise RuntimeError(f"cannot connect to the Ray cluster at {address!r}: {err}") from None
         else:
             configure_local_environment()
+            loopback_only()
             ray.init(num_cpus=num_cpus, include_dashboard=False, logging_level=logging.WARNING,
-                     log_to_driver=False)
+                     log_to_driver=False, _node_ip_address=LOOPBACK)
     return ray.cluster_resources()
+
+
+LOOPBACK = "127.0.0.1"
+SINGLE_HOST_VAR = "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"
+
+
+def loopback_only() -> None:
+    """Make the Ray this process starts (or joins at 127.0.0.1) bind every server to 127.0.0.1.
+
+    Ray decides from its single-host switch: with ``ray._private.ray_constants.ENABLE_RAY_CLUSTER`` True, it
+    replaces a loopback node address by the machine's own IP (``services.resolve_ip_for_localhost``), and the
+    GCS, raylet, workers and agents then bind that IP or every interface. The constant is read from
+    ``RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER`` once, when ``ray`` is first imported, so setting the variable later
+    (after any module imported ray) changes nothing. Both are therefore set here, just before Ray starts:
+    the constant for this process, the variable (forced, not defaulted) for every process Ray spawns, which
+    reads it at its own import.
+    """
+    import ray._private.ray_constants as ray_constants
+
+    os.environ[SINGLE_HOST_VAR] = "0"
+    ray_constants.ENABLE_RAY_CLUSTER = False
 
 
 def _keep_loopback(address: str) -> None:
@@ -39,10 +61,7 @@ def _keep_loopback(address: str) -> None:
     address for the machine's own IP (where its servers do not listen), unless its single-host switch is on."""
     host = address.removeprefix("ray://").rpartition(":")[0]
     if host in ("127.0.0.1", "localhost", "::1"):
-        import ray._private.ray_constants as ray_constants
-
-        os.environ["RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"] = "0"
-        ray_constants.ENABLE_RAY_CLUSTER = False
+        loopback_only()
 
 
 def probe_address(address: str, timeout_s: float = 3.0) -> None:

@@ -13,7 +13,7 @@ import tempfile
 import warnings
 from dataclasses import replace
 
-from .uvfits import Visibilities, VisibilityFileError, read_uvfits
+from .uvfits import Visibilities, VisibilityFileError, check_input, read_uvfits
 
 MS_EXTRA = "pip install 'radio-ddrm[ms]' (pyuvdata and python-casacore)"
 
@@ -27,8 +27,7 @@ def is_measurement_set(path: str) -> bool:
 def read_measurement_set(path: str) -> Visibilities:
     """Stokes I visibilities of a Measurement Set; VisibilityFileError (naming the file) if unusable."""
     name = os.path.basename(path.rstrip("/"))
-    if not os.path.exists(path):
-        raise FileNotFoundError(path)
+    check_input(path)
     if not os.path.isfile(os.path.join(path, "table.info")):
         raise VisibilityFileError(f"{name}: not a Measurement Set (no casacore table.info in the folder)")
     try:

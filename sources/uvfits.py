@@ -10,7 +10,11 @@ its axes are found from the header's CTYPEn, not assumed. Per row, IF and channe
 Stokes I: a single I product, or (RR + LL)/2 (or (XX + YY)/2) with weight 4/(1/w₁ + 1/w₂); where only
 one hand is valid it stands for I with its own weight, and where RR and LL are identical copies of
 one I estimate (as in the EHT files) the weight is not doubled. A visibility whose weight is <= 0 or not
-finite, or whose value is not finite, is flagged: dropped and counted.
+finite, or whose value is not finite, is flagged: dropped and counted. So is one whose u, v or w is not
+finite or absurd (|UU|, |VV| or |WW| over ``MAX_BASELINE_S`` light-seconds, ten times the longest space-VLBI
+baseline), or whose frequency is not positive (``n_bad_coordinates`` counts these): nothing unphysical is
+gridded. Without an AIPS FQ table a single IF is taken at offset 0 and a warning recorded; several IFs
+without one, or an FQ table shorter than the data's IFs, are an error.
 """
 
 from __future__ import annotations
@@ -26,6 +30,7 @@ from astropy.utils.exceptions import AstropyWarning
 STOKES_CODES = {1: "I", 2: "Q", 3: "U", 4: "V", -1: "RR", -2: "LL", -3: "RL", -4: "LR", -5: "XX", -6: "YY",
                 -7: "XY", -8: "YX"}
 PARALLEL_HANDS = (("RR", "LL"), ("XX", "YY"))
+MAX_BASELINE_S = 10.0  # light-seconds (3e6 km); RadioAstron's longest was about 1.2
 
 
 class VisibilityFileError(ValueError):
@@ -51,6 +56,8 @@ class Visibilities:
     n_read: int
     n_flagged: int
     stokes_from: str
+    n_bad_coordinates: int = 0
+    warnings: tuple[str, ...] = ()
 
     @property
     def n(self) -> int:
@@ -109,8 +116,19 @@ def _stokes_i(cube: np.ndarray, codes: list[str], path: str) -> tuple[np.ndarray
     raise _fail(path, f"no usable Stokes I: products {codes} hold neither I nor RR/LL nor XX/YY")
 
 
+def check_input(path: str) -> None:
+    """FileNotFoundError, or VisibilityFileError unless ``path`` is a regular file or a folder (a FIFO or a
+    device such as /dev/zero would block or never end)."""
+    import stat
+
+    mode = os.stat(path).st_mode  # FileNotFoundError for a missing path
+    if not (stat.S_ISREG(mode) or stat.S_ISDIR(mode)):
+        raise _fail(path, "not a regular file (a pipe, socket or device cannot be read as visibilities)")
+
+
 def read_uvfits(path: str) -> Visibilities:
     """Read a uvfits file; VisibilityFileError (a ValueError naming the file) if it is unusable."""
+    check_input(path)
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", AstropyWarning)
@@ -121,8 +139,12 @@ def read_uvfits(path: str) -> Visibilities:
                 header, data = primary.header.copy(), primary.data
                 cube = np.asarray(data.data, dtype=np.float64)
                 uu, vv = _param(data, "UU"), _param(data, "VV")
+                try:
+                    ww = _param(data, "WW")
+                except KeyError:
+                    ww = np.zeros_like(uu)
                 if_freq = np.atleast_1d(np.asarray(hdul["AIPS FQ"].data["IF FREQ"][0], dtype=np.float64)) \
-                    if "AIPS FQ" in hdul else np.zeros(1)
+                    if "AIPS FQ" in hdul else None
     except VisibilityFileError:
         raise
     except FileNotFoundError:
@@ -131,11 +153,22 @@ def read_uvfits(path: str) -> Visibilities:
         raise _fail(path, f"no {err.args[0]} random parameter (not a visibility file?)") from None
     except Exception as err:  # astropy: OSError, TypeError, ValueError... for truncated or corrupt files
         raise _fail(path, f"unreadable or truncated FITS ({type(err).__name__}: {err})") from None
-    return _assemble(path, header, cube, uu, vv, if_freq)
+    return _assemble(path, header, cube, uu, vv, ww, if_freq)
 
 
-def _assemble(path: str, header: fits.Header, cube: np.ndarray, uu: np.ndarray, vv: np.ndarray,
-              if_freq: np.ndarray) -> Visibilities:
+def _if_offsets(path: str, if_freq, n_if: int) -> tuple[np.ndarray, tuple[str, ...]]:
+    """(IF frequency offsets (n_if,), warnings) from the AIPS FQ table's IF FREQ column (None: no table)."""
+    if if_freq is None:
+        if n_if > 1:
+            raise _fail(path, f"{n_if} IFs but no AIPS FQ table: their frequencies are unknown")
+        return np.zeros(1), ("no AIPS FQ table: the single IF is taken at offset 0 from the FREQ axis",)
+    if len(if_freq) < n_if:
+        raise _fail(path, f"the AIPS FQ table lists {len(if_freq)} IF frequencies for {n_if} IFs in the data")
+    return if_freq[:n_if], ()
+
+
+def _assemble(path: str, header: fits.Header, cube: np.ndarray, uu: np.ndarray, vv: np.ndarray, ww: np.ndarray,
+              if_freq) -> Visibilities:
     axes = _axes(header)
     for needed in ("COMPLEX", "STOKES", "FREQ"):
         if needed not in axes:
@@ -152,15 +185,24 @@ def _assemble(path: str, header: fits.Header, cube: np.ndarray, uu: np.ndarray, 
         cube = cube[:, None]
     n_if, n_chan = cube.shape[1], cube.shape[2]
     chan = _axis_values(header, fits_index["FREQ"], n_chan)
-    freq = (if_freq[:n_if, None] if len(if_freq) >= n_if else np.zeros((n_if, 1))) + chan[None, :]  # (IF, FREQ)
+    offsets, notes = _if_offsets(path, if_freq, n_if)
+    freq = offsets[:, None] + chan[None, :]  # (IF, FREQ)
     vis, w, stokes_from = _stokes_i(cube, codes, path)  # (row, IF, FREQ)
     nu = np.broadcast_to(freq[None], vis.shape)
-    u, v = uu[:, None, None] * nu, vv[:, None, None] * nu
-    keep = w > 0
+    with np.errstate(invalid="ignore", over="ignore"):
+        u, v = uu[:, None, None] * nu, vv[:, None, None] * nu
+        sane_row = np.isfinite(uu) & np.isfinite(vv) & np.isfinite(ww) & \
+            (np.maximum(np.maximum(abs(uu), abs(vv)), abs(ww)) <= MAX_BASELINE_S)
+        sane = sane_row[:, None, None] & np.isfinite(nu) & (nu > 0) & np.isfinite(u) & np.isfinite(v)
+    bad = int(((w > 0) & ~sane).sum())
+    keep = (w > 0) & sane
     if not keep.any():
-        raise _fail(path, f"no unflagged visibility ({keep.size} read, all with weight <= 0 or not finite)")
+        raise _fail(path, f"no unflagged visibility ({keep.size} read: weight <= 0 or not finite, or "
+                          f"{bad} with unusable u, v, w or frequency)")
     return Visibilities(path, u[keep], v[keep], vis[keep], w[keep], nu[keep].copy(),
                         float(header.get("OBSRA", header.get(f"CRVAL{fits_index.get('RA', 0)}", np.nan))),
                         float(header.get("OBSDEC", header.get(f"CRVAL{fits_index.get('DEC', 0)}", np.nan))),
                         str(header.get("DATE-OBS", "")), str(header.get("TELESCOP", "")).strip(),
-                        str(header.get("OBJECT", "")).strip(), int(keep.size), int((~keep).sum()), stokes_from)
+                        str(header.get("OBJECT", "")).strip(), int(keep.size), int((~keep).sum()), stokes_from,
+                        bad, notes + ((f"{bad} visibilities with non-finite or absurd u, v, w or frequency "
+                                       f"flagged",) if bad else ()))

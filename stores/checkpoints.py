@@ -11,8 +11,10 @@ U-Net or schedule configuration raises a ValueError that names both, instead of 
 
 from __future__ import annotations
 
+import hashlib
 import io
 import json
+import logging
 import os
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple, Optional
@@ -26,7 +28,32 @@ from stores import packaged, storage
 from stores.storage import StorageOptions
 
 FORMAT = "radio-ddrm/prior@1"
-WEIGHTS, META = "model.pt", "prior.json"
+WEIGHTS, META, CHECKSUM = "model.pt", "prior.json", packaged.CHECKSUM
+log = logging.getLogger(__name__)
+
+# prior.json values are bounded before anything is allocated (a hostile or corrupt file could ask for
+# terabytes): each field's largest accepted value, and the network's largest parameter count
+LIMITS = {"N": 8192, "T": 100_000, "in_channels": 16, "base_channels": 1024, "channel_mult": 64, "depth": 10,
+          "num_res_blocks": 16, "num_heads": 64, "norm_groups": 1024}
+MAX_PARAMETERS = 500_000_000  # 2 GB of float32
+
+
+def _bounded(d: dict, where: str) -> None:
+    """ValueError naming the field if prior.json asks for more than LIMITS allow."""
+    unet, sched = d.get("unet") or {}, d.get("schedule") or {}
+    values = {"N": d.get("N"), "T": sched.get("T"), **{k: unet.get(k) for k in LIMITS if k in unet},
+              "depth": len(unet.get("channel_mult") or ())}
+    if unet.get("channel_mult"):
+        values["channel_mult"] = max(unet["channel_mult"])
+    for key, value in values.items():
+        if isinstance(value, (int, float)) and not isinstance(value, bool) and value > LIMITS[key]:
+            raise ValueError(f"{where}: {META} asks for {key} = {value}, over the limit {LIMITS[key]}")
+
+
+def parameter_count(unet: UNetConfig) -> int:
+    """The U-Net's parameter count, from a network built on the meta device (nothing allocated)."""
+    with torch.device("meta"):
+        return sum(p.numel() for p in UNet(unet).parameters())
 
 
 @dataclass(frozen=True)
@@ -48,14 +75,18 @@ class PriorMeta:
 
     @classmethod
     def from_json(cls, d: dict, where: str) -> "PriorMeta":
-        if d.get("format") != FORMAT:
-            raise ValueError(f"{where}: unknown checkpoint format {d.get('format')!r}; expected {FORMAT}")
+        if not isinstance(d, dict) or d.get("format") != FORMAT:
+            got = d.get("format") if isinstance(d, dict) else type(d).__name__
+            raise ValueError(f"{where}: unknown checkpoint format {got!r}; expected {FORMAT}")
         try:
+            _bounded(d, where)
             return cls(kind=d.get("kind", "ddpm"), N=int(d["N"]), schedule=Schedule(**d["schedule"]),
                        unet=UNetConfig.from_dict(d["unet"]) if d.get("unet") else None, step=int(d.get("step", 0)),
                        steps=int(d.get("steps", 0)), train=d.get("train") or {}, dataset=d.get("dataset"),
                        dataset_hash=d.get("dataset_hash"), package_version=d.get("package_version"))
         except (KeyError, TypeError, ValueError) as err:
+            if str(err).startswith(f"{where}: "):
+                raise
             raise ValueError(f"{where}: malformed {META} ({type(err).__name__}: {err})") from None
 
     def to_json(self) -> dict:
@@ -95,17 +126,21 @@ class PriorMeta:
 
 
 class Prior(NamedTuple):
-    """The EMA denoiser network (eval mode, on ``device``), its schedule, and the checkpoint's metadata."""
+    """The EMA denoiser network (eval mode, on ``device``), its schedule, the checkpoint's metadata, and the
+    SHA256 of the weights file it was loaded from."""
 
     model: UNet
     schedule: Schedule
     meta: PriorMeta
+    sha256: str = ""
 
 
 def write_checkpoint(directory: str, state: dict[str, Any], meta: PriorMeta) -> None:
-    """Write model.pt and prior.json into a local directory (Ray Train then persists it)."""
+    """Write model.pt, its SHA256 and prior.json into a local directory (Ray Train then persists it)."""
     os.makedirs(directory, exist_ok=True)
     torch.save(state, os.path.join(directory, WEIGHTS))
+    with open(os.path.join(directory, CHECKSUM), "w") as f:
+        f.write(f"{packaged.sha256(os.path.join(directory, WEIGHTS))}  {WEIGHTS}\n")
     with open(os.path.join(directory, META), "w") as f:
         json.dump({**meta.to_json(), "step": int(state["step"])}, f, indent=2, sort_keys=True)
 
@@ -125,12 +160,15 @@ def read_meta(checkpoint: str, storage_options: StorageOptions = None, *, cache:
     checkpoint = resolve(checkpoint)
     if checkpoint not in _META_CACHE or not cache:
         fs, path = storage.filesystem(checkpoint, storage_options)
+        if fs.isfile(path):
+            raise ValueError(f"{checkpoint}: a prior is a checkpoint folder ({WEIGHTS} + {META}), not a file; "
+                             f"give the folder that holds it")
         try:
             with fs.open(f"{path}/{META}", "r") as f:
                 raw = json.load(f)
-        except FileNotFoundError:
+        except (FileNotFoundError, NotADirectoryError):
             raise ValueError(f"{checkpoint}: not a radio-ddrm prior checkpoint (no {META})") from None
-        except json.JSONDecodeError as err:
+        except (json.JSONDecodeError, UnicodeDecodeError) as err:
             raise ValueError(f"{checkpoint}: unreadable {META} ({err})") from None
         meta = PriorMeta.from_json(raw, checkpoint)
         if not cache:
@@ -139,16 +177,44 @@ def read_meta(checkpoint: str, storage_options: StorageOptions = None, *, cache:
     return _META_CACHE[checkpoint]
 
 
+def read_weights(checkpoint: str, storage_options: StorageOptions = None) -> tuple[bytes, str]:
+    """(model.pt's bytes, their SHA256), verified against the checkpoint's SHA256 file, packaged or not.
+    ValueError if they differ; a logged warning if there is no SHA256 file."""
+    checkpoint = resolve(checkpoint)
+    fs, path = storage.filesystem(checkpoint, storage_options)
+    try:
+        with fs.open(f"{path}/{WEIGHTS}", "rb") as f:
+            data = f.read()
+    except (FileNotFoundError, NotADirectoryError, IsADirectoryError):
+        raise ValueError(f"{checkpoint}: no {WEIGHTS} in the checkpoint") from None
+    actual = hashlib.sha256(data).hexdigest()
+    try:
+        with fs.open(f"{path}/{CHECKSUM}", "r") as f:
+            expected = (f.read().split() or [""])[0]
+    except FileNotFoundError:
+        log.warning("%s: no %s file; its %s (sha256 %s…) is loaded unverified", checkpoint, CHECKSUM, WEIGHTS,
+                    actual[:12])
+        return data, actual
+    if actual != expected:
+        raise ValueError(f"{checkpoint}: {WEIGHTS} checksum {actual[:12]}… does not match {CHECKSUM} {expected[:12]}… "
+                         f"(a damaged or altered file)")
+    return data, actual
+
+
 def read_state(checkpoint: str, storage_options: StorageOptions = None,
                map_location: Optional[torch.device] = None) -> dict:
-    """model.pt as plain tensors and numbers (``weights_only=True``: no code is unpickled); a packaged
-    prior's checksum is verified first."""
-    if packaged.packaged_path(checkpoint):
-        checkpoint = resolve(checkpoint)
-        packaged.verify(checkpoint)
-    fs, path = storage.filesystem(checkpoint, storage_options)
-    with fs.open(f"{path}/{WEIGHTS}", "rb") as f:
-        return torch.load(io.BytesIO(f.read()), map_location=map_location or "cpu", weights_only=True)
+    """model.pt as plain tensors and numbers (``weights_only=True``: no code is unpickled), its checksum
+    verified first (``read_weights``)."""
+    return _load_weights(read_weights(checkpoint, storage_options)[0], checkpoint, map_location)
+
+
+def _load_weights(data: bytes, where: str, map_location: Optional[torch.device] = None) -> dict:
+    try:
+        return torch.load(io.BytesIO(data), map_location=map_location or "cpu", weights_only=True)
+    except Exception as err:  # pickle.UnpicklingError (code refused), RuntimeError/EOFError (truncated)
+        first = str(err).splitlines()[0][:200] if str(err) else ""
+        raise ValueError(f"{where}: {WEIGHTS} does not load as plain weights ({type(err).__name__}: {first})") \
+            from None
 
 
 def load_prior(checkpoint: str, device: torch.device, *, expect_unet: Optional[UNetConfig] = None,
@@ -156,9 +222,19 @@ def load_prior(checkpoint: str, device: torch.device, *, expect_unet: Optional[U
     """The EMA weights of a checkpoint in a fresh U-Net; optional expected configs are checked first."""
     meta = read_meta(checkpoint, storage_options)
     meta.check(checkpoint, unet=expect_unet, schedule=expect_schedule)
+    if meta.unet is None:
+        raise ValueError(f"{checkpoint}: {META} has no U-Net configuration (kind {meta.kind!r})")
+    if (n := parameter_count(meta.unet)) > MAX_PARAMETERS:
+        raise ValueError(f"{checkpoint}: the U-Net of {META} has {n:,} parameters, over the limit {MAX_PARAMETERS:,}")
+    data, digest = read_weights(checkpoint, storage_options)
+    state = _load_weights(data, checkpoint)
     model = UNet(meta.unet)
-    model.load_state_dict(read_state(checkpoint, storage_options)["ema"])
-    return Prior(model.to(device).eval().requires_grad_(False), meta.schedule, meta)
+    try:
+        model.load_state_dict(state["ema"])
+    except (KeyError, RuntimeError, TypeError) as err:
+        raise ValueError(f"{checkpoint}: {WEIGHTS} does not fit the U-Net of {META} "
+                         f"({type(err).__name__}: {str(err).splitlines()[0][:200]})") from None
+    return Prior(model.to(device).eval().requires_grad_(False), meta.schedule, meta, digest)
 
 
 def list_checkpoints(run_dir: str, storage_options: StorageOptions = None) -> list[tuple[int, str]]:

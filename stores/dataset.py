@@ -150,9 +150,10 @@ class Dataset:
             raise ValueError(f"{url}: not a radio-ddrm dataset store")
         if not meta.get("complete"):
             raise ValueError(f"{url}: dataset is incomplete (unpublished or interrupted); prepare it again")
-        self.meta = meta
+        self.meta, self.storage_options = meta, storage_options
         self.group = storage.open_group(self.url, "r", storage_options)
         self.images = self.group["images"]
+        self._splits: dict[str, np.ndarray] = {}
 
     @property
     def N(self) -> int:
@@ -162,9 +163,24 @@ class Dataset:
         return int(self.meta["n"])
 
     def split(self, name: str) -> np.ndarray:
+        """The split's image indices; StoreDamagedError if its data are missing or undecodable (an
+        unwritten chunk would otherwise read as zeros: every index 0)."""
+        from stores.integrity import StoreDamagedError
+
         if name not in SPLITS:
             raise ValueError(f"unknown split {name!r}; choose one of {SPLITS}")
-        return self.group["splits"][name][:]
+        if name not in self._splits:
+            try:
+                array = self.group["splits"][name]
+                if array.shape[0] and not storage.exists(storage.join(self.url, "splits", name, "c", "0"),
+                                                         self.storage_options):
+                    raise KeyError("its chunk is missing")
+                self._splits[name] = array[:]
+            except Exception as err:  # noqa: BLE001 - a missing chunk, undecodable bytes, unreadable metadata
+                raise StoreDamagedError(f"dataset store {self.url} is damaged: splits/{name} cannot be read "
+                                        f"({type(err).__name__}: {str(err).splitlines()[0][:160] if str(err) else ''}); "
+                                        f"prepare the dataset again") from None
+        return self._splits[name]
 
     def read(self, indices: np.ndarray) -> np.ndarray:
         """Images (len(indices), N, N) float32 in [0, 1]."""

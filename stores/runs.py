@@ -24,4 +24,5 @@ def survey_url(root: str, name: str, key: str) -> str:
 
 
 def report_dir(survey: str) -> str:
-    return survey.removesuffix(".zarr") + ".report"
+    """``<store>.report`` beside the store (never inside it, whatever the URL's trailing slashes)."""
+    return survey.rstrip("/").removesuffix(".zarr") + ".report"

@@ -8,6 +8,7 @@ explicit ``storage_options``; never from code, and they are never logged.
 from __future__ import annotations
 
 import os
+import re
 from typing import Any, Optional
 
 import fsspec
@@ -55,11 +56,20 @@ def filesystem(url: str, storage_options: StorageOptions = None) -> tuple[fsspec
     return fsspec.core.url_to_fs(url, **(resolve_options(url, storage_options) or {}))
 
 
+_USERINFO = re.compile(r"([A-Za-z][A-Za-z0-9+.-]*://)[^/\s@]*@")
+
+
+def redact(text: str) -> str:
+    """``text`` with the userinfo of every URL in it removed (``http://user:secret@host`` -> ``http://host``)."""
+    return _USERINFO.sub(r"\1", str(text))
+
+
 def endpoint_of(url: str, storage_options: StorageOptions = None) -> str:
-    """Where a remote url's data lives, for error messages (never credentials)."""
+    """Where a remote url's data lives, for error messages (never credentials, even inside the URL)."""
     opts = storage_options or {}
-    return opts.get("endpoint_url") or opts.get("client_kwargs", {}).get("endpoint_url") or \
-        os.environ.get("AWS_ENDPOINT_URL_S3") or os.environ.get("AWS_ENDPOINT_URL") or "the default AWS endpoint"
+    return redact(opts.get("endpoint_url") or opts.get("client_kwargs", {}).get("endpoint_url") or
+                  os.environ.get("AWS_ENDPOINT_URL_S3") or os.environ.get("AWS_ENDPOINT_URL") or
+                  "the default AWS endpoint")
 
 
 def check_reachable(url: str, storage_options: StorageOptions = None) -> None:
@@ -73,15 +83,15 @@ def check_reachable(url: str, storage_options: StorageOptions = None) -> None:
     if hasattr(fs, "retries"):
         fs.retries = 1  # s3fs's own retry loop around botocore's
     bucket = path.split("/", 1)[0]
-    endpoint = getattr(fs, "endpoint_url", None) or os.environ.get("AWS_ENDPOINT_URL_S3") or \
-        os.environ.get("AWS_ENDPOINT_URL") or "the default AWS endpoint"
+    endpoint = redact(getattr(fs, "endpoint_url", None) or endpoint_of(url, storage_options))
     try:
         fs.ls(bucket, refresh=True)
     except FileNotFoundError:
         raise StoreUnreachableError(f"{url}: bucket {bucket!r} does not exist at {endpoint}") from None
     except Exception as err:  # botocore/aiohttp connection, credential and permission errors
-        raise StoreUnreachableError(f"{url}: cannot use the store at {endpoint} ({type(err).__name__}: "
-                                    f"{str(err).splitlines()[0][:200]})") from None
+        first = redact(str(err).splitlines()[0] if str(err) else "")[:200]
+        raise StoreUnreachableError(f"{url}: cannot use the store at {endpoint} ({type(err).__name__}: {first})") \
+            from None
 
 
 def open_group(url: str, mode: str, storage_options: StorageOptions = None) -> "zarr.Group":
@@ -126,11 +136,56 @@ def rename(src: str, dst: str, storage_options: StorageOptions = None) -> None:
 
 
 def write_bytes(url: str, data: bytes, storage_options: StorageOptions = None) -> None:
+    """Write a whole file atomically: locally to a temporary name beside it, then renamed over it (a reader
+    sees the old file or the new, never a part); an object store's PUT is atomic already."""
     fs, path = filesystem(url, storage_options)
-    if not is_remote(url):
-        os.makedirs(os.path.dirname(path), exist_ok=True)
-    with fs.open(path, "wb") as f:
-        f.write(data)
+    if is_remote(url):
+        with fs.open(path, "wb") as f:
+            f.write(data)
+        return
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    tmp = f"{os.path.join(os.path.dirname(path), '.' + os.path.basename(path))}.tmp-{os.getpid()}"
+    try:
+        with open(tmp, "wb") as f:
+            f.write(data)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+
+
+def check_writable(url: str, storage_options: StorageOptions = None) -> None:
+    """Fail at once, with a readable message, unless outputs can be written under url: a local folder
+    that can be created and written into, or a reachable store (``check_reachable``)."""
+    if is_remote(url):
+        check_reachable(url, storage_options)
+        return
+    path = normalise_url(url)
+    try:
+        os.makedirs(path, exist_ok=True)
+        probe = os.path.join(path, f".write-probe-{os.getpid()}")
+        with open(probe, "wb"):
+            pass
+        os.remove(probe)
+    except OSError as err:
+        raise StoreUnreachableError(f"cannot write outputs under {url!r} ({type(err).__name__}: "
+                                    f"{err.strerror or err})") from None
+
+
+def checksum(url: str, storage_options: StorageOptions = None) -> str:
+    """SHA256 of a file's bytes; of a folder (a Measurement Set), over its files' relative paths and bytes."""
+    import hashlib
+
+    fs, path = filesystem(url, storage_options)
+    digest = hashlib.sha256()
+    files = sorted(fs.find(path)) if fs.isdir(path) else [path]
+    for f in files:
+        if len(files) > 1 or f != path:
+            digest.update(f[len(path):].lstrip("/").encode() + b"\0")
+        with fs.open(f, "rb") as handle:
+            for block in iter(lambda: handle.read(1 << 20), b""):
+                digest.update(block)
+    return digest.hexdigest()
 
 
 def read_bytes(url: str, storage_options: StorageOptions = None) -> Optional[bytes]:

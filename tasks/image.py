@@ -1,5 +1,16 @@
 """Imaging real observations: a visibility file in, FITS (posterior mean and std, dirty, CLEAN), a PNG
-panel and a JSON summary out, under ``<root>/images/<file stem>/`` (never beside the input).
+panel and a JSON summary out, never beside the input:
+
+    <root>/images/<run key>/<file name>-<hash of its URL>/{image.fits, panel.png, summary.json}
+    <root>/images/<run key>/run.json     the settings, and the files imaged, reused and skipped
+
+The run key (``image-<hash>``) is a hash of every setting that changes a product (N, pixel scale,
+weighting and robust, noise source, sampler config, K, S, seed, CLEAN config, the prior and the SHA256 of
+its weights), so other settings write to another folder and never overwrite or reuse these. Each file's
+folder carries its full name and a hash of its URL, so ``a.b.uvfits`` and ``a.c.uvfits``, or ``d1/obs.uvfits``
+and ``d2/obs.uvfits``, never share one. A result is reused only when its summary names this run key and the
+SHA256 of the same input bytes; a changed input is imaged again in place. Every product is written whole
+(to a temporary name, then renamed), summary.json last.
 
 ``image_file`` is the whole path for one file; the ``image_observations`` flow fans it out.
 """
@@ -15,6 +26,7 @@ from typing import Any, Optional
 import numpy as np
 import torch
 
+from configs import stable_hash
 from configs.image import ImageConfig
 from ddrm.ddpm import EpsDenoiser
 from ddrm.interferometry.dirty import nufft_dirty, nufft_psf
@@ -27,16 +39,68 @@ from reporting.plots import gallery_png
 from sources.measurement_set import read_visibilities
 from sources.uvfits import Visibilities, VisibilityFileError
 from stores import storage
-from stores.checkpoints import load_prior
+from stores.checkpoints import Prior, load_prior
 from stores.fits_io import beam_cards, cube_header, multi_extension_fits
 from stores.storage import StorageOptions
 
-SUMMARY = "summary.json"
+SUMMARY, RUN = "summary.json", "run.json"
+BYTES_PER_PIXEL_CHANNEL = 100  # the denoiser's peak memory per sample, pixel and U-Net base channel (measured:
+#                                1.0-1.7 kB per sample-pixel at base 16, N 128-256, S 4-16, no_grad on CPU)
 
 
-def output_dir(root: str, path: str) -> str:
-    stem = os.path.basename(path.rstrip("/")).split(".")[0] or "observation"
-    return storage.join(storage.normalise_url(root), "images", stem)
+def run_key(cfg: ImageConfig, prior: Prior) -> str:
+    """``image-<hash>`` of every setting that changes the products, the prior's weights included."""
+    return f"image-{stable_hash(run_settings(cfg, prior), 10)}"
+
+
+def run_settings(cfg: ImageConfig, prior: Prior) -> dict[str, Any]:
+    settings = {k: v for k, v in cfg.to_dict().items() if k != "strict"}
+    return {**settings, "prior_sha256": prior.sha256}
+
+
+def file_label(path: str) -> str:
+    """A file's folder name: its full name and a hash of its URL (distinct for distinct inputs, stable)."""
+    name = os.path.basename(path.rstrip("/")) or "observation"
+    return f"{name}-{stable_hash(storage.normalise_url(path), 8)}"
+
+
+def output_dir(root: str, key: str, path: str) -> str:
+    return storage.join(storage.normalise_url(root), "images", key, file_label(path))
+
+
+def finished(root: str, key: str, path: str, input_sha256: str,
+             storage_options: StorageOptions = None) -> Optional[dict[str, Any]]:
+    """The summary of a finished result of this run key for exactly these input bytes, else None."""
+    raw = storage.read_bytes(storage.join(output_dir(root, key, path), SUMMARY), storage_options)
+    try:
+        summary = json.loads(raw) if raw is not None else None
+    except ValueError:  # a summary that is not JSON: damaged, image again
+        return None
+    if summary and summary.get("run_key") == key and summary.get("input_sha256") == input_sha256:
+        return summary
+    return None
+
+
+def check_memory(cfg: ImageConfig, prior: Prior) -> None:
+    """ValueError before any work if S samples of N² pixels need more memory than this machine has free."""
+    need = BYTES_PER_PIXEL_CHANNEL * prior.meta.unet.base_channels * cfg.samples * cfg.N ** 2 if prior.meta.unet \
+        else 0
+    free = available_memory()
+    if free and need > free:
+        raise ValueError(f"--N {cfg.N} with --samples {cfg.samples} needs about {need / 2**30:.1f} GiB for the "
+                         f"denoiser; {free / 2**30:.1f} GiB is available. Use a smaller --N or fewer --samples.")
+
+
+def available_memory() -> int:
+    """Bytes of memory available now (Linux MemAvailable; 0 where unknown)."""
+    try:
+        with open("/proc/meminfo") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return 0
 
 
 def grid_file(vis: Visibilities, cfg: ImageConfig):
@@ -75,34 +139,66 @@ def write_products(vis: Visibilities, r: ImagingResult, scale: float, cfg: Image
 
 
 def image_file(path: str, cfg: ImageConfig, root: str = "runs", storage_options: StorageOptions = None,
-               prior: Optional[Any] = None, out: Optional[str] = None, source: Optional[str] = None) -> dict[str, Any]:
-    """Image one local file (``source``: its original URL, for the record); returns and writes its summary
-    under ``out`` (default ``<root>/images/<stem>``), summary.json last. Errors name the file."""
+               prior: Optional[Prior] = None, source: Optional[str] = None) -> dict[str, Any]:
+    """Image one local file (``source``: its original URL, default ``path``) into its folder of the run
+    (``output_dir``), summary.json last; a finished identical result is returned as it is, with
+    ``"reused": True``. Errors about the file are VisibilityFileError naming it."""
     t0 = time.perf_counter()
-    vis = read_visibilities(path)
-    obs, scale, dirty = grid_file(vis, cfg)
+    source = source or path
     prior = prior or load_prior(cfg.prior, torch.device("cpu"))
+    key, sha = run_key(cfg, prior), input_checksum(path)
+    out = output_dir(root, key, source)
+    done = finished(root, key, source, sha, storage_options)
+    if done is not None:
+        return {**done, "reused": True}
+    storage.remove(storage.join(out, SUMMARY), storage_options)  # a stale result (other bytes) is not done
+    vis = read_visibilities(path)
     denoiser = EpsDenoiser(prior.model, prior.schedule)
-    gens = make_generators([derive_seed(cfg.seed, "image", os.path.basename(path))])
+    gens = make_generators([derive_seed(cfg.seed, "image", os.path.basename(source.rstrip("/")))])
     try:
+        obs, scale, dirty = grid_file(vis, cfg)
         r = image_observation(obs, denoiser, prior.schedule, cfg.sampler, gens, K=cfg.K, S=cfg.samples,
                               noise=cfg.noise, clean=cfg.clean, dirty=dirty)
-    except ValueError as err:
-        raise VisibilityFileError(f"{os.path.basename(path)}: {err}") from None
-    out = out or output_dir(root, path)
+    except VisibilityFileError:
+        raise
+    except ValueError as err:  # e.g. no baseline to fit a pixel scale to, no positive CLEAN flux
+        raise VisibilityFileError(f"{os.path.basename(path.rstrip('/'))}: {err}") from None
     files = write_products(vis, r, scale, cfg, out, storage_options)
-    summary = {"file": source or path, "source": vis.source, "telescope": vis.telescope, "date_obs": vis.date_obs,
+    summary = {"file": source, "input_sha256": sha, "run_key": key, "source": vis.source, "telescope": vis.telescope, "date_obs": vis.date_obs,
                "ra_deg": vis.ra_deg, "dec_deg": vis.dec_deg, "ref_freq_hz": vis.ref_freq_hz, "stokes_from": vis.stokes_from,
-               "n_vis": vis.n, "n_flagged": vis.n_flagged, "n_on_grid": obs.grid.n_on, "n_off_grid": obs.grid.n_off,
+               "n_vis": vis.n, "n_flagged": vis.n_flagged, "n_bad_coordinates": vis.n_bad_coordinates,
+               "warnings": list(vis.warnings), "n_on_grid": obs.grid.n_on, "n_off_grid": obs.grid.n_off,
                "N": cfg.N, "pixel_scale_arcsec": scale, "weighting": cfg.weighting, "robust": cfg.robust,
                "sigma_jy_weights": obs.sigma_weights, "sigma_jy_scatter": obs.sigma_scatter, "noise_used": cfg.noise,
                "flux_scale_jy_per_pixel": r.flux_scale, "flux_scale_initial": r.flux_scale_initial,
                "sigma_y_model": r.sigma_y, "chi2_per_coordinate": r.chi2, "total_flux_jy": r.total_flux,
                "total_flux_clean_jy": r.total_flux_clean, "sampler": cfg.sampler.to_dict(), "K": cfg.K,
-               "samples": cfg.samples, "seconds_sampling": r.seconds, "seconds": time.perf_counter() - t0, **files}
+               "samples": cfg.samples, "prior": cfg.prior, "prior_sha256": prior.sha256,
+               "seconds_sampling": r.seconds, "seconds": time.perf_counter() - t0, **files}
     summary = {k: (None if isinstance(v, float) and not math.isfinite(v) else v) for k, v in summary.items()}
     storage.write_bytes(storage.join(out, SUMMARY), json.dumps(summary, indent=2).encode(), storage_options)
-    return summary
+    return {**summary, "reused": False}
+
+
+def input_checksum(path: str, storage_options: StorageOptions = None) -> str:
+    """SHA256 of an input's bytes (a Measurement Set: of its files); refuses pipes and devices first."""
+    if not storage.is_remote(path):
+        from sources.uvfits import check_input
+
+        check_input(path)
+    return storage.checksum(path, storage_options)
+
+
+def write_run_record(root: str, key: str, settings: dict, results: list[dict], failures: list[dict],
+                     storage_options: StorageOptions = None) -> str:
+    """``run.json`` of a run: its settings, the files imaged now, reused and skipped (with the reason)."""
+    url = storage.join(storage.normalise_url(root), "images", key, RUN)
+    record = {"run_key": key, "settings": settings,
+              "imaged": [r["file"] for r in results if not r.get("reused")],
+              "reused": [r["file"] for r in results if r.get("reused")],
+              "skipped": [{"file": f["file"], "error": f["error"]} for f in failures]}
+    storage.write_bytes(url, json.dumps(record, indent=2, default=str).encode(), storage_options)
+    return url
 
 
 # ---- fan-out over Ray actors (the ``image_observations`` flow) -------------------------------------
@@ -118,11 +214,6 @@ def expand_files(files, storage_options: StorageOptions = None) -> list[str]:
         else:
             out.append(pattern)
     return list(dict.fromkeys(out))
-
-
-def is_done(root: str, path: str, storage_options: StorageOptions = None) -> bool:
-    """A file is done when its summary.json exists (written last, after the FITS and PNG)."""
-    return storage.read_bytes(storage.join(output_dir(root, path), SUMMARY), storage_options) is not None
 
 
 def local_copy(path: str, storage_options: StorageOptions, directory: str) -> str:
@@ -141,12 +232,17 @@ def local_copy(path: str, storage_options: StorageOptions, directory: str) -> st
 
 
 class Imager:
-    """Loads the prior once; images files on request (one operator per file, built here)."""
+    """Loads the prior once (and checks it is the one the driver verified); images files on request (one
+    operator per file, built here)."""
 
-    def __init__(self, cfg: ImageConfig, root: str, storage_options: StorageOptions, threads: int) -> None:
+    def __init__(self, cfg: ImageConfig, root: str, storage_options: StorageOptions, threads: int,
+                 prior_sha256: Optional[str] = None) -> None:
         torch.set_num_threads(threads)
         self.cfg, self.root, self.storage_options = cfg, root, storage_options
         self.prior = load_prior(cfg.prior, torch.device("cpu"))
+        if prior_sha256 and self.prior.sha256 != prior_sha256:
+            raise ValueError(f"{cfg.prior}: the prior's weights changed since the run started "
+                             f"({self.prior.sha256[:12]}… here, {prior_sha256[:12]}… verified)")
 
     def image(self, path: str) -> dict[str, Any]:
         import tempfile
@@ -154,8 +250,7 @@ class Imager:
         with tempfile.TemporaryDirectory() as tmp:
             try:
                 local = local_copy(path, self.storage_options, tmp)
-                summary = image_file(local, self.cfg, self.root, self.storage_options, self.prior,
-                                     out=output_dir(self.root, path), source=path)
+                summary = image_file(local, self.cfg, self.root, self.storage_options, self.prior, source=path)
             except (VisibilityFileError, FileNotFoundError) as err:
                 return {"file": path, "error": str(err)}
         return summary

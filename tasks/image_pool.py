@@ -1,12 +1,14 @@
-"""Prefect tasks of ``image_observations``: plan (what is not done yet), image on a pool of Ray actors
-(each loads the prior once; a file's operator is built in the actor), and the summary artifacts.
+"""Prefect tasks of ``image_observations``: plan (the prior loaded and verified once, here in the driver;
+the run key; what is not done yet), image on a pool of Ray actors (each loads the prior once; a file's
+operator is built in the actor), and the summary artifacts and run record.
 
 The pool is ``runtime.actor_pool.run_pool``: when an actor or its node dies, its file goes to the actors
-still alive unless its summary was already written."""
+still alive unless its summary was already written; actors that cannot start fail the run."""
 
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass, field
 from typing import Optional
 
 import ray
@@ -21,7 +23,8 @@ from runtime.ray_cluster import ensure_ray, plan_workers
 from stores import storage
 from stores.storage import StorageOptions
 
-from .image import SUMMARY, Imager, expand_files, is_done, output_dir
+from .image import (SUMMARY, Imager, check_memory, expand_files, finished, input_checksum, output_dir, run_key,
+                    run_settings, write_run_record)
 
 # no restarts: a dead actor's file is requeued to the living by ``run_pool`` (a restart would wait for
 # resources that a lost node took with it)
@@ -31,24 +34,52 @@ TABLE_FIELDS = ("file", "source", "telescope", "n_vis", "n_flagged", "pixel_scal
                 "chi2_per_coordinate", "seconds")
 
 
+@dataclass(frozen=True)
+class ImagePlan:
+    """The run key and settings, the prior's verified checksum, every file and those still to image."""
+
+    key: str
+    settings: dict
+    prior_sha256: str
+    files: list[str]
+    pending: list[str]
+    checksums: dict = field(default_factory=dict)
+
+
 @task(cache_policy=NO_CACHE)
-def plan_images(files, root: str, storage_options: StorageOptions = None) -> tuple[list[str], list[str]]:
-    """(all files, those still to image): a file with a summary.json under the root is done."""
-    storage.check_reachable(root, storage_options)
+def plan_images(files, config: ImageConfig, root: str, storage_options: StorageOptions = None) -> ImagePlan:
+    """Check the root is writable, load and verify the prior (checksum, K <= T, memory), then find what is
+    done: a file whose summary has this run key and the SHA256 of its current bytes."""
+    import torch
+
+    from stores.checkpoints import load_prior
+
+    storage.check_writable(root, storage_options)
+    prior = load_prior(config.prior, torch.device("cpu"), storage_options=storage_options)
+    prior.meta.check(config.prior, max_K=config.K)
+    check_memory(config, prior)
     everything = expand_files(files, storage_options)
     if not everything:
         raise ValueError(f"no files match {files!r}")
-    pending = [f for f in everything if not is_done(root, f, storage_options)]
-    get_run_logger().info("%d files, %d to image", len(everything), len(pending))
-    return everything, pending
+    key, checksums = run_key(config, prior), {}
+    for f in everything:
+        try:
+            checksums[f] = input_checksum(f, storage_options)
+        except (OSError, ValueError):  # missing, a pipe or device: the actor reports it by name
+            continue
+    pending = [f for f in everything if f not in checksums or
+               finished(root, key, f, checksums[f], storage_options) is None]
+    get_run_logger().info("%d files, %d to image (run %s)", len(everything), len(pending), key)
+    return ImagePlan(key, run_settings(config, prior), prior.sha256, everything, pending, checksums)
 
 
 @task(cache_policy=NO_CACHE)
-def run_imager_pool(pending: list[str], config: ImageConfig, root: str, ray_address: Optional[str] = None,
+def run_imager_pool(plan: ImagePlan, config: ImageConfig, root: str, ray_address: Optional[str] = None,
                     num_actors: Optional[int] = None, storage_options: StorageOptions = None) -> list[dict]:
     """Image every pending file on a pool of actors, each result persisted by its actor as it finishes;
     returns the failures ({file, error}). A bad file fails the run only with ``config.strict``."""
     logger = get_run_logger()
+    pending = plan.pending
     if not pending:
         return []
     ensure_ray(ray_address)
@@ -56,13 +87,15 @@ def run_imager_pool(pending: list[str], config: ImageConfig, root: str, ray_addr
     n = min(n, len(pending))
 
     def new_actor():
-        return RemoteImager.options(num_cpus=1, num_gpus=1 if gpu else 0).remote(config, root, storage_options, 1)
+        return RemoteImager.options(num_cpus=1, num_gpus=1 if gpu else 0).remote(config, root, storage_options, 1,
+                                                                                 plan.prior_sha256)
 
     def respawn():
         return new_actor() if has_room(1, gpu) else None
 
     def remaining(path: str) -> Optional[str]:  # a file its dead actor finished is not imaged again
-        return None if is_done(root, path, storage_options) else path
+        sha = plan.checksums.get(path)
+        return None if sha and finished(root, plan.key, path, sha, storage_options) else path
 
     actors = [new_actor() for _ in range(n)]
     failures: list[dict] = []
@@ -85,14 +118,17 @@ def run_imager_pool(pending: list[str], config: ImageConfig, root: str, ray_addr
 
 
 @task(cache_policy=NO_CACHE)
-def image_artifacts(files: list[str], failures: list[dict], root: str, storage_options: StorageOptions = None) -> dict:
-    """The summary table and a gallery of every imaged file (Prefect artifacts); returns them."""
-    rows, panels = [], []
-    for f in files:
-        raw = storage.read_bytes(storage.join(output_dir(root, f), SUMMARY), storage_options)
+def image_artifacts(plan: ImagePlan, failures: list[dict], root: str, storage_options: StorageOptions = None) -> dict:
+    """The summary table and a gallery of every imaged file (Prefect artifacts) and the run record
+    (``run.json``); returns the rows and counts."""
+    rows, panels, results, failed = [], [], [], {f["file"] for f in failures}
+    for f in plan.files:
+        raw = None if f in failed else storage.read_bytes(storage.join(output_dir(root, plan.key, f), SUMMARY),
+                                                           storage_options)
         if raw is None:
             continue
         summary = json.loads(raw)
+        results.append({"file": f, "reused": f not in plan.pending})
         rows.append({k: summary.get(k) for k in TABLE_FIELDS})
         png = storage.read_bytes(summary["png"], storage_options)
         if png:
@@ -103,4 +139,6 @@ def image_artifacts(files: list[str], failures: list[dict], root: str, storage_o
     if panels:
         create_markdown_artifact(markdown="\n\n".join(panels), key=artifact_key("images", "gallery"),
                                  description="dirty, CLEAN, posterior mean and std per observation")
-    return {"rows": rows, "images": len(panels), "skipped": len(failures)}
+    record = write_run_record(root, plan.key, plan.settings, results, failures, storage_options)
+    return {"rows": rows, "images": len(results), "skipped": len(failures), "skipped_files": failures,
+            "run": record, "run_key": plan.key}

@@ -32,7 +32,7 @@ from runtime.actor_pool import has_room, run_pool
 from runtime.ray_cluster import ensure_ray, plan_workers
 from stores import runs, storage
 from stores import survey as ss
-from stores.integrity import check_and_repair
+from stores.integrity import PLAN_ARRAYS, check_and_repair
 from stores.lease import Heartbeat, acquire
 from stores.checkpoints import PriorMeta, load_prior, read_meta
 from stores.dataset import Dataset
@@ -146,8 +146,10 @@ def plan_survey(config: ReconstructConfig, checkpoint: str, dataset: str, root: 
     url = runs.survey_url(root, config.name, key)
     meta = {"key": key, "dataset": dataset, "dataset_hash": data.meta["config_hash"], "checkpoint": checkpoint,
             "pixel_scale_arcsec": data.meta.get("pixel_scale_arcsec")}
-    n = ss.create(url, config, data.N, data.split("test"), meta, storage_options, val_images=data.split("val"))
-    check_and_repair(url, ss.read_meta(url, storage_options), storage_options)  # StoreDamagedError, repaired
+    test, val = data.split("test"), data.split("val")
+    n = ss.create(url, config, data.N, test, meta, storage_options, val_images=val)
+    plan = dict(zip(PLAN_ARRAYS, ss.plan(config, test, val)))
+    check_and_repair(url, ss.read_meta(url, storage_options), storage_options, plan)  # StoreDamagedError, repaired
     pending = int((~ss.load_results(url, storage_options)["done"]).sum())
     get_run_logger().info("survey %s: %d observations, %d to do", url, n, pending)
     return SurveyPlan(url, n, pending)
@@ -169,6 +171,8 @@ def run_actor_pool(plan: SurveyPlan, config: ReconstructConfig, checkpoint: str,
 def _reconstruct_pending(plan: SurveyPlan, config: ReconstructConfig, checkpoint: str, dataset: str,
                          ray_address: Optional[str], storage_options: StorageOptions) -> Optional[dict[str, Any]]:
     logger = get_run_logger()
+    if checkpoint != ANALYTIC_PRIOR:  # verified here, in the driver, before any actor starts
+        load_prior(checkpoint, torch.device("cpu"), storage_options=storage_options)
     ensure_ray(ray_address)
     n_actors, gpu = plan_workers(config.num_actors, config.cpus_per_actor, config.use_gpu, "reconstruction actors")
     batch_size = config.batch_size or (GPU_BATCH if gpu else 1)

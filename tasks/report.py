@@ -22,6 +22,7 @@ from ddrm.interferometry import array_pixel_scale, array_spec
 from stores import storage
 from stores import survey as ss
 from stores.dataset import Dataset
+from stores.integrity import StoreDamagedError, verify
 from stores.runs import report_dir
 from stores.fits_io import fits_bytes
 from reporting.artifacts import artifact_key, png_markdown
@@ -105,11 +106,21 @@ def _gallery(survey: str, results: dict, dataset: Dataset, per_array: int, stora
                                 & (results["obs_sigma"] == 0) & (results["obs_split"] == 0))[:per_array]
         for i in chosen:
             truth = dataset.read([int(results["obs_image"][i])])[0]
-            mean = group[f"{first}_mean"][i]
-            panels.append([truth, group["dirty"][i], group["clean"][i], mean, group[f"{first}_std"][i], mean - truth])
+            mean, dirty, clean, std = (_image(group, survey, name, i) for name in
+                                       (f"{first}_mean", "dirty", "clean", f"{first}_std"))
+            panels.append([truth, dirty, clean, mean, std, mean - truth])
             labels.append(f"{array} σ={meta['sigma_y'][0]:g} K={K} #{int(results['obs_image'][i])}")
     return gallery_png(panels, labels, ["truth", "dirty", "CLEAN", f"{first.upper()} mean", "posterior std",
                                         "residual"])
+
+
+def _image(group, survey: str, name: str, i: int) -> np.ndarray:
+    """Observation i of image array ``name``; StoreDamagedError naming the store if its chunk is damaged."""
+    try:
+        return group[name][i]
+    except Exception as err:  # noqa: BLE001 - zstd/shape errors of a damaged chunk
+        raise StoreDamagedError(f"survey store {survey} is damaged: observation {i} of {name!r} cannot be decoded "
+                                f"({type(err).__name__}); rerun the reconstruction to repair it") from None
 
 
 def _fits_outputs(survey: str, results: dict, storage_options: StorageOptions) -> int:
@@ -123,7 +134,7 @@ def _fits_outputs(survey: str, results: dict, storage_options: StorageOptions) -
         sigma = float(meta["sigma_y"][results["obs_sigma"][i]])
         obs = array_spec(array).observation
         for name in meta["images"]:
-            data = fits_bytes(group[name][i], ra_deg=obs and obs.ra_deg, dec_deg=obs and obs.dec_deg,
+            data = fits_bytes(_image(group, survey, name, i), ra_deg=obs and obs.ra_deg, dec_deg=obs and obs.dec_deg,
                               pixel_scale_arcsec=scales[array], bunit="image fraction (peak-normalised flux per pixel)",
                               freq_hz=obs and obs.freq_hz,
                               extra={"OBSID": ss.obs_id(array, sigma, K, image), "DDRM_K": K, "PRODUCT": name})
@@ -136,9 +147,14 @@ def _fits_outputs(survey: str, results: dict, storage_options: StorageOptions) -
 @task(cache_policy=NO_CACHE)
 def aggregate(survey: str, fits: bool = False, gallery_per_array: int = 2,
               storage_options: StorageOptions = None) -> dict[str, Any]:
-    """Tables (CSV, Markdown, Prefect table artifact), figures and optional FITS; returns the paths and rows."""
+    """Tables (CSV, Markdown, Prefect table artifact), figures and optional FITS; returns the paths and rows.
+    The store passes the same integrity check as before a resume (``stores.integrity.verify``) first."""
+    survey = storage.normalise_url(survey)
+    meta = ss.read_meta(survey, storage_options)
+    if not meta:
+        raise ValueError(f"{survey}: not a readable survey store")
+    verify(survey, meta, storage_options)
     results = ss.load_results(survey, storage_options)
-    meta = results["meta"]
     out = report_dir(survey)
     stamp = {"n_done": int(results["done"].sum()), "last_finished": float(np.nanmax(results["finished_at"], initial=0)),
              "fits": bool(fits), "version": 3}

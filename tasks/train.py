@@ -28,6 +28,7 @@ from stores.dataset import Dataset
 from reporting.artifacts import artifact_key, png_markdown
 from reporting.plots import image_grid_png, loss_curve_png
 from runtime.ray_cluster import ensure_ray, plan_workers
+from runtime.train_backend import LoopbackTorchConfig
 from stores.storage import StorageOptions
 from .train_worker import train_loop_per_worker
 
@@ -131,6 +132,7 @@ def fit_prior(config: TrainConfig, plan: TrainPlan, dataset: str, ray_address: O
         train_loop_config={"train": config, "dataset": dataset, "meta": meta, "progress": progress,
                            "storage_options": storage_options,
                            "run_dir": plan.run_dir},
+        torch_config=LoopbackTorchConfig(),  # the DDP store listens on the master address, not every interface
         scaling_config=ScalingConfig(num_workers=workers, use_gpu=gpu, resources_per_worker=per_worker),
         run_config=RunConfig(name=plan.run_name, **_ray_storage(plan.storage_path, storage_options),
                              failure_config=FailureConfig(max_failures=config.max_failures),

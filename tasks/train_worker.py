@@ -67,7 +67,7 @@ def _resume(model: UNet, ema: EMA, optimizer: torch.optim.Optimizer, cfg: TrainC
         try:
             state = read_state(url, storage_options)
             break
-        except (OSError, RuntimeError, EOFError, pickle.UnpicklingError) as err:
+        except (OSError, RuntimeError, EOFError, ValueError, pickle.UnpicklingError) as err:  # cut short, checksum
             log.warning("checkpoint %s does not load (%s); trying an older one", url, err)
     if state is None:
         return 0

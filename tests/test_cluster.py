@@ -193,7 +193,7 @@ def test_image_flow_on_the_cluster_reads_and_writes_through_s3(cluster):
     out = _cli(cluster, "image", "s3://runs/obs/*.uvfits", "--N", "64", "--K", "10", "--samples", "2",
                "--root", "s3://runs/imaging", "--ray-address", cluster["address"])
     assert out.returncode == 0, out.stdout[-2000:] + out.stderr[-3000:]
-    summaries = sorted(fs.glob("runs/imaging/images/*/summary.json"))
+    summaries = sorted(fs.glob("runs/imaging/images/*/*/summary.json"))
     assert len(summaries) == 2, summaries
     for path in summaries:
         summary = json.loads(fs.cat_file(path))

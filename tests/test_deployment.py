@@ -103,7 +103,7 @@ def test_a_worker_runs_the_image_deployment_to_completed_with_its_artifacts(pref
     assert len(rows) == 4 and all("total_flux_jy" in r for r in rows)
     gallery = next(a for a in artifacts if a["type"] == "markdown")
     assert "data:image/png;base64," in gallery["data"]
-    assert len(list(tmp_path.glob("images/*/summary.json"))) == 4
+    assert len(list(tmp_path.glob("images/*/*/summary.json"))) == 4
     _ui_shows_the_table(env, table, tmp_path)
 
 

@@ -35,7 +35,8 @@ def test_flow_images_skips_a_corrupt_file_survives_a_dead_actor_and_resumes(ray_
     monkeypatch.undo()
     assert out["images"] == 1 and out["skipped"] == 1 and out["imaged_now"] == 1
     assert any("corrupt.uvfits" in str(r["source"]) and "truncated" in str(r["source"]) for r in out["rows"])
-    summary = json.loads((tmp_path / "run/images/mojave/summary.json").read_text())
+    [written] = (tmp_path / "run").glob("images/image-*/mojave.uvfits-*/summary.json")
+    summary = json.loads(written.read_text())
     with fits.open(summary["fits"]) as hdul:
         assert [h.name for h in hdul] == ["PRIMARY", "STD", "DIRTY", "CLEAN"]
         wcs = WCS(hdul[0].header)
@@ -47,5 +48,5 @@ def test_flow_images_skips_a_corrupt_file_survives_a_dead_actor_and_resumes(ray_
     stamp = os.path.getmtime(summary["fits"])
     again = image_observations(files, cfg, root=root, num_actors=2)
     assert again["imaged_now"] == 0 and os.path.getmtime(summary["fits"]) == stamp  # nothing done twice
-    os.remove(tmp_path / "run/images/mojave/summary.json")  # an interrupted file: no summary yet
+    os.remove(written)  # an interrupted file: no summary yet
     assert image_observations(files, cfg, root=root, num_actors=2)["imaged_now"] == 1
