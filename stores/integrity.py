@@ -4,8 +4,9 @@ and the next run recomputes them. Nothing damaged is ever read as data: image an
 filled with NaN where a chunk is missing, and ``done`` (set last) with False.
 
 Checks: every array's metadata opens (the plan arrays ``obs_*``, the per-observation arrays and
-``done``); the plan arrays' one chunk exists and decodes (else every observation's label is unknown: a
-missing chunk would read as zeros, relabelling every observation as the first array and image); every
+``done``); the plan arrays' one chunk decodes and holds no fill value (-1: the chunk is lost, and every
+observation's label with it; a fill of 0 would have relabelled every observation as the first array and
+image); every
 observation marked done has its chunk in every per-observation array (``<array>/c/<i>/...``, one chunk per
 observation by the store's layout); the small arrays (``metrics``, ``finished_at``, ``done``) decode.
 Repairs (``check_and_repair``, before a resume): an array whose metadata is unreadable is recreated empty
@@ -89,8 +90,8 @@ def _findings(url: str, meta: dict[str, Any], storage_options: StorageOptions):
     names = list(PLAN_ARRAYS) + per_observation_arrays(meta) + ["done"]
     broken = [name for name in names if not _array_metadata_ok(url, name, storage_options)]
     problems += [f"array {name!r} has unreadable metadata" for name in broken]
-    plan = [name for name in PLAN_ARRAYS if name in broken or 0 not in _chunk_indices(url, name, storage_options)
-            or _undecodable(group, name, n, per_obs=False)]
+    plan = [name for name in PLAN_ARRAYS if name in broken or _undecodable(group, name, n, per_obs=False)
+            or (group[name][:] < 0).any()]  # a lost chunk reads as the fill value -1 (stores.survey.PLAN_FILL)
     problems += [f"plan array {name!r} has no readable data (observation labels unknown)" for name in plan
                  if name not in broken]
     undecodable = {name: _undecodable(group, name, n, per_obs=True)
@@ -103,9 +104,12 @@ def _findings(url: str, meta: dict[str, Any], storage_options: StorageOptions):
             else group["done"][:]
     lost = np.zeros(n, dtype=bool)
     for name in per_observation_arrays(meta):
+        if name in broken:  # recreated empty by the repair: every done observation loses it
+            lost |= done
+            continue
         have = _chunk_indices(url, name, storage_options) - set(undecodable.get(name, []))
         missing = np.array([bool(done[i]) and i not in have for i in range(n)], dtype=bool)
-        if missing.any() and name not in broken:
+        if missing.any():
             problems.append(f"{int(missing.sum())} chunk(s) of {name!r} missing")
         lost |= missing
     return problems, broken, plan, undecodable, lost
@@ -134,7 +138,7 @@ def check_and_repair(url: str, meta: dict[str, Any], storage_options: StorageOpt
             _recreate(group, url, name, n, meta, storage_options)
     for name in bad_plan if plan is not None else ():
         storage.remove(storage.join(url, name), storage_options)
-        group.create_array(name, shape=(n,), chunks=(n,), dtype=plan[name].dtype)[:] = plan[name]
+        group.create_array(name, shape=(n,), chunks=(n,), dtype=plan[name].dtype, fill_value=-1)[:] = plan[name]
     for name, bad in undecodable.items():
         for i in bad:
             storage.remove(storage.join(url, name, "c", str(i)), storage_options)

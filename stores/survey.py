@@ -71,6 +71,9 @@ def obs_id(array: str, sigma_y: float, K: int, image: int) -> str:
     return f"{array}/sigma{sigma_y:g}/K{K}/img{image:06d}"
 
 
+PLAN_FILL = -1  # never a plan value: a lost chunk of an obs_* array reads as -1, not as array 0 and image 0
+
+
 def plan(config: ReconstructConfig, test_images: np.ndarray,
          val_images: np.ndarray = np.zeros(0, dtype=np.int64)) -> tuple[np.ndarray, ...]:
     """(obs_image, obs_array, obs_sigma, obs_K, obs_split) for arrays × noise levels × K values × the first
@@ -128,7 +131,7 @@ def create(url: str, config: ReconstructConfig, N: int, test_images: np.ndarray,
     group = storage.open_group(url, "w", storage_options)
     for name, values in (("obs_image", obs_image), ("obs_array", obs_array), ("obs_sigma", obs_sigma), ("obs_K", obs_K),
                          ("obs_split", obs_split)):
-        group.create_array(name, shape=(n,), chunks=(n,), dtype=values.dtype)[:] = values
+        group.create_array(name, shape=(n,), chunks=(n,), dtype=values.dtype, fill_value=PLAN_FILL)[:] = values
     for name in images:
         group.create_array(name, shape=(n, N, N), chunks=(1, N, N), dtype="float32", fill_value=np.nan)
     if config.save_samples:

@@ -152,10 +152,16 @@ def test_bad_survey_configs_raise():
             reconstruct_preset("demo", **kw)
 
 
-@pytest.mark.parametrize("damage", ["chunk", "array-metadata", "group-metadata"])
+def _tree(url: str) -> dict[str, float]:
+    return {os.path.join(d, f): os.path.getmtime(os.path.join(d, f)) for d, _, fs in os.walk(url) for f in fs}
+
+
+@pytest.mark.parametrize("damage", ["chunk", "array-metadata", "group-metadata", "plan-chunk", "undecodable"])
 def test_a_damaged_store_is_named_and_its_observations_recomputed(ray_session, dataset, tmp_path, damage):
-    """A deleted chunk, a truncated array zarr.json or a truncated group zarr.json: the next run stops with
-    an error naming the store, and the run after it recomputes the affected observations (never zeros)."""
+    """A deleted chunk, a truncated array zarr.json, a truncated group zarr.json, the plan's chunk deleted
+    (it would read as zeros: every observation VLA, image 0) or a metrics chunk that does not decode: the
+    report refuses the store without writing in it, the next run stops with an error naming the store, and
+    the run after it recomputes the affected observations (never zeros)."""
     from stores.integrity import StoreDamagedError
 
     cfg = replace(SURVEY, arrays=("vla",), K_values=(5,))
@@ -169,10 +175,21 @@ def test_a_damaged_store_is_named_and_its_observations_recomputed(ray_session, d
         meta_file = os.path.join(url, "ddrm_std", "zarr.json")
         open(meta_file, "w").write(open(meta_file).read()[:40])
         lost = list(range(len(first["done"])))
+    elif damage == "plan-chunk":
+        os.remove(os.path.join(url, "obs_array", "c", "0"))
+        lost = []  # the plan is rewritten from the config; no observation was lost
+    elif damage == "undecodable":
+        open(os.path.join(url, "metrics", "c", "1", "0"), "wb").write(b"\x28\xb5\x2f\xfd garbage")
+        lost = [1]
     else:
         meta_file = os.path.join(url, "zarr.json")
         open(meta_file, "w").write(open(meta_file).read()[:40])
         lost = []  # the attributes are rewritten from the config; every array is then checked
+    if damage != "group-metadata":  # (unreadable attributes: the report says it is not a survey store)
+        before = _tree(url)
+        with pytest.raises(StoreDamagedError, match=re.escape(url)):
+            aggregate_metrics(url + "/")  # a trailing slash: the report folder would land inside the store
+        assert _tree(url) == before  # the report wrote nothing inside the store
     with pytest.raises(StoreDamagedError, match=re.escape(url)):
         reconstruct_survey("gaussian", dataset, cfg, root=str(tmp_path))
     middle = ss.load_results(url)
@@ -185,3 +202,5 @@ def test_a_damaged_store_is_named_and_its_observations_recomputed(ray_session, d
     assert np.isfinite(means).all() and (means.reshape(len(means), -1).max(axis=1) > 0).all()
     kept = np.setdiff1d(np.arange(len(final["done"])), lost)
     np.testing.assert_array_equal(final["finished_at"][kept], first["finished_at"][kept])  # the rest not redone
+    np.testing.assert_array_equal(final["obs_array"], first["obs_array"])  # the plan as it was
+    np.testing.assert_array_equal(final["obs_image"], first["obs_image"])
