@@ -38,8 +38,12 @@ def process_tree(root: int) -> set[int]:
 
 
 def user_env() -> dict:
-    """The test's environment without the project's local settings: what a user's shell has."""
-    return {k: v for k, v in os.environ.items() if k not in LOCAL_ENV}
+    """The test's environment without the project's local settings: what a user's shell has, pointed at
+    the session's Prefect server (one server for all, instead of an ephemeral one per command)."""
+    from prefect.settings import PREFECT_API_URL
+
+    env = {k: v for k, v in os.environ.items() if k not in LOCAL_ENV}
+    return {**env, "PREFECT_API_URL": PREFECT_API_URL.value()} if PREFECT_API_URL.value() else env
 
 
 def sockets_while_running(args: list[str], timeout_s: float = 240) -> tuple[subprocess.CompletedProcess, set]:
@@ -56,16 +60,13 @@ def sockets_while_running(args: list[str], timeout_s: float = 240) -> tuple[subp
     return subprocess.CompletedProcess(args, proc.returncode, out, err), seen
 
 
-def prepared_dataset(root: Path) -> str:
-    proc = subprocess.run([sys.executable, "-m", "flows.cli", "prepare", "--N", "16", "--n-images", "64", "--root",
-                           str(root)], capture_output=True, text=True, env=user_env(), timeout=240)
-    assert proc.returncode == 0, proc.stderr
-    return proc.stdout.split("dataset store: ")[1].strip()
-
-
 @pytest.mark.skipif(not VIS.is_dir(), reason=f"shared visibilities not found at {VIS}")
-def test_every_ray_the_command_line_starts_listens_on_loopback_only(tmp_path):
-    dataset = prepared_dataset(tmp_path / "data")
+def test_every_ray_the_command_line_starts_listens_on_loopback_only(prefect_harness, tmp_path):
+    from configs import prepare_preset
+    from flows.prepare import prepare_dataset
+
+    dataset = prepare_dataset(prepare_preset("demo", name="loopback", N=16, n_images=64, shard_size=64),
+                              root=str(tmp_path / "data"))
     toy = ["--arrays", "vla", "--K", "2", "--n-images", "1", "--samples", "1"]
     commands = {
         "reconstruct": ["reconstruct", "--checkpoint", "gaussian", "--dataset", dataset, "--actors", "1",
@@ -75,7 +76,7 @@ def test_every_ray_the_command_line_starts_listens_on_loopback_only(tmp_path):
                   "--root", str(tmp_path / "i")],
         "survey": ["survey", "--prior", "gaussian", "--no-fits", "--root", str(tmp_path / "s"), *toy],
     }
-    with ThreadPoolExecutor(max_workers=2) as pool:
+    with ThreadPoolExecutor(max_workers=len(commands)) as pool:  # mostly start-up waits: they overlap
         runs = dict(zip(commands, pool.map(sockets_while_running, commands.values())))
     for name, (proc, seen) in runs.items():
         assert proc.returncode == 0, (name, proc.stderr[-3000:])
