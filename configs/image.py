@@ -8,11 +8,13 @@ from typing import Optional
 from astropy import units as u
 
 from ddrm.baselines import CleanConfig
+from ddrm.exact_gibbs import ExactRefineConfig
 from ddrm.interferometry.gridding import DEFAULT_FIT_FRACTION, WEIGHTINGS
 from ddrm.sampler import DDRMConfig
 from ddrm.sampling import SamplerConfig
 
 NOISE_SOURCES = ("weights", "scatter")
+LIKELIHOODS = ("exact", "gridded")  # the visibilities at their own (u, v), or the nearest-cell grid alone
 ROBUST_RANGE = (-2.0, 2.0)  # Briggs robustness, as in CASA (-2: near uniform, 2: near natural)
 DEFAULT_SAMPLER = DDRMConfig(data_step=True)  # with σ_y that small the paper's last step would drop the data
 
@@ -41,7 +43,8 @@ class ImageConfig:
     """N×N images of each file at ``pixel_scale_arcsec`` (None: the longest baseline at ``fit_fraction`` of
     Nyquist); ``weighting`` (natural, uniform, briggs with ``robust``) sets the operator's singular values;
     σ from the data ``weights`` or their in-cell ``scatter``; ``sampler`` draws S samples with K steps
-    (``image_sampler``)."""
+    (``image_sampler``) on the gridded operator; ``likelihood`` "exact" then refines them under the
+    visibilities at their own (u, v) (``exact``: ``ddrm.exact_gibbs``), "gridded" keeps them."""
 
     N: int = 150
     pixel_scale_arcsec: Optional[float] = None
@@ -55,6 +58,8 @@ class ImageConfig:
     noise: str = "weights"
     seed: int = 0
     clean: CleanConfig = field(default_factory=CleanConfig)
+    likelihood: str = "exact"
+    exact: ExactRefineConfig = field(default_factory=ExactRefineConfig)
     strict: bool = False
 
     def __post_init__(self) -> None:
@@ -69,6 +74,8 @@ class ImageConfig:
                              f"got {self.robust}")
         if self.weighting not in WEIGHTINGS:
             raise ValueError(f"weighting must be one of {WEIGHTINGS}, got {self.weighting!r}")
+        if self.likelihood not in LIKELIHOODS:
+            raise ValueError(f"likelihood must be one of {LIKELIHOODS}, got {self.likelihood!r}")
         if self.noise not in NOISE_SOURCES:
             raise ValueError(f"noise must be one of {NOISE_SOURCES}, got {self.noise!r}")
         if self.K < 1 or self.samples < 1:

@@ -30,6 +30,7 @@ from configs import stable_hash
 from configs.image import ImageConfig
 from ddrm.ddpm import EpsDenoiser
 from ddrm.interferometry.dirty import nufft_dirty, nufft_psf
+from ddrm.interferometry.nufft import chi2_per_coordinate, degrid
 from ddrm.interferometry.gridding import fit_pixel_scale, grid_weighted, visibility_imaging_weights, \
     zero_spacing_amplitudes
 from ddrm.interferometry.imaging import ImagingResult, image_observation, observation_from_grid
@@ -104,8 +105,9 @@ def available_memory() -> int:
 
 
 def grid_file(vis: Visibilities, cfg: ImageConfig):
-    """The file gridded for the operator (nearest cell), its pixel scale (arcsec), and (dirty, PSF) imaged
-    from the visibilities themselves at the same weighting (non-uniform FFT)."""
+    """The file gridded for the operator (nearest cell), its pixel scale (arcsec), (dirty, PSF) imaged
+    from the visibilities themselves at the same weighting (non-uniform FFT), and the on-grid visibilities
+    (uv, values with the zero spacing's phase set to 0, data weights) for the exact likelihood."""
     uvw = np.stack([vis.u, vis.v], axis=1)
     scale = cfg.pixel_scale_arcsec or fit_pixel_scale(uvw, cfg.N, cfg.fit_fraction)
     grid = grid_weighted(uvw, vis.vis, vis.weight, cfg.N, scale, cfg.weighting, cfg.robust)
@@ -115,7 +117,31 @@ def grid_file(vis: Visibilities, cfg: ImageConfig):
     weights = visibility_imaging_weights(uvw, vis.weight, grid)
     values = zero_spacing_amplitudes(uvw, vis.vis, cfg.N, scale)
     dirty = nufft_dirty(uvw, values, weights, cfg.N, scale), nufft_psf(uvw, weights, cfg.N, scale)
-    return observation_from_grid(grid), scale, dirty
+    on = on_field(uvw, cfg.N, scale)
+    return observation_from_grid(grid), scale, dirty, (uvw[on], values[on], vis.weight[on])
+
+
+def on_field(uv: np.ndarray, N: int, pixel_scale_arcsec: float) -> np.ndarray:
+    """Samples an N×N image of this pixel scale can model: |κ| < N/2 on both axes (within Nyquist)."""
+    from ddrm.interferometry.gridding import cell_coordinates
+
+    return (np.abs(cell_coordinates(uv, N, pixel_scale_arcsec)) < N / 2).all(axis=1)
+
+
+def raw_chi2(vis: Visibilities, r: ImagingResult, scale: float, N: int) -> dict[str, Any]:
+    """χ² per real coordinate against the file's visibilities at their own (u, v), with its weights (the
+    on-field ones), of the posterior mean, each posterior sample (their mean and spread) and the CLEAN
+    components; degridded by ``nufft.degrid``."""
+    uv = np.stack([vis.u, vis.v], axis=1)
+    on = on_field(uv, N, scale)
+    uv, data, w = uv[on], vis.vis[on], vis.weight[on]
+    models = torch.cat([r.mean[None], r.clean_model[None], r.samples])
+    chi2 = [chi2_per_coordinate(m, data, w) for m in degrid(models, uv, scale)]
+    per_sample = np.array(chi2[2:])
+    return {"chi2_per_coordinate": chi2[0], "chi2_clean_components": chi2[1],
+            "chi2_samples_mean": float(per_sample.mean()),
+            "chi2_samples_std": float(per_sample.std(ddof=1)) if len(per_sample) > 1 else 0.0,
+            "n_vis_chi2": int(on.sum())}
 
 
 def write_products(vis: Visibilities, r: ImagingResult, scale: float, cfg: ImageConfig, out: str,
@@ -156,9 +182,10 @@ def image_file(path: str, cfg: ImageConfig, root: str = "runs", storage_options:
     denoiser = EpsDenoiser(prior.model, prior.schedule)
     gens = make_generators([derive_seed(cfg.seed, "image", os.path.basename(source.rstrip("/")))])
     try:
-        obs, scale, dirty = grid_file(vis, cfg)
+        obs, scale, dirty, visibilities = grid_file(vis, cfg)
         r = image_observation(obs, denoiser, prior.schedule, cfg.sampler, gens, K=cfg.K, S=cfg.samples,
-                              noise=cfg.noise, clean=cfg.clean, dirty=dirty)
+                              noise=cfg.noise, clean=cfg.clean, dirty=dirty, visibilities=visibilities,
+                              exact=cfg.exact if cfg.likelihood == "exact" else None)
     except VisibilityFileError:
         raise
     except ValueError as err:  # e.g. no baseline to fit a pixel scale to, no positive CLEAN flux
@@ -171,7 +198,8 @@ def image_file(path: str, cfg: ImageConfig, root: str = "runs", storage_options:
                "N": cfg.N, "pixel_scale_arcsec": scale, "weighting": cfg.weighting, "robust": cfg.robust,
                "sigma_jy_weights": obs.sigma_weights, "sigma_jy_scatter": obs.sigma_scatter, "noise_used": cfg.noise,
                "flux_scale_jy_per_pixel": r.flux_scale, "flux_scale_initial": r.flux_scale_initial,
-               "sigma_y_model": r.sigma_y, "chi2_per_coordinate": r.chi2, "total_flux_jy": r.total_flux,
+               "sigma_y_model": r.sigma_y, "likelihood": r.likelihood, **raw_chi2(vis, r, scale, cfg.N),
+               "chi2_gridded_cells": r.chi2_gridded, "total_flux_jy": r.total_flux,
                "total_flux_clean_jy": r.total_flux_clean, "sampler": cfg.sampler.to_dict(), "K": cfg.K,
                "samples": cfg.samples, "prior": cfg.prior, "prior_sha256": prior.sha256,
                "seconds_sampling": r.seconds, "seconds": time.perf_counter() - t0, **files}

@@ -88,7 +88,9 @@ def test_a_uvfits_written_by_pyuvdata_reads_back_into_our_measurements(tmp_path)
 def test_ddrm_from_a_pyuvdata_file_of_a_first_galaxy_beats_the_dirty_image(tmp_path):
     """A real FIRST galaxy (test split) observed by the VLA-B layout, written by pyuvdata with noise matching
     its weights, imaged by ``radio-ddrm image``'s path: the posterior mean is closer to the truth than the
-    dirty image, even with the dirty image's best flux scale."""
+    dirty image, even with the dirty image's best flux scale; the exact likelihood fits the visibilities
+    themselves to χ² ≈ 1 and beats the gridded path against the truth (measured: relative error 0.031 against
+    0.168, χ² 0.97 against 133)."""
     from astropy.io import fits
 
     from configs.image import ImageConfig
@@ -103,15 +105,20 @@ def test_ddrm_from_a_pyuvdata_file_of_a_first_galaxy_beats_the_dirty_image(tmp_p
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         uvd.write_uvfits(path)
-    summary = image_file(path, ImageConfig(N=N, pixel_scale_arcsec=SCALE, K=20, samples=4), root=str(tmp_path))
-    with fits.open(summary["fits"]) as hdul:
-        mean, dirty = hdul[0].data.astype(np.float64), hdul["DIRTY"].data.astype(np.float64)
-    truth = x.numpy()
-    err_ddrm = np.linalg.norm(mean - truth) / np.linalg.norm(truth)
+    truth, errors, chi2 = x.numpy(), {}, {}
+    for likelihood in ("gridded", "exact"):
+        summary = image_file(path, ImageConfig(N=N, pixel_scale_arcsec=SCALE, K=20, samples=4, likelihood=likelihood),
+                             root=str(tmp_path))
+        with fits.open(summary["fits"]) as hdul:
+            mean, dirty = hdul[0].data.astype(np.float64), hdul["DIRTY"].data.astype(np.float64)
+        errors[likelihood] = np.linalg.norm(mean - truth) / np.linalg.norm(truth)
+        chi2[likelihood] = summary["chi2_per_coordinate"]  # against the visibilities themselves
+        assert summary["total_flux_jy"] == pytest.approx(float(truth.sum()), rel=0.15)
     a = float((dirty * truth).sum() / (dirty * dirty).sum())  # the dirty image's best scale
     err_dirty = np.linalg.norm(a * dirty - truth) / np.linalg.norm(truth)
-    assert err_ddrm < 0.5 * err_dirty, (err_ddrm, err_dirty)
-    assert summary["total_flux_jy"] == pytest.approx(float(truth.sum()), rel=0.15)
+    assert errors["gridded"] < 0.5 * err_dirty, (errors, err_dirty)
+    assert errors["exact"] < errors["gridded"], errors  # the measurement equation, not the nearest cell
+    assert abs(chi2["exact"] - 1) < 0.1 and chi2["gridded"] > 10, chi2  # measured 0.97 and 133
 
 
 def test_a_measurement_set_written_by_pyuvdata_reads_as_its_uvfits_twin(tmp_path):

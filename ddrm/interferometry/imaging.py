@@ -18,6 +18,7 @@ import math
 from dataclasses import dataclass, replace
 from typing import Optional
 
+import numpy as np
 import torch
 
 from ..operators.fourier import FourierSamplingOperator
@@ -70,9 +71,11 @@ def to_model_space(y_jy: torch.Tensor, op: FourierSamplingOperator, flux_scale: 
 @dataclass(frozen=True, eq=False)
 class ImagingResult:
     """One observation imaged. Images (N, N): ``mean``, ``std`` (posterior, Jy/pixel), ``dirty`` and
-    ``clean`` (Jy/beam), ``clean_per_pixel`` (Jy/pixel). ``flux_scale`` F maps image value 1 to Jy/pixel
-    (``flux_scale_initial`` before the one refinement); σ_y in model space; χ² of the posterior mean
-    per measured coordinate; total fluxes (Jy) of the posterior mean and of the CLEAN components."""
+    ``clean`` (Jy/beam), ``clean_per_pixel`` (Jy/pixel), ``clean_model`` (CLEAN components, Jy/pixel);
+    ``samples`` (S, N, N) Jy/pixel. ``flux_scale`` F maps image value 1 to Jy/pixel (``flux_scale_initial``
+    before the one refinement); σ_y in model space; ``chi2_gridded``: χ² of the posterior mean per measured
+    coordinate of the nearest-cell grid (not the visibilities: see ``nufft``); total fluxes (Jy) of the
+    posterior mean and of the CLEAN components; ``likelihood``: "exact" or "gridded"."""
 
     mean: torch.Tensor
     std: torch.Tensor
@@ -84,15 +87,19 @@ class ImagingResult:
     flux_scale_initial: float
     sigma_y: float
     sigma_jy: float
-    chi2: float
+    chi2_gridded: float
     total_flux: float
     total_flux_clean: float
     seconds: float
+    samples: torch.Tensor
+    clean_model: torch.Tensor
+    likelihood: str = "gridded"
 
 
 def image_observation(obs: GriddedObservation, denoiser, schedule, sampler, generators, *, K: int, S: int,
                       noise: str = "weights", clean: "CleanConfig" = None,
-                      dirty: Optional[tuple[torch.Tensor, torch.Tensor]] = None) -> ImagingResult:
+                      dirty: Optional[tuple[torch.Tensor, torch.Tensor]] = None,
+                      visibilities: Optional[tuple] = None, exact=None) -> ImagingResult:
     """Dirty and CLEAN images from y, then the posterior with the flux scale fixed by the data:
 
     F₀ = the peak CLEAN component (Jy/pixel; an overestimate, so the prior's [0, 1] range never clips
@@ -102,7 +109,10 @@ def image_observation(obs: GriddedObservation, denoiser, schedule, sampler, gene
     trained on other fields otherwise drifts the empty sky, and with it the total.
     ``noise``: "weights" (σ from the data weights) or "scatter" (rescaled by the in-cell scatter).
     ``dirty``: (dirty image Jy/beam, PSF peak 1 at (0, 0)), each (N, N), from the visibilities themselves
-    (``dirty.nufft_dirty``/``nufft_psf``) for the dirty and CLEAN products; default Hᵀy on the operator's grid."""
+    (``dirty.nufft_dirty``/``nufft_psf``) for the dirty and CLEAN products; default Hᵀy on the operator's grid.
+    ``visibilities`` (uv (n, 2) wavelengths, values (n,) Jy, data weights (n,)) and ``exact`` (an
+    ``ExactRefineConfig``): the sampler's draws, on the grid, are then refined under the exact likelihood of
+    the visibilities at their own (u, v) (``ddrm.exact_gibbs``), with the same total-flux anchor."""
     import time
 
     from ..baselines import CleanConfig, dirty_beam, dirty_image, dirty_noise_std, hogbom_clean
@@ -132,6 +142,36 @@ def image_observation(obs: GriddedObservation, denoiser, schedule, sampler, gene
     post = run(F, [torch.Generator(device=g.device).manual_seed(g.initial_seed() + 1) for g in generators])
     mean_model = 2 * post.mean.double() - 1
     chi2 = float(((op.H(mean_model) - to_model_space(y, op, F)) / (2 * sigma / F)).pow(2).mean())
-    return ImagingResult(post.mean[0].double() * F, post.std[0].double() * F, dirty[0], result.restored[0],
-                         result.restored_per_pixel[0], result.beam, F, F0, 2 * sigma / F, sigma, chi2,
-                         float(post.mean.double().sum() * F), float(result.model.sum()), time.perf_counter() - t0)
+    samples, mode = post.samples[0].double(), "gridded"
+    if exact is not None and visibilities is not None:
+        samples = _exact_samples(samples, obs, visibilities, sigma / obs.sigma_weights, float(result.model.sum()), F,
+                                 denoiser, schedule, exact, generators)
+        mode = "exact"
+    mean = samples.mean(0)
+    std = samples.std(0) if len(samples) > 1 else torch.zeros_like(mean)
+    return ImagingResult(mean=mean * F, std=std * F, dirty=dirty[0], clean=result.restored[0],
+                         clean_per_pixel=result.restored_per_pixel[0], beam=result.beam, flux_scale=F,
+                         flux_scale_initial=F0, sigma_y=2 * sigma / F, sigma_jy=sigma, chi2_gridded=chi2,
+                         total_flux=float(mean.sum() * F), total_flux_clean=float(result.model.sum()),
+                         seconds=time.perf_counter() - t0, samples=samples * F, clean_model=result.model[0].double(),
+                         likelihood=mode)
+
+
+def _exact_samples(samples: torch.Tensor, obs: GriddedObservation, visibilities: tuple, noise_scale: float,
+                   total_flux: float, F: float, denoiser, schedule, exact, generators) -> torch.Tensor:
+    """Image-space samples (S, N, N) refined under the exact likelihood at flux scale F. Without a measured
+    zero spacing, the total flux enters as a visibility at (0, 0) with the largest cell weight (as on the grid)."""
+    from ..exact_gibbs import exact_refine
+    from ..likelihood import VisibilityLikelihood
+
+    uv, values, weight = (np.asarray(v) for v in visibilities)
+    weight = weight / noise_scale ** 2
+    if not float(obs.grid.data_weight[0, 0]) > 0:
+        uv = np.concatenate([uv, np.zeros((1, 2))])
+        values = np.concatenate([values, [total_flux]])
+        weight = np.concatenate([weight, [float(obs.grid.data_weight.max())]])
+    N = samples.shape[-1]
+    like = VisibilityLikelihood.build(uv, values, weight, N, obs.grid.pixel_scale_arcsec, F)
+    gens = [torch.Generator(device=g.device).manual_seed(g.initial_seed() + 2) for g in generators]
+    x = exact_refine(denoiser, (2 * samples - 1)[None], like, schedule, gens, exact)
+    return (x[0].double() + 1) / 2
