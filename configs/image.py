@@ -44,7 +44,8 @@ class ImageConfig:
     Nyquist); ``weighting`` (natural, uniform, briggs with ``robust``) sets the operator's singular values;
     σ from the data ``weights`` or their in-cell ``scatter``; ``sampler`` draws S samples with K steps
     (``image_sampler``) on the gridded operator; ``likelihood`` "exact" then refines them under the
-    visibilities at their own (u, v) (``exact``: ``ddrm.exact_gibbs``), "gridded" keeps them."""
+    visibilities at their own (u, v) (``exact``: ``ddrm.exact_gibbs``), "gridded" keeps them; ``holdout``
+    F > 0 images from all but a seeded fraction F of (baseline × scan) blocks and scores on those."""
 
     N: int = 150
     pixel_scale_arcsec: Optional[float] = None
@@ -60,6 +61,7 @@ class ImageConfig:
     clean: CleanConfig = field(default_factory=CleanConfig)
     likelihood: str = "exact"
     exact: ExactRefineConfig = field(default_factory=ExactRefineConfig)
+    holdout: float = 0.0
     strict: bool = False
 
     def __post_init__(self) -> None:
@@ -74,6 +76,8 @@ class ImageConfig:
                              f"got {self.robust}")
         if self.weighting not in WEIGHTINGS:
             raise ValueError(f"weighting must be one of {WEIGHTINGS}, got {self.weighting!r}")
+        if not (isinstance(self.holdout, (int, float)) and 0 <= self.holdout <= 0.5):
+            raise ValueError(f"holdout must lie in [0, 0.5] (a fraction of the visibilities), got {self.holdout}")
         if self.likelihood not in LIKELIHOODS:
             raise ValueError(f"likelihood must be one of {LIKELIHOODS}, got {self.likelihood!r}")
         if self.noise not in NOISE_SOURCES:

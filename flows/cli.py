@@ -260,6 +260,12 @@ def build_parser() -> argparse.ArgumentParser:
     im.add_argument("--sampler", default="ddrm", help="sampler by name (default ddrm, with its final data step)")
     im.add_argument("--K", type=_positive_int)
     im.add_argument("--samples", type=_positive_int)
+    im.add_argument("--likelihood", choices=["exact", "gridded"],
+                    help="exact (default): the posterior fits the visibilities at their own (u, v); gridded: the "
+                         "nearest-cell grid alone (faster, fits the visibilities worse)")
+    im.add_argument("--holdout", type=float,
+                    help="hold out this fraction of the data in whole (baseline x scan) blocks, image from the "
+                         "rest, and report the held-out chi2 of the mean, CLEAN and the zero image (default 0)")
     im.add_argument("--noise", choices=["weights", "scatter"],
                     help="σ from the data weights or from the scatter within uv cells")
     im.add_argument("--root", default="runs", help="output root (default runs)")

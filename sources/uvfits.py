@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import os
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 from astropy.io import fits
@@ -58,6 +58,9 @@ class Visibilities:
     stokes_from: str
     n_bad_coordinates: int = 0
     warnings: tuple[str, ...] = ()
+    antenna1: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))  # (n,) uvfits BASELINE
+    antenna2: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))  # = 256 a1 + a2
+    time_jd: np.ndarray = field(default_factory=lambda: np.zeros(0))  # (n,) DATE (+ its second part), days
 
     @property
     def n(self) -> int:
@@ -66,6 +69,14 @@ class Visibilities:
     @property
     def ref_freq_hz(self) -> float:
         return float(np.average(self.freq_hz, weights=self.weight))
+
+    def subset(self, keep: np.ndarray) -> "Visibilities":
+        """The visibilities where ``keep`` (n,) bool is True (the header and read counts unchanged)."""
+        from dataclasses import replace
+
+        per = ("u", "v", "vis", "weight", "freq_hz", "antenna1", "antenna2", "time_jd")
+        return replace(self, **{k: getattr(self, k)[keep] if len(getattr(self, k)) == self.n else getattr(self, k)
+                                for k in per})
 
 
 def _fail(path: str, reason: str) -> VisibilityFileError:
@@ -143,6 +154,9 @@ def read_uvfits(path: str) -> Visibilities:
                     ww = _param(data, "WW")
                 except KeyError:
                     ww = np.zeros_like(uu)
+                baseline = _optional(data, "BASELINE", len(uu))
+                time_jd = np.asarray(data.par("DATE"), np.float64) if "DATE" in [p.upper() for p in data.parnames] \
+                    else np.zeros(len(uu))  # astropy sums the two DATE parameters (day and fraction)
                 if_freq = np.atleast_1d(np.asarray(hdul["AIPS FQ"].data["IF FREQ"][0], dtype=np.float64)) \
                     if "AIPS FQ" in hdul else None
     except VisibilityFileError:
@@ -153,7 +167,23 @@ def read_uvfits(path: str) -> Visibilities:
         raise _fail(path, f"no {err.args[0]} random parameter (not a visibility file?)") from None
     except Exception as err:  # astropy: OSError, TypeError, ValueError... for truncated or corrupt files
         raise _fail(path, f"unreadable or truncated FITS ({type(err).__name__}: {err})") from None
-    return _assemble(path, header, cube, uu, vv, ww, if_freq)
+    vis, rows = _assemble(path, header, cube, uu, vv, ww, if_freq)
+    return _with_rows(vis, rows, baseline, time_jd)
+
+
+def _optional(data, name: str, n: int) -> np.ndarray:
+    try:
+        return _param(data, name)
+    except KeyError:
+        return np.zeros(n)
+
+
+def _with_rows(vis: Visibilities, rows: np.ndarray, baseline: np.ndarray, time_jd: np.ndarray) -> Visibilities:
+    """Per-visibility antennas and time from the per-row parameters; ``rows`` (n,): each visibility's row."""
+    from dataclasses import replace
+
+    code = np.rint(baseline).astype(np.int64)[rows]
+    return replace(vis, antenna1=code // 256, antenna2=code % 256, time_jd=time_jd[rows])
 
 
 def _if_offsets(path: str, if_freq, n_if: int) -> tuple[np.ndarray, tuple[str, ...]]:
@@ -168,7 +198,7 @@ def _if_offsets(path: str, if_freq, n_if: int) -> tuple[np.ndarray, tuple[str, .
 
 
 def _assemble(path: str, header: fits.Header, cube: np.ndarray, uu: np.ndarray, vv: np.ndarray, ww: np.ndarray,
-              if_freq) -> Visibilities:
+              if_freq) -> tuple[Visibilities, np.ndarray]:
     axes = _axes(header)
     for needed in ("COMPLEX", "STOKES", "FREQ"):
         if needed not in axes:
@@ -199,10 +229,11 @@ def _assemble(path: str, header: fits.Header, cube: np.ndarray, uu: np.ndarray, 
     if not keep.any():
         raise _fail(path, f"no unflagged visibility ({keep.size} read: weight <= 0 or not finite, or "
                           f"{bad} with unusable u, v, w or frequency)")
-    return Visibilities(path, u[keep], v[keep], vis[keep], w[keep], nu[keep].copy(),
+    out = Visibilities(path, u[keep], v[keep], vis[keep], w[keep], nu[keep].copy(),
                         float(header.get("OBSRA", header.get(f"CRVAL{fits_index.get('RA', 0)}", np.nan))),
                         float(header.get("OBSDEC", header.get(f"CRVAL{fits_index.get('DEC', 0)}", np.nan))),
                         str(header.get("DATE-OBS", "")), str(header.get("TELESCOP", "")).strip(),
                         str(header.get("OBJECT", "")).strip(), int(keep.size), int((~keep).sum()), stokes_from,
                         bad, notes + ((f"{bad} visibilities with non-finite or absurd u, v, w or frequency "
                                        f"flagged",) if bad else ()))
+    return out, np.broadcast_to(np.arange(cube.shape[0])[:, None, None], keep.shape)[keep]

@@ -30,6 +30,7 @@ from configs import stable_hash
 from configs.image import ImageConfig
 from ddrm.ddpm import EpsDenoiser
 from ddrm.interferometry.dirty import nufft_dirty, nufft_psf
+from ddrm.interferometry.crossval import holdout_mask
 from ddrm.interferometry.nufft import chi2_per_coordinate, degrid
 from ddrm.interferometry.gridding import fit_pixel_scale, grid_weighted, visibility_imaging_weights, \
     zero_spacing_amplitudes
@@ -128,6 +129,21 @@ def on_field(uv: np.ndarray, N: int, pixel_scale_arcsec: float) -> np.ndarray:
     return (np.abs(cell_coordinates(uv, N, pixel_scale_arcsec)) < N / 2).all(axis=1)
 
 
+def holdout_chi2(held: Optional[Visibilities], r: ImagingResult, scale: float, cfg: ImageConfig) -> dict[str, Any]:
+    """Held-out χ² per real coordinate of the posterior mean, the CLEAN components and the zero image, on
+    the visibilities kept out of the imaging (``crossval``); {} without a hold-out."""
+    if held is None:
+        return {}
+    uv = np.stack([held.u, held.v], axis=1)
+    on = on_field(uv, cfg.N, scale)
+    uv, data, w = uv[on], held.vis[on], held.weight[on]
+    mean, clean = degrid(torch.stack([r.mean, r.clean_model]), uv, scale)
+    return {"holdout_fraction": cfg.holdout, "n_vis_holdout": int(on.sum()),
+            "chi2_holdout_mean": chi2_per_coordinate(mean, data, w),
+            "chi2_holdout_clean": chi2_per_coordinate(clean, data, w),
+            "chi2_holdout_zero": chi2_per_coordinate(np.zeros_like(data), data, w)}
+
+
 def raw_chi2(vis: Visibilities, r: ImagingResult, scale: float, N: int) -> dict[str, Any]:
     """χ² per real coordinate against the file's visibilities at their own (u, v), with its weights (the
     on-field ones), of the posterior mean, each posterior sample (their mean and spread) and the CLEAN
@@ -179,6 +195,13 @@ def image_file(path: str, cfg: ImageConfig, root: str = "runs", storage_options:
         return {**done, "reused": True}
     storage.remove(storage.join(out, SUMMARY), storage_options)  # a stale result (other bytes) is not done
     vis = read_visibilities(path)
+    held = None
+    if cfg.holdout > 0:
+        try:
+            mask = holdout_mask(vis.antenna1, vis.antenna2, vis.time_jd, cfg.holdout, cfg.seed)
+        except ValueError as err:
+            raise VisibilityFileError(f"{os.path.basename(path.rstrip('/'))}: {err}") from None
+        vis, held = vis.subset(~mask), vis.subset(mask)
     denoiser = EpsDenoiser(prior.model, prior.schedule)
     gens = make_generators([derive_seed(cfg.seed, "image", os.path.basename(source.rstrip("/")))])
     try:
@@ -199,7 +222,7 @@ def image_file(path: str, cfg: ImageConfig, root: str = "runs", storage_options:
                "sigma_jy_weights": obs.sigma_weights, "sigma_jy_scatter": obs.sigma_scatter, "noise_used": cfg.noise,
                "flux_scale_jy_per_pixel": r.flux_scale, "flux_scale_initial": r.flux_scale_initial,
                "sigma_y_model": r.sigma_y, "likelihood": r.likelihood, **raw_chi2(vis, r, scale, cfg.N),
-               "chi2_gridded_cells": r.chi2_gridded, "total_flux_jy": r.total_flux,
+               "chi2_gridded_cells": r.chi2_gridded, **holdout_chi2(held, r, scale, cfg), "total_flux_jy": r.total_flux,
                "total_flux_clean_jy": r.total_flux_clean, "sampler": cfg.sampler.to_dict(), "K": cfg.K,
                "samples": cfg.samples, "prior": cfg.prior, "prior_sha256": prior.sha256,
                "seconds_sampling": r.seconds, "seconds": time.perf_counter() - t0, **files}

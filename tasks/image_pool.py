@@ -31,7 +31,7 @@ from .image import (SUMMARY, Imager, check_memory, expand_files, finished, input
 RemoteImager = ray.remote(max_restarts=0)(Imager)
 TABLE_FIELDS = ("file", "source", "telescope", "n_vis", "n_flagged", "pixel_scale_arcsec", "sigma_jy_weights",
                 "sigma_jy_scatter", "flux_scale_jy_per_pixel", "total_flux_jy", "total_flux_clean_jy",
-                "chi2_per_coordinate", "seconds")
+                "chi2_per_coordinate", "chi2_clean_components", "chi2_holdout_mean", "chi2_holdout_clean", "seconds")
 
 
 @dataclass(frozen=True)

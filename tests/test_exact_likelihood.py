@@ -98,3 +98,43 @@ def test_the_exact_likelihood_step_has_the_closed_form_posterior_mean_and_covari
     emp = np.cov(draws.T)
     assert np.abs(np.diag(emp) / np.diag(cov) - 1).max() < 0.12  # 4000 draws: ~2.2 % standard error each
     assert np.abs(emp - cov).max() < 0.1 * np.diag(cov).max()
+
+
+def test_the_holdout_is_seeded_in_disjoint_blocks_and_the_true_sky_scores_one(tmp_path):
+    """A FIRST-like sky observed by the VLA-B layout, written by pyuvdata with noise matching its weights:
+    the held-out set is whole (baseline, scan) blocks, the same for the same seed, and the true sky's
+    held-out χ² is 1 within its noise."""
+    import warnings
+
+    from ddrm.interferometry.crossval import holdout_mask, scan_index
+    from sources.uvfits import read_uvfits
+    from tests.test_imaging import N, SCALE as VLA_SCALE, _galaxy, _vla_uvdata
+
+    x = _galaxy() * 0.5
+    uvd, _ = _vla_uvdata(x, weight=1e4, seed=5)
+    path = str(tmp_path / "vla.uvfits")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        uvd.write_uvfits(path)
+    vis = read_uvfits(path)
+    assert vis.antenna1.shape == (vis.n,) and len(set(zip(vis.antenna1, vis.antenna2))) == uvd.Nbls
+    held = holdout_mask(vis.antenna1, vis.antenna2, vis.time_jd, 0.2, seed=3)
+    np.testing.assert_array_equal(held, holdout_mask(vis.antenna1, vis.antenna2, vis.time_jd, 0.2, seed=3))
+    assert not np.array_equal(held, holdout_mask(vis.antenna1, vis.antenna2, vis.time_jd, 0.2, seed=4))
+    assert 0.2 <= held.mean() < 0.25
+    blocks = set(zip(vis.antenna1, vis.antenna2, scan_index(vis.time_jd)))
+    held_blocks = set(zip(vis.antenna1[held], vis.antenna2[held], scan_index(vis.time_jd)[held]))
+    kept_blocks = set(zip(vis.antenna1[~held], vis.antenna2[~held], scan_index(vis.time_jd)[~held]))
+    assert held_blocks.isdisjoint(kept_blocks) and held_blocks | kept_blocks == blocks
+    uv = np.stack([vis.u, vis.v], axis=1)[held]
+    chi2 = chi2_per_coordinate(degrid(x, uv, VLA_SCALE), vis.vis[held], vis.weight[held])
+    n = int(held.sum())
+    assert abs(chi2 - 1) < 5 * np.sqrt(1 / n), (chi2, n)  # χ²/(2n) has std √(1/n)
+    assert x.shape == (N, N)
+
+
+def test_scans_split_at_gaps():
+    from ddrm.interferometry.crossval import scan_index
+
+    t = np.concatenate([np.arange(10) * 10.0, 1000 + np.arange(5) * 10.0, 5000 + np.arange(3) * 10.0]) / 86400
+    np.testing.assert_array_equal(scan_index(t + 2460000.5), [0] * 10 + [1] * 5 + [2] * 3)
