@@ -37,7 +37,7 @@ from ddrm.interferometry.gridding import fit_pixel_scale, grid_weighted, visibil
 from ddrm.interferometry.imaging import ImagingResult, image_observation, observation_from_grid
 from ddrm.sampling import make_generators
 from ddrm.seeding import derive_seed
-from reporting.plots import gallery_png
+from reporting.imaging_panel import imaging_panel_png
 from sources.measurement_set import read_visibilities
 from sources.uvfits import Visibilities, VisibilityFileError
 from stores import storage
@@ -108,7 +108,8 @@ def available_memory() -> int:
 def grid_file(vis: Visibilities, cfg: ImageConfig):
     """The file gridded for the operator (nearest cell), its pixel scale (arcsec), (dirty, PSF) imaged
     from the visibilities themselves at the same weighting (non-uniform FFT), and the on-grid visibilities
-    (uv, values with the zero spacing's phase set to 0, data weights) for the exact likelihood."""
+    (uv, values with the zero spacing's phase set to 0, data weights) for the exact likelihood, with their
+    imaging weights."""
     uvw = np.stack([vis.u, vis.v], axis=1)
     scale = cfg.pixel_scale_arcsec or fit_pixel_scale(uvw, cfg.N, cfg.fit_fraction)
     grid = grid_weighted(uvw, vis.vis, vis.weight, cfg.N, scale, cfg.weighting, cfg.robust)
@@ -119,7 +120,7 @@ def grid_file(vis: Visibilities, cfg: ImageConfig):
     values = zero_spacing_amplitudes(uvw, vis.vis, cfg.N, scale)
     dirty = nufft_dirty(uvw, values, weights, cfg.N, scale), nufft_psf(uvw, weights, cfg.N, scale)
     on = on_field(uvw, cfg.N, scale)
-    return observation_from_grid(grid), scale, dirty, (uvw[on], values[on], vis.weight[on])
+    return observation_from_grid(grid), scale, dirty, (uvw[on], values[on], vis.weight[on]), weights[on]
 
 
 def on_field(uv: np.ndarray, N: int, pixel_scale_arcsec: float) -> np.ndarray:
@@ -161,20 +162,22 @@ def raw_chi2(vis: Visibilities, r: ImagingResult, scale: float, N: int) -> dict[
 
 
 def write_products(vis: Visibilities, r: ImagingResult, scale: float, cfg: ImageConfig, out: str,
-                   storage_options: StorageOptions) -> dict[str, str]:
+                   storage_options: StorageOptions, residual: torch.Tensor) -> dict[str, str]:
+    """image.fits (mean, std, dirty, CLEAN, residual) and the panel (``reporting.imaging_panel``)."""
     header = cube_header(cfg.N, vis.ra_deg, vis.dec_deg, scale, vis.ref_freq_hz, vis.date_obs)
     major, minor = r.beam.fwhm_pixels
     beam = beam_cards(major, minor, r.beam.position_angle_deg, scale)
     cards = {"TELESCOP": vis.telescope, "OBJECT": vis.source, "DDRM_K": cfg.K, "SAMPLES": cfg.samples,
              "FLUXSCL": r.flux_scale, "WEIGHTNG": cfg.weighting}
     products = {"mean": (r.mean.numpy(), "JY/PIXEL", None), "std": (r.std.numpy(), "JY/PIXEL", None),
-                "dirty": (r.dirty.numpy(), "JY/BEAM", beam), "clean": (r.clean.numpy(), "JY/BEAM", beam)}
+                "dirty": (r.dirty.numpy(), "JY/BEAM", beam), "clean": (r.clean.numpy(), "JY/BEAM", beam),
+                "residual": (residual.numpy(), "JY/BEAM", beam)}
     fits_url = storage.join(out, "image.fits")
     storage.write_bytes(fits_url, multi_extension_fits(products, header, cards), storage_options)
-    png = gallery_png([[r.dirty.numpy() / max(float(r.dirty.max()), 1e-30), r.clean_per_pixel.numpy() /
-                        max(float(r.clean_per_pixel.max()), 1e-30), r.mean.numpy() / r.flux_scale,
-                        r.std.numpy()]], [vis.source or os.path.basename(vis.path)],
-                      ["dirty", "CLEAN", "DDRM mean", "posterior std"])
+    area = r.beam.area_pixels  # Jy/pixel -> Jy/beam
+    png = imaging_panel_png({"dirty": r.dirty.numpy(), "CLEAN": r.clean.numpy(), "posterior mean": r.mean.numpy() * area,
+                             "posterior std": r.std.numpy() * area, "residual": residual.numpy()}, scale,
+                            (major, minor), r.beam.position_angle_deg, vis.source or os.path.basename(vis.path))
     png_url = storage.join(out, "panel.png")
     storage.write_bytes(png_url, png, storage_options)
     return {"fits": fits_url, "png": png_url}
@@ -205,7 +208,7 @@ def image_file(path: str, cfg: ImageConfig, root: str = "runs", storage_options:
     denoiser = EpsDenoiser(prior.model, prior.schedule)
     gens = make_generators([derive_seed(cfg.seed, "image", os.path.basename(source.rstrip("/")))])
     try:
-        obs, scale, dirty, visibilities = grid_file(vis, cfg)
+        obs, scale, dirty, visibilities, imaging_weights = grid_file(vis, cfg)
         r = image_observation(obs, denoiser, prior.schedule, cfg.sampler, gens, K=cfg.K, S=cfg.samples,
                               noise=cfg.noise, clean=cfg.clean, dirty=dirty, visibilities=visibilities,
                               exact=cfg.exact if cfg.likelihood == "exact" else None)
@@ -213,7 +216,9 @@ def image_file(path: str, cfg: ImageConfig, root: str = "runs", storage_options:
         raise
     except ValueError as err:  # e.g. no baseline to fit a pixel scale to, no positive CLEAN flux
         raise VisibilityFileError(f"{os.path.basename(path.rstrip('/'))}: {err}") from None
-    files = write_products(vis, r, scale, cfg, out, storage_options)
+    uv, values, _ = visibilities
+    residual = nufft_dirty(uv, values - degrid(r.mean, uv, scale), imaging_weights, cfg.N, scale)
+    files = write_products(vis, r, scale, cfg, out, storage_options, residual)
     summary = {"file": source, "input_sha256": sha, "run_key": key, "source": vis.source, "telescope": vis.telescope, "date_obs": vis.date_obs,
                "ra_deg": vis.ra_deg, "dec_deg": vis.dec_deg, "ref_freq_hz": vis.ref_freq_hz, "stokes_from": vis.stokes_from,
                "n_vis": vis.n, "n_flagged": vis.n_flagged, "n_bad_coordinates": vis.n_bad_coordinates,

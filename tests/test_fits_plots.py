@@ -43,3 +43,21 @@ def test_pictures_are_written(tmp_path):
     ao = observe_array("eht", 64)
     for p in (plot_uv_coverage(ao, tmp_path / "uv.png"), plot_dirty_beam(ao.op, tmp_path / "beam.png")):
         assert p.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and p.stat().st_size > 5000
+
+
+def test_the_imaging_panel_shows_five_images_of_at_least_300_px():
+    import io
+
+    import matplotlib.image as mpimg
+
+    from reporting.imaging_panel import _unit, imaging_panel_png
+
+    N = 64
+    y, x = np.mgrid[:N, :N] - N // 2
+    source = np.exp(-(x ** 2 + y ** 2) / 20.0) + 1e-3 * np.exp(-((x - 10) ** 2 + y ** 2) / 8.0)  # 10³ of range
+    images = {name: source for name in ("dirty", "CLEAN", "posterior mean", "posterior std")}
+    images["residual"] = source - source.mean()
+    png = imaging_panel_png(images, 0.0004, (4.0, 2.5), 30.0, "test")
+    height, width = mpimg.imread(io.BytesIO(png)).shape[:2]
+    assert height >= 300 and width >= 5 * 300, (height, width)
+    assert _unit(N * 0.0004) == ("mas", 1e-3) and _unit(N * 1.8) == ("arcsec", 1.0) and _unit(64e-6)[0] == "μas"

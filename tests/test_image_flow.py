@@ -38,7 +38,7 @@ def test_flow_images_skips_a_corrupt_file_survives_a_dead_actor_and_resumes(ray_
     [written] = (tmp_path / "run").glob("images/image-*/mojave.uvfits-*/summary.json")
     summary = json.loads(written.read_text())
     with fits.open(summary["fits"]) as hdul:
-        assert [h.name for h in hdul] == ["PRIMARY", "STD", "DIRTY", "CLEAN"]
+        assert [h.name for h in hdul] == ["PRIMARY", "STD", "DIRTY", "CLEAN", "RESIDUAL"]
         wcs = WCS(hdul[0].header)
         assert list(wcs.wcs.ctype) == ["RA---SIN", "DEC--SIN", "FREQ"]
         assert tuple(wcs.wcs.crval[:2]) == pytest.approx((summary["ra_deg"], summary["dec_deg"]))
