@@ -135,3 +135,20 @@ def all_metrics(samples: torch.Tensor, truth: torch.Tensor) -> dict[str, torch.T
         nan = torch.full_like(out["mse"], float("nan"))
         out.update({k: nan for k in UNCERTAINTY_METRICS})
     return out
+
+
+def dynamic_range(image: torch.Tensor, reference: torch.Tensor, source_level: float = 0.01,
+                  faint_level: float = 0.05) -> dict[str, float]:
+    """Peak over off-source rms of ``image`` (N, N), and its flux in faint emission, both located by a
+    ``reference`` image (N, N; CLEAN's restored image): on-source where reference > ``source_level`` of its
+    peak, faint where on-source and below ``faint_level`` of it. Same units in, the ratio and flux (sum)
+    out; the rms is NaN if no pixel is off-source."""
+    ref = reference.double()
+    peak_ref = float(ref.max())
+    source = ref > source_level * peak_ref
+    faint = source & (ref < faint_level * peak_ref)
+    img = image.double()
+    off = img[~source]
+    rms = float(off.pow(2).mean().sqrt()) if off.numel() else float("nan")
+    return {"peak": float(img.max()), "off_source_rms": rms, "dynamic_range": float(img.max()) / rms if rms > 0
+            else float("nan"), "faint_flux": float(img[faint].sum()), "n_faint_pixels": int(faint.sum())}

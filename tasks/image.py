@@ -130,19 +130,60 @@ def on_field(uv: np.ndarray, N: int, pixel_scale_arcsec: float) -> np.ndarray:
     return (np.abs(cell_coordinates(uv, N, pixel_scale_arcsec)) < N / 2).all(axis=1)
 
 
-def holdout_chi2(held: Optional[Visibilities], r: ImagingResult, scale: float, cfg: ImageConfig) -> dict[str, Any]:
-    """Held-out χ² per real coordinate of the posterior mean, the CLEAN components and the zero image, on
-    the visibilities kept out of the imaging (``crossval``); {} without a hold-out."""
+def brightness_range(r: ImagingResult) -> dict[str, Any]:
+    """Peak over off-source rms (Jy/beam) of the posterior mean and of CLEAN's restored image, and their flux
+    (Jy) in faint emission (1-5 % of CLEAN's peak), both located by CLEAN's restored image (``metrics``)."""
+    from ddrm.metrics import dynamic_range
+
+    mean = dynamic_range(r.mean * r.beam.area_pixels, r.clean)
+    clean = dynamic_range(r.clean, r.clean)
+    faint_clean = dynamic_range(r.clean_per_pixel, r.clean)["faint_flux"]
+    return {"dynamic_range_mean": mean["dynamic_range"], "dynamic_range_clean": clean["dynamic_range"],
+            "faint_flux_mean_jy": dynamic_range(r.mean, r.clean)["faint_flux"], "faint_flux_clean_jy": faint_clean,
+            "n_faint_pixels": mean["n_faint_pixels"]}
+
+
+def multiscale_components(visibilities: tuple, imaging_weights: np.ndarray, r: ImagingResult,
+                          residual: torch.Tensor, scale: float, N: int) -> Optional[torch.Tensor]:
+    """radler's multiscale CLEAN components (Jy/pixel) down to 3× the rms of the mean's residual image, or
+    None where radler is not installed."""
+    from ddrm.interferometry import multiscale
+
+    if not multiscale.available():
+        return None
+    uv, values, _ = visibilities
+    return multiscale.multiscale_clean(uv, values, imaging_weights, N, scale, r.beam.fwhm_pixels[0],
+                                       threshold_jy=3 * float(residual.std()))
+
+
+def multiscale_fit(vis: Visibilities, ms: Optional[torch.Tensor], scale: float, N: int) -> dict[str, Any]:
+    """Raw χ² and total flux of the multiscale components ({} without radler)."""
+    if ms is None:
+        return {}
+    uv = np.stack([vis.u, vis.v], axis=1)
+    on = on_field(uv, N, scale)
+    model = degrid(ms, uv[on], scale)
+    return {"chi2_multiscale_components": chi2_per_coordinate(model, vis.vis[on], vis.weight[on]),
+            "total_flux_multiscale_jy": float(ms.sum())}
+
+
+def holdout_chi2(held: Optional[Visibilities], r: ImagingResult, scale: float, cfg: ImageConfig,
+                 ms: Optional[torch.Tensor] = None) -> dict[str, Any]:
+    """Held-out χ² per real coordinate of the posterior mean, the CLEAN (and multiscale) components and the
+    zero image, on the visibilities kept out of the imaging (``crossval``); {} without a hold-out."""
     if held is None:
         return {}
     uv = np.stack([held.u, held.v], axis=1)
     on = on_field(uv, cfg.N, scale)
     uv, data, w = uv[on], held.vis[on], held.weight[on]
     mean, clean = degrid(torch.stack([r.mean, r.clean_model]), uv, scale)
-    return {"holdout_fraction": cfg.holdout, "n_vis_holdout": int(on.sum()),
-            "chi2_holdout_mean": chi2_per_coordinate(mean, data, w),
-            "chi2_holdout_clean": chi2_per_coordinate(clean, data, w),
-            "chi2_holdout_zero": chi2_per_coordinate(np.zeros_like(data), data, w)}
+    out = {"holdout_fraction": cfg.holdout, "n_vis_holdout": int(on.sum()),
+           "chi2_holdout_mean": chi2_per_coordinate(mean, data, w),
+           "chi2_holdout_clean": chi2_per_coordinate(clean, data, w),
+           "chi2_holdout_zero": chi2_per_coordinate(np.zeros_like(data), data, w)}
+    if ms is not None:
+        out["chi2_holdout_multiscale"] = chi2_per_coordinate(degrid(ms, uv, scale), data, w)
+    return out
 
 
 def raw_chi2(vis: Visibilities, r: ImagingResult, scale: float, N: int) -> dict[str, Any]:
@@ -218,6 +259,7 @@ def image_file(path: str, cfg: ImageConfig, root: str = "runs", storage_options:
         raise VisibilityFileError(f"{os.path.basename(path.rstrip('/'))}: {err}") from None
     uv, values, _ = visibilities
     residual = nufft_dirty(uv, values - degrid(r.mean, uv, scale), imaging_weights, cfg.N, scale)
+    ms = multiscale_components(visibilities, imaging_weights, r, residual, scale, cfg.N)
     files = write_products(vis, r, scale, cfg, out, storage_options, residual)
     summary = {"file": source, "input_sha256": sha, "run_key": key, "source": vis.source, "telescope": vis.telescope, "date_obs": vis.date_obs,
                "ra_deg": vis.ra_deg, "dec_deg": vis.dec_deg, "ref_freq_hz": vis.ref_freq_hz, "stokes_from": vis.stokes_from,
@@ -227,7 +269,9 @@ def image_file(path: str, cfg: ImageConfig, root: str = "runs", storage_options:
                "sigma_jy_weights": obs.sigma_weights, "sigma_jy_scatter": obs.sigma_scatter, "noise_used": cfg.noise,
                "flux_scale_jy_per_pixel": r.flux_scale, "flux_scale_initial": r.flux_scale_initial,
                "sigma_y_model": r.sigma_y, "likelihood": r.likelihood, **raw_chi2(vis, r, scale, cfg.N),
-               "chi2_gridded_cells": r.chi2_gridded, **holdout_chi2(held, r, scale, cfg), "total_flux_jy": r.total_flux,
+               "chi2_gridded_cells": r.chi2_gridded, **holdout_chi2(held, r, scale, cfg, ms), **brightness_range(r),
+               **multiscale_fit(vis, ms, scale, cfg.N),
+               "total_flux_jy": r.total_flux,
                "total_flux_clean_jy": r.total_flux_clean, "sampler": cfg.sampler.to_dict(), "K": cfg.K,
                "samples": cfg.samples, "prior": cfg.prior, "prior_sha256": prior.sha256,
                "seconds_sampling": r.seconds, "seconds": time.perf_counter() - t0, **files}

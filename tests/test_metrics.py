@@ -51,3 +51,17 @@ def test_single_sample_and_bad_shapes():
         metrics.mse(torch.ones(2, 4, 4), truth)
     with pytest.raises(ValueError, match="samples"):
         metrics.mse(torch.ones(3, 2, 4, 4), truth)
+
+
+def test_dynamic_range_and_faint_flux_closed_form():
+    from ddrm.metrics import dynamic_range
+
+    ref = torch.zeros(32, 32, dtype=torch.float64)
+    ref[16, 16], ref[16, 17:20] = 1.0, 0.03  # a core and a 3 % jet
+    img = ref.clone()
+    img[0, :] = 0.002  # off-source noise on one row: rms over the 28 off-source rows' pixels
+    out = dynamic_range(img, ref)
+    off = (32 * 32 - 4)
+    assert out["n_faint_pixels"] == 3 and out["faint_flux"] == pytest.approx(0.09)
+    assert out["off_source_rms"] == pytest.approx((32 * 0.002 ** 2 / off) ** 0.5)
+    assert out["dynamic_range"] == pytest.approx(1.0 / out["off_source_rms"])
