@@ -33,8 +33,8 @@ def imaging_panel_png(images: dict[str, np.ndarray], pixel_scale_arcsec: float, 
     label, per = _unit(N * pixel_scale_arcsec)
     half = N * pixel_scale_arcsec / per / 2
     extent = (half, -half, -half, half)  # RA increases to the East, to the left
-    fig, axes = plt.subplots(1, len(images), figsize=(PANEL_INCHES * len(images) * 1.45, PANEL_INCHES * 1.15), dpi=DPI,
-                             layout="constrained")
+    fig, axes = plt.subplots(1, len(images), figsize=(PANEL_INCHES * len(images) * 1.45, PANEL_INCHES * 1.25), dpi=DPI)
+    fig.subplots_adjust(left=0.04, right=0.97, bottom=0.14, top=0.86, wspace=0.55)
     for ax, (name, img) in zip(np.atleast_1d(axes), images.items()):
         img = np.asarray(img, dtype=np.float64)
         peak = max(float(np.nanmax(np.abs(img))), 1e-30)
