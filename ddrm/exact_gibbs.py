@@ -23,6 +23,7 @@ import torch
 
 from .ddpm import Denoiser
 from .likelihood import VisibilityLikelihood, likelihood_step
+from .sampling import fill_normal
 from .schedule import Schedule
 
 
@@ -57,7 +58,6 @@ def exact_refine(denoiser: Denoiser, x: torch.Tensor, like: VisibilityLikelihood
         x0 = denoiser((ab ** 0.5 * x).reshape(B * S, 1, N, N).float(),
                       torch.full((B * S,), t, dtype=torch.long, device=x.device)).reshape(B, S, N, N).double()
         last = k == n - 1
-        z = x0 if last else x0 + rho * torch.stack(
-            [torch.randn(S, N, N, generator=g, dtype=torch.float64) for g in generators]).to(x0.device)
+        z = x0 if last else x0 + rho * fill_normal(generators, torch.empty_like(x0))
         x = likelihood_step(like, z, rho, generators, sample=not last)
     return x

@@ -26,6 +26,7 @@ import torch
 
 from .interferometry.dirty import nufft_psf
 from .interferometry.nufft import adjoint, degrid
+from .sampling import fill_normal
 
 
 @dataclass(frozen=True, eq=False)
@@ -118,6 +119,6 @@ def likelihood_step(like: VisibilityLikelihood, z: torch.Tensor, rho: float, gen
     zf = z.reshape(B * S, N, N).double()
     rhs = zf / rho ** 2 + like.b.to(zf.device)
     if sample:
-        xi = torch.stack([torch.randn(S, N, N, generator=g, dtype=torch.float64) for g in generators]).reshape(B * S, N, N)
-        rhs = rhs + xi.to(zf.device) / rho + like.noise_image(generators, S).to(zf.device)
+        xi = fill_normal(generators, z.new_empty(B, S, N, N, dtype=torch.float64)).reshape(B * S, N, N)
+        rhs = rhs + xi / rho + like.noise_image(generators, S).to(zf.device)
     return solve(like, rhs, rho, zf).reshape(B, S, N, N).to(z.dtype)

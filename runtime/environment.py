@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 
 LOCAL_ENV = {
-    "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0",  # makes a local Ray bind to 127.0.0.1
+    "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0",  # for processes started from here; ray_cluster.loopback_only enforces it
     "RAY_AUTH_MODE": "disabled",  # no login token written to ~/.ray for local clusters
     "RAY_USAGE_STATS_ENABLED": "0",
     "DO_NOT_TRACK": "1",

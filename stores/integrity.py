@@ -27,6 +27,7 @@ from stores.storage import StorageOptions
 
 PER_OBS_SCALARS = ("metrics", "finished_at")
 PLAN_ARRAYS = ("obs_image", "obs_array", "obs_sigma", "obs_K", "obs_split")
+PLAN_FILL = -1  # never a plan value: a lost chunk of an obs_* array reads as -1, not as array 0 and image 0
 
 
 class StoreDamagedError(RuntimeError):
@@ -91,7 +92,7 @@ def _findings(url: str, meta: dict[str, Any], storage_options: StorageOptions):
     broken = [name for name in names if not _array_metadata_ok(url, name, storage_options)]
     problems += [f"array {name!r} has unreadable metadata" for name in broken]
     plan = [name for name in PLAN_ARRAYS if name in broken or _undecodable(group, name, n, per_obs=False)
-            or (group[name][:] < 0).any()]  # a lost chunk reads as the fill value -1 (stores.survey.PLAN_FILL)
+            or (group[name][:] == PLAN_FILL).any()]  # a lost chunk reads as the fill value
     problems += [f"plan array {name!r} has no readable data (observation labels unknown)" for name in plan
                  if name not in broken]
     undecodable = {name: _undecodable(group, name, n, per_obs=True)
@@ -138,7 +139,7 @@ def check_and_repair(url: str, meta: dict[str, Any], storage_options: StorageOpt
             _recreate(group, url, name, n, meta, storage_options)
     for name in bad_plan if plan is not None else ():
         storage.remove(storage.join(url, name), storage_options)
-        group.create_array(name, shape=(n,), chunks=(n,), dtype=plan[name].dtype, fill_value=-1)[:] = plan[name]
+        group.create_array(name, shape=(n,), chunks=(n,), dtype=plan[name].dtype, fill_value=PLAN_FILL)[:] = plan[name]
     for name, bad in undecodable.items():
         for i in bad:
             storage.remove(storage.join(url, name, "c", str(i)), storage_options)

@@ -38,7 +38,7 @@ from ddrm.pipeline import metric_columns
 from ddrm.seeding import derive_seed
 from stores import storage
 from stores.checkpoints import PriorMeta
-from stores.integrity import StoreDamagedError
+from stores.integrity import PLAN_FILL, StoreDamagedError
 from stores.storage import StorageOptions
 
 FORMAT = "radio-ddrm/survey@1"
@@ -69,9 +69,6 @@ class Batch:
 
 def obs_id(array: str, sigma_y: float, K: int, image: int) -> str:
     return f"{array}/sigma{sigma_y:g}/K{K}/img{image:06d}"
-
-
-PLAN_FILL = -1  # never a plan value: a lost chunk of an obs_* array reads as -1, not as array 0 and image 0
 
 
 def plan(config: ReconstructConfig, test_images: np.ndarray,

@@ -17,9 +17,11 @@ SHA256 of the same input bytes; a changed input is imaged again in place. Every 
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import os
+import sys
 import time
 from typing import Any, Optional
 
@@ -31,7 +33,7 @@ from configs.image import ImageConfig
 from ddrm.ddpm import EpsDenoiser
 from ddrm.interferometry.dirty import nufft_dirty, nufft_psf
 from ddrm.interferometry.crossval import holdout_mask
-from ddrm.interferometry.nufft import chi2_per_coordinate, degrid
+from ddrm.interferometry.fit import fit_chi2, on_field
 from ddrm.interferometry.gridding import fit_pixel_scale, grid_weighted, visibility_imaging_weights, \
     zero_spacing_amplitudes
 from ddrm.interferometry.imaging import ImagingResult, image_observation, observation_from_grid
@@ -119,15 +121,8 @@ def grid_file(vis: Visibilities, cfg: ImageConfig):
     weights = visibility_imaging_weights(uvw, vis.weight, grid)
     values = zero_spacing_amplitudes(uvw, vis.vis, cfg.N, scale)
     dirty = nufft_dirty(uvw, values, weights, cfg.N, scale), nufft_psf(uvw, weights, cfg.N, scale)
-    on = on_field(uvw, cfg.N, scale)
+    on = on_field(uvw, cfg.N, scale)  # the same samples ``raw_fit`` scores
     return observation_from_grid(grid), scale, dirty, (uvw[on], values[on], vis.weight[on]), weights[on]
-
-
-def on_field(uv: np.ndarray, N: int, pixel_scale_arcsec: float) -> np.ndarray:
-    """Samples an N×N image of this pixel scale can model: |κ| < N/2 on both axes (within Nyquist)."""
-    from ddrm.interferometry.gridding import cell_coordinates
-
-    return (np.abs(cell_coordinates(uv, N, pixel_scale_arcsec)) < N / 2).all(axis=1)
 
 
 def brightness_range(r: ImagingResult) -> dict[str, Any]:
@@ -136,35 +131,59 @@ def brightness_range(r: ImagingResult) -> dict[str, Any]:
     from ddrm.metrics import dynamic_range
 
     mean = dynamic_range(r.mean * r.beam.area_pixels, r.clean)
-    clean = dynamic_range(r.clean, r.clean)
-    faint_clean = dynamic_range(r.clean_per_pixel, r.clean)["faint_flux"]
-    return {"dynamic_range_mean": mean["dynamic_range"], "dynamic_range_clean": clean["dynamic_range"],
-            "faint_flux_mean_jy": dynamic_range(r.mean, r.clean)["faint_flux"], "faint_flux_clean_jy": faint_clean,
+    return {"dynamic_range_mean": mean["dynamic_range"], "dynamic_range_clean": dynamic_range(r.clean, r.clean)[
+                "dynamic_range"],
+            "faint_flux_mean_jy": dynamic_range(r.mean, r.clean)["faint_flux"],
+            "faint_flux_clean_jy": dynamic_range(r.clean_per_pixel, r.clean)["faint_flux"],
             "n_faint_pixels": mean["n_faint_pixels"]}
 
 
 def multiscale_components(visibilities: tuple, imaging_weights: np.ndarray, r: ImagingResult,
                           residual: torch.Tensor, scale: float, N: int) -> Optional[torch.Tensor]:
     """radler's multiscale CLEAN components (Jy/pixel) down to 3× the rms of the mean's residual image, or
-    None where radler is not installed."""
+    None where radler is not installed; radler's log is kept off stdout (it carries JSON lines)."""
     from ddrm.interferometry import multiscale
 
     if not multiscale.available():
         return None
     uv, values, _ = visibilities
-    return multiscale.multiscale_clean(uv, values, imaging_weights, N, scale, r.beam.fwhm_pixels[0],
-                                       threshold_jy=3 * float(residual.std()))
+    with _quiet_stdout():
+        return multiscale.multiscale_clean(uv, values, imaging_weights, N, scale, r.beam.fwhm_pixels[0],
+                                           threshold_jy=3 * float(residual.std()))
 
 
-def multiscale_fit(vis: Visibilities, ms: Optional[torch.Tensor], scale: float, N: int) -> dict[str, Any]:
+@contextlib.contextmanager
+def _quiet_stdout():
+    """File descriptor 1 to /dev/null for the duration (a C++ library's log)."""
+    sys.stdout.flush()
+    saved, null = os.dup(1), os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(null, 1)
+        yield
+    finally:
+        os.dup2(saved, 1)
+        os.close(saved)
+        os.close(null)
+
+
+def raw_fit(vis: Visibilities, r: ImagingResult, scale: float) -> tuple[dict[str, Any], np.ndarray]:
+    """The summary's χ² against the file's visibilities (``interferometry.fit``) of the posterior mean, each
+    sample (their mean and spread) and the CLEAN components; and the mean's model visibilities (on-field)."""
+    images = {"mean": r.mean, "clean": r.clean_model, **{f"s{i}": s for i, s in enumerate(r.samples)}}
+    chi2, models, on = fit_chi2(images, np.stack([vis.u, vis.v], axis=1), vis.vis, vis.weight, scale)
+    per_sample = np.array([chi2[f"s{i}"] for i in range(len(r.samples))])
+    return {"chi2_per_coordinate": chi2["mean"], "chi2_clean_components": chi2["clean"],
+            "chi2_samples_mean": float(per_sample.mean()),
+            "chi2_samples_std": float(per_sample.std(ddof=1)) if len(per_sample) > 1 else 0.0,
+            "n_vis_chi2": int(on.sum())}, models["mean"]
+
+
+def multiscale_fit(vis: Visibilities, ms: Optional[torch.Tensor], scale: float) -> dict[str, Any]:
     """Raw χ² and total flux of the multiscale components ({} without radler)."""
     if ms is None:
         return {}
-    uv = np.stack([vis.u, vis.v], axis=1)
-    on = on_field(uv, N, scale)
-    model = degrid(ms, uv[on], scale)
-    return {"chi2_multiscale_components": chi2_per_coordinate(model, vis.vis[on], vis.weight[on]),
-            "total_flux_multiscale_jy": float(ms.sum())}
+    chi2, _, _ = fit_chi2({"ms": ms}, np.stack([vis.u, vis.v], axis=1), vis.vis, vis.weight, scale)
+    return {"chi2_multiscale_components": chi2["ms"], "total_flux_multiscale_jy": float(ms.sum())}
 
 
 def holdout_chi2(held: Optional[Visibilities], r: ImagingResult, scale: float, cfg: ImageConfig,
@@ -173,33 +192,11 @@ def holdout_chi2(held: Optional[Visibilities], r: ImagingResult, scale: float, c
     zero image, on the visibilities kept out of the imaging (``crossval``); {} without a hold-out."""
     if held is None:
         return {}
-    uv = np.stack([held.u, held.v], axis=1)
-    on = on_field(uv, cfg.N, scale)
-    uv, data, w = uv[on], held.vis[on], held.weight[on]
-    mean, clean = degrid(torch.stack([r.mean, r.clean_model]), uv, scale)
-    out = {"holdout_fraction": cfg.holdout, "n_vis_holdout": int(on.sum()),
-           "chi2_holdout_mean": chi2_per_coordinate(mean, data, w),
-           "chi2_holdout_clean": chi2_per_coordinate(clean, data, w),
-           "chi2_holdout_zero": chi2_per_coordinate(np.zeros_like(data), data, w)}
-    if ms is not None:
-        out["chi2_holdout_multiscale"] = chi2_per_coordinate(degrid(ms, uv, scale), data, w)
-    return out
-
-
-def raw_chi2(vis: Visibilities, r: ImagingResult, scale: float, N: int) -> dict[str, Any]:
-    """χ² per real coordinate against the file's visibilities at their own (u, v), with its weights (the
-    on-field ones), of the posterior mean, each posterior sample (their mean and spread) and the CLEAN
-    components; degridded by ``nufft.degrid``."""
-    uv = np.stack([vis.u, vis.v], axis=1)
-    on = on_field(uv, N, scale)
-    uv, data, w = uv[on], vis.vis[on], vis.weight[on]
-    models = torch.cat([r.mean[None], r.clean_model[None], r.samples])
-    chi2 = [chi2_per_coordinate(m, data, w) for m in degrid(models, uv, scale)]
-    per_sample = np.array(chi2[2:])
-    return {"chi2_per_coordinate": chi2[0], "chi2_clean_components": chi2[1],
-            "chi2_samples_mean": float(per_sample.mean()),
-            "chi2_samples_std": float(per_sample.std(ddof=1)) if len(per_sample) > 1 else 0.0,
-            "n_vis_chi2": int(on.sum())}
+    images = {"mean": r.mean, "clean": r.clean_model, "zero": torch.zeros_like(r.mean),
+              **({"multiscale": ms} if ms is not None else {})}
+    chi2, _, on = fit_chi2(images, np.stack([held.u, held.v], axis=1), held.vis, held.weight, scale)
+    return {"holdout_fraction": cfg.holdout, "n_vis_holdout": int(on.sum()),
+            **{f"chi2_holdout_{name}": value for name, value in chi2.items()}}
 
 
 def write_products(vis: Visibilities, r: ImagingResult, scale: float, cfg: ImageConfig, out: str,
@@ -257,8 +254,9 @@ def image_file(path: str, cfg: ImageConfig, root: str = "runs", storage_options:
         raise
     except ValueError as err:  # e.g. no baseline to fit a pixel scale to, no positive CLEAN flux
         raise VisibilityFileError(f"{os.path.basename(path.rstrip('/'))}: {err}") from None
+    fit, mean_model = raw_fit(vis, r, scale)  # degridded once: the χ² and the residual image share it
     uv, values, _ = visibilities
-    residual = nufft_dirty(uv, values - degrid(r.mean, uv, scale), imaging_weights, cfg.N, scale)
+    residual = nufft_dirty(uv, values - mean_model, imaging_weights, cfg.N, scale)
     ms = multiscale_components(visibilities, imaging_weights, r, residual, scale, cfg.N)
     files = write_products(vis, r, scale, cfg, out, storage_options, residual)
     summary = {"file": source, "input_sha256": sha, "run_key": key, "source": vis.source, "telescope": vis.telescope, "date_obs": vis.date_obs,
@@ -268,9 +266,9 @@ def image_file(path: str, cfg: ImageConfig, root: str = "runs", storage_options:
                "N": cfg.N, "pixel_scale_arcsec": scale, "weighting": cfg.weighting, "robust": cfg.robust,
                "sigma_jy_weights": obs.sigma_weights, "sigma_jy_scatter": obs.sigma_scatter, "noise_used": cfg.noise,
                "flux_scale_jy_per_pixel": r.flux_scale, "flux_scale_initial": r.flux_scale_initial,
-               "sigma_y_model": r.sigma_y, "likelihood": r.likelihood, **raw_chi2(vis, r, scale, cfg.N),
+               "sigma_y_model": r.sigma_y, "likelihood": r.likelihood, **fit,
                "chi2_gridded_cells": r.chi2_gridded, **holdout_chi2(held, r, scale, cfg, ms), **brightness_range(r),
-               **multiscale_fit(vis, ms, scale, cfg.N),
+               **multiscale_fit(vis, ms, scale),
                "total_flux_jy": r.total_flux,
                "total_flux_clean_jy": r.total_flux_clean, "sampler": cfg.sampler.to_dict(), "K": cfg.K,
                "samples": cfg.samples, "prior": cfg.prior, "prior_sha256": prior.sha256,

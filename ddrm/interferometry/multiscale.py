@@ -7,14 +7,11 @@ peak fell by ``major_loop_gain``); stops when radler reports the threshold reach
     residual_k = D(V - A M_k),     M_{k+1} = M_k + radler(residual_k, PSF)
 
 D is the dirty image (Jy/beam) with the given imaging weights, A the degridder, M the model in Jy/pixel.
-radler is optional (``pip install radler``); ``available()`` says whether it imports.
+radler is optional (``pip install radler``); ``available()`` says whether it imports. radler logs to file
+descriptor 1; callers that keep stdout for data silence it (``tasks.image``).
 """
 
 from __future__ import annotations
-
-import contextlib
-import os
-import sys
 
 import numpy as np
 import torch
@@ -22,20 +19,6 @@ import torch
 from .dirty import nufft_dirty, nufft_psf
 from .gridding import ARCSEC
 from .nufft import degrid
-
-
-@contextlib.contextmanager
-def _quiet_stdout():
-    """radler's C++ log writes to file descriptor 1; the command line's stdout carries JSON lines."""
-    sys.stdout.flush()
-    saved, null = os.dup(1), os.open(os.devnull, os.O_WRONLY)
-    try:
-        os.dup2(null, 1)
-        yield
-    finally:
-        os.dup2(saved, 1)
-        os.close(saved)
-        os.close(null)
 
 
 def available() -> bool:
@@ -68,11 +51,10 @@ def multiscale_clean(uv: np.ndarray, vis: np.ndarray, weights: np.ndarray, N: in
         residual = np.ascontiguousarray(
             nufft_dirty(uv, vis - degrid(torch.from_numpy(model.astype(np.float64)), uv, pixel_scale_arcsec), weights,
                         N, pixel_scale_arcsec).numpy(), dtype=np.float32)
-        with _quiet_stdout():  # its summary is printed when the object goes
-            deconvolver = radler.Radler(settings, psf, residual, model, beam_fwhm_pixels * pixel_scale_arcsec * ARCSEC,
-                                        radler.Polarization.stokes_i)
-            more = deconvolver.perform(cycle + 1)
-            del deconvolver
+        deconvolver = radler.Radler(settings, psf, residual, model, beam_fwhm_pixels * pixel_scale_arcsec * ARCSEC,
+                                    radler.Polarization.stokes_i)
+        more = deconvolver.perform(cycle + 1)
+        del deconvolver  # it prints its summary (to file descriptor 1) when it goes
         if not more:  # the threshold (or the iteration limit) was reached
             break
     return torch.from_numpy(model.astype(np.float64))
