@@ -12,19 +12,26 @@ with ρ falling geometrically from ``rho_max`` to ``rho_min``. Started at small 
 find the image from noise (where the one-evaluation prior step is a poor sampler of z | x: split Gibbs
 from ρ = 10 collapses on sparse coverage), and only corrects what the grid got wrong. The last sweep
 returns the likelihood step's mean given D(x, ρ_min). Denoiser evaluations per sample: ``iterations``.
+
+The likelihood step is any exact Gaussian step ``step(z, ρ, sample) -> x`` on (B, S, N, N) model-space images:
+``visibility_step`` (the visibilities at their own (u, v)) for real data, ``operator_step`` (per spectral
+coordinate through the SVD, as split Gibbs's) where H is exactly an SVD operator, e.g. the paper's cell masks.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Sequence
+from typing import Callable, Sequence, Union
 
 import torch
 
 from .ddpm import Denoiser
 from .likelihood import VisibilityLikelihood, likelihood_step
-from .sampling import fill_normal
+from .operators.base import SVDOperator
+from .sampling import fill_normal, sigma_per_observation
 from .schedule import Schedule
+
+Step = Callable[[torch.Tensor, float, bool], torch.Tensor]
 
 
 @dataclass(frozen=True)
@@ -45,10 +52,36 @@ class ExactRefineConfig:
         return {"rho_max": self.rho_max, "rho_min": self.rho_min, "iterations": self.iterations}
 
 
+def visibility_step(like: VisibilityLikelihood, generators: Sequence[torch.Generator]) -> Step:
+    """x | z, y under the visibilities' own likelihood (``likelihood.likelihood_step``, B = 1)."""
+    return lambda z, rho, sample: likelihood_step(like, z, rho, generators, sample=sample)
+
+
+def operator_step(op: SVDOperator, y: torch.Tensor, sigma_y: Union[float, torch.Tensor],
+                  generators: Sequence[torch.Generator]) -> Step:
+    """x | z, y for y (B, M) = H x + σ_y n, exact per spectral coordinate (x̄ = Vᵀx, ȳ = Σ⁻¹Uᵀy):
+    measured i: precision 1/ρ² + s_i²/σ_y², mean (z̄_i/ρ² + s_i² ȳ_i/σ_y²)/precision (σ_y = 0: x̄_i = ȳ_i);
+    unmeasured: x̄_i = z̄_i + ρ ε_i. The mean alone (ε = 0) if not ``sample``."""
+    sigma = sigma_per_observation(sigma_y, y.shape[0], y)  # (B, 1, 1)
+    noiseless, sy = sigma == 0, sigma.clamp_min(1e-30)
+    s, idx, ybar = op.singulars.to(y), op.measured.to(y.device), op.ybar(y)[:, None, :]
+
+    def step(z: torch.Tensor, rho: float, sample: bool) -> torch.Tensor:
+        zbar = op.Vt(z.to(y))
+        noise = (lambda t: fill_normal(generators, torch.empty_like(t))) if sample else torch.zeros_like
+        xbar = zbar + rho * noise(zbar)
+        prec = 1 / rho ** 2 + s ** 2 / sy ** 2
+        mean = (zbar[..., idx] / rho ** 2 + s ** 2 * ybar / sy ** 2) / prec
+        xm = mean + noise(mean) / prec.sqrt()
+        return op.V(xbar.index_copy_(-1, idx, torch.where(noiseless, ybar.expand_as(xm), xm))).to(z.dtype)
+
+    return step
+
+
 @torch.no_grad()
-def exact_refine(denoiser: Denoiser, x: torch.Tensor, like: VisibilityLikelihood, schedule: Schedule,
-                 generators: Sequence[torch.Generator], config: ExactRefineConfig) -> torch.Tensor:
-    """Samples x (B, S, N, N) model space (DDRM's, B = 1) -> (B, S, N, N) under the exact likelihood."""
+def refine(denoiser: Denoiser, x: torch.Tensor, step: Step, schedule: Schedule,
+           generators: Sequence[torch.Generator], config: ExactRefineConfig) -> torch.Tensor:
+    """Samples x (B, S, N, N) model space (a sampler's) -> (B, S, N, N) under the likelihood of ``step``."""
     B, S, N, _ = x.shape
     n = config.iterations
     rhos = [config.rho_max * (config.rho_min / config.rho_max) ** (k / max(n - 1, 1)) for k in range(n)]
@@ -59,5 +92,11 @@ def exact_refine(denoiser: Denoiser, x: torch.Tensor, like: VisibilityLikelihood
                       torch.full((B * S,), t, dtype=torch.long, device=x.device)).reshape(B, S, N, N).double()
         last = k == n - 1
         z = x0 if last else x0 + rho * fill_normal(generators, torch.empty_like(x0))
-        x = likelihood_step(like, z, rho, generators, sample=not last)
+        x = step(z, rho, not last)
     return x
+
+
+def exact_refine(denoiser: Denoiser, x: torch.Tensor, like: VisibilityLikelihood, schedule: Schedule,
+                 generators: Sequence[torch.Generator], config: ExactRefineConfig) -> torch.Tensor:
+    """Samples x (1, S, N, N) model space (DDRM's) -> (1, S, N, N) under the exact likelihood of ``like``."""
+    return refine(denoiser, x, visibility_step(like, generators), schedule, generators, config)

@@ -170,3 +170,32 @@ def test_radler_multiscale_clean_of_an_extended_source_beats_hogbom():
            (("hogbom", hogbom.model[0]), ("multiscale", ms))}
     assert err["multiscale"] < err["hogbom"], err
     assert float(ms.sum()) == pytest.approx(truth.sum(), rel=0.05)
+
+
+def test_the_operator_step_of_a_cell_mask_has_the_closed_form_posterior_mean_and_covariance():
+    """x | z, y for y = H x + σ n with H an SVD operator (a cell mask): dense P = I/ρ² + HᵀH/σ²."""
+    from ddrm.exact_gibbs import operator_step
+    from ddrm.operators.fourier import FourierSamplingOperator
+
+    N, rho, sigma, S = 6, 0.3, 0.2, 4000
+    rng = np.random.default_rng(5)
+    c = (rng.random((N, N)) < 0.3).astype(np.float64) * rng.integers(1, 4, (N, N))
+    counts = torch.from_numpy(c + np.roll(np.flip(c, (0, 1)), 1, (0, 1)))  # closed under k -> -k
+    op = FourierSamplingOperator(counts, weighting="natural")
+    H = op.H(torch.eye(N * N, dtype=torch.float64).reshape(-1, N, N)).numpy().T  # (M, N²)
+    y = torch.from_numpy(H @ rng.normal(size=N * N) + sigma * rng.normal(size=H.shape[0]))[None]
+    P = np.eye(N * N) / rho ** 2 + H.T @ H / sigma ** 2
+    z = torch.from_numpy(rng.normal(size=(N, N)))
+    mean = np.linalg.solve(P, z.numpy().ravel() / rho ** 2 + H.T @ y[0].numpy() / sigma ** 2)
+    gens = [torch.Generator().manual_seed(0)]
+    zs = z.expand(1, S, N, N).clone()
+    got = operator_step(op, y, sigma, gens)(zs, rho, False)
+    np.testing.assert_allclose(got[0, 0].numpy().ravel(), mean, atol=1e-10)
+    draws = operator_step(op, y, sigma, gens)(zs, rho, True)[0].numpy().reshape(S, -1)
+    cov = np.linalg.inv(P)
+    assert np.abs(draws.mean(0) - mean).max() < 5 * np.sqrt(np.diag(cov) / S).max()
+    emp = np.cov(draws.T)
+    assert np.abs(np.diag(emp) / np.diag(cov) - 1).max() < 0.12
+    assert np.abs(emp - cov).max() < 0.1 * np.diag(cov).max()
+    noiseless = operator_step(op, y, 0.0, gens)(zs[:, :1], rho, True)[0, 0].numpy().ravel()
+    np.testing.assert_allclose(H @ noiseless, y[0].numpy(), atol=1e-10)  # σ = 0: the data exactly

@@ -1,0 +1,153 @@
+"""Closure quantities: what the visibilities say whatever the antenna gains.
+
+With V_pq = g_p g_q* V⁰_pq (antenna-based gains), at one time and frequency the closure phase of a triangle
+(a, b, c) and the log closure amplitude of a quadrangle (a, b, c, d),
+
+    ψ_abc  = arg(V_ab V_bc V_ca)                      (V_ca = conj V_ac)
+    ln A   = ln|V_ab| + ln|V_cd| - ln|V_ac| - ln|V_bd|,
+
+do not depend on the g_p. Thermal noise to first order, with σ_j = 1/√w_j per real coordinate:
+σ_ψ² = Σ_j σ_j²/|V_j|² (rad²), σ_lnA² = Σ_j σ_j²/|V_j|²; a closure's S/N is 1/σ.
+
+The set is non-redundant: per time and frequency, with n stations, (n-1)(n-2)/2 closure phases and
+n(n-3)/2 log closure amplitudes whose vectors over the baselines' phases (log amplitudes) are linearly
+independent. They are chosen greedily by S/N among those with S/N ≥ ``snr_cut`` (3, ehtim's habit),
+so a time with weak baselines contributes fewer. χ² as ehtim defines them (per closure):
+
+    χ²_cphase  = (2/n) Σ (1 - cos(ψ_data - ψ_model)) / σ_ψ²
+    χ²_logcamp = (1/n) Σ (ln A_data - ln A_model)² / σ_lnA².
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from itertools import combinations
+
+import numpy as np
+
+ALL_CANDIDATES_UP_TO = 12  # stations per time; above, quadrangles containing the two first stations only
+
+
+@dataclass(frozen=True)
+class Closures:
+    """Triangles (T, 3) and quadrangles (Q, 4) as indices into the visibilities, with signs (T, 3) (+1: V,
+    -1: conj V; quadrangle order ab, cd, ac, bd); the data's closure phases (T,) rad and log closure
+    amplitudes (Q,), with their σ."""
+
+    triangles: np.ndarray
+    signs: np.ndarray
+    phase: np.ndarray
+    sigma_phase: np.ndarray
+    quadrangles: np.ndarray
+    logamp: np.ndarray
+    sigma_logamp: np.ndarray
+
+    def chi2_phase(self, model: np.ndarray) -> float:
+        """χ²_cphase of model visibilities (n,) at the same samples (NaN if no triangle)."""
+        if len(self.phase) == 0:
+            return float("nan")
+        d = self.phase - closure_phase(model, self.triangles, self.signs)
+        return float(2 * np.mean((1 - np.cos(d)) / self.sigma_phase ** 2))
+
+    def chi2_logamp(self, model: np.ndarray) -> float:
+        """χ²_logcamp of model visibilities (n,) (NaN if no quadrangle)."""
+        if len(self.logamp) == 0:
+            return float("nan")
+        d = self.logamp - log_closure_amplitude(model, self.quadrangles)
+        return float(np.mean(d ** 2 / self.sigma_logamp ** 2))
+
+
+def closure_phase(vis: np.ndarray, triangles: np.ndarray, signs: np.ndarray) -> np.ndarray:
+    """arg Π_k V_k^(±) over each triangle (T,) rad."""
+    v = vis[triangles]
+    return np.angle(np.prod(np.where(signs > 0, v, np.conj(v)), axis=1))
+
+
+def log_closure_amplitude(vis: np.ndarray, quadrangles: np.ndarray) -> np.ndarray:
+    """ln|V_ab| + ln|V_cd| - ln|V_ac| - ln|V_bd| (Q,)."""
+    a = np.log(np.abs(vis[quadrangles]))
+    return a[:, 0] + a[:, 1] - a[:, 2] - a[:, 3]
+
+
+def _greedy(vectors: np.ndarray, order: np.ndarray, rank: int) -> list[int]:
+    """Indices (into vectors (c, d)) of up to ``rank`` linearly independent rows, taken in ``order``
+    (Gram-Schmidt against the rows chosen so far)."""
+    basis = np.zeros((max(rank, 1), vectors.shape[1]))
+    chosen: list[int] = []
+    for i in order:
+        k = len(chosen)
+        r = vectors[i] - basis[:k].T @ (basis[:k] @ vectors[i])
+        norm = np.linalg.norm(r)
+        if norm > 1e-8:
+            basis[k] = r / norm
+            chosen.append(int(i))
+            if len(chosen) == rank:
+                break
+    return chosen
+
+
+def _one_time(index: dict, sigma_rel: dict, snr_cut: float):
+    """Closures of one time and frequency. index: {(p, q) p < q: visibility index}; sigma_rel: σ_j/|V_j|."""
+    stations = sorted({s for pq in index for s in pq})
+    n = len(stations)
+    pairs = {pq: k for k, pq in enumerate(sorted(index))}
+    tris, signs, tri_sig, tri_vec = [], [], [], []
+    for a, b, c in combinations(stations, 3):
+        if (a, b) in index and (b, c) in index and (a, c) in index:
+            vec = np.zeros(len(pairs))
+            vec[[pairs[(a, b)], pairs[(b, c)], pairs[(a, c)]]] = (1, 1, -1)
+            tris.append([index[(a, b)], index[(b, c)], index[(a, c)]])
+            signs.append([1, 1, -1])
+            tri_sig.append(np.sqrt(sigma_rel[(a, b)] ** 2 + sigma_rel[(b, c)] ** 2 + sigma_rel[(a, c)] ** 2))
+            tri_vec.append(vec)
+    quads, quad_sig, quad_vec = [], [], []
+    groups = combinations(stations, 4) if n <= ALL_CANDIDATES_UP_TO else \
+        ((stations[0], stations[1], c, d) for c, d in combinations(stations[2:], 2))
+    for a, b, c, d in groups:
+        for ab, cd, ac, bd in (((a, b), (c, d), (a, c), (b, d)), ((a, b), (c, d), (a, d), (b, c)),
+                               ((a, c), (b, d), (a, d), (b, c))):
+            if all(pq in index for pq in (ab, cd, ac, bd)):
+                vec = np.zeros(len(pairs))
+                vec[[pairs[ab], pairs[cd]]] += 1
+                vec[[pairs[ac], pairs[bd]]] -= 1
+                quads.append([index[ab], index[cd], index[ac], index[bd]])
+                quad_sig.append(np.sqrt(sum(sigma_rel[pq] ** 2 for pq in (ab, cd, ac, bd))))
+                quad_vec.append(vec)
+    out = []
+    for items, sig, vecs, rank in ((tris, tri_sig, tri_vec, (n - 1) * (n - 2) // 2),
+                                   (quads, quad_sig, quad_vec, n * (n - 3) // 2)):
+        sig = np.asarray(sig)
+        ok = np.flatnonzero(1 / np.maximum(sig, 1e-300) >= snr_cut) if len(sig) else np.zeros(0, int)
+        keep = _greedy(np.asarray(vecs), ok[np.argsort(sig[ok], kind="stable")], rank) if len(ok) else []
+        out.append([items[i] for i in keep])
+    return out[0], [signs[tris.index(t)] for t in out[0]], out[1]
+
+
+def closures(vis: np.ndarray, weight: np.ndarray, antenna1: np.ndarray, antenna2: np.ndarray, time_jd: np.ndarray,
+             freq_hz: np.ndarray, snr_cut: float = 3.0, time_tol_s: float = 0.5) -> Closures:
+    """The non-redundant closures of visibilities (n,) with weights 1/σ² per real coordinate (module
+    docstring), grouped by time (within ``time_tol_s``) and frequency. Flagged (w ≤ 0), zero-amplitude and
+    autocorrelation samples take no part; a baseline seen twice in a group keeps its heavier sample."""
+    vis, weight = np.asarray(vis, np.complex128), np.asarray(weight, np.float64)
+    good = (weight > 0) & (np.abs(vis) > 0) & (antenna1 != antenna2) & np.isfinite(vis)
+    sigma_rel = np.full(len(vis), np.inf)
+    sigma_rel[good] = 1 / np.sqrt(weight[good]) / np.abs(vis[good])
+    tkey = np.round(np.asarray(time_jd) * 86400 / max(time_tol_s, 1e-6)).astype(np.int64)
+    groups: dict = {}
+    for j in np.flatnonzero(good):
+        p, q = sorted((int(antenna1[j]), int(antenna2[j])))
+        g = groups.setdefault((tkey[j], float(freq_hz[j])), {})
+        if (p, q) not in g or weight[j] > weight[g[(p, q)]]:
+            g[(p, q)] = j
+    tris, signs, quads = [], [], []
+    for index in groups.values():
+        t, s, q = _one_time(index, {pq: sigma_rel[j] for pq, j in index.items()}, snr_cut)
+        tris += t
+        quads += q
+        signs += [[sign if (antenna1[j] < antenna2[j]) else -sign for sign, j in zip(ss, tt)] for ss, tt in zip(s, t)]
+    tri = np.asarray(tris, np.int64).reshape(-1, 3)
+    sgn = np.asarray(signs, np.int64).reshape(-1, 3)
+    quad = np.asarray(quads, np.int64).reshape(-1, 4)
+    sr2 = sigma_rel ** 2
+    return Closures(tri, sgn, closure_phase(vis, tri, sgn), np.sqrt(sr2[tri].sum(1)), quad,
+                    log_closure_amplitude(vis, quad), np.sqrt(sr2[quad].sum(1)))
