@@ -7,7 +7,8 @@ With V_pq = g_p g_q* V⁰_pq (antenna-based gains), at one time and frequency th
     ln A   = ln|V_ab| + ln|V_cd| - ln|V_ac| - ln|V_bd|,
 
 do not depend on the g_p. Thermal noise to first order, with σ_j = 1/√w_j per real coordinate:
-σ_ψ² = Σ_j σ_j²/|V_j|² (rad²), σ_lnA² = Σ_j σ_j²/|V_j|²; a closure's S/N is 1/σ.
+σ_ψ² = Σ_j σ_j²/|V_j|² (rad²), σ_lnA² = Σ_j σ_j²/|V_j|²; a closure's S/N is 1/σ. The data's amplitudes
+are debiased, |V| -> √(|V|² - σ²) (as ehtim's ``amp_debias``), and a sample with |V| ≤ σ forms none.
 
 The set is non-redundant: per time and frequency, with n stations, (n-1)(n-2)/2 closure phases and
 n(n-3)/2 log closure amplitudes whose vectors over the baselines' phases (log amplitudes) are linearly
@@ -106,7 +107,7 @@ def _one_time(index: dict, sigma_rel: dict, snr_cut: float):
     for a, b, c, d in groups:
         for ab, cd, ac, bd in (((a, b), (c, d), (a, c), (b, d)), ((a, b), (c, d), (a, d), (b, c)),
                                ((a, c), (b, d), (a, d), (b, c))):
-            if all(pq in index for pq in (ab, cd, ac, bd)):
+            if all(pq in index and sigma_rel[pq] < 1 for pq in (ab, cd, ac, bd)):  # |V| > σ: debiasable
                 vec = np.zeros(len(pairs))
                 vec[[pairs[ab], pairs[cd]]] += 1
                 vec[[pairs[ac], pairs[bd]]] -= 1
@@ -149,5 +150,7 @@ def closures(vis: np.ndarray, weight: np.ndarray, antenna1: np.ndarray, antenna2
     sgn = np.asarray(signs, np.int64).reshape(-1, 3)
     quad = np.asarray(quads, np.int64).reshape(-1, 4)
     sr2 = sigma_rel ** 2
+    with np.errstate(invalid="ignore", divide="ignore"):
+        debiased = np.sqrt(np.maximum(np.abs(vis) ** 2 - 1 / weight, 0))
     return Closures(tri, sgn, closure_phase(vis, tri, sgn), np.sqrt(sr2[tri].sum(1)), quad,
-                    log_closure_amplitude(vis, quad), np.sqrt(sr2[quad].sum(1)))
+                    log_closure_amplitude(debiased, quad), np.sqrt(sr2[quad].sum(1)))
