@@ -48,8 +48,10 @@ def psnr_of_mean(images: torch.Tensor, truth: torch.Tensor) -> float:
     return float(psnr_from_mse(mse_mean(x.double().clamp(0, 1), truth.double())).mean())
 
 
-def methods(prior, truth: torch.Tensor, op, sigma: float, K: int, S: int, gibbs: bool) -> dict[str, float]:
-    """{method: PSNR of the posterior mean} for one batch of truths (B, N, N) (module docstring)."""
+def methods(prior, truth: torch.Tensor, op, sigma: float, K: int, S: int, gibbs: bool,
+            grid: tuple = ()) -> dict[str, float]:
+    """{method: PSNR of the posterior mean} for one batch of truths (B, N, N) (module docstring); ``grid``:
+    further ExactRefineConfigs, each refining the same DDRM samples (``refine_<rho_max>:<rho_min>:<n>``)."""
     B, sched = len(truth), prior.schedule
     den = EpsDenoiser(prior.model, sched)
     y = simulate(truth.double(), op, sigma, make_generators([7000 + i for i in range(B)]))
@@ -66,6 +68,10 @@ def methods(prior, truth: torch.Tensor, op, sigma: float, K: int, S: int, gibbs:
                        ExactRefineConfig())
             out["default"], out["default_s"] = psnr_of_mean(to_image(x), truth), out[f"{name}_s"] + \
                 (time.perf_counter() - t0) / B
+            for cfg_r in grid:
+                gens = make_generators([s + 2 for s in seeds])
+                x = refine(den, 2 * post.samples.double() - 1, operator_step(op, y, sigma, gens), sched, gens, cfg_r)
+                out[f"refine_{cfg_r.rho_max:g}:{cfg_r.rho_min:g}:{cfg_r.iterations}"] = psnr_of_mean(to_image(x), truth)
     if gibbs:
         post = reconstruct(y.float(), op, sigma, den, sched, SplitGibbsConfig(), make_generators(seeds), K=K, S=S)
         out["gibbs"] = psnr_of_mean(post.samples, truth)
@@ -80,18 +86,20 @@ def main() -> None:
     p.add_argument("--sigma", type=float, nargs="+", default=[0.0, 0.02])
     p.add_argument("--masks", nargs="+", default=["eht", "vla"])
     p.add_argument("--gibbs", action="store_true")
+    p.add_argument("--refine-grid", nargs="*", default=[], help="rho_max:rho_min:iterations entries to compare")
     p.add_argument("--out")
     args = p.parse_args()
     torch.set_num_threads(2)
     prior = load_prior("first", torch.device("cpu"))
     _, crops = split_crops(read(data_file()), "val", 150)
     truth = torch.from_numpy(crops[:args.n].astype(np.float32) / 255)
+    grid = tuple(ExactRefineConfig(float(a), float(b), int(c)) for a, b, c in (e.split(":") for e in args.refine_grid))
     rows = []
     for mask in args.masks:
         op = paper_operator(mask)
         for sigma in args.sigma:
             rows.append({"mask": mask, "sigma": sigma, "n": len(truth),
-                         **methods(prior, truth, op, sigma, args.K, args.S, args.gibbs)})
+                         **methods(prior, truth, op, sigma, args.K, args.S, args.gibbs, grid)})
             print(json.dumps(rows[-1]), flush=True)
     if args.out:
         with open(args.out, "w") as f:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
-from typing import Optional
+from typing import Optional, Union
 
 from astropy import units as u
 
@@ -12,6 +12,7 @@ from ddrm.exact_gibbs import ExactRefineConfig
 from ddrm.interferometry.gridding import DEFAULT_FIT_FRACTION, WEIGHTINGS
 from ddrm.sampler import DDRMConfig
 from ddrm.sampling import SamplerConfig
+from ddrm.selfcal import SELFCAL_MODES, SelfCalConfig
 
 NOISE_SOURCES = ("weights", "scatter")
 LIKELIHOODS = ("exact", "gridded")  # the visibilities at their own (u, v), or the nearest-cell grid alone
@@ -45,7 +46,9 @@ class ImageConfig:
     σ from the data ``weights`` or their in-cell ``scatter``; ``sampler`` draws S samples with K steps
     (``image_sampler``) on the gridded operator; ``likelihood`` "exact" then refines them under the
     visibilities at their own (u, v) (``exact``: ``ddrm.exact_gibbs``), "gridded" keeps them; ``holdout``
-    F > 0 images from all but a seeded fraction F of (baseline × scan) blocks and scores on those."""
+    F > 0 images from all but a seeded fraction F of (baseline × scan) blocks and scores on those;
+    ``selfcal`` none / phase / amp-phase, or "auto": phase for VLBI (a baseline over 200 km), none otherwise,
+    with gains per ``solint`` ("scan" or seconds) and a log-amplitude prior σ ``amp_sigma`` (``ddrm.selfcal``)."""
 
     N: int = 150
     pixel_scale_arcsec: Optional[float] = None
@@ -62,6 +65,9 @@ class ImageConfig:
     likelihood: str = "exact"
     exact: ExactRefineConfig = field(default_factory=ExactRefineConfig)
     holdout: float = 0.0
+    selfcal: str = "auto"
+    solint: Union[str, float] = "scan"
+    amp_sigma: float = 0.1
     strict: bool = False
 
     def __post_init__(self) -> None:
@@ -84,6 +90,17 @@ class ImageConfig:
             raise ValueError(f"noise must be one of {NOISE_SOURCES}, got {self.noise!r}")
         if self.K < 1 or self.samples < 1:
             raise ValueError("K and samples must be >= 1")
+        if self.selfcal not in ("auto",) + SELFCAL_MODES:
+            raise ValueError(f"selfcal must be one of {('auto',) + SELFCAL_MODES}, got {self.selfcal!r}")
+        SelfCalConfig(solint=self.solint, amp_sigma=self.amp_sigma)  # validates both
+
+    def selfcal_for(self, vlbi: bool) -> tuple[Optional[SelfCalConfig], str, str]:
+        """(the config, the mode applied, why) for a file that is VLBI or not."""
+        mode = ("phase" if vlbi else "none") if self.selfcal == "auto" else self.selfcal
+        reason = (f"auto: {'VLBI' if vlbi else 'connected-element'} file (longest baseline "
+                  f"{'over' if vlbi else 'under'} 200 km)") if self.selfcal == "auto" else "set by the user"
+        config = None if mode == "none" else SelfCalConfig(mode=mode, solint=self.solint, amp_sigma=self.amp_sigma)
+        return config, mode, reason
 
     def to_dict(self) -> dict:
         return {**{k: v for k, v in asdict(self).items() if k != "sampler"}, "sampler": self.sampler.to_dict()}

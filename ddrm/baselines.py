@@ -155,10 +155,9 @@ def hogbom_clean(
     if not 0 < gain <= 1:
         raise ValueError(f"gain must be in (0, 1], got {gain}")
     B, N, _ = dirty.shape
-    P = psf.shape[-1]
     res, model = dirty.clone(), torch.zeros_like(dirty)
     psf = psf.to(dirty)
-    ar, rows_b = torch.arange(N, device=dirty.device), torch.arange(B, device=dirty.device)
+    rows_b = torch.arange(B, device=dirty.device)
     it = 0
     for it in range(1, max_iter + 1):
         score = res if positive else res.abs()
@@ -170,8 +169,8 @@ def hogbom_clean(
             it -= 1
             break
         step = torch.where(active, gain * peak, torch.zeros_like(peak))
-        r_idx, c_idx = (ar[None] - i[:, None]) % P, (ar[None] - j[:, None]) % P
-        res -= step[:, None, None] * psf[r_idx[:, :, None], c_idx[:, None, :]]
+        shifted = torch.stack([psf.roll((int(a), int(b)), (0, 1))[:N, :N] for a, b in zip(i, j)])  # psf[r - i, c - j]
+        res -= step[:, None, None] * shifted
         model[rows_b, i, j] += step
     beam = fit_clean_beam(psf)
     kernel = torch.fft.rfft2(beam.image(N, dirty.dtype).to(dirty.device))

@@ -12,8 +12,9 @@ offset in [-N, N) ("Toeplitz embedding"), applied exactly by one FFT pair on a 2
 The step x | z, y under N(x; z, ρ² I) p(y | x) is Gaussian, precision P = I/ρ² + G, mean P⁻¹(z/ρ² + b). It
 is sampled by perturb-and-optimise: x = P⁻¹(z̃/ρ² + b̃) with z̃ = z + ρ ξ and b̃ = b + Re(Aᴴ W' n), n
 drawn from the noise (so that Re Aᴴ W' n ~ N(0, G)): the solution then has exactly mean P⁻¹(z/ρ² + b) and
-covariance P⁻¹. P x = r is solved by conjugate gradients, preconditioned by the circulant approximation
-of G (its kernel wrapped onto N × N: diagonal after one FFT).
+covariance P⁻¹. P x = r is solved by conjugate gradients, preconditioned by T. Chan's optimal circulant
+approximation of G (c(a) = ((N - a) g(a) + a g(a - N)) / N per axis: diagonal after one FFT, and positive
+semi-definite as G is; the plain wrap g(a) + g(a - N) is not, and stalls CG on high-S/N data).
 """
 
 from __future__ import annotations
@@ -53,7 +54,10 @@ class VisibilityLikelihood:
         ones = degrid(torch.ones(N, N, dtype=torch.float64), uv, pixel_scale_arcsec)
         y = 2 * np.asarray(vis_jy, dtype=np.complex128) / flux_scale - ones
         g = nufft_psf(uv, w, N, pixel_scale_arcsec) * float(w.sum())  # (2N, 2N), g(Δ) at Δ mod 2N
-        wrapped = sum(torch.roll(g, (dr, dc), (0, 1))[:N, :N] for dr in (0, N) for dc in (0, N))  # g on N × N
+        a = torch.arange(N, dtype=torch.float64)
+        share = {0: (N - a) / N, N: a / N}  # T. Chan's optimal circulant: offset a and its alias a - N
+        wrapped = sum(share[dr][:, None] * share[dc][None, :] * torch.roll(g, (dr, dc), (0, 1))[:N, :N]
+                      for dr in (0, N) for dc in (0, N))
         return cls(np.asarray(uv, np.float64), y, w, N, pixel_scale_arcsec, torch.fft.fft2(g),
                    torch.fft.fft2(wrapped).real, adjoint(uv, w * y, N, pixel_scale_arcsec))
 

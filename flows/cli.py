@@ -136,6 +136,19 @@ def _serve(args: argparse.Namespace) -> int:
     return 0
 
 
+def _solint(text: str):
+    """'scan' or a positive number of seconds."""
+    if text == "scan":
+        return text
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"solint must be 'scan' or seconds, got {text!r}") from None
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"solint must be positive, got {text!r}")
+    return value
+
+
 def _positive_int(text: str) -> int:
     try:
         value = int(text)
@@ -266,6 +279,10 @@ def build_parser() -> argparse.ArgumentParser:
     im.add_argument("--holdout", type=float,
                     help="hold out this fraction of the data in whole (baseline x scan) blocks, image from the "
                          "rest, and report the held-out chi2 of the mean, CLEAN and the zero image (default 0)")
+    im.add_argument("--selfcal", choices=["auto", "none", "phase", "amp-phase"],
+                    help="antenna gains solved with the image (default auto: phase for VLBI files, a baseline over "
+                         "200 km, none otherwise); the gains go to gains.csv, closure chi2 to the summary")
+    im.add_argument("--solint", type=_solint, help="gain solution interval: scan (default) or seconds")
     im.add_argument("--noise", choices=["weights", "scatter"],
                     help="σ from the data weights or from the scatter within uv cells")
     im.add_argument("--root", default="runs", help="output root (default runs)")

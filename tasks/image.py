@@ -17,12 +17,11 @@ SHA256 of the same input bytes; a changed input is imaged again in place. Every 
 
 from __future__ import annotations
 
-import contextlib
 import json
 import math
 import os
-import sys
 import time
+from dataclasses import replace
 from typing import Any, Optional
 
 import numpy as np
@@ -31,14 +30,15 @@ import torch
 from configs import stable_hash
 from configs.image import ImageConfig
 from ddrm.ddpm import EpsDenoiser
-from ddrm.interferometry.dirty import nufft_dirty, nufft_psf
+from ddrm.imaging import ImagingSettings, image_visibilities
 from ddrm.interferometry.crossval import holdout_mask
-from ddrm.interferometry.fit import fit_chi2, on_field
-from ddrm.interferometry.gridding import fit_pixel_scale, grid_weighted, visibility_imaging_weights, \
-    zero_spacing_amplitudes
-from ddrm.interferometry.imaging import ImagingResult, image_observation, observation_from_grid
+from ddrm.interferometry.dirty import nufft_dirty
+from ddrm.interferometry.gains import solution_intervals
+from ddrm.interferometry.gridding import fit_pixel_scale
+from ddrm.interferometry.imaging import ImagingResult
 from ddrm.sampling import make_generators
 from ddrm.seeding import derive_seed
+from ddrm.selfcal import CalData, is_vlbi
 from reporting.imaging_panel import imaging_panel_png
 from sources.measurement_set import read_visibilities
 from sources.uvfits import Visibilities, VisibilityFileError
@@ -46,6 +46,8 @@ from stores import storage
 from stores.checkpoints import Prior, load_prior
 from stores.fits_io import beam_cards, cube_header, multi_extension_fits
 from stores.storage import StorageOptions
+from tasks.image_quality import closure_fit, gains_csv, holdout_chi2, brightness_range, multiscale_components, \
+    multiscale_fit, raw_fit, selfcal_summary
 
 SUMMARY, RUN = "summary.json", "run.json"
 BYTES_PER_PIXEL_CHANNEL = 100  # the denoiser's peak memory per sample, pixel and U-Net base channel (measured:
@@ -107,101 +109,29 @@ def available_memory() -> int:
     return 0
 
 
-def grid_file(vis: Visibilities, cfg: ImageConfig):
-    """The file gridded for the operator (nearest cell), its pixel scale (arcsec), (dirty, PSF) imaged
-    from the visibilities themselves at the same weighting (non-uniform FFT), and the on-grid visibilities
-    (uv, values with the zero spacing's phase set to 0, data weights) for the exact likelihood, with their
-    imaging weights."""
-    uvw = np.stack([vis.u, vis.v], axis=1)
-    scale = cfg.pixel_scale_arcsec or fit_pixel_scale(uvw, cfg.N, cfg.fit_fraction)
-    grid = grid_weighted(uvw, vis.vis, vis.weight, cfg.N, scale, cfg.weighting, cfg.robust)
-    if grid.n_on == 0:
-        raise VisibilityFileError(f"{os.path.basename(vis.path)}: no visibility falls on a {cfg.N}x{cfg.N} grid at "
-                         f"{scale:.4g} arcsec/pixel")
-    weights = visibility_imaging_weights(uvw, vis.weight, grid)
-    values = zero_spacing_amplitudes(uvw, vis.vis, cfg.N, scale)
-    dirty = nufft_dirty(uvw, values, weights, cfg.N, scale), nufft_psf(uvw, weights, cfg.N, scale)
-    on = on_field(uvw, cfg.N, scale)  # the same samples ``raw_fit`` scores
-    return observation_from_grid(grid), scale, dirty, (uvw[on], values[on], vis.weight[on]), weights[on]
+def calibration_data(vis: Visibilities, interval: np.ndarray) -> CalData:
+    """The file's samples as the library takes them: uv, values, weights, antennas, interval, time."""
+    return CalData(np.stack([vis.u, vis.v], axis=1), vis.vis, vis.weight, vis.antenna1, vis.antenna2,
+                   np.asarray(interval, np.int64), vis.time_jd)
 
 
-def brightness_range(r: ImagingResult) -> dict[str, Any]:
-    """Peak over off-source rms (Jy/beam) of the posterior mean and of CLEAN's restored image, and their flux
-    (Jy) in faint emission (1-5 % of CLEAN's peak), both located by CLEAN's restored image (``metrics``)."""
-    from ddrm.metrics import dynamic_range
-
-    mean = dynamic_range(r.mean * r.beam.area_pixels, r.clean)
-    return {"dynamic_range_mean": mean["dynamic_range"], "dynamic_range_clean": dynamic_range(r.clean, r.clean)[
-                "dynamic_range"],
-            "faint_flux_mean_jy": dynamic_range(r.mean, r.clean)["faint_flux"],
-            "faint_flux_clean_jy": dynamic_range(r.clean_per_pixel, r.clean)["faint_flux"],
-            "n_faint_pixels": mean["n_faint_pixels"]}
+def settings_for(vis: Visibilities, cfg: ImageConfig) -> ImagingSettings:
+    """The library's imaging settings for this file: the pixel scale from the data unless set."""
+    scale = cfg.pixel_scale_arcsec or fit_pixel_scale(np.stack([vis.u, vis.v], axis=1), cfg.N, cfg.fit_fraction)
+    return ImagingSettings(N=cfg.N, pixel_scale_arcsec=scale, sampler=cfg.sampler, K=cfg.K, S=cfg.samples,
+                           weighting=cfg.weighting, robust=cfg.robust, noise=cfg.noise, clean=cfg.clean,
+                           exact=cfg.exact if cfg.likelihood == "exact" else None)
 
 
-def multiscale_components(visibilities: tuple, imaging_weights: np.ndarray, r: ImagingResult,
-                          residual: torch.Tensor, scale: float, N: int) -> Optional[torch.Tensor]:
-    """radler's multiscale CLEAN components (Jy/pixel) down to 3× the rms of the mean's residual image, or
-    None where radler is not installed; radler's log is kept off stdout (it carries JSON lines)."""
-    from ddrm.interferometry import multiscale
-
-    if not multiscale.available():
-        return None
-    uv, values, _ = visibilities
-    with _quiet_stdout():
-        return multiscale.multiscale_clean(uv, values, imaging_weights, N, scale, r.beam.fwhm_pixels[0],
-                                           threshold_jy=3 * float(residual.std()))
-
-
-@contextlib.contextmanager
-def _quiet_stdout():
-    """File descriptor 1 to /dev/null for the duration (a C++ library's log)."""
-    sys.stdout.flush()
-    saved, null = os.dup(1), os.open(os.devnull, os.O_WRONLY)
-    try:
-        os.dup2(null, 1)
-        yield
-    finally:
-        os.dup2(saved, 1)
-        os.close(saved)
-        os.close(null)
-
-
-def raw_fit(vis: Visibilities, r: ImagingResult, scale: float) -> tuple[dict[str, Any], np.ndarray]:
-    """The summary's χ² against the file's visibilities (``interferometry.fit``) of the posterior mean, each
-    sample (their mean and spread) and the CLEAN components; and the mean's model visibilities (on-field)."""
-    images = {"mean": r.mean, "clean": r.clean_model, **{f"s{i}": s for i, s in enumerate(r.samples)}}
-    chi2, models, on = fit_chi2(images, np.stack([vis.u, vis.v], axis=1), vis.vis, vis.weight, scale)
-    per_sample = np.array([chi2[f"s{i}"] for i in range(len(r.samples))])
-    return {"chi2_per_coordinate": chi2["mean"], "chi2_clean_components": chi2["clean"],
-            "chi2_samples_mean": float(per_sample.mean()),
-            "chi2_samples_std": float(per_sample.std(ddof=1)) if len(per_sample) > 1 else 0.0,
-            "n_vis_chi2": int(on.sum())}, models["mean"]
-
-
-def multiscale_fit(vis: Visibilities, ms: Optional[torch.Tensor], scale: float) -> dict[str, Any]:
-    """Raw χ² and total flux of the multiscale components ({} without radler)."""
-    if ms is None:
-        return {}
-    chi2, _, _ = fit_chi2({"ms": ms}, np.stack([vis.u, vis.v], axis=1), vis.vis, vis.weight, scale)
-    return {"chi2_multiscale_components": chi2["ms"], "total_flux_multiscale_jy": float(ms.sum())}
-
-
-def holdout_chi2(held: Optional[Visibilities], r: ImagingResult, scale: float, cfg: ImageConfig,
-                 ms: Optional[torch.Tensor] = None) -> dict[str, Any]:
-    """Held-out χ² per real coordinate of the posterior mean, the CLEAN (and multiscale) components and the
-    zero image, on the visibilities kept out of the imaging (``crossval``); {} without a hold-out."""
-    if held is None:
-        return {}
-    images = {"mean": r.mean, "clean": r.clean_model, "zero": torch.zeros_like(r.mean),
-              **({"multiscale": ms} if ms is not None else {})}
-    chi2, _, on = fit_chi2(images, np.stack([held.u, held.v], axis=1), held.vis, held.weight, scale)
-    return {"holdout_fraction": cfg.holdout, "n_vis_holdout": int(on.sum()),
-            **{f"chi2_holdout_{name}": value for name, value in chi2.items()}}
+def calibrated(vis: Visibilities, data: CalData) -> Visibilities:
+    """The file's samples with the calibrated values and weights."""
+    return replace(vis, vis=data.vis, weight=data.weight)
 
 
 def write_products(vis: Visibilities, r: ImagingResult, scale: float, cfg: ImageConfig, out: str,
-                   storage_options: StorageOptions, residual: torch.Tensor) -> dict[str, str]:
-    """image.fits (mean, std, dirty, CLEAN, residual) and the panel (``reporting.imaging_panel``)."""
+                   storage_options: StorageOptions, residual: torch.Tensor, gains: Optional[bytes]) -> dict[str, str]:
+    """image.fits (mean, std, dirty, CLEAN, residual), the panel (``reporting.imaging_panel``) and the gains
+    table (gains.csv) if self-calibrated."""
     header = cube_header(cfg.N, vis.ra_deg, vis.dec_deg, scale, vis.ref_freq_hz, vis.date_obs)
     major, minor = r.beam.fwhm_pixels
     beam = beam_cards(major, minor, r.beam.position_angle_deg, scale)
@@ -218,7 +148,11 @@ def write_products(vis: Visibilities, r: ImagingResult, scale: float, cfg: Image
                             (major, minor), r.beam.position_angle_deg, vis.source or os.path.basename(vis.path))
     png_url = storage.join(out, "panel.png")
     storage.write_bytes(png_url, png, storage_options)
-    return {"fits": fits_url, "png": png_url}
+    if gains is None:
+        return {"fits": fits_url, "png": png_url}
+    gains_url = storage.join(out, "gains.csv")
+    storage.write_bytes(gains_url, gains, storage_options)
+    return {"fits": fits_url, "png": png_url, "gains": gains_url}
 
 
 def image_file(path: str, cfg: ImageConfig, root: str = "runs", storage_options: StorageOptions = None,
@@ -236,29 +170,32 @@ def image_file(path: str, cfg: ImageConfig, root: str = "runs", storage_options:
         return {**done, "reused": True}
     storage.remove(storage.join(out, SUMMARY), storage_options)  # a stale result (other bytes) is not done
     vis = read_visibilities(path)
-    held = None
+    interval = solution_intervals(vis.time_jd, cfg.solint)  # over all samples: the held-out share them
+    held = held_interval = None
     if cfg.holdout > 0:
         try:
             mask = holdout_mask(vis.antenna1, vis.antenna2, vis.time_jd, cfg.holdout, cfg.seed)
         except ValueError as err:
             raise VisibilityFileError(f"{os.path.basename(path.rstrip('/'))}: {err}") from None
-        vis, held = vis.subset(~mask), vis.subset(mask)
+        vis, held, interval, held_interval = vis.subset(~mask), vis.subset(mask), interval[~mask], interval[mask]
     denoiser = EpsDenoiser(prior.model, prior.schedule)
     gens = make_generators([derive_seed(cfg.seed, "image", os.path.basename(source.rstrip("/")))])
     try:
-        obs, scale, dirty, visibilities, imaging_weights = grid_file(vis, cfg)
-        r = image_observation(obs, denoiser, prior.schedule, cfg.sampler, gens, K=cfg.K, S=cfg.samples,
-                              noise=cfg.noise, clean=cfg.clean, dirty=dirty, visibilities=visibilities,
-                              exact=cfg.exact if cfg.likelihood == "exact" else None)
-    except VisibilityFileError:
-        raise
+        settings = settings_for(vis, cfg)
+        selfcal, applied, reason = cfg.selfcal_for(is_vlbi(np.stack([vis.u, vis.v], axis=1), vis.freq_hz))
+        imaged = image_visibilities(calibration_data(vis, interval), settings, denoiser, prior.schedule, gens, selfcal)
     except ValueError as err:  # e.g. no baseline to fit a pixel scale to, no positive CLEAN flux
         raise VisibilityFileError(f"{os.path.basename(path.rstrip('/'))}: {err}") from None
+    raw, vis, r, scale, obs = vis, calibrated(vis, imaged.data), imaged.result, settings.pixel_scale_arcsec, \
+        imaged.prepared.obs
+    if held is not None and imaged.selfcal is not None:
+        held = calibrated(held, calibration_data(held, held_interval).corrected(imaged.selfcal.solution))
     fit, mean_model = raw_fit(vis, r, scale)  # degridded once: the χ² and the residual image share it
-    uv, values, _ = visibilities
-    residual = nufft_dirty(uv, values - mean_model, imaging_weights, cfg.N, scale)
-    ms = multiscale_components(visibilities, imaging_weights, r, residual, scale, cfg.N)
-    files = write_products(vis, r, scale, cfg, out, storage_options, residual)
+    uv, values, _ = imaged.prepared.likelihood_data(imaged.data)
+    residual = nufft_dirty(uv, values - mean_model, imaged.prepared.imaging_weights[imaged.prepared.on], cfg.N, scale)
+    ms = multiscale_components((uv, values, None), imaged.prepared.imaging_weights[imaged.prepared.on], r, residual,
+                               scale, cfg.N)
+    files = write_products(vis, r, scale, cfg, out, storage_options, residual, gains_csv(imaged))
     summary = {"file": source, "input_sha256": sha, "run_key": key, "source": vis.source, "telescope": vis.telescope, "date_obs": vis.date_obs,
                "ra_deg": vis.ra_deg, "dec_deg": vis.dec_deg, "ref_freq_hz": vis.ref_freq_hz, "stokes_from": vis.stokes_from,
                "n_vis": vis.n, "n_flagged": vis.n_flagged, "n_bad_coordinates": vis.n_bad_coordinates,
@@ -268,7 +205,8 @@ def image_file(path: str, cfg: ImageConfig, root: str = "runs", storage_options:
                "flux_scale_jy_per_pixel": r.flux_scale, "flux_scale_initial": r.flux_scale_initial,
                "sigma_y_model": r.sigma_y, "likelihood": r.likelihood, **fit,
                "chi2_gridded_cells": r.chi2_gridded, **holdout_chi2(held, r, scale, cfg, ms), **brightness_range(r),
-               **multiscale_fit(vis, ms, scale),
+               **multiscale_fit(vis, ms, scale), **selfcal_summary(raw, imaged, scale, applied, reason),
+               **closure_fit(raw, imaged, scale),
                "total_flux_jy": r.total_flux,
                "total_flux_clean_jy": r.total_flux_clean, "sampler": cfg.sampler.to_dict(), "K": cfg.K,
                "samples": cfg.samples, "prior": cfg.prior, "prior_sha256": prior.sha256,

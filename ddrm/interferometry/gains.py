@@ -12,7 +12,9 @@ model times the other antenna's gain, averaged every second sweep), which conver
 a phase wrap would trap a local method, then polished by Levenberg-damped Gauss-Newton on (a, φ): the residual's Jacobian is -m_j (∂a_p, ∂a_q), -i m_j (∂φ_p), +i m_j (∂φ_q), with
 m_j = g_p g_q* M_j. An antenna with no unflagged sample in an interval, or every antenna of an interval
 with fewer than ``min_antennas`` (3: two antennas fit any source's phase exactly), keeps unit gain and is
-recorded as unsolved; no gain is ever NaN.
+recorded as unsolved; no gain is ever NaN. The amplitudes of an interval are normalised to a geometric mean
+of 1 (CASA's ``solnorm``): the data cannot tell a brighter sky from larger gains, so the a-priori amplitude
+calibration keeps the flux scale.
 """
 
 from __future__ import annotations
@@ -61,12 +63,18 @@ class GainSolution:
     start: np.ndarray
     stop: np.ndarray
 
-    def per_visibility(self, antenna1: np.ndarray, antenna2: np.ndarray) -> np.ndarray:
-        """g_p g_q* (n,) at each visibility."""
+    def per_visibility(self, antenna1: np.ndarray, antenna2: np.ndarray,
+                       interval: Optional[np.ndarray] = None) -> np.ndarray:
+        """g_p g_q* (n,) at each visibility (of the solved data, or of others by their ``interval``); an
+        antenna or interval the solution never saw has unit gain."""
+        interval = self.interval if interval is None else np.asarray(interval, np.int64)
+        padded = np.concatenate([self.gains, np.ones((1, self.gains.shape[1]))])
+        padded = np.concatenate([padded, np.ones((len(padded), 1))], axis=1)  # last row/column: unit
         col = {int(a): k for k, a in enumerate(self.antennas)}
-        p = np.array([col[int(a)] for a in antenna1], dtype=np.int64)
-        q = np.array([col[int(a)] for a in antenna2], dtype=np.int64)
-        return self.gains[self.interval, p] * np.conj(self.gains[self.interval, q])
+        p = np.array([col.get(int(a), -1) for a in antenna1], dtype=np.int64)
+        q = np.array([col.get(int(a), -1) for a in antenna2], dtype=np.int64)
+        i = np.where((interval >= 0) & (interval < len(self.gains)), interval, -1)
+        return padded[i, p] * np.conj(padded[i, q])
 
     def table(self) -> list[dict]:
         """One row per antenna and interval: antenna, interval, start/stop JD, amplitude, phase (deg), solved."""
@@ -175,6 +183,7 @@ def solve_gains(vis: np.ndarray, model: np.ndarray, weight: np.ndarray, antenna1
         ref = local.get(config.ref_antenna, int(np.argmax(load))) if config.ref_antenna is not None \
             else int(np.argmax(load))
         theta = _solve_interval(vis[sel], model[sel], weight[sel], p, q, len(present), ref, config)
+        theta[0] -= theta[0].mean()  # solnorm: the geometric mean amplitude is 1 (the a-priori flux scale)
         cols = [col[int(a)] for a in present]
         gains[i, cols] = np.exp(theta[0] + 1j * theta[1])
         solved[i, cols] = True

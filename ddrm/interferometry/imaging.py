@@ -144,7 +144,7 @@ def image_observation(obs: GriddedObservation, denoiser, schedule, sampler, gene
     chi2 = float(((op.H(mean_model) - to_model_space(y, op, F)) / (2 * sigma / F)).pow(2).mean())
     samples, mode = post.samples[0].double(), "gridded"
     if exact is not None and visibilities is not None:
-        samples = _exact_samples(samples, obs, visibilities, sigma / obs.sigma_weights, float(result.model.sum()), F,
+        samples = exact_samples(samples, obs, visibilities, sigma / obs.sigma_weights, float(result.model.sum()), F,
                                  denoiser, schedule, exact, generators)
         mode = "exact"
     mean = samples.mean(0)
@@ -157,7 +157,7 @@ def image_observation(obs: GriddedObservation, denoiser, schedule, sampler, gene
                          likelihood=mode)
 
 
-def _exact_samples(samples: torch.Tensor, obs: GriddedObservation, visibilities: tuple, noise_scale: float,
+def exact_samples(samples: torch.Tensor, obs: GriddedObservation, visibilities: tuple, noise_scale: float,
                    total_flux: float, F: float, denoiser, schedule, exact, generators) -> torch.Tensor:
     """Image-space samples (S, N, N) refined under the exact likelihood at flux scale F. Without a measured
     zero spacing, the total flux enters as a visibility at (0, 0) with the largest cell weight (as on the grid)."""

@@ -1,0 +1,82 @@
+"""Self-calibration end to end: a FIRST galaxy observed by the VLA-B layout in three scans, written by
+pyuvdata, once clean and once corrupted by antenna gains per scan (amplitude 0.7-1.3, phase uniform)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from tests.sim_files import array_uvdata, random_gains, scan_times, write
+
+N, SCALE = 64, 1.8
+
+
+def _psnr(image: np.ndarray, truth: np.ndarray) -> float:
+    return float(10 * np.log10(truth.max() ** 2 / np.mean((image - truth) ** 2)))
+
+
+def _registered(image: np.ndarray, truth: np.ndarray) -> np.ndarray:
+    """The image shifted onto the truth (cross-correlation peak, parabolic to a sub-pixel, a Fourier shift):
+    self-calibration cannot know the absolute position (a phase gradient over the antennas is a shift)."""
+    n = image.shape[0]
+    cc = np.fft.ifft2(np.fft.fft2(truth) * np.conj(np.fft.fft2(image))).real
+    k = np.unravel_index(cc.argmax(), cc.shape)
+    shift = []
+    for axis in (0, 1):
+        lo, hi = list(k), list(k)
+        lo[axis], hi[axis] = (k[axis] - 1) % n, (k[axis] + 1) % n
+        a, b, c = cc[tuple(lo)], cc[k], cc[tuple(hi)]
+        shift.append(((k[axis] + n // 2) % n - n // 2) + 0.5 * (a - c) / (a - 2 * b + c))
+    f = np.fft.fftfreq(n)
+    ramp = np.exp(-2j * np.pi * (f[:, None] * shift[0] + f[None, :] * shift[1]))
+    return np.fft.ifft2(np.fft.fft2(image) * ramp).real
+
+
+def test_self_calibration_undoes_antenna_gains_and_closures_ignore_them(tmp_path):
+    """The file's closure quantities (values, σ, the set) are those of the clean file to the file's float32
+    rounding. Self-calibration (amp-phase) recovers the image: registered PSNR (self-calibration cannot know
+    the absolute position) measured 43.5 dB against 51.0 dB for the same observation without gain errors,
+    and 25.6 dB imaged without self-calibration; the raw χ² falls from over 1000 to under 2. The goal of
+    1 dB from the clean file is not met (see docs). The gains table has a row per antenna and scan."""
+    from astropy.io import fits
+
+    from configs.image import ImageConfig
+    from ddrm.exact_gibbs import ExactRefineConfig
+    from ddrm.interferometry.closure import closures
+    from sources.uvfits import read_uvfits
+    from tasks.image import image_file
+    from tests.test_first import FIRST, _test_images
+
+    if FIRST is None:
+        pytest.skip("firstgalaxydata is not installed")
+    x = _test_images(1, N)[0].double() * 0.05
+    times = scan_times(3, 8)
+    g = random_gains(3, 27, seed=7)
+    clean_uvd, _, scan = array_uvdata(x, SCALE, times_s=times, weight=1e3, seed=3)
+    bad_uvd, _, _ = array_uvdata(x, SCALE, times_s=times, weight=1e3, seed=3, gains=g)
+    assert sorted(set(scan)) == [0, 1, 2]
+    paths = {"clean": write(clean_uvd, str(tmp_path / "clean.uvfits")),
+             "corrupted": write(bad_uvd, str(tmp_path / "corrupted.uvfits"))}
+    a, b = (read_uvfits(p) for p in paths.values())
+    ca, cb = (closures(v.vis, v.weight, v.antenna1, v.antenna2, v.time_jd, v.freq_hz) for v in (a, b))
+    assert len(ca.phase) > 1000 and (ca.triangles == cb.triangles).all() and (ca.quadrangles == cb.quadrangles).all()
+    assert np.abs(np.angle(np.exp(1j * (ca.phase - cb.phase)))).max() < 1e-4  # complex64 in the file
+    assert np.abs(ca.logamp - cb.logamp).max() < 1e-4
+    psnr, summaries = {}, {}
+    for name, selfcal in (("clean", "none"), ("corrupted", "amp-phase")):
+        path = paths["clean" if name == "clean" else "corrupted"]
+        cfg = ImageConfig(N=N, pixel_scale_arcsec=SCALE, K=10, samples=2, selfcal=selfcal,
+                          exact=ExactRefineConfig(iterations=6))
+        s = summaries[name] = image_file(path, cfg, root=str(tmp_path / name))
+        with fits.open(s["fits"]) as hdul:
+            psnr[name] = _psnr(_registered(np.squeeze(hdul[0].data).astype(np.float64), x.numpy()), x.numpy())
+    s = summaries["corrupted"]
+    assert s["selfcal"] == "amp-phase" and s["selfcal_reason"] == "set by the user"
+    assert psnr["corrupted"] > 40.0 and psnr["clean"] > 48.0, psnr  # measured 43.5 and 51.0 (uncalibrated 25.6)
+    assert s["chi2_per_coordinate"] < 2.0 and s["chi2_before_selfcal"] > 1000, s  # the gains mattered
+    assert s["selfcal_detail"]["rounds_run"][0]["mode"] == "phase"  # phase-only first
+    rows = open(s["gains"]).read().splitlines()
+    assert rows[0].startswith("antenna,interval") and len(rows) == 1 + 27 * 3
+    # closure χ² judges the image without the gains: the self-calibrated mean scores as the clean run's
+    assert s["chi2_cphase_mean"] < 2 * summaries["clean"]["chi2_cphase_mean"] + 0.5, (s, summaries["clean"])
