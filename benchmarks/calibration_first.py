@@ -37,12 +37,11 @@ def export(path: str, n: int = 64) -> None:
 
 def posterior(images: torch.Tensor, op, sigma: float, sampler, prior, K: int, S: int, batch: int, device, seed: int):
     """Samples (n, S, N, N) in image space and seconds per observation."""
-    from ddrm.ddpm import EpsDenoiser
     from ddrm.pipeline import simulate
     from ddrm.reconstruct import reconstruct
     from ddrm.sampling import make_generators
 
-    den = EpsDenoiser(prior.model, prior.schedule)
+    den = prior.denoiser
     out, seconds = [], 0.0
     for b in range(0, len(images), batch):
         truth = images[b:b + batch]

@@ -12,7 +12,6 @@ import time
 
 import torch
 
-from ddrm.ddpm import EpsDenoiser
 from stores.checkpoints import load_prior
 
 N, BATCHES, REPEATS = 150, (1, 8, 32), 5
@@ -21,7 +20,7 @@ N, BATCHES, REPEATS = 150, (1, 8, 32), 5
 def main() -> None:
     torch.set_num_threads(2)
     prior = load_prior("first", torch.device("cpu"))
-    denoiser = EpsDenoiser(prior.model, prior.schedule)
+    denoiser = prior.denoiser
     out = {}
     for b in BATCHES:
         x, t = torch.randn(b, 1, N, N), torch.full((b,), 500)

@@ -22,7 +22,6 @@ import torch
 
 from ddrm import DDRMConfig, make_generators, reconstruct
 from ddrm.baselines import baselines
-from ddrm.ddpm import EpsDenoiser
 from ddrm.images import centre_crop_or_pad
 from ddrm.interferometry import array_operator
 from ddrm.metrics import psnr_from_mse
@@ -50,7 +49,7 @@ def evaluate(prior, truth: torch.Tensor, array: str, sigma_y: float, K: int, S: 
     n = len(truth)
     y = simulate(truth, op, sigma_y, make_generators(range(n)))
     t0 = time.perf_counter()
-    post = reconstruct(y.float(), op, sigma_y, EpsDenoiser(prior.model, prior.schedule), prior.schedule, DDRMConfig(),
+    post = reconstruct(y.float(), op, sigma_y, prior.denoiser, prior.schedule, DDRMConfig(),
                        make_generators(range(1000, 1000 + n)), K=K, S=S)
     seconds = (time.perf_counter() - t0) / n
     base = baselines(y, op, sigma_y)

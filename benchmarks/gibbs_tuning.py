@@ -85,11 +85,10 @@ def score(samples_model: torch.Tensor, truth: torch.Tensor, mean_model: torch.Te
 
 def run(truth, op, prior, sampler, sigma: float, K: int, S: int, batch: int):
     """Posterior samples in model units (n, S, N, N), unclipped, and seconds per observation."""
-    from ddrm.ddpm import EpsDenoiser
     from ddrm.pipeline import simulate
     from ddrm.sampling import make_generators, run_sampler
 
-    den, out, t0 = EpsDenoiser(prior.model, prior.schedule), [], time.perf_counter()
+    den, out, t0 = prior.denoiser, [], time.perf_counter()
     for b in range(0, len(truth), batch):
         x = truth[b:b + batch]
         y = simulate(x.double(), op, sigma, make_generators([5000 + b + i for i in range(len(x))])).float()

@@ -27,14 +27,13 @@ def operator(N: int):
 
 
 def seconds_per_obs(sampler, N: int, K: int, S: int, B: int, device: torch.device) -> float:
-    from ddrm.ddpm import EpsDenoiser
     from ddrm.reconstruct import reconstruct
     from ddrm.sampling import make_generators
     from stores.checkpoints import load_prior
 
     prior = load_prior("first", device)
     op = operator(N)
-    den = EpsDenoiser(prior.model, prior.schedule)
+    den = prior.denoiser
     y = op.H(torch.full((B, N, N), -1.0, dtype=torch.float64)).float().to(device)
     reconstruct(y, op, 0.02, den, prior.schedule, sampler, make_generators(range(B), device), K=2, S=S)  # warm-up
     if device.type == "cuda":

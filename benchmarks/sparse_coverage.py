@@ -30,7 +30,6 @@ import torch
 
 from ddrm import DDRMConfig, SplitGibbsConfig
 from ddrm.baselines import baselines
-from ddrm.ddpm import EpsDenoiser
 from ddrm.exact_gibbs import ExactRefineConfig, operator_step, refine
 from ddrm.interferometry.observe import paper_operator
 from ddrm.metrics import mse_mean, psnr_from_mse
@@ -53,7 +52,7 @@ def methods(prior, truth: torch.Tensor, op, sigma: float, K: int, S: int, gibbs:
     """{method: PSNR of the posterior mean} for one batch of truths (B, N, N) (module docstring); ``grid``:
     further ExactRefineConfigs, each refining the same DDRM samples (``refine_<rho_max>:<rho_min>:<n>``)."""
     B, sched = len(truth), prior.schedule
-    den = EpsDenoiser(prior.model, sched)
+    den = prior.denoiser
     y = simulate(truth.double(), op, sigma, make_generators([7000 + i for i in range(B)]))
     out = {k: psnr_of_mean(v, truth) for k, v in baselines(y, op, sigma).items()}
     seeds = [100 + i for i in range(B)]

@@ -35,3 +35,5 @@ def from_preset(table: dict, kind: str, preset: str, overrides: dict[str, Any]):
 def resolve(config: Any, presets: dict, kind: str):
     """A config, or the name of one of ``presets`` (deployments pass preset names)."""
     return from_preset(presets, kind, config, {}) if isinstance(config, str) else config
+
+PACKAGED_PRIORS = ("first",)  # priors shipped with the package (stores.packaged reads them; tests check each)

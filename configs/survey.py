@@ -10,7 +10,7 @@ from ddrm.interferometry import array_names, array_spec
 from ddrm.sampler import DDRMConfig
 from ddrm.sampling import SamplerConfig
 
-from stores.packaged import PACKAGED_PRIORS
+from .common import PACKAGED_PRIORS
 
 from .common import check_name, from_preset
 from .prepare import PREPARE_PRESETS, PrepareConfig

@@ -134,6 +134,13 @@ class Prior(NamedTuple):
     meta: PriorMeta
     sha256: str = ""
 
+    @property
+    def denoiser(self):
+        """The x̂₀ denoiser D(x_t, t) of this network, carrying its schedule (``ddrm.ddpm.EpsDenoiser``)."""
+        from ddrm.ddpm import EpsDenoiser
+
+        return EpsDenoiser(self.model, self.schedule)
+
 
 def write_checkpoint(directory: str, state: dict[str, Any], meta: PriorMeta) -> None:
     """Write model.pt, its SHA256 and prior.json into a local directory (Ray Train then persists it)."""

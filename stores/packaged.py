@@ -16,8 +16,9 @@ from typing import Optional
 
 import torch
 
+from configs.common import PACKAGED_PRIORS  # noqa: F401  (defined once, where the configs read it too)
+
 PACKAGE = "ddrm.data.priors"
-PACKAGED_PRIORS = ("first",)  # shipped with the package (tests check each is present and intact)
 WEIGHTS, META, CHECKSUM = "model.pt", "prior.json", "SHA256"
 
 

@@ -29,7 +29,6 @@ import torch
 
 from configs import stable_hash
 from configs.image import ImageConfig
-from ddrm.ddpm import EpsDenoiser
 from ddrm.imaging import ImagingSettings, image_visibilities
 from ddrm.interferometry.crossval import holdout_mask
 from ddrm.interferometry.dirty import nufft_dirty
@@ -178,7 +177,7 @@ def image_file(path: str, cfg: ImageConfig, root: str = "runs", storage_options:
         except ValueError as err:
             raise VisibilityFileError(f"{os.path.basename(path.rstrip('/'))}: {err}") from None
         vis, held, interval, held_interval = vis.subset(~mask), vis.subset(mask), interval[~mask], interval[mask]
-    denoiser = EpsDenoiser(prior.model, prior.schedule)
+    denoiser = prior.denoiser
     gens = make_generators([derive_seed(cfg.seed, "image", os.path.basename(source.rstrip("/")))])
     try:
         settings = settings_for(vis, cfg)

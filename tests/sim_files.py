@@ -44,7 +44,8 @@ def array_uvdata(x: torch.Tensor, scale_arcsec: Optional[float], *, layout: str 
 
     lay = load_layout(layout)
     centre = lay.xyz.mean(axis=0)
-    tel = pyuvdata.Telescope.new(name=layout.upper(), instrument=layout.upper(),
+    name = "VLA" if layout.startswith("vla") else layout.upper()
+    tel = pyuvdata.Telescope.new(name=name, instrument=name,
                                  location=EarthLocation.from_geocentric(*centre, unit=u.m),
                                  antenna_positions=lay.xyz - centre, antenna_names=list(lay.stations),
                                  antenna_numbers=list(range(lay.n_stations)), mount_type="alt-az", feeds=["r", "l"],

@@ -8,7 +8,6 @@ import torch
 
 from configs import prepare_preset
 from ddrm import DDRMConfig, make_generators, reconstruct
-from ddrm.ddpm import EpsDenoiser
 from ddrm.images import centre_crop_or_pad
 from ddrm.interferometry import array_operator
 from ddrm.metrics import psnr_from_mse
@@ -88,7 +87,7 @@ def _ddrm(truth: torch.Tensor, array: str, K: int, S: int, sigma_y: float = 0.0)
     prior = load_prior("first", torch.device("cpu"))
     op = array_operator(array, truth.shape[-1])
     y = simulate(truth, op, sigma_y, make_generators(range(len(truth))))
-    post = reconstruct(y.float(), op, sigma_y, EpsDenoiser(prior.model, prior.schedule), prior.schedule,
+    post = reconstruct(y.float(), op, sigma_y, prior.denoiser, prior.schedule,
                        DDRMConfig(), make_generators(range(10, 10 + len(truth))), K=K, S=S)
     return post, baselines(y, op, sigma_y)
 

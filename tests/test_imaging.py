@@ -1,17 +1,15 @@
 """Imaging real visibilities: a uvfits written by another tool (pyuvdata) reads back into the same
 measurements as the project's own operator, and the imaging command runs on the shared files."""
 
-import math
 import warnings
 
 import numpy as np
 import pytest
 import torch
 
-from ddrm.interferometry import load_layout
 from ddrm.interferometry.gridding import cell_coordinates, grid_weighted
 from ddrm.interferometry.imaging import observation_from_grid
-from ddrm.interferometry.simulate import exact_measurements, exact_visibilities
+from ddrm.interferometry.simulate import exact_measurements
 from sources.uvfits import read_uvfits
 
 C = 299792458.0
@@ -22,34 +20,9 @@ def _vla_uvdata(x: torch.Tensor, weight: float = 1.0, seed: int = 0):
     """A 30-minute VLA-B track of the image x (Jy/pixel, N×N, phase centre at pixel (N//2, N//2)),
     as a pyuvdata UVData with RR = LL = the visibilities of x (our sign convention), each with data weight
     ``weight`` (its nsample) and, for weight > 1, complex noise of std 1/√weight per real coordinate."""
-    pyuvdata = pytest.importorskip("pyuvdata", reason="pyuvdata (the test extra) is not installed")
-    from astropy import units as u
-    from astropy.coordinates import EarthLocation
-    from astropy.time import Time
+    from tests.sim_files import array_uvdata
 
-    lay = load_layout("vla_b")
-    centre = lay.xyz.mean(axis=0)
-    tel = pyuvdata.Telescope.new(name="VLA", instrument="VLA", location=EarthLocation.from_geocentric(*centre, unit=u.m),
-                                 antenna_positions=lay.xyz - centre, antenna_names=list(lay.stations),
-                                 antenna_numbers=list(range(lay.n_stations)), mount_type="alt-az", feeds=["r", "l"],
-                                 update_from_known=False)
-    pairs = [(i, j) for i in range(lay.n_stations) for j in range(i + 1, lay.n_stations)]
-    times = (Time("2026-03-21T06:00:00", scale="utc") + np.arange(30) * 60 * u.s).jd
-    catalog = {0: {"cat_name": "field", "cat_type": "sidereal", "cat_lon": math.radians(150.0),
-                   "cat_lat": math.radians(30.0), "cat_frame": "icrs", "cat_epoch": 2000.0}}
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        uvd = pyuvdata.UVData.new(freq_array=np.array([FREQ]), polarization_array=np.array([-1, -2]), times=times,
-                                  telescope=tel, antpairs=pairs, do_blt_outer=True, phase_center_catalog=catalog,
-                                  vis_units="Jy", integration_time=60.0, channel_width=1e6, empty=True)
-    uvw = uvd.uvw_array * FREQ / C
-    vis = N * exact_visibilities(x[None].double(), cell_coordinates(uvw, N, SCALE))[0].numpy()
-    if weight > 1:
-        rng = np.random.default_rng(seed)
-        vis = vis + (rng.standard_normal(len(vis)) + 1j * rng.standard_normal(len(vis))) / math.sqrt(weight)
-    uvd.data_array = np.repeat(vis[:, None, None], 2, axis=2).astype(np.complex64)
-    uvd.flag_array[:] = False
-    uvd.nsample_array[:] = weight
+    uvd, uvw, _ = array_uvdata(x, SCALE, freq=FREQ, weight=weight, seed=seed)
     return uvd, uvw
 
 
