@@ -29,12 +29,11 @@ import torch
 
 from configs import stable_hash
 from configs.image import ImageConfig
-from ddrm.imaging import ImagingSettings, image_visibilities
+from ddrm.imaging import ImagingResult, ImagingSettings, image_visibilities
 from ddrm.interferometry.crossval import holdout_mask
 from ddrm.interferometry.dirty import nufft_dirty
 from ddrm.interferometry.gains import solution_intervals
 from ddrm.interferometry.gridding import fit_pixel_scale
-from ddrm.interferometry.imaging import ImagingResult
 from ddrm.sampling import make_generators
 from ddrm.seeding import derive_seed
 from ddrm.selfcal import CalData, is_vlbi

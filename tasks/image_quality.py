@@ -15,10 +15,9 @@ import numpy as np
 import torch
 
 from configs.image import ImageConfig
-from ddrm.imaging import Imaged
+from ddrm.imaging import Imaged, ImagingResult
 from ddrm.interferometry.closure import closures
 from ddrm.interferometry.fit import fit_chi2
-from ddrm.interferometry.imaging import ImagingResult
 from ddrm.interferometry.nufft import degrid
 from sources.uvfits import Visibilities
 
