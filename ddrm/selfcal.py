@@ -24,11 +24,10 @@ import numpy as np
 import torch
 
 from .interferometry.gains import GainConfig, GainSolution, MODES, interval_bounds, solve_gains
-from .interferometry.nufft import chi2_per_coordinate, degrid
+from .interferometry.nufft import SPEED_OF_LIGHT, chi2_per_coordinate, degrid
 
 SELFCAL_MODES = ("none",) + MODES
 VLBI_BASELINE_M = 200e3  # a longest baseline beyond 200 km: independent clocks per station (VLBI)
-SPEED_OF_LIGHT = 299792458.0
 
 
 @dataclass(frozen=True)
@@ -143,8 +142,11 @@ def iterate(data: CalData, image_of: Callable[[CalData], torch.Tensor], pixel_sc
     previous = None
     for k in range(rounds or record.config.rounds):
         image = image_of(data.corrected(record.solution))
-        record.solution = solve(data, image, pixel_scale_arcsec, record.config.gains(first_round + k))
-        value = chi2(data.corrected(record.solution), image, pixel_scale_arcsec)
+        model = np.asarray(degrid(image.double(), data.uv, pixel_scale_arcsec))  # once: the solve and the χ²
+        record.solution = solve_gains(data.vis, model, data.weight, data.antenna1, data.antenna2, data.interval,
+                                      record.config.gains(first_round + k), *interval_bounds(data.time_jd, data.interval))
+        fixed = data.corrected(record.solution)
+        value = chi2_per_coordinate(model, fixed.vis, fixed.weight)
         record.rounds.append({"stage": stage, "mode": record.config.gains(first_round + k).mode, "chi2": value})
         if previous is not None and abs(previous - value) < record.config.tol * value:
             record.converged = True
