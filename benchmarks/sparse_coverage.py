@@ -6,6 +6,7 @@ literature split, centre 150×150, the first ``--n`` non-empty ones), K = 50, S 
 the posterior-mean PSNR (dB, mean over images) of
 
     dirty, clean          the baselines (``ddrm.baselines``)
+    multiscale            radler's multiscale CLEAN on the same dirty image, PSF and threshold (if installed)
     ddrm                  the paper's DDRM
     ddrm_data             DDRM with its final data step (the imaging stage's sampler on the grid)
     default               ddrm_data, then the exact-likelihood split-Gibbs sweeps from small ρ
@@ -13,7 +14,11 @@ the posterior-mean PSNR (dB, mean over images) of
                           operator's own exact step)
     gibbs                 split Gibbs with its defaults from ρ = 10 (``--gibbs``; 8 sweeps, slow on a CPU)
 
-    python benchmarks/sparse_coverage.py --n 8
+``faint_<method>``: the flux it puts in the truth's faint pixels (1/255 to 5 % of the peak) over the truth's
+there (1 = all of it). ``--halo A`` adds a smooth halo at A × the peak (A < 1/255: under the 8-bit step the
+prior was trained on) and reports ``halo_<method>``, the share of the halo's flux each method puts back.
+
+    python benchmarks/sparse_coverage.py --n 8 [--halo 0.002]
 
 Last line: ``eht_default=<dB> eht_clean=<dB> eht_ddrm=<dB> vla_default=<dB> vla_clean=<dB> vla_ddrm=<dB>``
 (σ_y = 0.02; the JSON rows give both noise levels).
@@ -29,7 +34,8 @@ import numpy as np
 import torch
 
 from ddrm import DDRMConfig, SplitGibbsConfig
-from ddrm.baselines import baselines
+from ddrm.baselines import CleanConfig, baselines
+from ddrm.interferometry import multiscale
 from ddrm.exact_gibbs import ExactRefineConfig, operator_step, refine
 from ddrm.interferometry.observe import paper_operator
 from ddrm.metrics import mse_mean, psnr_from_mse
@@ -47,34 +53,73 @@ def psnr_of_mean(images: torch.Tensor, truth: torch.Tensor) -> float:
     return float(psnr_from_mse(mse_mean(x.double().clamp(0, 1), truth.double())).mean())
 
 
+def faint_ratio(images: torch.Tensor, truth: torch.Tensor) -> float:
+    """Σ image / Σ truth over the truth's faint pixels, those in [1/255, 5 %] of each image's peak (the 8-bit
+    floor to the faint-emission bound of ``ddrm.metrics.dynamic_range``), pooled over the batch; images
+    (B, S, N, N) are averaged over S first."""
+    x = (images.mean(1) if images.dim() == 4 else images).double()
+    peak = truth.double().flatten(1).amax(1)[:, None, None]
+    faint = (truth >= peak / 255) & (truth <= 0.05 * peak)
+    return float(x[faint].sum() / truth.double()[faint].sum())
+
+
+def halo(truth: torch.Tensor, amplitude: float) -> torch.Tensor:
+    """A smooth Gaussian (σ = N/10 px, peak ``amplitude`` × each image's peak) centred N/8 px off the centre:
+    emission below the 8-bit step when amplitude < 1/255."""
+    N = truth.shape[-1]
+    yy, xx = torch.meshgrid(torch.arange(N) - N // 2 - N // 8, torch.arange(N) - N // 2, indexing="ij")
+    blob = torch.exp(-(xx**2 + yy**2) / (2 * (N / 10) ** 2))
+    return amplitude * truth.flatten(1).amax(1)[:, None, None] * blob
+
+
 def methods(prior, truth: torch.Tensor, op, sigma: float, K: int, S: int, gibbs: bool,
             grid: tuple = ()) -> dict[str, float]:
-    """{method: PSNR of the posterior mean} for one batch of truths (B, N, N) (module docstring); ``grid``:
-    further ExactRefineConfigs, each refining the same DDRM samples (``refine_<rho_max>:<rho_min>:<n>``)."""
+    """{method: PSNR of the posterior mean} and {``faint_<method>``: ``faint_ratio``} for one batch of truths
+    (B, N, N) (module docstring); ``grid``: further ExactRefineConfigs, each refining the same DDRM samples
+    (``refine_<rho_max>:<rho_min>:<n>``)."""
+    out, _ = images_of(prior, truth, op, sigma, K, S, gibbs, grid)
+    return out
+
+
+def images_of(prior, truth: torch.Tensor, op, sigma: float, K: int, S: int, gibbs: bool,
+              grid: tuple = ()) -> tuple[dict[str, float], dict[str, torch.Tensor]]:
+    """``methods``' numbers and the images (B, N, N) or samples (B, S, N, N) behind them, by method."""
     B, sched = len(truth), prior.schedule
     den = prior.denoiser
     y = simulate(truth.double(), op, sigma, make_generators([7000 + i for i in range(B)]))
-    out = {k: psnr_of_mean(v, truth) for k, v in baselines(y, op, sigma).items()}
+    images, out = dict(baselines(y, op, sigma, CleanConfig(multiscale=multiscale.available()))), {}
     seeds = [100 + i for i in range(B)]
     for name, cfg in (("ddrm", DDRMConfig()), ("ddrm_data", DDRMConfig(data_step=True))):
         t0 = time.perf_counter()
         post = reconstruct(y.float(), op, sigma, den, sched, cfg, make_generators(seeds), K=K, S=S, clip=False)
-        out[name], out[f"{name}_s"] = psnr_of_mean(post.samples, truth), (time.perf_counter() - t0) / B
+        images[name], out[f"{name}_s"] = post.samples, (time.perf_counter() - t0) / B
         if name == "ddrm_data":
             t0 = time.perf_counter()
             gens = make_generators([s + 2 for s in seeds])
             x = refine(den, 2 * post.samples.double() - 1, operator_step(op, y, sigma, gens), sched, gens,
                        ExactRefineConfig())
-            out["default"], out["default_s"] = psnr_of_mean(to_image(x), truth), out[f"{name}_s"] + \
-                (time.perf_counter() - t0) / B
+            images["default"], out["default_s"] = to_image(x), out[f"{name}_s"] + (time.perf_counter() - t0) / B
             for cfg_r in grid:
                 gens = make_generators([s + 2 for s in seeds])
                 x = refine(den, 2 * post.samples.double() - 1, operator_step(op, y, sigma, gens), sched, gens, cfg_r)
                 out[f"refine_{cfg_r.rho_max:g}:{cfg_r.rho_min:g}:{cfg_r.iterations}"] = psnr_of_mean(to_image(x), truth)
     if gibbs:
         post = reconstruct(y.float(), op, sigma, den, sched, SplitGibbsConfig(), make_generators(seeds), K=K, S=S)
-        out["gibbs"] = psnr_of_mean(post.samples, truth)
-    return out
+        images["gibbs"] = post.samples
+    out |= {k: psnr_of_mean(v, truth) for k, v in images.items()}
+    out |= {f"faint_{k}": faint_ratio(v, truth) for k, v in images.items()}
+    return out, images
+
+
+def halo_recovery(prior, truth: torch.Tensor, op, sigma: float, K: int, S: int, amplitude: float) -> dict[str, float]:
+    """{``halo_<method>``: Σ (image with the halo - image without) / Σ halo}: how much of emission added at
+    ``amplitude`` × the peak (``halo``) each method puts back, the same seeds on both sides."""
+    add = halo(truth, amplitude)
+    _, base = images_of(prior, truth, op, sigma, K, S, False)
+    _, more = images_of(prior, truth + add, op, sigma, K, S, False)
+    mean = {k: (v.mean(1) if v.dim() == 4 else v).double() for k, v in base.items()}
+    return {f"halo_{k}": float(((more[k].mean(1) if more[k].dim() == 4 else more[k]).double() - mean[k]).sum() /
+                               add.double().sum()) for k in base if k != "dirty"}
 
 
 def main() -> None:
@@ -86,6 +131,9 @@ def main() -> None:
     p.add_argument("--masks", nargs="+", default=["eht", "vla"])
     p.add_argument("--gibbs", action="store_true")
     p.add_argument("--refine-grid", nargs="*", default=[], help="rho_max:rho_min:iterations entries to compare")
+    p.add_argument("--halo", type=float, default=0.0,
+                   help="also add a smooth halo at this fraction of the peak (e.g. 0.002, under 1/255) and report "
+                        "the share of it each method recovers")
     p.add_argument("--out")
     args = p.parse_args()
     torch.set_num_threads(2)
@@ -99,12 +147,15 @@ def main() -> None:
         for sigma in args.sigma:
             rows.append({"mask": mask, "sigma": sigma, "n": len(truth),
                          **methods(prior, truth, op, sigma, args.K, args.S, args.gibbs, grid)})
+            if args.halo:
+                rows[-1] |= halo_recovery(prior, truth, op, sigma, args.K, args.S, args.halo)
             print(json.dumps(rows[-1]), flush=True)
     if args.out:
         with open(args.out, "w") as f:
             json.dump({"args": vars(args), "rows": rows}, f, indent=2)
     last = {r["mask"]: r for r in rows if r["sigma"] == max(args.sigma)}
-    print(" ".join(f"{m}_{k}={last[m][k]:.2f}" for m in last for k in ("default", "clean", "ddrm")))
+    print(" ".join(f"{m}_{k}={last[m][k]:.2f}" for m in last for k in ("default", "clean", "multiscale", "ddrm")
+                   if k in last[m]))
 
 
 if __name__ == "__main__":

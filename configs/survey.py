@@ -85,6 +85,8 @@ class ReconstructConfig:
         d = self.to_dict()
         for k in ("num_actors", "cpus_per_actor", "use_gpu"):
             d.pop(k)
+        if not d["clean"]["multiscale"]:  # surveys without it keep the keys they had before the option
+            d["clean"].pop("multiscale")
         return {**d, "key_version": KEY_VERSION}
 
 

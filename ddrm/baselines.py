@@ -172,13 +172,19 @@ def hogbom_clean(
         shifted = torch.stack([psf.roll((int(a), int(b)), (0, 1))[:N, :N] for a, b in zip(i, j)])  # psf[r - i, c - j]
         res -= step[:, None, None] * shifted
         model[rows_b, i, j] += step
-    beam = fit_clean_beam(psf)
-    kernel = torch.fft.rfft2(beam.image(N, dirty.dtype).to(dirty.device))
-    restored = torch.fft.irfft2(torch.fft.rfft2(model) * kernel, s=(N, N)) + res
-    return CleanResult(model=model, residual=res, restored=restored, beam=beam, iterations=it)
+    return restore(model, res, fit_clean_beam(psf), it)
+
+
+def restore(model: torch.Tensor, residual: torch.Tensor, beam: CleanBeam, iterations: int) -> CleanResult:
+    """restored = model ⊛ clean beam + residual (B, N, N), Jy/beam, the convolution circular by FFT."""
+    N = model.shape[-1]
+    kernel = torch.fft.rfft2(beam.image(N, model.dtype).to(model.device))
+    restored = torch.fft.irfft2(torch.fft.rfft2(model) * kernel, s=(N, N)) + residual
+    return CleanResult(model=model, residual=residual, restored=restored, beam=beam, iterations=iterations)
 
 
 BASELINES = ("dirty", "clean")
+MULTISCALE = "multiscale"  # radler's multiscale CLEAN, with ``CleanConfig(multiscale=True)``
 
 
 @dataclass(frozen=True)
@@ -188,20 +194,39 @@ class CleanConfig:
     gain: float = 0.1
     threshold_sigmas: float = 3.0
     max_iter: int = 2000
+    multiscale: bool = False  # also radler's multiscale CLEAN (the ``classical`` extra), same gain and threshold
 
     def __post_init__(self) -> None:
         if not 0 < self.gain <= 1 or not self.threshold_sigmas >= 0 or self.max_iter < 1:
             raise ValueError(f"need 0 < gain <= 1, threshold_sigmas >= 0 and max_iter >= 1, got {self}")
+        if self.multiscale:
+            from .interferometry.multiscale import available
+            if not available():
+                raise ValueError("multiscale CLEAN needs radler: pip install 'radio-ddrm[classical]'")
+
+
+def baseline_names(clean: CleanConfig = CleanConfig()) -> tuple[str, ...]:
+    """The baseline images a survey with this CLEAN configuration stores: dirty, clean[, multiscale]."""
+    return BASELINES + ((MULTISCALE,) if clean.multiscale else ())
 
 
 def baselines(y: torch.Tensor, op: FourierSamplingOperator, sigma_y: float,
               clean: CleanConfig = CleanConfig()) -> dict[str, torch.Tensor]:
-    """{"dirty", "clean"}: images (B, N, N) in flux per pixel (image space) from model-space y (B, M).
+    """{"dirty", "clean"[, "multiscale"]}: images (B, N, N) in flux per pixel (image space) from model-space y (B, M).
 
     y_img = (y + H 1)/2 (image-space noise σ_y/2); dirty = Hᵀ y_img / psf_peak in Jy/beam, divided by
     the clean beam's area; CLEAN restored per pixel, stopping at ``threshold_sigmas`` × the dirty noise.
+    Multiscale CLEAN (radler) runs on the same dirty image, PSF, threshold and beam, its residual exact
+    (psf ⊛ M by FFT) at each major cycle.
     """
-    dirty = dirty_image(image_space_measurements(y, op), op)
+    dirty, psf = dirty_image(image_space_measurements(y, op), op), dirty_beam(op)
     threshold = clean.threshold_sigmas * dirty_noise_std(op, sigma_y / 2)
-    result = hogbom_clean(dirty, dirty_beam(op), gain=clean.gain, threshold=threshold, max_iter=clean.max_iter)
-    return {"dirty": dirty / result.beam.area_pixels, "clean": result.restored_per_pixel}
+    result = hogbom_clean(dirty, psf, gain=clean.gain, threshold=threshold, max_iter=clean.max_iter)
+    out = {"dirty": dirty / result.beam.area_pixels, "clean": result.restored_per_pixel}
+    if clean.multiscale:
+        from .interferometry.multiscale import multiscale_gridded
+        model = multiscale_gridded(dirty, psf, max(result.beam.fwhm_pixels), threshold, gain=clean.gain,
+                                   max_iter=clean.max_iter)
+        residual = dirty - torch.fft.irfft2(torch.fft.rfft2(model) * torch.fft.rfft2(psf.to(model)), s=dirty.shape[-2:])
+        out[MULTISCALE] = restore(model, residual, result.beam, 0).restored_per_pixel
+    return out

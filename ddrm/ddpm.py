@@ -67,15 +67,25 @@ class EMA:
 
 
 class EpsDenoiser:
-    """D(x_t, t) -> x̂_0 from an ε-network; ``clip`` clamps x̂_0 to the model range [-1, 1]."""
+    """D(x_t, t) = (x_t - √(1 - ᾱ_t) ε_θ(x_t, t)) / √ᾱ_t -> x̂_0 from an ε-network; ``clip`` clamps x̂_0 to
+    the model range [-1, 1].
+
+    The network runs on its own device and dtype; x̂_0 comes back on x_t's. So a prior on an actor's GPU
+    serves a likelihood that stays on the CPU (the ducc0 NUFFT of the imaging stage), and no copy is made
+    where the two already agree.
+    """
 
     def __init__(self, model: nn.Module, schedule: Schedule, clip: bool = True) -> None:
         self.model, self.schedule, self.clip = model, schedule, clip
+        first = next(model.parameters(), None) if isinstance(model, nn.Module) else None
+        self.device = first.device if first is not None else torch.device("cpu")
+        self.dtype = first.dtype if first is not None else None  # a network without weights keeps x_t's
 
     @torch.no_grad()
     def __call__(self, xt: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
         ab = _bcast(self.schedule.alpha_bar[t.cpu()], xt)
-        x0 = (xt - (1 - ab).sqrt() * self.model(xt, t.to(xt.device))) / ab.sqrt()
+        eps = self.model(xt.to(self.device, self.dtype or xt.dtype), t.to(self.device)).to(xt)
+        x0 = (xt - (1 - ab).sqrt() * eps) / ab.sqrt()
         return x0.clamp(-1, 1) if self.clip else x0
 
 

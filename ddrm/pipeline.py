@@ -32,10 +32,10 @@ SAMPLER_METRICS = ("mse", "mse_mean", "psnr", "psnr_mean", "snr", "sre", "cov68"
 BASELINE_METRICS = ("mse", "psnr", "snr")
 
 
-def metric_columns(sampler_names: Sequence[str]) -> tuple[str, ...]:
-    """Every metric column of a survey running these samplers, then the baselines'."""
+def metric_columns(sampler_names: Sequence[str], baseline_names: Sequence[str] = BASELINES) -> tuple[str, ...]:
+    """Every metric column of a survey running these samplers, then the baselines' (``baselines.baseline_names``)."""
     return tuple(f"{n}_{m}" for n in sampler_names for m in SAMPLER_METRICS) + \
-        tuple(f"{b}_{m}" for b in BASELINES for m in BASELINE_METRICS)
+        tuple(f"{b}_{m}" for b in baseline_names for m in BASELINE_METRICS)
 
 
 def simulate(truth: torch.Tensor, op: FourierSamplingOperator, sigma_y: float,

@@ -40,6 +40,8 @@ def _reconstruct_config(args: argparse.Namespace, base):
         from ddrm.sampling import config_for
 
         over["samplers"] = tuple(config_for(name) for name in dict.fromkeys(args.sampler))
+    if getattr(args, "multiscale", False):
+        over["clean"] = replace(base.clean, multiscale=True)  # ValueError where radler is missing
     return replace(base, **over)
 
 
@@ -185,6 +187,8 @@ def _survey_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--sampler", nargs="+", help="samplers by name, side by side: ddrm, gibbs (default: the preset's)")
     p.add_argument("--sigma-y", dest="sigma_y", nargs="+", type=_non_negative,
                    help="noise levels: std per measured coordinate (model space)")
+    p.add_argument("--multiscale", action="store_true",
+                   help="also radler's multiscale CLEAN, as extra table rows (needs radio-ddrm[classical])")
 
 
 def build_parser() -> argparse.ArgumentParser:

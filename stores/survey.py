@@ -33,7 +33,7 @@ import numpy as np
 import ddrm
 
 from configs import ReconstructConfig, stable_hash
-from ddrm.baselines import BASELINES
+from ddrm.baselines import BASELINES, baseline_names
 from ddrm.pipeline import metric_columns
 from ddrm.seeding import derive_seed
 from stores import storage
@@ -48,12 +48,12 @@ EXTRA_COLUMNS = ("sigma_y", "S")
 
 def columns(config: ReconstructConfig) -> tuple[str, ...]:
     """The metrics columns of a survey: what its samplers and the baselines produce."""
-    return metric_columns(config.sampler_names) + EXTRA_COLUMNS
+    return metric_columns(config.sampler_names, baseline_names(config.clean)) + EXTRA_COLUMNS
 
 
-def image_names(sampler_names) -> tuple[str, ...]:
+def image_names(sampler_names, baselines: tuple[str, ...] = BASELINES) -> tuple[str, ...]:
     """Per-observation images: each sampler's ``<name>_mean`` and ``<name>_std``, then the baselines."""
-    return tuple(f"{n}_{k}" for n in sampler_names for k in ("mean", "std")) + BASELINES
+    return tuple(f"{n}_{k}" for n in sampler_names for k in ("mean", "std")) + baselines
 
 
 @dataclass(frozen=True)
@@ -115,9 +115,9 @@ def create(url: str, config: ReconstructConfig, N: int, test_images: np.ndarray,
         raise ValueError(f"{url} holds another survey (key {existing.get('key')}, wanted {meta['key']})")
     obs_image, obs_array, obs_sigma, obs_K, obs_split = plan(config, test_images, val_images)
     n = len(obs_image)
-    images, cols = image_names(config.sampler_names), columns(config)
+    images, cols = image_names(config.sampler_names, baseline_names(config.clean)), columns(config)
     attrs = {**meta, "format": FORMAT, "n_obs": n, "N": N, "columns": list(cols),
-             "samplers": list(config.sampler_names), "baselines": list(BASELINES), "images": list(images),
+             "samplers": list(config.sampler_names), "baselines": list(baseline_names(config.clean)), "images": list(images),
              "arrays": list(config.arrays), "sigma_y": list(config.sigma_y), "K_values": list(config.K_values),
              "config": config.to_dict(), "package_version": ddrm.__version__}
     if storage.exists(storage.join(url, "done"), storage_options):  # arrays there, group metadata unreadable

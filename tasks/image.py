@@ -273,7 +273,8 @@ class Imager:
                  prior_sha256: Optional[str] = None) -> None:
         torch.set_num_threads(threads)
         self.cfg, self.root, self.storage_options = cfg, root, storage_options
-        self.prior = load_prior(cfg.prior, torch.device("cpu"))
+        # the U-Net on the actor's GPU where it has one; the NUFFT likelihood stays on the CPU (``EpsDenoiser``)
+        self.prior = load_prior(cfg.prior, torch.device("cuda" if torch.cuda.is_available() else "cpu"))
         if prior_sha256 and self.prior.sha256 != prior_sha256:
             raise ValueError(f"{cfg.prior}: the prior's weights changed since the run started "
                              f"({self.prior.sha256[:12]}… here, {prior_sha256[:12]}… verified)")

@@ -31,7 +31,7 @@ from stores.storage import StorageOptions
 from tasks.calibration import calibrate, calibration_markdown, reliability_figure
 
 TABLE_METRICS = ("mse", "psnr", "psnr_mean", "snr", "sre", "cov68", "cov95", "cov68_src", "cov95_src", "nfe", "t_sampling")
-LABELS = {"clean": "CLEAN", "dirty": "dirty"}
+LABELS = {"clean": "CLEAN", "dirty": "dirty", "multiscale": "MS-CLEAN"}
 
 
 def methods(meta: dict) -> dict[str, str]:

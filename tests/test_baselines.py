@@ -76,3 +76,45 @@ def test_clean_beam_position_angle_is_north_through_east():
     R = torch.tensor([[-s, c], [c, s]], dtype=torch.float64)  # columns: major dir (col, row), minor dir
     Q = R @ torch.diag(torch.tensor([q_major, q_minor], dtype=torch.float64)) @ R.T
     assert CleanBeam(float(Q[0, 0]), float(Q[0, 1]), float(Q[1, 1])).position_angle_deg == pytest.approx(45.0)
+
+
+def test_multiscale_baseline_of_an_extended_source_beats_hogbom_on_the_gridded_operator():
+    """A smooth blob (σ 8 px) and a compact one seen through the paper's VLA mask, noiseless: radler's multiscale
+    rows (same threshold, gain and beam) are much closer to the truth than Hogbom's (measured 0.19 against 0.61
+    relative L2); the store's names follow the configuration."""
+    from ddrm.baselines import CleanConfig, baseline_names, baselines
+    from ddrm.interferometry import multiscale
+    from ddrm.interferometry.observe import paper_operator
+    from ddrm.pipeline import metric_columns
+
+    if not multiscale.available():
+        pytest.skip("radler is not installed (pip install 'radio-ddrm[classical]')")
+    N, op = 150, paper_operator("vla")
+    yy, xx = torch.meshgrid(torch.arange(N) - N // 2, torch.arange(N) - N // 2, indexing="ij")
+    truth = (0.5 * torch.exp(-((xx - 8) ** 2 + (yy + 6) ** 2) / 128.0) +
+             torch.exp(-((xx + 20) ** 2 + (yy - 14) ** 2) / 6.0)).double()[None]
+    out = baselines(op.H(2 * truth - 1), op, 0.0, CleanConfig(multiscale=True))  # y in model space
+    err = {k: float((out[k] - truth).norm() / truth.norm()) for k in ("clean", "multiscale")}
+    assert err["multiscale"] < 0.5 * err["clean"], err
+    assert set(out) == set(baseline_names(CleanConfig(multiscale=True))) == {"dirty", "clean", "multiscale"}
+    assert "multiscale_psnr" in metric_columns(["ddrm"], baseline_names(CleanConfig(multiscale=True)))
+    assert "multiscale_psnr" not in metric_columns(["ddrm"])
+
+
+def test_a_diverging_multiscale_minor_loop_is_undone(fourier_op):
+    """Under a noise-like PSF (30 % random cells) radler's minor loop diverges (measured: relative error 6.7 at
+    20,000 iterations); the cycle that raised the residual is undone, so the result is no worse than the dirty
+    image's components (none)."""
+    from ddrm.baselines import CleanConfig, baselines
+    from ddrm.interferometry import multiscale
+
+    if not multiscale.available():
+        pytest.skip("radler is not installed (pip install 'radio-ddrm[classical]')")
+    N = 48
+    op = fourier_op(N, 0.3, seed=4)
+    yy, xx = torch.meshgrid(torch.arange(N) - N // 2, torch.arange(N) - N // 2, indexing="ij")
+    truth = (0.8 * torch.exp(-((xx - 4) ** 2 + (yy + 3) ** 2) / 32.0) +
+             torch.exp(-((xx + 9) ** 2 + (yy - 7) ** 2) / 3.0)).double()[None]
+    out = baselines(op.H(2 * truth - 1), op, 0.02, CleanConfig(multiscale=True, max_iter=20000))
+    err = {k: float((out[k] - truth).norm() / truth.norm()) for k in out}
+    assert err["multiscale"] <= err["dirty"] + 1e-9, err

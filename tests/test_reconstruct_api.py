@@ -11,7 +11,7 @@ from astropy.io import fits
 import ddrm.interferometry.catalogue as catalogue
 from configs import prepare_preset, reconstruct_preset
 from ddrm import DDRMConfig, make_generators, reconstruct
-from ddrm.baselines import baselines
+from ddrm.baselines import CleanConfig, baselines
 from ddrm.pipeline import simulate, simulate_and_score
 from ddrm.priors import GaussianFourierPrior
 from ddrm.sampling import config_for, run_sampler, sampler_names
@@ -96,8 +96,8 @@ def test_a_second_sampler_adds_rows_without_touching_store_or_report(ray_session
     data = prepare_dataset(prepare_preset("demo", name="toy-data", N=16, n_images=40, shard_size=40,
                                           chunk_images=8), root=str(tmp_path))
     cfg = reconstruct_preset("demo", name="toy", arrays=("vla",), K_values=(4,), n_images=2, samples=2,
-                             samplers=(DDRMConfig(), ToyConfig()))
+                             samplers=(DDRMConfig(), ToyConfig()), clean=CleanConfig(multiscale=True))
     out = aggregate_metrics(reconstruct_survey("gaussian", data, cfg, root=str(tmp_path)))
-    assert {r["method"] for r in out["rows"]} == {"DDRM", "TOY", "dirty", "CLEAN"}
+    assert {r["method"] for r in out["rows"]} == {"DDRM", "TOY", "dirty", "CLEAN", "MS-CLEAN"}  # multiscale: a baseline row
     toy, ddrm = table_for(out["rows"], "vla", 4, "TOY"), table_for(out["rows"], "vla", 4, "DDRM")
     assert toy["n"] == ddrm["n"] == 2 and np.isfinite(toy["psnr_mean"]) and toy["psnr_mean"] != ddrm["psnr_mean"]

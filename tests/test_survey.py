@@ -72,3 +72,15 @@ def test_survey_config_errors():
         replace(TINY, reconstruct=reconstruct_preset("demo", arrays=("paper-vla",)))
     with pytest.raises(ValueError, match="unknown survey preset"):
         survey_preset("huge")
+
+
+def test_the_multiscale_option_keys_its_own_store_and_leaves_other_keys_alone():
+    """CleanConfig(multiscale=True) is part of a survey's key; without it the key's content has no such field,
+    so stores made before the option still resume."""
+    from ddrm.baselines import CleanConfig
+
+    plain = reconstruct_preset("demo")
+    with_ms = replace(plain, clean=CleanConfig(multiscale=True))
+    assert "multiscale" not in plain.content_key()["clean"]
+    assert with_ms.content_key()["clean"]["multiscale"] is True
+    assert plain.content_key() != with_ms.content_key()

@@ -92,6 +92,18 @@ def test_eps_denoiser_inverts_the_forward_process():
     assert torch.allclose(EpsDenoiser(oracle, SCH, clip=False)(xt, t), x0, atol=1e-6)
 
 
+def test_eps_denoiser_returns_on_the_inputs_device_and_dtype():
+    """The network runs in its own dtype (float32 weights); x̂_0 comes back in x_t's (float64), equal to
+    the float32 evaluation cast up."""
+    net = UNet(UNetConfig(base_channels=8, channel_mult=(1, 2), num_res_blocks=1, attention_levels=(1,), norm_groups=4)).eval()
+    den = EpsDenoiser(net, SCH)
+    xt = torch.randn(2, 1, 8, 8, generator=torch.Generator().manual_seed(3), dtype=torch.float64)
+    t = torch.tensor([10, 500])
+    out = den(xt, t)
+    assert out.dtype == torch.float64 and out.device == xt.device and den.device == torch.device("cpu")
+    torch.testing.assert_close(out, den(xt.float(), t).double(), rtol=0, atol=1e-6)
+
+
 @pytest.mark.parametrize("sampler", ["ddim", "ancestral"])
 def test_unconditional_samplers_reproduce_a_gaussian_prior(sampler):
     N, n = 8, 1500
