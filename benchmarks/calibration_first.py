@@ -18,14 +18,22 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import time
 
 import numpy as np
 import torch
 
-def export(path: str, n: int = 64) -> None:
-    from sources.first_package import data_file, read, split_crops
+from ddrm import DDRMConfig
+from ddrm import SplitGibbsConfig
+from ddrm.calibration import RELIABILITY_LEVELS as LEVELS
+from ddrm.calibration import recalibrate, reliability, tarp_coverage
+from ddrm.interferometry.observe import paper_operator
+from ddrm.metrics import all_metrics, psnr_from_mse
+from ddrm.pipeline import posterior_of_stack
+from reporting.plots import reliability_png
+from sources.first_package import data_file, read, split_crops
+from stores.checkpoints import load_prior
 
+def export(path: str, n: int = 64) -> None:
     g = read(data_file())
     out = {}
     for split in ("test", "val"):
@@ -36,45 +44,18 @@ def export(path: str, n: int = 64) -> None:
 
 
 def posterior(images: torch.Tensor, op, sigma: float, sampler, prior, K: int, S: int, batch: int, device, seed: int):
-    """Samples (n, S, N, N) in image space and seconds per observation."""
-    from ddrm.pipeline import simulate
-    from ddrm.reconstruct import reconstruct
-    from ddrm.sampling import make_generators
-
-    den = prior.denoiser
-    out, seconds = [], 0.0
-    for b in range(0, len(images), batch):
-        truth = images[b:b + batch]
-        y = simulate(truth.double(), op, sigma, make_generators([seed + 1000 + b + i for i in range(len(truth))]))
-        gens = make_generators([seed + b + i for i in range(len(truth))], device)
-        if device.type == "cuda":
-            torch.cuda.synchronize()
-        t0 = time.perf_counter()
-        post = reconstruct(y.float().to(device), op, sigma, den,
-                           prior.schedule, sampler, gens, K=K, S=S)
-        if device.type == "cuda":
-            torch.cuda.synchronize()
-        seconds += time.perf_counter() - t0
-        out.append(post.samples.cpu().double())
-    return torch.cat(out), seconds / len(images)
+    """Samples (n, S, N, N) in image space and seconds per observation (``ddrm.pipeline.posterior_of_stack``)."""
+    post = posterior_of_stack(prior, images, op, sigma, sampler, K=K, S=S, batch=batch, seed=seed, device=device)
+    return post.samples, post.seconds
 
 
 def gibbs_config(args):
     """The sampler's defaults unless ``--sweeps/--rho-min/--anneal`` override them."""
-    from ddrm import SplitGibbsConfig
-
     given = {"sweeps": args.sweeps, "rho_min": args.rho_min, "anneal": args.anneal}
     return SplitGibbsConfig(**{k: v for k, v in given.items() if v is not None})
 
 
 def evaluate(args) -> dict:
-    from ddrm import DDRMConfig
-    from ddrm.calibration import RELIABILITY_LEVELS as LEVELS
-    from ddrm.calibration import conformal_scale, covered, reliability, scores, tarp_coverage
-    from ddrm.interferometry.observe import paper_operator
-    from ddrm.metrics import all_metrics, psnr_from_mse
-    from stores.checkpoints import load_prior
-
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     data = np.load(args.images)
     test = torch.from_numpy(data["test"][:args.n].astype(np.float32) / 255)
@@ -88,15 +69,12 @@ def evaluate(args) -> dict:
             xs, sec = posterior(test, op, sigma, sampler, prior, args.K, args.S, args.batch, device, 0)
             xv, _ = posterior(val, op, sigma, sampler, prior, args.K, args.S, args.batch, device, 10_000)
             m = all_metrics(xs, test.double())
-            mu, sd, muv, sdv = xs.mean(1), xs.std(1), xv.mean(1), xv.std(1)
-            val_scores = scores(muv, sdv, val.double())
-            c = {lv: conformal_scale(val_scores, lv, args.S) for lv in (0.68, 0.95)}
+            mu, sd = xs.mean(1), xs.std(1)
+            cal = recalibrate(mu, sd, test.double(), args.S, (xv.mean(1), xv.std(1), val.double()), LEVELS)
             row = {"psnr_mean": float(psnr_from_mse(((mu - test) ** 2).flatten(1).mean(1)).mean()),
                    "psnr": float(m["psnr"].mean()), "nfe": sampler.nfe(args.K), "s_per_obs": sec,
                    **{k: float(m[k].nanmean()) for k in ("cov68", "cov95", "cov68_src", "cov95_src", "sre")},
-                   "scale68": c[0.68], "scale95": c[0.95],
-                   "cov68_src_cal": float(covered(mu, sd, test.double(), 0.68, args.S, c[0.68]).nanmean()),
-                   "cov95_src_cal": float(covered(mu, sd, test.double(), 0.95, args.S, c[0.95]).nanmean())}
+                   **{k: cal[k] for k in ("scale68", "scale95", "cov68_src_cal", "cov95_src_cal")}}
             row["tarp_max_dev"] = tarp_coverage(xs, test.double())[2]
             curves[key] = reliability(mu, sd, test.double(), args.S, LEVELS)
             results[key] = row
@@ -107,8 +85,6 @@ def evaluate(args) -> dict:
 
 def reliability_figure(report: dict, path: str) -> None:
     """The report's reliability diagram (``reporting.plots.reliability_png``; raw curves only here)."""
-    from reporting.plots import reliability_png
-
     curves = {key.replace("_sigma", ", σ_y="): (curve, []) for key, curve in report["curves"].items()}
     with open(path, "wb") as f:
         f.write(reliability_png(list(report["levels"]), curves))

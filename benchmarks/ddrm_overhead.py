@@ -1,4 +1,4 @@
-"""DDRM overhead and batching on the tiny U-Net (issue 2 benchmark; not a test).
+"""DDRM overhead and batching on the tiny U-Net (not a test).
 
 1. DDRM with K steps (B=4 observations x S=4 samples, N=64) against K bare denoiser
    forwards at the same batch of 16: overhead ratio = t_ddrm / t_forwards (goal <= 1.05).
@@ -51,11 +51,11 @@ def main() -> None:
             denoiser(x, t)
 
     def batched():
-        ddrm_sample(denoiser, y, op, schedule, make_generators(range(B)), sigma_y=0.01, K=K, S=S)
+        ddrm_sample(denoiser, y, op, generators=make_generators(range(B)), sigma_y=0.01, K=K, S=S)
 
     def loop():
         for b in range(B):
-            ddrm_sample(denoiser, y[b:b + 1], op, schedule, make_generators([b]), sigma_y=0.01, K=K, S=S)
+            ddrm_sample(denoiser, y[b:b + 1], op, generators=make_generators([b]), sigma_y=0.01, K=K, S=S)
 
     t_fwd, t_batched, t_loop = best_of_interleaved(forwards, batched, loop)
     print(f"threads={torch.get_num_threads()} N={N} K={K} B={B} S={S}")

@@ -1,4 +1,4 @@
-"""Is the shipped FIRST prior's denoiser as confident as its errors? (issue 14's diagnosis)
+"""Is the shipped FIRST prior's denoiser as confident as its errors?
 
 Tweedie's second-order identity: for u = x₀ + ρ ε (model units) and the exact denoiser D(u) = E[x₀ | u],
 Cov[x₀ | u] = ρ² ∂D/∂u. Averaged over data and noise, per pixel,
@@ -25,16 +25,18 @@ import argparse
 import numpy as np
 import torch
 
+from ddrm.calibration import denoiser_calibration
+from ddrm.ddpm import EpsDenoiser
+from ddrm.metrics import source_mask
+from ddrm.units import to_image
+from ddrm.units import to_model
+from stores.checkpoints import load_prior
+
 RHOS = (0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5)
 
 
 def check(prior, x0: torch.Tensor, rho: float, probes: int, gen: torch.Generator) -> dict:
     """Error and ρ² mean diag J over all and over source pixels (``ddrm.calibration.denoiser_calibration``)."""
-    from ddrm.calibration import denoiser_calibration
-    from ddrm.ddpm import EpsDenoiser
-    from ddrm.metrics import source_mask
-
-    from ddrm.units import to_image
 
     err, tw, rho_t = denoiser_calibration(EpsDenoiser(prior.model, prior.schedule, clip=False), prior.schedule,
                                           x0, rho, probes, gen)
@@ -44,9 +46,6 @@ def check(prior, x0: torch.Tensor, rho: float, probes: int, gen: torch.Generator
 
 
 def main() -> None:
-    from ddrm.units import to_model
-    from stores.checkpoints import load_prior
-
     p = argparse.ArgumentParser()
     p.add_argument("images")
     p.add_argument("--prior", default="first", help="a packaged prior's name or a checkpoint directory")

@@ -1,5 +1,5 @@
 """Milliseconds per image per network evaluation of the shipped FIRST prior's U-Net at N = 150,
-at batch 1, 8 and 32 (issue 12): on a CPU larger batches can be slower per image, so the CPU
+at batch 1, 8 and 32: on a CPU larger batches can be slower per image, so the CPU
 actors' batch size follows this measurement. One process, 2 threads, no_grad, median of 5.
 
 Last line: ``ms_per_image_b1=<x> ms_per_image_b8=<x> ms_per_image_b32=<x>``.
@@ -20,7 +20,7 @@ N, BATCHES, REPEATS = 150, (1, 8, 32), 5
 def main() -> None:
     torch.set_num_threads(2)
     prior = load_prior("first", torch.device("cpu"))
-    denoiser = prior.denoiser
+    denoiser = prior
     out = {}
     for b in BATCHES:
         x, t = torch.randn(b, 1, N, N), torch.full((b,), 500)

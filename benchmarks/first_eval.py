@@ -1,4 +1,4 @@
-"""The shipped FIRST prior on real FIRST test images, single process (issue 12):
+"""The shipped FIRST prior on real FIRST test images, single process:
 
 * ``any-n``: the same test images centre-cropped or zero-padded to N = 96, 150 and 192, observed
   with the VLA Earth-rotation preset at each N (its uv pattern fitted to the grid), noiseless.
@@ -14,18 +14,17 @@ validation split (for choices), ``test`` (default) for the final table.
 from __future__ import annotations
 
 import argparse
-import time
 import warnings
 
 import numpy as np
 import torch
 
-from ddrm import DDRMConfig, make_generators, reconstruct
+from ddrm import DDRMConfig
 from ddrm.baselines import baselines
 from ddrm.images import centre_crop_or_pad
 from ddrm.interferometry import array_operator
 from ddrm.metrics import psnr_from_mse
-from ddrm.pipeline import simulate
+from ddrm.pipeline import posterior_of_stack
 from sources.first_package import data_file, read
 from stores.checkpoints import load_prior
 
@@ -46,17 +45,12 @@ def evaluate(prior, truth: torch.Tensor, array: str, sigma_y: float, K: int, S: 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)  # the paper masks' known Hermitian closure
         op = array_operator(array, truth.shape[-1])
-    n = len(truth)
-    y = simulate(truth, op, sigma_y, make_generators(range(n)))
-    t0 = time.perf_counter()
-    post = reconstruct(y.float(), op, sigma_y, prior.denoiser, prior.schedule, DDRMConfig(),
-                       make_generators(range(1000, 1000 + n)), K=K, S=S)
-    seconds = (time.perf_counter() - t0) / n
-    base = baselines(y, op, sigma_y)
-    sample_mse = ((post.samples - truth[:, None]) ** 2).flatten(1).mean(1)
+    post = posterior_of_stack(prior, truth, op, sigma_y, DDRMConfig(), K=K, S=S, batch=len(truth))
+    base = baselines(post.y, op, sigma_y)
+    sample_mse = ((post.samples - truth[:, None].double()) ** 2).flatten(1).mean(1)
     return {"ddrm_mean": float(psnr(post.mean, truth).mean()), "ddrm_samples": float(psnr_from_mse(sample_mse).mean()),
             "clean": float(psnr(base["clean"], truth).mean()), "dirty": float(psnr(base["dirty"], truth).mean()),
-            "background": float(post.mean[truth == 0].mean()), "s_per_obs": seconds}
+            "background": float(post.mean[truth == 0].mean()), "s_per_obs": post.seconds}
 
 
 def main() -> None:

@@ -1,6 +1,6 @@
-"""Choose split Gibbs's settings on the *validation* split (issue 14), cheaply enough for a CPU.
+"""Choose split Gibbs's settings on the *validation* split, cheaply enough for a CPU.
 
-``--N 150`` is issue 14's own problem (validation images, the paper's VLA mask); a CPU affords only a
+``--N 150`` is the target problem (validation images, the paper's VLA mask); a CPU affords only a
 few images and S = 8 there (S-corrected intervals are exact at any S). The proxy (``--N 64``): FIRST
 validation images centre-cropped to N = 64 (the prior is convolutional and
 was trained on 64-128 crops at the same pixel scale), VLA Earth-rotation coverage gridded at N = 64
@@ -28,18 +28,22 @@ from __future__ import annotations
 
 import argparse
 import json
-import time
 
 import numpy as np
 import torch
+
+from ddrm import DDRMConfig, SplitGibbsConfig
+from ddrm.images import centre_crop_or_pad
+from ddrm.interferometry.observe import observe_array, paper_operator
+from ddrm.metrics import all_metrics, interval_coverage, mse_mean, psnr_from_mse, source_mask
+from ddrm.pipeline import posterior_of_stack
+from ddrm.units import to_image
+from stores.checkpoints import load_prior
 
 
 def problem(path: str, n: int, N: int):
     """(truth (n, N, N) in [0, 1] from the validation split, the operator): the paper's VLA mask at
     N = 150, else the proxy at N."""
-    from ddrm.images import centre_crop_or_pad
-    from ddrm.interferometry.observe import observe_array, paper_operator
-
     val = np.load(path)["val"].astype(np.float32) / 255
     crops = [centre_crop_or_pad(torch.from_numpy(v), N) for v in val]
     truth = torch.stack([c for c in crops if c.max() > 0][:n])
@@ -62,9 +66,6 @@ def score(samples_model: torch.Tensor, truth: torch.Tensor, mean_model: torch.Te
     """PSNR of μ̂ and S-corrected coverage. ``mean_model`` (the denoised chains): μ̂ is their clipped mean
     (Rao-Blackwellised) while σ̂ stays the samples'; ``floor_model`` (noise alone, as added by
     ``sample_output``): ``floor_share_src`` is the source-pixel mean of its variance over σ̂²."""
-    from ddrm.metrics import all_metrics, interval_coverage, mse_mean, psnr_from_mse, source_mask
-    from ddrm.units import to_image
-
     xs, truth = to_image(samples_model.double()).clamp(0, 1), truth.double()
     if mean_model is None:
         m = all_metrics(xs, truth)
@@ -84,23 +85,13 @@ def score(samples_model: torch.Tensor, truth: torch.Tensor, mean_model: torch.Te
 
 
 def run(truth, op, prior, sampler, sigma: float, K: int, S: int, batch: int):
-    """Posterior samples in model units (n, S, N, N), unclipped, and seconds per observation."""
-    from ddrm.pipeline import simulate
-    from ddrm.sampling import make_generators, run_sampler
-
-    den, out, t0 = prior.denoiser, [], time.perf_counter()
-    for b in range(0, len(truth), batch):
-        x = truth[b:b + batch]
-        y = simulate(x.double(), op, sigma, make_generators([5000 + b + i for i in range(len(x))])).float()
-        out.append(run_sampler(den, y, op, prior.schedule, make_generators([b + i for i in range(len(x))]),
-                               sigma, sampler, K=K, S=S))
-    return torch.cat(out), (time.perf_counter() - t0) / len(truth)
+    """Posterior samples in model units (n, S, N, N), unclipped, and seconds per observation
+    (``ddrm.pipeline.posterior_of_stack``)."""
+    post = posterior_of_stack(prior, truth, op, sigma, sampler, K=K, S=S, batch=batch, clip=False)
+    return 2 * post.samples - 1, post.seconds
 
 
 def main() -> None:
-    from ddrm import DDRMConfig, SplitGibbsConfig
-    from stores.checkpoints import load_prior
-
     p = argparse.ArgumentParser()
     p.add_argument("images")
     p.add_argument("--prior", default="first", help="a packaged prior's name or a checkpoint directory")

@@ -1,4 +1,4 @@
-"""Synthetic generation + writing throughput of the ``prepare_dataset`` flow, local store (issue 4).
+"""Synthetic generation + writing throughput of the ``prepare_dataset`` flow, local store.
 
 Each figure is the whole flow (plan, parallel shard tasks, validation, atomic publish, preview
 artifact) on a warm Prefect server, divided into the image count; the generator alone is printed

@@ -1,4 +1,4 @@
-"""Choosing the FIRST prior's U-Net by measurement (issue 12): each candidate trains for the same
+"""Choosing the FIRST prior's U-Net by measurement: each candidate trains for the same
 wall-clock budget on the train split (one process, 2 threads, the recipe's random crops), then
 DDRM with its EMA weights reconstructs validation images (valid split only) observed with the
 paper's VLA mask, noiseless, and we compare posterior-mean PSNR with CLEAN's.
@@ -21,8 +21,8 @@ import torch
 from ddrm.ddpm import EMA, EpsDenoiser
 from ddrm.interferometry import array_operator
 from ddrm.pipeline import simulate_and_score
-from ddrm.sampler import DDRMConfig
-from ddrm.sampling import make_generators
+from ddrm.samplers import DDRMConfig
+from ddrm.samplers import make_generators
 from ddrm.training import make_optimizer, train_step
 from ddrm.unet import UNET_PRESETS, UNet, UNetConfig
 from ddrm.units import to_model
@@ -66,7 +66,7 @@ def evaluate(ema: EMA, truth: torch.Tensor, K: int = 20, S: int = 2) -> dict[str
     op = array_operator("paper-vla", truth.shape[-1])
     schedule = train_preset("first").schedule
     n = truth.shape[0]
-    r = simulate_and_score(EpsDenoiser(ema.model, schedule), schedule, op, truth, sigma_y=0.0, samplers=[DDRMConfig()],
+    r = simulate_and_score(EpsDenoiser(ema.model, schedule), truth, op, sigma_y=0.0, samplers=[DDRMConfig()],
                            K=K, S=S, noise_generators=make_generators(range(n)),
                            sample_generators={"ddrm": make_generators(range(100, 100 + n))})
     mean = r.posteriors["ddrm"].mean

@@ -1,4 +1,4 @@
-"""Does more training at small noise levels make the shipped prior as confident as its errors? (issue 14)
+"""Does more training at small noise levels make the shipped prior as confident as its errors?
 
 The shipped FIRST prior was trained 7000 steps with t ~ U{0..999}: only 7 of the 1000 timesteps have
 σ_t <= 0.02 and 56 have σ_t <= 0.1 (cosine schedule), yet split Gibbs spends its last quarter of
@@ -25,12 +25,17 @@ import time
 import numpy as np
 import torch
 
+from ddrm.ddpm import EMA
+from ddrm.training import OptimConfig, augment, crop_batch_size, lr_at, random_crops, train_step
+from ddrm.unet import UNet
+from ddrm.units import to_model
+from sources.first_package import data_file, read, split_crops
+from stores.checkpoints import WEIGHTS, read_meta, read_state
+from stores.checkpoints import write_checkpoint
+
 
 def train_images() -> torch.Tensor:
     """FIRST train-split galaxies (n, 1, 150, 150) in model units, by the store's rule (``split_crops``)."""
-    from ddrm.units import to_model
-    from sources.first_package import data_file, read, split_crops
-
     return to_model(torch.from_numpy(split_crops(read(data_file()), "train")[1].astype(np.float32) / 255))[:, None]
 
 
@@ -42,11 +47,6 @@ def draw_t(n: int, small: int, frac: float, T: int, gen: torch.Generator) -> tup
 
 
 def main() -> None:
-    from ddrm.ddpm import EMA
-    from ddrm.training import OptimConfig, augment, crop_batch_size, lr_at, random_crops, train_step
-    from ddrm.unet import UNet
-    from stores.checkpoints import WEIGHTS, read_meta, read_state
-
     p = argparse.ArgumentParser()
     p.add_argument("--out", required=True)
     p.add_argument("--steps", type=int, default=2400)
@@ -105,8 +105,6 @@ def main() -> None:
 
 def save(out: str, model, ema, opt, meta, step: int, args) -> None:
     """A prior checkpoint (model.pt with EMA, weights, optimiser; prior.json) the stores can load."""
-    from stores.checkpoints import write_checkpoint
-
     train = {**meta.train, "finetune": {k: v for k, v in vars(args).items() if k != "out"}}
     write_checkpoint(out, {"ema": ema.state_dict(), "model": model.state_dict(), "optimizer": opt.state_dict(),
                            "step": meta.step + step}, dataclasses.replace(meta, train=train, step=meta.step + step))

@@ -1,5 +1,5 @@
 """Observations/s through the reconstruction actor pool, 1 vs 2 actors of one thread each, against
-a plain single-process loop of one observation at a time with one thread (issue 6).
+a plain single-process loop of one observation at a time with one thread.
 
 Same checkpoint (the tiny demo U-Net), N=64, K=20, S=4, 96 VLA observations; CPU actors take
 one observation per call (batching is slower per image on a CPU). Every timing includes its own start-up (actors: process start,
@@ -20,7 +20,7 @@ from prefect import flow
 
 from ddrm.interferometry import array_operator
 from ddrm.pipeline import simulate_and_score
-from ddrm.sampling import make_generators
+from ddrm.samplers import make_generators
 from ddrm.schedule import Schedule
 from ddrm.unet import UNet, unet_preset
 from flows.prepare import prepare_dataset
@@ -42,9 +42,9 @@ def loop(checkpoint: str, dataset: str) -> float:
     denoiser, schedule = load_denoiser(checkpoint, data, torch.device("cpu"))
     op = array_operator("vla", data.N)
     for img in data.split("test")[:CFG.n_images]:
-        noise = ss.noise_seed(CFG.seed, int(img), "vla")
-        sample = {s.name: make_generators([ss.sampler_seed(CFG.seed, int(img), "vla", 20, s.name)]) for s in CFG.samplers}
-        simulate_and_score(denoiser, schedule, op, torch.from_numpy(data.read([img])), sigma_y=CFG.sigma_y[0],
+        noise = CFG.noise_seed(int(img), "vla")
+        sample = {s.name: make_generators([CFG.sampler_seed(int(img), "vla", 20, s.name)]) for s in CFG.samplers}
+        simulate_and_score(denoiser, torch.from_numpy(data.read([img])), op, sigma_y=CFG.sigma_y[0],
                            samplers=CFG.samplers, K=20, S=CFG.samples, noise_generators=make_generators([noise]),
                            sample_generators=sample, clean=CFG.clean)
     return CFG.n_images / (time.perf_counter() - t0)

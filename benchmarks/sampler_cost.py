@@ -13,11 +13,15 @@ import warnings
 
 import torch
 
+from ddrm import DDRMConfig, SplitGibbsConfig
+from ddrm.interferometry.observe import paper_operator
+from ddrm.operators import FourierSamplingOperator
+from ddrm.reconstruct import reconstruct
+from ddrm.samplers import make_generators
+from stores.checkpoints import load_prior
+
 
 def operator(N: int):
-    from ddrm.interferometry.observe import paper_operator
-    from ddrm.operators import FourierSamplingOperator
-
     if N == 150:
         return paper_operator("vla")
     g = torch.Generator().manual_seed(0)
@@ -27,27 +31,21 @@ def operator(N: int):
 
 
 def seconds_per_obs(sampler, N: int, K: int, S: int, B: int, device: torch.device) -> float:
-    from ddrm.reconstruct import reconstruct
-    from ddrm.sampling import make_generators
-    from stores.checkpoints import load_prior
-
     prior = load_prior("first", device)
     op = operator(N)
-    den = prior.denoiser
+    den = prior
     y = op.H(torch.full((B, N, N), -1.0, dtype=torch.float64)).float().to(device)
-    reconstruct(y, op, 0.02, den, prior.schedule, sampler, make_generators(range(B), device), K=2, S=S)  # warm-up
+    reconstruct(den, y, op, 0.02, sampler, make_generators(range(B), device), K=2, S=S)  # warm-up
     if device.type == "cuda":
         torch.cuda.synchronize()
     t0 = time.perf_counter()
-    reconstruct(y, op, 0.02, den, prior.schedule, sampler, make_generators(range(B), device), K=K, S=S)
+    reconstruct(den, y, op, 0.02, sampler, make_generators(range(B), device), K=K, S=S)
     if device.type == "cuda":
         torch.cuda.synchronize()
     return (time.perf_counter() - t0) / B
 
 
 def main() -> None:
-    from ddrm import DDRMConfig, SplitGibbsConfig
-
     p = argparse.ArgumentParser()
     p.add_argument("--K", type=int, default=50)
     p.add_argument("--S", type=int, default=16)

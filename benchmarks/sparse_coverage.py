@@ -41,7 +41,7 @@ from ddrm.interferometry.observe import paper_operator
 from ddrm.metrics import mse_mean, psnr_from_mse
 from ddrm.pipeline import simulate
 from ddrm.reconstruct import reconstruct
-from ddrm.sampling import make_generators
+from ddrm.samplers import make_generators
 from ddrm.units import to_image
 from sources.first_package import data_file, read, split_crops
 from stores.checkpoints import load_prior
@@ -84,27 +84,26 @@ def methods(prior, truth: torch.Tensor, op, sigma: float, K: int, S: int, gibbs:
 def images_of(prior, truth: torch.Tensor, op, sigma: float, K: int, S: int, gibbs: bool,
               grid: tuple = ()) -> tuple[dict[str, float], dict[str, torch.Tensor]]:
     """``methods``' numbers and the images (B, N, N) or samples (B, S, N, N) behind them, by method."""
-    B, sched = len(truth), prior.schedule
-    den = prior.denoiser
+    B = len(truth)
+    den = prior
     y = simulate(truth.double(), op, sigma, make_generators([7000 + i for i in range(B)]))
     images, out = dict(baselines(y, op, sigma, CleanConfig(multiscale=multiscale.available()))), {}
     seeds = [100 + i for i in range(B)]
     for name, cfg in (("ddrm", DDRMConfig()), ("ddrm_data", DDRMConfig(data_step=True))):
         t0 = time.perf_counter()
-        post = reconstruct(y.float(), op, sigma, den, sched, cfg, make_generators(seeds), K=K, S=S, clip=False)
+        post = reconstruct(den, y.float(), op, sigma, cfg, make_generators(seeds), K=K, S=S, clip=False)
         images[name], out[f"{name}_s"] = post.samples, (time.perf_counter() - t0) / B
         if name == "ddrm_data":
             t0 = time.perf_counter()
             gens = make_generators([s + 2 for s in seeds])
-            x = refine(den, 2 * post.samples.double() - 1, operator_step(op, y, sigma, gens), sched, gens,
-                       ExactRefineConfig())
+            x = refine(den, 2 * post.samples.double() - 1, operator_step(op, y, sigma, gens), ExactRefineConfig(), gens)
             images["default"], out["default_s"] = to_image(x), out[f"{name}_s"] + (time.perf_counter() - t0) / B
             for cfg_r in grid:
                 gens = make_generators([s + 2 for s in seeds])
-                x = refine(den, 2 * post.samples.double() - 1, operator_step(op, y, sigma, gens), sched, gens, cfg_r)
+                x = refine(den, 2 * post.samples.double() - 1, operator_step(op, y, sigma, gens), cfg_r, gens)
                 out[f"refine_{cfg_r.rho_max:g}:{cfg_r.rho_min:g}:{cfg_r.iterations}"] = psnr_of_mean(to_image(x), truth)
     if gibbs:
-        post = reconstruct(y.float(), op, sigma, den, sched, SplitGibbsConfig(), make_generators(seeds), K=K, S=S)
+        post = reconstruct(den, y.float(), op, sigma, SplitGibbsConfig(), make_generators(seeds), K=K, S=S)
         images["gibbs"] = post.samples
     out |= {k: psnr_of_mean(v, truth) for k, v in images.items()}
     out |= {f"faint_{k}": faint_ratio(v, truth) for k, v in images.items()}

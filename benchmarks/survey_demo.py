@@ -1,4 +1,4 @@
-"""The README's demo survey end to end (`radio-ddrm survey`): total seconds and each stage's share (issue 7).
+"""The README's demo survey end to end (`radio-ddrm survey`): total seconds and each stage's share.
 
 Runs the `survey` flow with the demo preset into a fresh temporary root (a fresh Prefect ephemeral
 server and local Ray, as on a new machine) and reads each subflow's run time from the Prefect API.

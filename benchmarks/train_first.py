@@ -1,5 +1,5 @@
 """Ray Train throughput of the shipped FIRST prior's recipe (``train --preset first``) at N = 150:
-1 vs 2 workers, one thread each, on the same warm local Ray (issue 12). Samples/s is the median
+1 vs 2 workers, one thread each, on the same warm local Ray. Samples/s is the median
 over report windows after the first (start-up excluded), all workers together; a sample is one
 training window (64, 96 or 128 px, area-scaled batches, as in the recipe).
 

@@ -1,5 +1,5 @@
 """Ray Train throughput of the demo prior (tiny U-Net, N=64, batch 16 per worker): 1 vs 2 workers,
-one thread each, on the same warm local Ray (issue 5). Goal: scaling >= 1.5 on a 2-core CPU.
+one thread each, on the same warm local Ray. Goal: scaling >= 1.5 on a 2-core CPU.
 
 Samples/s is the median over report windows after the first (start-up excluded), all workers
 together. Also prints each run's peak worker memory (max RSS).

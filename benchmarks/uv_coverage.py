@@ -1,4 +1,4 @@
-"""Time coverage + gridding + operator construction per preset at N = 150 (issue 3 benchmark).
+"""Time coverage + gridding + operator construction per preset at N = 150.
 
 Built once per array and reused across observations; goal: under 1 s each on a 2-core CPU.
 The first call pays astropy's one-off start-up (IERS tables), timed separately.

@@ -10,8 +10,8 @@ from astropy import units as u
 from ddrm.baselines import CleanConfig
 from ddrm.exact_gibbs import ExactRefineConfig
 from ddrm.interferometry.gridding import DEFAULT_FIT_FRACTION, WEIGHTINGS
-from ddrm.sampler import DDRMConfig
-from ddrm.sampling import SamplerConfig
+from ddrm.samplers import DDRMConfig
+from ddrm.samplers import SamplerConfig
 from ddrm.selfcal import SELFCAL_MODES, SelfCalConfig
 
 NOISE_SOURCES = ("weights", "scatter")
@@ -22,7 +22,7 @@ DEFAULT_SAMPLER = DDRMConfig(data_step=True)  # with σ_y that small the paper's
 
 def image_sampler(name: str) -> SamplerConfig:
     """The imaging stage's sampler of a registered name: its defaults, with DDRM's final data step on."""
-    from ddrm.sampling import config_for
+    from ddrm.samplers import config_for
 
     return DEFAULT_SAMPLER if name == DEFAULT_SAMPLER.name else config_for(name)
 

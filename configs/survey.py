@@ -7,8 +7,10 @@ from typing import Any, Optional
 
 from ddrm.baselines import CleanConfig
 from ddrm.interferometry import array_names, array_spec
-from ddrm.sampler import DDRMConfig
-from ddrm.sampling import SamplerConfig
+import numpy as np
+
+from ddrm.samplers import DDRMConfig, SamplerConfig
+from ddrm.seeding import derive_seed
 
 from .common import PACKAGED_PRIORS
 
@@ -17,7 +19,7 @@ from .prepare import PREPARE_PRESETS, PrepareConfig
 from .train import TRAIN_PRESETS, TrainConfig
 
 GPU_BATCH = 16  # observations per GPU batch: B·S = 16·8 images of 150² fit an 80 GB GPU with the paper U-Net
-KEY_VERSION = 3  # survey-key version: 2 = seeds from array names (issue 11), 3 = S-corrected and source-pixel coverage, nfe (issue 14); never resume a store of another
+KEY_VERSION = 3  # survey-key version: 2 = seeds from array names, 3 = S-corrected and source-pixel coverage, nfe; never resume a store of another
 
 
 @dataclass(frozen=True)
@@ -80,6 +82,36 @@ class ReconstructConfig:
         d = {k: v for k, v in asdict(self).items() if k != "samplers"}
         return {**d, "samplers": [s.to_dict() for s in self.samplers]}
 
+    def plan(self, test_images: np.ndarray,
+             val_images: np.ndarray = np.zeros(0, dtype=np.int64)) -> tuple[np.ndarray, ...]:
+        """The experiment: (obs_image, obs_array, obs_sigma, obs_K, obs_split) for arrays × noise levels × K values
+        × the first n_images test images, then the same for the first n_calibration validation images (split 1)."""
+        images = np.asarray(test_images[:self.n_images], dtype=np.int64)
+        if len(images) < self.n_images:
+            raise ValueError(f"the dataset's test split has {len(images)} images; the survey asks for {self.n_images}")
+        calib = np.asarray(val_images[:self.n_calibration], dtype=np.int64)
+        if len(calib) < self.n_calibration:
+            raise ValueError(f"the dataset's validation split has {len(calib)} images; the survey asks for "
+                             f"{self.n_calibration} calibration images")
+        grid = [(a, s, k, img, split) for split, imgs in ((0, images), (1, calib)) for a in range(len(self.arrays))
+                for s in range(len(self.sigma_y)) for k in self.K_values for img in imgs]
+        obs_array, obs_sigma, obs_K, obs_image, obs_split = (np.array(v) for v in zip(*grid))
+        return obs_image.astype(np.int64), obs_array.astype(np.int16), obs_sigma.astype(np.int16), \
+            obs_K.astype(np.int32), obs_split.astype(np.int8)
+
+    def noise_seed(self, image: int, array: str) -> int:
+        """The noise of observation (image, array): by the array's *name*, the same for every K and sampler."""
+        return derive_seed(self.seed, "noise", image, array)
+
+    def sampler_seed(self, image: int, array: str, K: int, sampler: str) -> int:
+        """The random stream of one sampler on one observation."""
+        return derive_seed(self.seed, "sample", image, array, K, sampler)
+
+    @staticmethod
+    def obs_id(array: str, sigma_y: float, K: int, image: int) -> str:
+        """An observation's name: ``<array>/sigma<σ_y>/K<K>/img<index>``."""
+        return f"{array}/sigma{sigma_y:g}/K{K}/img{image:06d}"
+
     def content_key(self) -> dict:
         """What determines the results (not the pool's size or batching of the work)."""
         d = self.to_dict()
@@ -92,7 +124,7 @@ class ReconstructConfig:
 
 RECONSTRUCT_PRESETS: dict[str, ReconstructConfig] = {
     "demo": ReconstructConfig(name="survey-demo", K_values=(20, 50), samples=8, n_images=8),
-    # the paper's table: its masks, noiseless, 200 test images, S = 128 (design.md §7)
+    # the paper's table: its masks, noiseless, 200 test images, S = 128 (docs/design.md §8)
     "paper": ReconstructConfig(name="survey-paper", arrays=("paper-vla", "paper-eht", "paper-alma"),
                                K_values=(10, 50, 100, 500, 1000), samples=128, sigma_y=(0.0,),
                                n_images=200, batch_size=1),  # B·S = 128 images per denoiser call already

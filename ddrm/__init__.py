@@ -2,17 +2,17 @@
 
 Schedules, the U-Net denoiser, the DDPM loss and samplers, linear operators with an
 SVD interface, posterior samplers behind one signature (DDRM first), reconstruction from
-measurements, metrics and classical baselines. See design.md.
+measurements, metrics and classical baselines. The maths: docs/design.md.
 """
 
 from .ddpm import EMA, EpsDenoiser, ddpm_loss, sample_ancestral, sample_ddim
 from .operators import (DenseSVDOperator, FourierSamplingOperator, IdentityOperator, PixelMaskOperator,
                         RealFourierBasis, SVDOperator)
 from .reconstruct import Posterior, reconstruct
-from .sampler import DDRMConfig, ddrm, ddrm_sample
-from .sampling import SamplerConfig, make_generators, register, run_sampler
+from .samplers import DDRMConfig, SamplerConfig, SplitGibbsConfig, ddrm_sample, make_generators, register, run_sampler
+from .samplers.ddrm import ddrm
+from .samplers.split_gibbs import split_gibbs
 from .schedule import Schedule
-from .split_gibbs import SplitGibbsConfig, split_gibbs
 from .unet import UNet, UNetConfig, unet_preset
 
 __version__ = "0.1.0"

@@ -1,4 +1,4 @@
-"""Classical baselines on the same operator (design.md §7): dirty image and Hogbom CLEAN.
+"""Classical baselines on the same operator (docs/design.md §7): dirty image and Hogbom CLEAN.
 
 For Fourier sampling HᵀH = F^H diag(s²) F is a circular convolution, so the dirty
 beam (PSF) is exact and shift-invariant: psf = HᵀH δ_0 / (HᵀH δ_0)_0, peak 1 at pixel (0, 0).

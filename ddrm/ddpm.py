@@ -1,8 +1,9 @@
-"""DDPM training loss, EMA, and unconditional sampling (design.md §4).
+"""DDPM training loss, EMA, and unconditional sampling (docs/design.md §4).
 
-Samplers see one kind of callable, a *denoiser* D(x_t, t) -> x̂_0 with x_t (n, C, N, N)
-and t (n,) long timesteps. :class:`EpsDenoiser` turns an ε-prediction network into one;
-it is the only place that knows the network's parametrisation:
+Samplers see one kind of object, a *denoiser* D(x_t, t) -> x̂_0 with x_t (n, C, N, N) and t (n,)
+long timesteps, which carries its noise ``schedule`` (the :class:`Denoiser` protocol; the posterior
+samplers call it ``prior``). :class:`EpsDenoiser` turns an ε-prediction network into one; it is the
+only place that knows the network's parametrisation:
 
     x̂_0 = (x_t - √(1-ᾱ_t) ε_θ(x_t, t)) / √ᾱ_t.
 """
@@ -10,14 +11,24 @@ it is the only place that knows the network's parametrisation:
 from __future__ import annotations
 
 import copy
-from typing import Callable, Optional
+from typing import Callable, Optional, Protocol, runtime_checkable
 
 import torch
 from torch import nn
 
 from .schedule import Schedule
 
-Denoiser = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
+
+
+@runtime_checkable
+class Denoiser(Protocol):
+    """x̂_0 = D(x_t (n, C, N, N), t (n,)) in model space, with the schedule that defines t."""
+
+    schedule: Schedule
+
+    def __call__(self, xt: torch.Tensor, t: torch.Tensor) -> torch.Tensor: ...
+
+
 StepCallback = Callable[[int, int], None]
 
 

@@ -28,8 +28,7 @@ import torch
 from .ddpm import Denoiser
 from .likelihood import VisibilityLikelihood, likelihood_step
 from .operators.base import SVDOperator
-from .sampling import fill_normal, sigma_per_observation
-from .schedule import Schedule
+from .samplers import fill_normal, sigma_per_observation
 
 Step = Callable[[torch.Tensor, float, bool], torch.Tensor]
 
@@ -82,24 +81,26 @@ def operator_step(op: SVDOperator, y: torch.Tensor, sigma_y: Union[float, torch.
 
 
 @torch.no_grad()
-def refine(denoiser: Denoiser, x: torch.Tensor, step: Step, schedule: Schedule,
-           generators: Sequence[torch.Generator], config: ExactRefineConfig) -> torch.Tensor:
-    """Samples x (B, S, N, N) model space (a sampler's) -> (B, S, N, N) under the likelihood of ``step``."""
+def refine(prior: Denoiser, x: torch.Tensor, step: Step, config: ExactRefineConfig,
+           generators: Sequence[torch.Generator]) -> torch.Tensor:
+    """Samples x (B, S, N, N) model space (a sampler's) -> (B, S, N, N) under the likelihood of ``step``
+    (the calling convention of ``ddrm.samplers``, with the likelihood step in the place of y and op)."""
     B, S, N, _ = x.shape
+    schedule = prior.schedule
     n = config.iterations
     rhos = [config.rho_max * (config.rho_min / config.rho_max) ** (k / max(n - 1, 1)) for k in range(n)]
     for k, target in enumerate(rhos):
         t = schedule.nearest_timestep(target)
         rho, ab = float(schedule.sigmas[t]), float(schedule.alpha_bar[t])
-        x0 = denoiser((ab ** 0.5 * x).reshape(B * S, 1, N, N).float(),
-                      torch.full((B * S,), t, dtype=torch.long, device=x.device)).reshape(B, S, N, N).double()
+        x0 = prior((ab ** 0.5 * x).reshape(B * S, 1, N, N).float(),
+                   torch.full((B * S,), t, dtype=torch.long, device=x.device)).reshape(B, S, N, N).double()
         last = k == n - 1
         z = x0 if last else x0 + rho * fill_normal(generators, torch.empty_like(x0))
         x = step(z, rho, not last)
     return x
 
 
-def exact_refine(denoiser: Denoiser, x: torch.Tensor, like: VisibilityLikelihood, schedule: Schedule,
-                 generators: Sequence[torch.Generator], config: ExactRefineConfig) -> torch.Tensor:
+def exact_refine(prior: Denoiser, x: torch.Tensor, like: VisibilityLikelihood, config: ExactRefineConfig,
+                 generators: Sequence[torch.Generator]) -> torch.Tensor:
     """Samples x (1, S, N, N) model space (DDRM's) -> (1, S, N, N) under the exact likelihood of ``like``."""
-    return refine(denoiser, x, visibility_step(like, generators), schedule, generators, config)
+    return refine(prior, x, visibility_step(like, generators), config, generators)

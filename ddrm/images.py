@@ -1,6 +1,6 @@
 """Preparing real images for the prior: checks, centre crop or resampling to N, normalisation.
 
-Image space is [0, 1] (design.md §1): x = clip(x_raw, 0, ∞) / scale, with scale the image's
+Image space is [0, 1] (docs/design.md §1): x = clip(x_raw, 0, ∞) / scale, with scale the image's
 own peak (``"max"``) or one value for the whole dataset (``"global"``), then clipped to 1.
 """
 

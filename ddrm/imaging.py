@@ -20,6 +20,7 @@ from typing import Optional, Sequence
 import numpy as np
 import torch
 
+from .ddpm import Denoiser
 from .baselines import CleanBeam, CleanConfig, dirty_beam, dirty_image, dirty_noise_std, hogbom_clean
 from .exact_gibbs import ExactRefineConfig, exact_refine
 from .interferometry.dirty import nufft_dirty, nufft_psf
@@ -28,7 +29,7 @@ from .interferometry.gridding import grid_weighted, visibility_imaging_weights, 
 from .interferometry.imaging import GriddedObservation, observation_from_grid, to_model_space, with_total_flux
 from .likelihood import VisibilityLikelihood
 from .reconstruct import reconstruct
-from .sampling import SamplerConfig
+from .samplers import SamplerConfig
 from .selfcal import CalData, SelfCalConfig, SelfCalRecord, iterate, point_start
 
 
@@ -60,7 +61,8 @@ class ImagingResult:
     likelihood: str = "gridded"
 
 
-def image_observation(obs: GriddedObservation, denoiser, schedule, sampler, generators, *, K: int, S: int,
+def image_observation(prior: Denoiser, obs: GriddedObservation, sampler: SamplerConfig,
+                      generators: Sequence[torch.Generator], *, K: int, S: int,
                       noise: str = "weights", clean: Optional[CleanConfig] = None,
                       dirty: Optional[tuple[torch.Tensor, torch.Tensor]] = None,
                       visibilities: Optional[tuple] = None, exact=None) -> ImagingResult:
@@ -94,7 +96,7 @@ def image_observation(obs: GriddedObservation, denoiser, schedule, sampler, gene
     t0 = time.perf_counter()
 
     def run(F: float, gens):
-        return reconstruct(to_model_space(y, op, F).float(), op, 2 * sigma / F, denoiser, schedule, sampler, gens,
+        return reconstruct(prior, to_model_space(y, op, F).float(), op, 2 * sigma / F, sampler, gens,
                            K=K, S=S, clip=False)  # a real sky's noise may be negative; clipping would add flux
 
     first = run(F0, generators)
@@ -104,8 +106,8 @@ def image_observation(obs: GriddedObservation, denoiser, schedule, sampler, gene
     chi2 = float(((op.H(mean_model) - to_model_space(y, op, F)) / (2 * sigma / F)).pow(2).mean())
     samples, mode = post.samples[0].double(), "gridded"
     if exact is not None and visibilities is not None:
-        samples = exact_samples(samples, obs, visibilities, sigma / obs.sigma_weights, float(result.model.sum()), F,
-                                 denoiser, schedule, exact, generators)
+        samples = exact_samples(prior, samples, obs, visibilities, sigma / obs.sigma_weights,
+                                float(result.model.sum()), F, exact, generators)
         mode = "exact"
     mean = samples.mean(0)
     std = samples.std(0) if len(samples) > 1 else torch.zeros_like(mean)
@@ -117,8 +119,9 @@ def image_observation(obs: GriddedObservation, denoiser, schedule, sampler, gene
                          likelihood=mode)
 
 
-def exact_samples(samples: torch.Tensor, obs: GriddedObservation, visibilities: tuple, noise_scale: float,
-                   total_flux: float, F: float, denoiser, schedule, exact, generators) -> torch.Tensor:
+def exact_samples(prior: Denoiser, samples: torch.Tensor, obs: GriddedObservation, visibilities: tuple,
+                  noise_scale: float, total_flux: float, F: float, exact: ExactRefineConfig,
+                  generators: Sequence[torch.Generator]) -> torch.Tensor:
     """Image-space samples (S, N, N) refined under the exact likelihood at flux scale F. Without a measured
     zero spacing, the total flux enters as a visibility at (0, 0) with the largest cell weight (as on the grid)."""
 
@@ -131,7 +134,7 @@ def exact_samples(samples: torch.Tensor, obs: GriddedObservation, visibilities: 
     N = samples.shape[-1]
     like = VisibilityLikelihood.build(uv, values, weight, N, obs.grid.pixel_scale_arcsec, F)
     gens = [torch.Generator(device=g.device).manual_seed(g.initial_seed() + 2) for g in generators]
-    x = exact_refine(denoiser, (2 * samples - 1)[None], like, schedule, gens, exact)
+    x = exact_refine(prior, (2 * samples - 1)[None], like, exact, gens)
     return (x[0].double() + 1) / 2
 
 
@@ -201,34 +204,34 @@ def clean_components(prep: Prepared, clean: CleanConfig) -> torch.Tensor:
                         threshold=threshold).model[0].double()
 
 
-def posterior(prep: Prepared, data: CalData, settings: ImagingSettings, denoiser, schedule,
+def posterior(prior: Denoiser, prep: Prepared, data: CalData, settings: ImagingSettings,
               generators: Sequence[torch.Generator]) -> ImagingResult:
     """The posterior of prepared data (``image_observation``), exact unless ``settings.exact`` is None."""
-    return image_observation(prep.obs, denoiser, schedule, settings.sampler, generators, K=settings.K, S=settings.S,
+    return image_observation(prior, prep.obs, settings.sampler, generators, K=settings.K, S=settings.S,
                              noise=settings.noise, clean=settings.clean, dirty=(prep.dirty, prep.psf),
                              visibilities=prep.likelihood_data(data), exact=settings.exact)
 
 
-def refined(r: ImagingResult, prep: Prepared, data: CalData, settings: ImagingSettings, denoiser, schedule,
+def refined(prior: Denoiser, r: ImagingResult, prep: Prepared, data: CalData, settings: ImagingSettings,
             generators: Sequence[torch.Generator]) -> ImagingResult:
     """The result's samples refined under the exact likelihood of other (re-calibrated) on-field data."""
     values = zero_spacing_amplitudes(data.uv, data.vis, settings.N, settings.pixel_scale_arcsec)
-    samples = exact_samples(r.samples / r.flux_scale, prep.obs, (data.uv, values, data.weight),
-                            r.sigma_jy / prep.obs.sigma_weights, r.total_flux_clean, r.flux_scale, denoiser, schedule,
+    samples = exact_samples(prior, r.samples / r.flux_scale, prep.obs, (data.uv, values, data.weight),
+                            r.sigma_jy / prep.obs.sigma_weights, r.total_flux_clean, r.flux_scale,
                             settings.exact or ExactRefineConfig(), generators) * r.flux_scale
     mean = samples.mean(0)
     std = samples.std(0) if len(samples) > 1 else torch.zeros_like(mean)
     return replace(r, samples=samples, mean=mean, std=std, total_flux=float(mean.sum()), likelihood="exact")
 
 
-def image_visibilities(data: CalData, settings: ImagingSettings, denoiser, schedule,
+def image_visibilities(prior: Denoiser, data: CalData, settings: ImagingSettings,
                        generators: Sequence[torch.Generator], selfcal: Optional[SelfCalConfig] = None) -> Imaged:
     """prepare → (CLEAN self-calibration rounds) → posterior → (posterior rounds) (module docstring). The
     gains are solved on the samples an N×N image can model, and applied to all."""
     prep = prepare(data, settings)
     clean_raw = clean_components(prep, settings.clean)
     if selfcal is None or selfcal.mode == "none":
-        return Imaged(posterior(prep, data, settings, denoiser, schedule, generators), data, prep, None, clean_raw)
+        return Imaged(posterior(prior, prep, data, settings, generators), data, prep, None, clean_raw)
     record, scale, on = SelfCalRecord(selfcal), settings.pixel_scale_arcsec, prep.on
     modelled = data.subset(on)
     if selfcal.start == "point":
@@ -237,7 +240,7 @@ def image_visibilities(data: CalData, settings: ImagingSettings, denoiser, sched
             first_round=int(selfcal.start == "point"), rounds=selfcal.clean_rounds)
     calibrated = data.corrected(record.solution)
     prep = prepare(calibrated, settings)
-    first = posterior(prep, calibrated, settings, denoiser, schedule, generators)
+    first = posterior(prior, prep, calibrated, settings, generators)
     if settings.exact is None:  # the gridded posterior: CLEAN rounds only
         return Imaged(first, calibrated, prep, record, clean_raw)
     state = {"r": first, "round": 0}
@@ -246,7 +249,7 @@ def image_visibilities(data: CalData, settings: ImagingSettings, denoiser, sched
         if state["round"] > 0:  # the first call images the data the posterior was drawn from
             gens = [torch.Generator(device=g.device).manual_seed(g.initial_seed() + 10 + state["round"])
                     for g in generators]
-            state["r"] = refined(state["r"], prep, d, settings, denoiser, schedule, gens)
+            state["r"] = refined(prior, state["r"], prep, d, settings, gens)
         state["round"] += 1
         return state["r"].mean
 

@@ -27,7 +27,7 @@ import torch
 
 from .interferometry.dirty import nufft_psf
 from .interferometry.nufft import adjoint, degrid
-from .sampling import fill_normal
+from .samplers import fill_normal
 
 
 @dataclass(frozen=True, eq=False)

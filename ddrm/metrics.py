@@ -1,4 +1,4 @@
-"""Per-observation metrics (design.md §6), vectorised over a batch.
+"""Per-observation metrics (docs/design.md §6), vectorised over a batch.
 
 Inputs are in image space [0, 1]: samples x̂ (B, S, N, N), truth x (B, N, N).
 μ̂ and σ̂² are the mean and the unbiased variance over the S samples.
@@ -87,7 +87,7 @@ def student_t_quantile(p: float, dof: int) -> float:
 def interval_halfwidth_factor(level: float, S: int) -> float:
     """k such that |x - μ̂| <= k σ̂ holds with probability ``level`` when x and the S samples are independent
     draws of one Gaussian: the prediction interval k = t_{S-1}((1+level)/2) √(1 + 1/S). A calibrated sampler
-    then covers ``level`` for every S >= 2 (the naive k = 1 gives 0.623 at S = 8; design.md §9)."""
+    then covers ``level`` for every S >= 2 (the naive k = 1 gives 0.623 at S = 8; docs/design.md §9)."""
     return student_t_quantile((1 + level) / 2, S - 1) * (1 + 1 / S) ** 0.5
 
 
@@ -121,7 +121,7 @@ UNCERTAINTY_METRICS = ("sre", "sre_paper", "cov68", "cov95", "cov68_src", "cov95
 
 
 def all_metrics(samples: torch.Tensor, truth: torch.Tensor) -> dict[str, torch.Tensor]:
-    """Every metric of design.md §6 as (B,) tensors; uncertainty ones are NaN when S = 1. Coverage is over
+    """Every metric of docs/design.md §6 as (B,) tensors; uncertainty ones are NaN when S = 1. Coverage is over
     all pixels and over source pixels (``_src``: truth above 1% of its peak), at the sampler's own S."""
     out = {"mse": mse(samples, truth), "mse_mean": mse_mean(samples, truth)}
     out["psnr"] = psnr_from_mse(out["mse"])

@@ -1,4 +1,4 @@
-"""Simulated observations, end to end, composed from separate pure steps (design.md §1, §5-7):
+"""Simulated observations, end to end, composed from separate pure steps (docs/design.md §1, §5-7):
 
     simulate:     y = H (2x - 1) + σ_y z          (truth x (B, N, N) in [0, 1]; z per observation)
     reconstruct:  posterior of y with each sampler (:func:`ddrm.reconstruct.reconstruct`; no truth)
@@ -23,8 +23,7 @@ from .ddpm import Denoiser
 from .interferometry.simulate import add_noise
 from .operators import FourierSamplingOperator
 from .reconstruct import Posterior, reconstruct
-from .sampling import SamplerConfig
-from .schedule import Schedule
+from .samplers import SamplerConfig, make_generators
 from .units import to_model
 
 SAMPLER_METRICS = ("mse", "mse_mean", "psnr", "psnr_mean", "snr", "sre", "cov68", "cov95", "cov68_src", "cov95_src",
@@ -74,15 +73,16 @@ class BatchResult:
     metrics: dict[str, torch.Tensor]
 
 
-def simulate_and_score(denoiser: Denoiser, schedule: Schedule, op: FourierSamplingOperator, truth: torch.Tensor, *,
-                       sigma_y: float, samplers: Sequence[SamplerConfig], K: int, S: int,
+def simulate_and_score(prior: Denoiser, truth: torch.Tensor, op: FourierSamplingOperator, sigma_y: float,
+                       samplers: Sequence[SamplerConfig], *, K: int, S: int,
                        noise_generators: Sequence[torch.Generator],
                        sample_generators: dict[str, Sequence[torch.Generator]],
                        clean: CleanConfig = CleanConfig()) -> BatchResult:
-    """simulate → reconstruct with every sampler → baselines → score (module docstring)."""
+    """simulate → reconstruct with every sampler → baselines → score (module docstring); the truth (B, N, N)
+    takes the place of y in the calling convention."""
     y = simulate(truth, op, sigma_y, noise_generators)
-    posteriors = {s.name: reconstruct(y.to(torch.float32), op, sigma_y, denoiser, schedule, s,
-                                      sample_generators[s.name], K=K, S=S) for s in samplers}
+    posteriors = {s.name: reconstruct(prior, y.to(torch.float32), op, sigma_y, s, sample_generators[s.name], K=K, S=S)
+                  for s in samplers}
     images = baselines(y, op, sigma_y, clean)
     truth = truth.to(torch.float32)
     out: dict[str, torch.Tensor] = {}
@@ -91,3 +91,41 @@ def simulate_and_score(denoiser: Denoiser, schedule: Schedule, op: FourierSampli
     for name, image in images.items():
         out.update(score_image(image.to(truth), truth, name))
     return BatchResult(y, posteriors, {k: v.to(truth) for k, v in images.items()}, out)
+
+
+@dataclass(frozen=True)
+class StackPosterior:
+    """y (n, M) of each truth; posterior samples (n, S, N, N) in image space ([0, 1] unless unclipped) on the
+    CPU in float64; sampling seconds per observation (the device synchronised)."""
+
+    y: torch.Tensor
+    samples: torch.Tensor
+    seconds: float
+
+    @property
+    def mean(self) -> torch.Tensor:
+        return self.samples.mean(1)
+
+
+def stack_seeds(seed: int, n: int) -> tuple[list[int], list[int]]:
+    """The one seed rule of an image stack: observation i's noise from seed + 1000 + i, its samples from seed + i
+    (so the noise does not depend on the batch size, nor the samples on the noise)."""
+    return [seed + 1000 + i for i in range(n)], [seed + i for i in range(n)]
+
+
+def posterior_of_stack(prior: Denoiser, truth: torch.Tensor, op: FourierSamplingOperator, sigma_y: float,
+                       sampler: SamplerConfig, *, K: int, S: int, batch: int = 1, seed: int = 0,
+                       clip: bool = True, device: torch.device = torch.device("cpu")) -> StackPosterior:
+    """simulate → reconstruct for a stack of truths (n, N, N) in [0, 1], ``batch`` observations per sampler call,
+    with ``stack_seeds``: y = H(2x - 1) + σ_y z, then S samples of each with ``sampler`` on ``device``."""
+    if batch < 1:
+        raise ValueError(f"batch must be >= 1, got {batch}")
+    noise_seeds, sample_seeds = stack_seeds(seed, len(truth))
+    y = simulate(truth.double().cpu(), op, sigma_y, make_generators(noise_seeds))
+    out, seconds = [], 0.0
+    for b in range(0, len(truth), batch):
+        gens = make_generators(sample_seeds[b:b + batch], device)
+        post = reconstruct(prior, y[b:b + batch].float().to(device), op, sigma_y, sampler, gens, K=K, S=S, clip=clip)
+        seconds += post.seconds * len(gens)
+        out.append(post.samples.cpu().double())
+    return StackPosterior(y, torch.cat(out), seconds / max(len(truth), 1))

@@ -1,6 +1,6 @@
 """Analytic priors with closed-form denoisers, for tests, demos and calibration studies.
 
-A stationary Gaussian prior is diagonal in the real Fourier basis V (design.md §2):
+A stationary Gaussian prior is diagonal in the real Fourier basis V (docs/design.md §2):
     x = μ 1 + V (√λ ⊙ ξ),  ξ ~ N(0, I),  λ_k = λ_{-k} >= 0  (a power spectrum).
 For x_t = √ᾱ x_0 + √(1-ᾱ) ε the exact MMSE denoiser is, per spectral coordinate,
     E[x̄_0 | x̄_t] = μ̄ + λ √ᾱ / (ᾱ λ + 1 - ᾱ) · (x̄_t - √ᾱ μ̄).
@@ -59,12 +59,14 @@ class GaussianFourierPrior:
         return cls((lam + conjugate_flip(lam)) / 2, schedule, mean)
 
     def __call__(self, xt: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
-        """xt (n, C, N, N), t (n,) -> x̂_0 (n, C, N, N), exact posterior mean."""
-        xbar = self.basis.Vt(xt)  # (n, C, D)
-        ab = self.schedule.alpha_bar_at(t.cpu()).to(xt).reshape(-1, *([1] * (xbar.dim() - 1)))
-        lam, mu = self.lam.to(xt), self.mu_bar.to(xt)
+        """xt (n, C, N, N), t (n,) -> x̂_0 (n, C, N, N), exact posterior mean, computed in float64 and
+        returned in x_t's dtype (so a float32 sampler gets this prior's exact denoiser to float32 rounding)."""
+        x = xt.double()
+        xbar = self.basis.Vt(x)  # (n, C, D)
+        ab = self.schedule.alpha_bar_at(t.cpu()).to(x).reshape(-1, *([1] * (xbar.dim() - 1)))
+        lam, mu = self.lam.to(x), self.mu_bar.to(x)
         gain = lam * ab.sqrt() / (ab * lam + 1 - ab)
-        return self.basis.V(mu + gain * (xbar - ab.sqrt() * mu))
+        return self.basis.V(mu + gain * (xbar - ab.sqrt() * mu)).to(xt.dtype)
 
     def sample(self, n: int, generator: torch.Generator, dtype: torch.dtype = torch.float64) -> torch.Tensor:
         """n prior draws, (n, N, N)."""

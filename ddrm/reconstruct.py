@@ -1,9 +1,9 @@
 """Reconstruction from measurements alone: y in, posterior samples, mean and std out. No truth.
 
 For model-space measurements y (B, P) of y = H x + z, z ~ N(0, σ_y² I), a diffusion prior
-(denoiser D(x_t, t) -> x̂_0 and its schedule) and a sampler config (:mod:`ddrm.sampling`):
+(a denoiser D(x_t, t) -> x̂_0 carrying its schedule) and a sampler config (:mod:`ddrm.samplers`):
 
-    x̂_s = clip((sampler(y) + 1) / 2, 0, 1),  s = 1..S       (image space, design.md §1; ``clip=False``
+    x̂_s = clip((sampler(y) + 1) / 2, 0, 1),  s = 1..S       (image space, docs/design.md §1; ``clip=False``
                                                               keeps negative values, and so the total flux)
     μ̂ = mean_s x̂_s,   σ̂ = std_s x̂_s (unbiased; 0 when S = 1)
 """
@@ -18,8 +18,7 @@ import torch
 
 from .ddpm import Denoiser, StepCallback
 from .operators.base import SVDOperator
-from .sampling import SamplerConfig, run_sampler
-from .schedule import Schedule
+from .samplers import SamplerConfig, run_sampler
 from .units import to_image
 
 
@@ -41,10 +40,12 @@ def summarise(samples: torch.Tensor, seconds: float = float("nan"), nfe: float =
     return Posterior(samples, samples.mean(dim=1), std, seconds, nfe)
 
 
-def reconstruct(y: torch.Tensor, op: SVDOperator, sigma_y: Union[float, torch.Tensor], denoiser: Denoiser,
-                schedule: Schedule, sampler: SamplerConfig, generators: Sequence[torch.Generator], *,
-                K: int, S: int, callback: Optional[StepCallback] = None, clip: bool = True) -> Posterior:
+def reconstruct(prior: Denoiser, y: torch.Tensor, op: SVDOperator, sigma_y: Union[float, torch.Tensor],
+                sampler: SamplerConfig, generators: Sequence[torch.Generator], *, K: int, S: int,
+                callback: Optional[StepCallback] = None, clip: bool = True) -> Posterior:
     """S posterior samples per observation of y (B, P) with ``sampler`` (module docstring)."""
     t0 = time.perf_counter()
-    x = to_image(run_sampler(denoiser, y, op, schedule, generators, sigma_y, sampler, K=K, S=S, callback=callback))
+    x = to_image(run_sampler(prior, y, op, sigma_y, sampler, generators, K=K, S=S, callback=callback))
+    if x.is_cuda:  # the seconds are the sampling's, not the kernel launches'
+        torch.cuda.synchronize(x.device)
     return summarise(x.clamp(0, 1) if clip else x, (time.perf_counter() - t0) / y.shape[0], sampler.nfe(K))

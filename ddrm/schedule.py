@@ -1,4 +1,4 @@
-"""Noise schedules of the DDPM (design.md §4) and the K-step subsequence of DDRM (§5).
+"""Noise schedules of the DDPM (docs/design.md §4) and the K-step subsequence of DDRM (§5).
 
 Conventions (those of DDPM/DDIM/DDRM code):
     β_t for t = 0..T-1,  ᾱ_t = Π_{i<=t} (1 - β_i),  ᾱ_{-1} = 1,

@@ -1,6 +1,6 @@
 """One DDPM training step, its learning-rate schedule and radio-image augmentation (pure; no I/O).
 
-Step s: x_0 ← augment(batch); loss = ddpm_loss (design.md §4); AdamW with
+Step s: x_0 ← augment(batch); loss = ddpm_loss (docs/design.md §4); AdamW with
 lr(s) = lr · min(1, (s+1)/warmup) · ½(1 + cos(π · clip((s - warmup)/(S - warmup), 0, 1))),
 gradients clipped to a global norm, then the EMA update θ_ema ← d θ_ema + (1 - d) θ.
 """

@@ -1,4 +1,4 @@
-"""Model space [-1, 1] (the network's) and image space [0, 1] (metrics, FITS): design.md §1."""
+"""Model space [-1, 1] (the network's) and image space [0, 1] (metrics, FITS): docs/design.md §1."""
 
 from __future__ import annotations
 

@@ -16,7 +16,7 @@ from typing import Any, Optional, Sequence
 
 from configs import (ARRAY_CHOICES, PREPARE_PRESETS, RECONSTRUCT_PRESETS, SURVEY_PRESETS, TRAIN_PRESETS,
                           prepare_preset, reconstruct_preset, survey_preset, train_preset)
-from flows.cli_tools import export_prior_command, image_command, preflight
+from flows.cli_tools import export_prior_command, image_command, non_negative, positive_int, preflight, solint
 from runtime.environment import configure_local_environment
 
 RAW = argparse.RawDescriptionHelpFormatter
@@ -37,7 +37,7 @@ def _reconstruct_config(args: argparse.Namespace, base):
     if getattr(args, "actors", None):
         over["num_actors"] = args.actors
     if getattr(args, "sampler", None):
-        from ddrm.sampling import config_for
+        from ddrm.samplers import config_for
 
         over["samplers"] = tuple(config_for(name) for name in dict.fromkeys(args.sampler))
     if getattr(args, "multiscale", False):
@@ -138,39 +138,6 @@ def _serve(args: argparse.Namespace) -> int:
     return 0
 
 
-def _solint(text: str):
-    """'scan' or a positive number of seconds."""
-    if text == "scan":
-        return text
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"solint must be 'scan' or seconds, got {text!r}") from None
-    if not value > 0:
-        raise argparse.ArgumentTypeError(f"solint must be positive, got {text!r}")
-    return value
-
-
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be >= 1, got {value}")
-    return value
-
-
-def _non_negative(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
-    if not value >= 0:
-        raise argparse.ArgumentTypeError(f"must be >= 0, got {text}")
-    return value
-
-
 def _common(p: argparse.ArgumentParser, presets: dict, ray: bool = True) -> None:
     p.add_argument("--preset", choices=sorted(presets), default="demo", help="named configuration (default demo)")
     p.add_argument("--root", default="runs", help="run root: a local folder or s3://bucket/prefix (default runs)")
@@ -181,11 +148,11 @@ def _common(p: argparse.ArgumentParser, presets: dict, ray: bool = True) -> None
 
 def _survey_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--arrays", nargs="+", choices=ARRAY_CHOICES, help="array presets or paper-<name> masks")
-    p.add_argument("--K", nargs="+", type=_positive_int, help="DDRM step counts")
-    p.add_argument("--n-images", dest="n_images", type=_positive_int, help="test images per array and K")
-    p.add_argument("--samples", type=_positive_int, help="posterior samples S per observation")
+    p.add_argument("--K", nargs="+", type=positive_int, help="DDRM step counts")
+    p.add_argument("--n-images", dest="n_images", type=positive_int, help="test images per array and K")
+    p.add_argument("--samples", type=positive_int, help="posterior samples S per observation")
     p.add_argument("--sampler", nargs="+", help="samplers by name, side by side: ddrm, gibbs (default: the preset's)")
-    p.add_argument("--sigma-y", dest="sigma_y", nargs="+", type=_non_negative,
+    p.add_argument("--sigma-y", dest="sigma_y", nargs="+", type=non_negative,
                    help="noise levels: std per measured coordinate (model space)")
     p.add_argument("--multiscale", action="store_true",
                    help="also radler's multiscale CLEAN, as extra table rows (needs radio-ddrm[classical])")
@@ -203,7 +170,7 @@ def build_parser() -> argparse.ArgumentParser:
     _survey_options(s)
     s.add_argument("--prior", help="'trained' (train a DDPM here), 'gaussian' (fitted analytic prior) or a packaged "
                                    "prior's name, e.g. 'first' (no training)")
-    s.add_argument("--train-steps", dest="train_steps", type=_positive_int, help="override the prior's steps")
+    s.add_argument("--train-steps", dest="train_steps", type=positive_int, help="override the prior's steps")
     s.add_argument("--no-fits", dest="no_fits", action="store_true", help="skip the FITS files")
     s.set_defaults(func=_survey)
 
@@ -214,8 +181,8 @@ def build_parser() -> argparse.ArgumentParser:
                               "S3 endpoint and credentials come from the AWS environment (AWS_ENDPOINT_URL, ...).")
     _common(p, PREPARE_PRESETS, ray=False)
     p.add_argument("--source", help="'synthetic', a folder of FITS cutouts, or a .npy/.npz stack")
-    p.add_argument("--N", type=_positive_int, help="image size in pixels")
-    p.add_argument("--n-images", dest="n_images", type=_positive_int, help="count (synthetic) or cap (real)")
+    p.add_argument("--N", type=positive_int, help="image size in pixels")
+    p.add_argument("--n-images", dest="n_images", type=positive_int, help="count (synthetic) or cap (real)")
     p.add_argument("--seed", type=int)
     p.add_argument("--name", help="dataset name (the store is <root>/data/<name>-<hash>.zarr)")
     p.add_argument("--normalisation", choices=["max", "global"])
@@ -229,12 +196,12 @@ def build_parser() -> argparse.ArgumentParser:
                               "A rerun resumes from the latest checkpoint; a finished run is reused.")
     _common(t, TRAIN_PRESETS)
     t.add_argument("--dataset", help="dataset store URL from 'radio-ddrm prepare' (default: the preset's)")
-    t.add_argument("--workers", type=_positive_int, help="Ray Train workers (default: fill the cluster)")
-    t.add_argument("--cpus-per-worker", dest="cpus_per_worker", type=_positive_int)
-    t.add_argument("--batch-size", dest="batch_size", type=_positive_int, help="per worker")
-    t.add_argument("--steps", type=_positive_int, help="optimiser steps")
+    t.add_argument("--workers", type=positive_int, help="Ray Train workers (default: fill the cluster)")
+    t.add_argument("--cpus-per-worker", dest="cpus_per_worker", type=positive_int)
+    t.add_argument("--batch-size", dest="batch_size", type=positive_int, help="per worker")
+    t.add_argument("--steps", type=positive_int, help="optimiser steps")
     t.add_argument("--seed", type=int)
-    t.add_argument("--checkpoint-every", dest="checkpoint_every", type=_positive_int, help="steps between checkpoints")
+    t.add_argument("--checkpoint-every", dest="checkpoint_every", type=positive_int, help="steps between checkpoints")
     t.add_argument("--max-failures", dest="max_failures", type=int,
                    help="worker failures survived by restarting from the last checkpoint (Ray Train FailureConfig)")
     gpu = t.add_mutually_exclusive_group()
@@ -251,7 +218,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="prior checkpoint URL, a packaged prior, or 'gaussian' (default: the shipped FIRST prior)")
     r.add_argument("--dataset", required=True, help="dataset store URL")
     _survey_options(r)
-    r.add_argument("--actors", type=_positive_int, help="actors in the pool (default: fill the cluster)")
+    r.add_argument("--actors", type=positive_int, help="actors in the pool (default: fill the cluster)")
     r.set_defaults(func=_reconstruct)
 
     rep = sub.add_parser("report", formatter_class=RAW, help="tables, figures and FITS of a survey store",
@@ -269,14 +236,14 @@ def build_parser() -> argparse.ArgumentParser:
                                "Outputs: <root>/images/<file>/image.fits (mean, std, dirty, clean), panel.png, "
                                "summary.json")
     im.add_argument("files", nargs="+", help="uvfits files or Measurement Set folders")
-    im.add_argument("--N", type=_positive_int, help="image size in pixels (default 150)")
+    im.add_argument("--N", type=positive_int, help="image size in pixels (default 150)")
     im.add_argument("--pixel-scale", dest="pixel_scale", help="e.g. 1.8arcsec, 0.5mas, 20uas (default: from the data)")
     im.add_argument("--weighting", choices=["natural", "uniform", "briggs"])
     im.add_argument("--robust", type=float, help="Briggs robustness R")
     im.add_argument("--prior", help="packaged prior name or checkpoint URL (default first)")
     im.add_argument("--sampler", default="ddrm", help="sampler by name (default ddrm, with its final data step)")
-    im.add_argument("--K", type=_positive_int)
-    im.add_argument("--samples", type=_positive_int)
+    im.add_argument("--K", type=positive_int)
+    im.add_argument("--samples", type=positive_int)
     im.add_argument("--likelihood", choices=["exact", "gridded"],
                     help="exact (default): the posterior fits the visibilities at their own (u, v); gridded: the "
                          "nearest-cell grid alone (faster, fits the visibilities worse)")
@@ -286,7 +253,7 @@ def build_parser() -> argparse.ArgumentParser:
     im.add_argument("--selfcal", choices=["auto", "none", "phase", "amp-phase"],
                     help="antenna gains solved with the image (default auto: phase for VLBI files, a baseline over "
                          "200 km, none otherwise); the gains go to gains.csv, closure chi2 to the summary")
-    im.add_argument("--solint", type=_solint, help="gain solution interval: scan (default) or seconds")
+    im.add_argument("--solint", type=solint, help="gain solution interval: scan (default) or seconds")
     im.add_argument("--noise", choices=["weights", "scatter"],
                     help="σ from the data weights or from the scatter within uv cells")
     im.add_argument("--root", default="runs", help="output root (default runs)")
@@ -294,7 +261,7 @@ def build_parser() -> argparse.ArgumentParser:
     im.add_argument("--ray-address", dest="ray_address",
                     help="image on a pool of Ray actors of this cluster (the image_observations flow: globs and "
                          "s3:// files, a rerun images only what is missing)")
-    im.add_argument("--actors", type=_positive_int, help="Ray actors (implies the flow, on a local Ray by default)")
+    im.add_argument("--actors", type=positive_int, help="Ray actors (implies the flow, on a local Ray by default)")
     im.set_defaults(func=image_command)
 
     ex = sub.add_parser("export-prior", formatter_class=RAW, help="ship a trained checkpoint inside the package",

@@ -121,3 +121,37 @@ def export_prior_command(args: argparse.Namespace) -> int:
     print(json.dumps({"packaged": dest, "sha256": packaged.sha256(os.path.join(dest, packaged.WEIGHTS)),
                       "bytes": os.path.getsize(os.path.join(dest, packaged.WEIGHTS))}))
     return 0
+
+
+# argument types of the command line
+def solint(text: str):
+    """'scan' or a positive number of seconds."""
+    if text == "scan":
+        return text
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"solint must be 'scan' or seconds, got {text!r}") from None
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"solint must be positive, got {text!r}")
+    return value
+
+
+def positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be >= 1, got {value}")
+    return value
+
+
+def non_negative(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if not value >= 0:
+        raise argparse.ArgumentTypeError(f"must be >= 0, got {text}")
+    return value

@@ -12,12 +12,18 @@ An actor that cannot *start* (its constructor raised: weights that do not load, 
 is not a death either: another would fail the same way. Such failures are counted, and after
 ``max_start_failures`` of them with no item finished in between the pool raises ``ActorStartError`` with
 the constructor's error, instead of replacing the actor forever.
+
+``actor_pool`` is the skeleton every pool of the project shares: connect to (or start) Ray, size the pool
+to what the cluster can place now, start the actors, replace dead ones only where there is room, and kill
+them all at the end, whatever happened.
 """
 
 from __future__ import annotations
 
 import logging
 from collections import deque
+from contextlib import contextmanager
+from dataclasses import dataclass
 from typing import Any, Callable, Iterable, Iterator, Optional
 
 import ray
@@ -106,3 +112,43 @@ def run_pool(actors: list, items: Iterable[Any], submit: Callable[[Any, Any], "r
         start_failures = 0
         idle.append(actor)
         yield result
+
+
+@dataclass
+class Pool:
+    """Actors of one class started by ``actor_pool``; ``gpu``: whether each holds a GPU."""
+
+    actors: list
+    gpu: bool
+    respawn: Callable[[], Optional[Any]]
+
+    def run(self, items: Iterable[Any], submit: Callable[[Any, Any], "ray.ObjectRef"],
+            remaining: Callable[[Any], Optional[Any]] = lambda item: item) -> Iterator[Any]:
+        """``run_pool`` over these actors, with this pool's respawn rule."""
+        return run_pool(self.actors, items, submit, remaining, self.respawn)
+
+
+@contextmanager
+def actor_pool(actor_class: Any, args: tuple, n_items: int, *, num_actors: Optional[int], cpus_per_actor: int,
+               use_gpu: Optional[bool], what: str, ray_address: Optional[str] = None) -> Iterator[Pool]:
+    """At most ``n_items`` actors ``actor_class.remote(*args)`` (a ``ray.remote`` class), one GPU each where the
+    cluster has GPUs (``use_gpu`` None: if any), else ``cpus_per_actor`` CPUs; as many as ``num_actors`` or
+    the cluster's free resources allow (``plan_workers``, which names ``what`` when it cannot place them).
+    Every actor, replacements included, is killed on exit."""
+    from runtime.ray_cluster import ensure_ray, plan_workers
+
+    ensure_ray(ray_address)
+    n, gpu = plan_workers(num_actors, cpus_per_actor, use_gpu, what)
+
+    def new_actor():
+        return actor_class.options(num_cpus=cpus_per_actor, num_gpus=1 if gpu else 0).remote(*args)
+
+    def respawn():  # a replacement only where the cluster has room for it now
+        return new_actor() if has_room(cpus_per_actor, gpu) else None
+
+    pool = Pool([new_actor() for _ in range(min(n, max(n_items, 1)))], gpu, respawn)
+    try:
+        yield pool
+    finally:
+        for actor in pool.actors:
+            ray.kill(actor)

@@ -17,10 +17,11 @@ import json
 import logging
 import os
 from dataclasses import dataclass, field
-from typing import Any, NamedTuple, Optional
+from typing import Any, Optional
 
 import torch
 
+from ddrm.ddpm import EpsDenoiser
 from ddrm.schedule import Schedule
 from ddrm.unet import UNet, UNetConfig
 
@@ -125,21 +126,14 @@ class PriorMeta:
             self.schedule.timesteps(max_K)  # ValueError unless 1 <= K <= T
 
 
-class Prior(NamedTuple):
-    """The EMA denoiser network (eval mode, on ``device``), its schedule, the checkpoint's metadata, and the
-    SHA256 of the weights file it was loaded from."""
+class Prior(EpsDenoiser):
+    """A loaded prior, ready to use: the x̂_0 denoiser D(x_t, t) of the EMA network (eval mode, on its
+    device) with its schedule (``ddrm.ddpm.EpsDenoiser``), plus the checkpoint's metadata and the SHA256
+    of the weights file it was loaded from. Every sampler takes it as its ``prior``."""
 
-    model: UNet
-    schedule: Schedule
-    meta: PriorMeta
-    sha256: str = ""
-
-    @property
-    def denoiser(self):
-        """The x̂₀ denoiser D(x_t, t) of this network, carrying its schedule (``ddrm.ddpm.EpsDenoiser``)."""
-        from ddrm.ddpm import EpsDenoiser
-
-        return EpsDenoiser(self.model, self.schedule)
+    def __init__(self, model: UNet, schedule: Schedule, meta: PriorMeta, sha256: str = "") -> None:
+        super().__init__(model, schedule)
+        self.meta, self.sha256 = meta, sha256
 
 
 def write_checkpoint(directory: str, state: dict[str, Any], meta: PriorMeta) -> None:

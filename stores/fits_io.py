@@ -1,4 +1,4 @@
-"""FITS images with a proper celestial WCS (design.md §1), via astropy.
+"""FITS images with a proper celestial WCS (docs/design.md §1), via astropy.
 
 Pixel (row, col) = FITS (y, x); row 0 is South (CDELT2 > 0) and col 0 East (CDELT1 < 0);
 the reference pixel is the phase centre (N//2, N//2), i.e. FITS CRPIX = N//2 + 1.

@@ -35,7 +35,6 @@ import ddrm
 from configs import ReconstructConfig, stable_hash
 from ddrm.baselines import BASELINES, baseline_names
 from ddrm.pipeline import metric_columns
-from ddrm.seeding import derive_seed
 from stores import storage
 from stores.checkpoints import PriorMeta
 from stores.integrity import PLAN_FILL, StoreDamagedError
@@ -67,38 +66,6 @@ class Batch:
     images: tuple[int, ...]
 
 
-def obs_id(array: str, sigma_y: float, K: int, image: int) -> str:
-    return f"{array}/sigma{sigma_y:g}/K{K}/img{image:06d}"
-
-
-def plan(config: ReconstructConfig, test_images: np.ndarray,
-         val_images: np.ndarray = np.zeros(0, dtype=np.int64)) -> tuple[np.ndarray, ...]:
-    """(obs_image, obs_array, obs_sigma, obs_K, obs_split) for arrays × noise levels × K values × the first
-    n_images test images, then the same for the first n_calibration validation images (split 1)."""
-    images = np.asarray(test_images[:config.n_images], dtype=np.int64)
-    if len(images) < config.n_images:
-        raise ValueError(f"the dataset's test split has {len(images)} images; the survey asks for {config.n_images}")
-    calib = np.asarray(val_images[:config.n_calibration], dtype=np.int64)
-    if len(calib) < config.n_calibration:
-        raise ValueError(f"the dataset's validation split has {len(calib)} images; the survey asks for "
-                         f"{config.n_calibration} calibration images")
-    grid = [(a, s, k, img, split) for split, imgs in ((0, images), (1, calib)) for a in range(len(config.arrays))
-            for s in range(len(config.sigma_y)) for k in config.K_values for img in imgs]
-    obs_array, obs_sigma, obs_K, obs_image, obs_split = (np.array(v) for v in zip(*grid))
-    return obs_image.astype(np.int64), obs_array.astype(np.int16), obs_sigma.astype(np.int16), \
-        obs_K.astype(np.int32), obs_split.astype(np.int8)
-
-
-def noise_seed(seed: int, image: int, array: str) -> int:
-    """The noise of observation (image, array): by the array's *name*, the same for every K and sampler."""
-    return derive_seed(seed, "noise", image, array)
-
-
-def sampler_seed(seed: int, image: int, array: str, K: int, sampler: str) -> int:
-    """The random stream of one sampler on one observation."""
-    return derive_seed(seed, "sample", image, array, K, sampler)
-
-
 def survey_key(config: ReconstructConfig, dataset_hash: str, prior: PriorMeta) -> str:
     """Hash of what determines the results; ``config.content_key()`` carries the key version."""
     return stable_hash({"config": config.content_key(), "dataset": dataset_hash, "format": FORMAT,
@@ -113,7 +80,7 @@ def create(url: str, config: ReconstructConfig, N: int, test_images: np.ndarray,
         return int(existing["n_obs"])
     if existing:
         raise ValueError(f"{url} holds another survey (key {existing.get('key')}, wanted {meta['key']})")
-    obs_image, obs_array, obs_sigma, obs_K, obs_split = plan(config, test_images, val_images)
+    obs_image, obs_array, obs_sigma, obs_K, obs_split = config.plan(test_images, val_images)
     n = len(obs_image)
     images, cols = image_names(config.sampler_names, baseline_names(config.clean)), columns(config)
     attrs = {**meta, "format": FORMAT, "n_obs": n, "N": N, "columns": list(cols),
@@ -212,9 +179,62 @@ class ObservationWriter:
         self.arrays["done"][i] = True
 
 
-def load_results(url: str, storage_options: StorageOptions = None) -> dict[str, Any]:
-    """Plan, metrics (n_obs, columns), done flags, finishing times and the store's metadata."""
+@dataclass(frozen=True)
+class Cell:
+    """One table cell of a survey: array (name and index), noise level (value and index), K, and the finished
+    observations of it, test split and validation split (indices into the store)."""
+
+    array: str
+    a: int
+    sigma_y: float
+    s: int
+    K: int
+    test: np.ndarray
+    val: np.ndarray
+
+
+@dataclass(frozen=True, eq=False)
+class SurveyResults:
+    """A survey store's plan (n_obs,) per field, metrics (n_obs, columns), done flags, finishing times and
+    metadata (its ``meta["columns"]`` name the metrics' columns)."""
+
+    meta: dict
+    obs_image: np.ndarray
+    obs_array: np.ndarray
+    obs_sigma: np.ndarray
+    obs_K: np.ndarray
+    obs_split: np.ndarray
+    metrics: np.ndarray
+    done: np.ndarray
+    finished_at: np.ndarray
+
+    def cells(self):
+        """Every (array, σ_y, K) of the plan, in the plan's order, with its finished test and validation
+        observations: ``Cell``s."""
+        for a, array in enumerate(self.meta["arrays"]):
+            for s, sigma in enumerate(self.meta["sigma_y"]):
+                for K in self.meta["K_values"]:
+                    here = self.done & (self.obs_array == a) & (self.obs_sigma == s) & (self.obs_K == K)
+                    yield Cell(array, a, float(sigma), s, int(K), np.flatnonzero(here & (self.obs_split == 0)),
+                               np.flatnonzero(here & (self.obs_split == 1)))
+
+    def __getitem__(self, field: str):
+        """``results["done"]``: the field by name, as scripts that treat the results as a record read them."""
+        if field not in self.__dataclass_fields__:
+            raise KeyError(field)
+        return getattr(self, field)
+
+    def column(self, name: str) -> int:
+        """The metrics column of ``name`` (e.g. ``ddrm_psnr``); KeyError naming the columns there are."""
+        try:
+            return list(self.meta["columns"]).index(name)
+        except ValueError:
+            raise KeyError(f"no metric column {name!r}; the store has {list(self.meta['columns'])}") from None
+
+
+def load_results(url: str, storage_options: StorageOptions = None) -> SurveyResults:
+    """The store's plan, metrics, done flags, finishing times and metadata (``SurveyResults``)."""
     group = storage.open_group(url, "r", storage_options)
-    return {"meta": dict(group.attrs[ATTR]), "obs_image": group["obs_image"][:], "obs_array": group["obs_array"][:],
-            "obs_sigma": group["obs_sigma"][:], "obs_K": group["obs_K"][:], "obs_split": group["obs_split"][:],
-            "metrics": group["metrics"][:], "done": group["done"][:], "finished_at": group["finished_at"][:]}
+    return SurveyResults(dict(group.attrs[ATTR]), group["obs_image"][:], group["obs_array"][:], group["obs_sigma"][:],
+                         group["obs_K"][:], group["obs_split"][:], group["metrics"][:], group["done"][:],
+                         group["finished_at"][:])

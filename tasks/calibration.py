@@ -1,4 +1,4 @@
-"""Conformal recalibration of a survey's posterior std (issue 14): scales fitted on the validation-split
+"""Conformal recalibration of a survey's posterior std: scales fitted on the validation-split
 observations (``obs_split`` 1) for each (array, σ_y, K, sampler), stored with the survey as
 ``<report>/calibration.json``, applied to the test split, and reported apart from the raw numbers;
 plus the reliability diagram (expected against observed source-pixel coverage, raw and recalibrated)."""
@@ -11,9 +11,10 @@ import numpy as np
 import torch
 
 from ddrm.calibration import RELIABILITY_LEVELS as LEVELS
-from ddrm.calibration import conformal_scale, covered, reliability, scores, tarp_coverage
+from ddrm.calibration import covered, recalibrate, reliability, tarp_coverage
 from reporting.plots import reliability_png
 from stores import storage
+from stores import survey as ss
 from stores.dataset import Dataset
 from stores.storage import StorageOptions
 
@@ -25,26 +26,21 @@ def _posterior(group, sampler: str, obs: np.ndarray, dataset: Dataset) -> tuple[
     return mean, std, truth
 
 
-def calibrate(survey: str, results: dict[str, Any], dataset: Dataset,
+def calibrate(survey: str, results: ss.SurveyResults, dataset: Dataset,
               storage_options: StorageOptions = None) -> list[dict[str, Any]]:
     """One row per (array, σ_y, K, sampler) that has finished validation and test observations: the fitted
     scales and the test split's source-pixel coverage, raw and recalibrated. Validation observations alone
     enter the fit."""
-    meta = results["meta"]
+    meta = results.meta
     S = int(meta["config"]["samples"])
     group = storage.open_group(survey, "r", storage_options)
     rows = []
-    for a, array in enumerate(meta["arrays"]):
-        for s, sigma in enumerate(meta["sigma_y"]):
-            for K in meta["K_values"]:
-                cell = results["done"] & (results["obs_array"] == a) & (results["obs_sigma"] == s) & \
-                    (results["obs_K"] == K)
-                val, test = np.flatnonzero(cell & (results["obs_split"] == 1)), np.flatnonzero(cell & (results["obs_split"] == 0))
-                if len(test) == 0 or S < 2:
-                    continue
-                for sampler in meta["samplers"]:
-                    rows.append(_row(group, sampler, val, test, dataset, S) | {"array": array, "sigma_y": float(sigma),
-                                                                              "K": int(K), "method": sampler.upper()})
+    for cell in results.cells():
+        if len(cell.test) == 0 or S < 2:
+            continue
+        for sampler in meta["samplers"]:
+            rows.append(_row(group, sampler, cell.val, cell.test, dataset, S) |
+                        {"array": cell.array, "sigma_y": cell.sigma_y, "K": cell.K, "method": sampler.upper()})
     return rows
 
 
@@ -59,16 +55,8 @@ def _row(group, sampler: str, val: np.ndarray, test: np.ndarray, dataset: Datase
            "cov68_src": float(covered(mean, std, truth, 0.68, S).nanmean()),
            "cov95_src": float(covered(mean, std, truth, 0.95, S).nanmean()),
            "curve": reliability(mean, std, truth, S, LEVELS)}
-    if len(val) == 0:
-        nan = float("nan")
-        return raw | {"scale68": nan, "scale95": nan, "cov68_src_cal": nan, "cov95_src_cal": nan, "curve_cal": None}
-    val_scores = scores(*_posterior(group, sampler, val, dataset))
-    scale = {lv: conformal_scale(val_scores, lv, S) for lv in (0.68, 0.95)}
-    return raw | {"scale68": scale[0.68], "scale95": scale[0.95],
-            "cov68_src_cal": float(covered(mean, std, truth, 0.68, S, scale[0.68]).nanmean()),
-            "cov95_src_cal": float(covered(mean, std, truth, 0.95, S, scale[0.95]).nanmean()),
-            "curve_cal": reliability(mean, std, truth, S, LEVELS,
-                                     [conformal_scale(val_scores, lv, S) for lv in LEVELS])}
+    return raw | recalibrate(mean, std, truth, S, _posterior(group, sampler, val, dataset) if len(val) else None,
+                             LEVELS)
 
 
 def calibration_markdown(rows: list[dict[str, Any]]) -> str:

@@ -34,7 +34,7 @@ from ddrm.interferometry.crossval import holdout_mask
 from ddrm.interferometry.dirty import nufft_dirty
 from ddrm.interferometry.gains import solution_intervals
 from ddrm.interferometry.gridding import fit_pixel_scale
-from ddrm.sampling import make_generators
+from ddrm.samplers import make_generators
 from ddrm.seeding import derive_seed
 from ddrm.selfcal import CalData, is_vlbi
 from reporting.imaging_panel import imaging_panel_png
@@ -176,12 +176,11 @@ def image_file(path: str, cfg: ImageConfig, root: str = "runs", storage_options:
         except ValueError as err:
             raise VisibilityFileError(f"{os.path.basename(path.rstrip('/'))}: {err}") from None
         vis, held, interval, held_interval = vis.subset(~mask), vis.subset(mask), interval[~mask], interval[mask]
-    denoiser = prior.denoiser
     gens = make_generators([derive_seed(cfg.seed, "image", os.path.basename(source.rstrip("/")))])
     try:
         settings = settings_for(vis, cfg)
         selfcal, applied, reason = cfg.selfcal_for(is_vlbi(np.stack([vis.u, vis.v], axis=1), vis.freq_hz))
-        imaged = image_visibilities(calibration_data(vis, interval), settings, denoiser, prior.schedule, gens, selfcal)
+        imaged = image_visibilities(prior, calibration_data(vis, interval), settings, gens, selfcal)
     except ValueError as err:  # e.g. no baseline to fit a pixel scale to, no positive CLEAN flux
         raise VisibilityFileError(f"{os.path.basename(path.rstrip('/'))}: {err}") from None
     raw, vis, r, scale, obs = vis, calibrated(vis, imaged.data), imaged.result, settings.pixel_scale_arcsec, \

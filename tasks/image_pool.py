@@ -2,7 +2,7 @@
 the run key; what is not done yet), image on a pool of Ray actors (each loads the prior once; a file's
 operator is built in the actor), and the summary artifacts and run record.
 
-The pool is ``runtime.actor_pool.run_pool``: when an actor or its node dies, its file goes to the actors
+The pool is ``runtime.actor_pool.actor_pool``: when an actor or its node dies, its file goes to the actors
 still alive unless its summary was already written; actors that cannot start fail the run."""
 
 from __future__ import annotations
@@ -18,8 +18,7 @@ from prefect.cache_policies import NO_CACHE
 
 from configs.image import ImageConfig
 from reporting.artifacts import artifact_key, png_markdown
-from runtime.actor_pool import has_room, run_pool
-from runtime.ray_cluster import ensure_ray, plan_workers
+from runtime.actor_pool import actor_pool
 from stores import storage
 from stores.storage import StorageOptions
 
@@ -82,25 +81,15 @@ def run_imager_pool(plan: ImagePlan, config: ImageConfig, root: str, ray_address
     pending = plan.pending
     if not pending:
         return []
-    ensure_ray(ray_address)
-    n, gpu = plan_workers(num_actors, 1, None, "imaging actors")
-    n = min(n, len(pending))
-
-    def new_actor():
-        return RemoteImager.options(num_cpus=1, num_gpus=1 if gpu else 0).remote(config, root, storage_options, 1,
-                                                                                 plan.prior_sha256)
-
-    def respawn():
-        return new_actor() if has_room(1, gpu) else None
-
     def remaining(path: str) -> Optional[str]:  # a file its dead actor finished is not imaged again
         sha = plan.checksums.get(path)
         return None if sha and finished(root, plan.key, path, sha, storage_options) else path
 
-    actors = [new_actor() for _ in range(n)]
     failures: list[dict] = []
-    try:
-        for i, result in enumerate(run_pool(actors, pending, lambda a, f: a.image.remote(f), remaining, respawn), 1):
+    with actor_pool(RemoteImager, (config, root, storage_options, 1, plan.prior_sha256), len(pending),
+                    num_actors=num_actors, cpus_per_actor=1, use_gpu=None, what="imaging actors",
+                    ray_address=ray_address) as pool:
+        for i, result in enumerate(pool.run(pending, lambda a, f: a.image.remote(f), remaining), 1):
             if "error" in result:
                 logger.warning("skipped %s", result["error"])
                 failures.append(result)
@@ -111,9 +100,6 @@ def run_imager_pool(plan: ImagePlan, config: ImageConfig, root: str, ray_address
                             result["file"], result["total_flux_jy"] or float("nan"),
                             result["total_flux_clean_jy"] or float("nan"), result["chi2_per_coordinate"] or float("nan"),
                             result["seconds"])
-    finally:
-        for actor in actors:
-            ray.kill(actor)
     return failures
 
 

@@ -1,6 +1,6 @@
 """Fan-out DDRM reconstruction: a pool of Ray actors, each holding the prior and cached operators.
 
-The driver feeds batches (one array and K each) through ``runtime.actor_pool.run_pool``, which keeps
+The driver feeds batches (one array and K each) through ``runtime.actor_pool.actor_pool``, which keeps
 at most one batch in flight per actor, so memory stays flat however large the survey. Actors write
 each observation to the survey store as soon as its batch is done; when an actor or its node dies,
 the unfinished part of its batch (by the store's ``done`` flags) goes to the actors still alive.
@@ -21,14 +21,14 @@ from prefect.artifacts import create_progress_artifact, update_progress_artifact
 from prefect.cache_policies import NO_CACHE
 
 from configs import GPU_BATCH, ReconstructConfig
-from ddrm.ddpm import Denoiser, EpsDenoiser
+from ddrm.ddpm import Denoiser
 from ddrm.interferometry import array_operator
 from ddrm.pipeline import simulate_and_score
 from ddrm.priors import GaussianFourierPrior
-from ddrm.sampling import make_generators
+from ddrm.samplers import make_generators
 from ddrm.schedule import Schedule
 from ddrm.units import to_model
-from runtime.actor_pool import has_room, run_pool
+from runtime.actor_pool import actor_pool
 from runtime.ray_cluster import ensure_ray, plan_workers
 from stores import runs, storage
 from stores import survey as ss
@@ -61,16 +61,14 @@ def prior_meta(prior: str, dataset: Dataset, storage_options: StorageOptions = N
 
 
 def load_denoiser(prior: str, dataset: Dataset, device: torch.device,
-                  storage_options: StorageOptions = None) -> tuple[Denoiser, Schedule]:
-    """(denoiser, schedule) of a checkpoint URL, or of ``"gaussian"``: the stationary Gaussian prior
-    fitted to (up to 2048 of) the dataset's training images, with its exact denoiser (a baseline)."""
+                  storage_options: StorageOptions = None) -> Denoiser:
+    """The prior of a checkpoint URL or packaged name, or of ``"gaussian"``: the stationary Gaussian prior
+    fitted to (up to 2048 of) the dataset's training images, with its exact denoiser (a baseline). Either
+    carries its schedule."""
     if prior == ANALYTIC_PRIOR:
-        schedule = _analytic_meta(dataset).schedule
         train = dataset.split("train")[:ANALYTIC_FIT_IMAGES]
-        fitted = GaussianFourierPrior.fit(to_model(torch.from_numpy(dataset.read(train))), schedule)
-        return (lambda xt, t: fitted(xt.double(), t).to(xt.dtype)), schedule
-    loaded = load_prior(prior, device, storage_options=storage_options)
-    return EpsDenoiser(loaded.model, loaded.schedule), loaded.schedule
+        return GaussianFourierPrior.fit(to_model(torch.from_numpy(dataset.read(train))), _analytic_meta(dataset).schedule)
+    return load_prior(prior, device, storage_options=storage_options)
 
 
 class Reconstructor:
@@ -82,7 +80,7 @@ class Reconstructor:
         torch.set_num_threads(threads)
         self.device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
         self.dataset = Dataset(dataset, storage_options)
-        self.denoiser, self.schedule = load_denoiser(checkpoint, self.dataset, self.device, storage_options)
+        self.prior = load_denoiser(checkpoint, self.dataset, self.device, storage_options)
         self.survey, self.config, self.storage_options = survey, config, storage_options
         self.ops: dict[str, Any] = {}
         self.writer: Optional[ss.ObservationWriter] = None
@@ -98,13 +96,12 @@ class Reconstructor:
         """Reconstruct one batch with every sampler and write each observation; returns their metric rows."""
         cfg = self.config
         truth = torch.from_numpy(self.dataset.read(np.array(batch.images))).to(self.device)
-        sample_generators = {name: make_generators([ss.sampler_seed(cfg.seed, img, batch.array, batch.K, name)
+        sample_generators = {name: make_generators([cfg.sampler_seed(img, batch.array, batch.K, name)
                                                     for img in batch.images], self.device)
                              for name in cfg.sampler_names}
         result = simulate_and_score(
-            self.denoiser, self.schedule, self.get_operator(batch.array), truth, sigma_y=batch.sigma_y,
-            samplers=cfg.samplers, K=batch.K, S=cfg.samples,
-            noise_generators=make_generators([ss.noise_seed(cfg.seed, img, batch.array) for img in batch.images],
+            self.prior, truth, self.get_operator(batch.array), batch.sigma_y, cfg.samplers, K=batch.K, S=cfg.samples,
+            noise_generators=make_generators([cfg.noise_seed(img, batch.array) for img in batch.images],
                                              self.device),
             sample_generators=sample_generators, clean=cfg.clean)
         rows = []
@@ -125,7 +122,7 @@ class Reconstructor:
                     f"survey store {self.survey} at {storage.endpoint_of(self.survey, self.storage_options)} failed "
                     f"while writing observation {i} ({type(err).__name__}: {str(err).splitlines()[0][:160]}); "
                     f"observations not marked done are recomputed by a rerun") from None
-            rows.append({"obs": i, "id": ss.obs_id(batch.array, batch.sigma_y, batch.K, batch.images[b]), **row})
+            rows.append({"obs": i, "id": cfg.obs_id(batch.array, batch.sigma_y, batch.K, batch.images[b]), **row})
         return rows
 
 
@@ -148,7 +145,7 @@ def plan_survey(config: ReconstructConfig, checkpoint: str, dataset: str, root: 
             "pixel_scale_arcsec": data.meta.get("pixel_scale_arcsec")}
     test, val = data.split("test"), data.split("val")
     n = ss.create(url, config, data.N, test, meta, storage_options, val_images=val)
-    plan = dict(zip(PLAN_ARRAYS, ss.plan(config, test, val)))
+    plan = dict(zip(PLAN_ARRAYS, config.plan(test, val)))
     check_and_repair(url, ss.read_meta(url, storage_options), storage_options, plan)  # StoreDamagedError, repaired
     pending = int((~ss.load_results(url, storage_options)["done"]).sum())
     get_run_logger().info("survey %s: %d observations, %d to do", url, n, pending)
@@ -173,40 +170,30 @@ def _reconstruct_pending(plan: SurveyPlan, config: ReconstructConfig, checkpoint
     logger = get_run_logger()
     if checkpoint != ANALYTIC_PRIOR:  # verified here, in the driver, before any actor starts
         load_prior(checkpoint, torch.device("cpu"), storage_options=storage_options)
-    ensure_ray(ray_address)
-    n_actors, gpu = plan_workers(config.num_actors, config.cpus_per_actor, config.use_gpu, "reconstruction actors")
-    batch_size = config.batch_size or (GPU_BATCH if gpu else 1)
+    ensure_ray(ray_address)  # the batch size follows the kind of actor the cluster gives
+    gpu_planned = plan_workers(config.num_actors, config.cpus_per_actor, config.use_gpu, "reconstruction actors")[1]
+    batch_size = config.batch_size or (GPU_BATCH if gpu_planned else 1)
     batches = ss.pending_batches(plan.url, batch_size, storage_options)  # read under the lease: nothing twice
     if not batches:
         return None
-    n_actors = min(n_actors, len(batches))
-
-    def new_actor():
-        return RemoteReconstructor.options(num_cpus=config.cpus_per_actor, num_gpus=1 if gpu else 0).remote(
-            checkpoint, dataset, plan.url, config, storage_options, config.cpus_per_actor)
-
-    def respawn():  # a replacement only where the cluster has room for it now
-        return new_actor() if has_room(config.cpus_per_actor, gpu) else None
-
-    actors = [new_actor() for _ in range(n_actors)]
     todo = sum(len(b.obs) for b in batches)
     progress = create_progress_artifact(progress=100.0 * (plan.n_obs - todo) / plan.n_obs,
                                         description=f"observations reconstructed in {plan.url}")
-    logger.info("%d observations in %d batches on %d %s actor(s)", todo, len(batches), n_actors,
-                "GPU" if gpu else "CPU")
     t0, done = time.perf_counter(), 0
-    try:
-        for rows in run_pool(actors, batches, lambda actor, batch: actor.run.remote(batch),
-                             lambda batch: ss.unfinished(plan.url, batch, storage_options), respawn):
+    with actor_pool(RemoteReconstructor, (checkpoint, dataset, plan.url, config, storage_options, config.cpus_per_actor),
+                    len(batches), num_actors=config.num_actors, cpus_per_actor=config.cpus_per_actor,
+                    use_gpu=config.use_gpu, what="reconstruction actors", ray_address=ray_address) as pool:
+        n_actors = len(pool.actors)
+        logger.info("%d observations in %d batches on %d %s actor(s)", todo, len(batches), n_actors,
+                    "GPU" if pool.gpu else "CPU")
+        for rows in pool.run(batches, lambda actor, batch: actor.run.remote(batch),
+                             lambda batch: ss.unfinished(plan.url, batch, storage_options)):
             done += len(rows)
             update_progress_artifact(progress, progress=100.0 * (plan.n_obs - todo + done) / plan.n_obs)
             first = config.sampler_names[0]
             best = max(rows, key=lambda r: r[f"{first}_psnr"])
             logger.info("%d/%d observations done (%s: %s PSNR %.2f dB, dirty %.2f, CLEAN %.2f)", done, todo,
                         best["id"], first, best[f"{first}_psnr"], best["dirty_psnr"], best["clean_psnr"])
-    finally:
-        for actor in actors:
-            ray.kill(actor)
     seconds = time.perf_counter() - t0
     logger.info("%d observations in %.1f s on %d actor(s): %.3f observations/s", done, seconds, n_actors,
                 done / seconds)

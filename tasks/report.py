@@ -28,6 +28,7 @@ from stores.fits_io import fits_bytes
 from reporting.artifacts import artifact_key, png_markdown
 from reporting.plots import gallery_png, psnr_vs_K_png
 from stores.storage import StorageOptions
+from configs import ReconstructConfig
 from tasks.calibration import calibrate, calibration_markdown, reliability_figure
 
 TABLE_METRICS = ("mse", "psnr", "psnr_mean", "snr", "sre", "cov68", "cov95", "cov68_src", "cov95_src", "nfe", "t_sampling")
@@ -40,18 +41,16 @@ def methods(meta: dict) -> dict[str, str]:
     return {LABELS.get(n, n.upper()): f"{n}_" for n in names}
 
 
-def summary_rows(results: dict[str, Any]) -> list[dict[str, Any]]:
-    """One row per (array, σ_y, K, method) over finished observations: n, and mean/std of TABLE_METRICS
+def summary_rows(results: ss.SurveyResults) -> list[dict[str, Any]]:
+    """One row per (array, σ_y, K, method) over finished test observations: n, and mean/std of TABLE_METRICS
     (NaN where a method has no such metric, e.g. SRE of CLEAN)."""
-    meta, m = results["meta"], results["metrics"]
-    col = {c: i for i, c in enumerate(meta["columns"])}
+    col = {c: i for i, c in enumerate(results.meta["columns"])}
     rows = []
-    for a, array in enumerate(meta["arrays"]):
-        for s, sigma in enumerate(meta["sigma_y"]):
-            for K in meta["K_values"]:
-                sel = results["done"] & (results["obs_array"] == a) & (results["obs_sigma"] == s) & \
-                    (results["obs_K"] == K) & (results["obs_split"] == 0)  # test images only
-                rows += _method_rows(m, col, sel, {"array": array, "sigma_y": float(sigma), "K": int(K)}, meta)
+    for cell in results.cells():
+        sel = np.zeros(len(results.done), dtype=bool)
+        sel[cell.test] = True  # test images only
+        rows += _method_rows(results.metrics, col, sel, {"array": cell.array, "sigma_y": cell.sigma_y, "K": cell.K},
+                             results.meta)
     return rows
 
 
@@ -94,22 +93,23 @@ def rows_to_markdown(rows: list[dict[str, Any]]) -> str:
     return "\n".join(lines)
 
 
-def _gallery(survey: str, results: dict, dataset: Dataset, per_array: int, storage_options: StorageOptions) -> bytes:
+def _gallery(survey: str, results: ss.SurveyResults, dataset: Dataset, per_array: int,
+             storage_options: StorageOptions) -> bytes:
     """Truth / dirty / CLEAN / DDRM mean / posterior std / residual for a few observations per array at
-    the largest K."""
+    the largest K and the first noise level."""
     group = storage.open_group(survey, "r", storage_options)
-    meta, K = results["meta"], max(results["meta"]["K_values"])
+    meta, K = results.meta, max(results.meta["K_values"])
     first = meta["samplers"][0]
     panels, labels = [], []
-    for a, array in enumerate(meta["arrays"]):
-        chosen = np.flatnonzero(results["done"] & (results["obs_array"] == a) & (results["obs_K"] == K)
-                                & (results["obs_sigma"] == 0) & (results["obs_split"] == 0))[:per_array]
-        for i in chosen:
-            truth = dataset.read([int(results["obs_image"][i])])[0]
+    for cell in results.cells():
+        if cell.K != K or cell.s != 0:
+            continue
+        for i in cell.test[:per_array]:
+            truth = dataset.read([int(results.obs_image[i])])[0]
             mean, dirty, clean, std = (_image(group, survey, name, i) for name in
                                        (f"{first}_mean", "dirty", "clean", f"{first}_std"))
             panels.append([truth, dirty, clean, mean, std, mean - truth])
-            labels.append(f"{array} σ={meta['sigma_y'][0]:g} K={K} #{int(results['obs_image'][i])}")
+            labels.append(f"{cell.array} σ={cell.sigma_y:g} K={K} #{int(results.obs_image[i])}")
     return gallery_png(panels, labels, ["truth", "dirty", "CLEAN", f"{first.upper()} mean", "posterior std",
                                         "residual"])
 
@@ -123,22 +123,22 @@ def _image(group, survey: str, name: str, i: int) -> np.ndarray:
                                 f"({type(err).__name__}); rerun the reconstruction to repair it") from None
 
 
-def _fits_outputs(survey: str, results: dict, storage_options: StorageOptions) -> int:
+def _fits_outputs(survey: str, results: ss.SurveyResults, storage_options: StorageOptions) -> int:
     """FITS per observation and image; each array's own pixel scale (its uv pattern fitted to the grid),
     or a header saying there is none for a mask-only array."""
     group = storage.open_group(survey, "r", storage_options)
-    meta, n = results["meta"], 0
+    meta, n = results.meta, 0
     scales = {a: array_pixel_scale(a, int(meta["N"])) for a in meta["arrays"]}
-    for i in np.flatnonzero(results["done"]):
-        array, K, image = meta["arrays"][results["obs_array"][i]], int(results["obs_K"][i]), int(results["obs_image"][i])
-        sigma = float(meta["sigma_y"][results["obs_sigma"][i]])
+    for i in np.flatnonzero(results.done):
+        array, K, image = meta["arrays"][results.obs_array[i]], int(results.obs_K[i]), int(results.obs_image[i])
+        sigma = float(meta["sigma_y"][results.obs_sigma[i]])
         obs = array_spec(array).observation
         for name in meta["images"]:
             data = fits_bytes(_image(group, survey, name, i), ra_deg=obs and obs.ra_deg, dec_deg=obs and obs.dec_deg,
                               pixel_scale_arcsec=scales[array], bunit="image fraction (peak-normalised flux per pixel)",
                               freq_hz=obs and obs.freq_hz,
-                              extra={"OBSID": ss.obs_id(array, sigma, K, image), "DDRM_K": K, "PRODUCT": name})
-            fname = re.sub(r"[^A-Za-z0-9_.-]+", "_", ss.obs_id(array, sigma, K, image)) + f"_{name}.fits"
+                              extra={"OBSID": ReconstructConfig.obs_id(array, sigma, K, image), "DDRM_K": K, "PRODUCT": name})
+            fname = re.sub(r"[^A-Za-z0-9_.-]+", "_", ReconstructConfig.obs_id(array, sigma, K, image)) + f"_{name}.fits"
             storage.write_bytes(storage.join(report_dir(survey), "fits", fname), data, storage_options)
             n += 1
     return n
@@ -156,7 +156,7 @@ def aggregate(survey: str, fits: bool = False, gallery_per_array: int = 2,
     verify(survey, meta, storage_options)
     results = ss.load_results(survey, storage_options)
     out = report_dir(survey)
-    stamp = {"n_done": int(results["done"].sum()), "last_finished": float(np.nanmax(results["finished_at"], initial=0)),
+    stamp = {"n_done": int(results.done.sum()), "last_finished": float(np.nanmax(results.finished_at, initial=0)),
              "fits": bool(fits), "version": 3}
     raw = storage.read_bytes(storage.join(out, "report.json"), storage_options)
     previous = json.loads(raw) if raw else None
@@ -183,14 +183,14 @@ def aggregate(survey: str, fits: bool = False, gallery_per_array: int = 2,
     create_table_artifact(table=[{k: (round(v, 6) if isinstance(v, float) else v) for k, v in r.items()}
                                  for r in rows], key=key, description=f"survey metrics, {survey}")
     create_markdown_artifact(key=f"{key}-report", description=f"survey report, {survey}", markdown="\n".join([
-        f"# Survey `{meta['config']['name']}`", "", f"{int(results['done'].sum())} of {meta['n_obs']} observations; "
+        f"# Survey `{meta['config']['name']}`", "", f"{int(results.done.sum())} of {meta['n_obs']} observations; "
         f"prior `{meta['checkpoint']}`", "", markdown, "",
         png_markdown(gallery, "gallery"), "",
         png_markdown(curve, "psnr"), "", "## Coverage of source pixels, raw and conformally recalibrated (validation "
         "split fit, test split scored)", "", cal_markdown, "", png_markdown(reliability, "reliability")]))
     get_run_logger().info("report in %s (%d FITS files)", out, n_fits)
     result = {"report": out, "rows": rows, "markdown": markdown, "fits": n_fits, "calibration": cal_rows,
-              "missing": int((~results["done"]).sum())}
+              "missing": int((~results.done).sum())}
     storage.write_bytes(storage.join(out, "report.json"), json.dumps({"stamp": stamp, "result": result}).encode(),
                         storage_options)
     return result

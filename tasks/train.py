@@ -185,7 +185,7 @@ def prior_samples_png(checkpoint: str, n: int = 16, K: int = 100, seed: int = 0,
     g = torch.Generator().manual_seed(seed)
     N = prior.meta.N
     t0 = time.perf_counter()
-    x = sample_ddim(prior.denoiser, torch.randn(n, 1, N, N, generator=g),
+    x = sample_ddim(prior, torch.randn(n, 1, N, N, generator=g),
                     prior.schedule, K, eta=1.0, generator=g)
     return image_grid_png(to_image(x).clamp(0, 1)[:, 0].numpy()), time.perf_counter() - t0
 

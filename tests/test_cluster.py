@@ -1,4 +1,4 @@
-"""The real topology on one machine (issue 15): a two-node Ray cluster started by infra/local-cluster.sh,
+"""The real topology on one machine: a two-node Ray cluster started by infra/local-cluster.sh,
 an S3 root on a loopback S3 server, the CLI as users run it, and the faults that topology brings:
 a worker node killed mid-survey, the S3 server stopped mid-survey, two runs of one survey at once.
 

@@ -1,4 +1,4 @@
-"""Production scheduling on one machine (issue 15): `prefect server start` on 127.0.0.1, a process work pool,
+"""Production scheduling on one machine: `prefect server start` on 127.0.0.1, a process work pool,
 `prefect deploy` from infra/prefect.yaml, `prefect worker start`, and a deployment run triggered from the
 CLI that a worker executes to Completed, with its artifacts in the API."""
 

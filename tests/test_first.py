@@ -87,8 +87,8 @@ def _ddrm(truth: torch.Tensor, array: str, K: int, S: int, sigma_y: float = 0.0)
     prior = load_prior("first", torch.device("cpu"))
     op = array_operator(array, truth.shape[-1])
     y = simulate(truth, op, sigma_y, make_generators(range(len(truth))))
-    post = reconstruct(y.float(), op, sigma_y, prior.denoiser, prior.schedule,
-                       DDRMConfig(), make_generators(range(10, 10 + len(truth))), K=K, S=S)
+    post = reconstruct(prior, y.float(), op, sigma_y, DDRMConfig(), make_generators(range(10, 10 + len(truth))),
+                       K=K, S=S)
     return post, baselines(y, op, sigma_y)
 
 

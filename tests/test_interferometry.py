@@ -1,4 +1,4 @@
-"""Layouts, Earth-rotation coverage, gridding, simulation, paper masks (design.md §2-3)."""
+"""Layouts, Earth-rotation coverage, gridding, simulation, paper masks (docs/design.md §2-3)."""
 
 import math
 import warnings

@@ -1,4 +1,4 @@
-"""Exact identities of the SVD operators, in float64 (design.md §2)."""
+"""Exact identities of the SVD operators, in float64 (docs/design.md §2)."""
 
 import math
 import warnings

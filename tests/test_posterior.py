@@ -1,4 +1,4 @@
-"""The split-Gibbs sampler against the closed-form posterior of a Gaussian prior (issue 14), with DDRM's
+"""The split-Gibbs sampler against the closed-form posterior of a Gaussian prior, with DDRM's
 numbers pinned beside it. Prior x̄ ~ N(μ̄, λ) per spectral coordinate, y_i = s_i x̄_i + z_i, z ~ N(0, σ²):
 
     measured:    mean μ̄_i + λ_i s_i (y_i - s_i μ̄_i)/(λ_i s_i² + σ²),   variance λ_i σ²/(λ_i s_i² + σ²)
@@ -38,7 +38,7 @@ def closed_form(p, op, y: torch.Tensor, sigma: float) -> tuple[torch.Tensor, tor
 def test_gibbs_matches_the_gaussian_posterior_mean_and_variance(sigma):
     op, p = fourier(N, seed=2), prior(N)
     _, y = observe(op, p, 1, seed=5, sigma_y=sigma)
-    out = run_sampler(p, y, op, SCHEDULE, make_generators([3]), sigma, GIBBS, K=50, S=SAMPLES)
+    out = run_sampler(p, y, op, sigma, GIBBS, make_generators([3]), K=50, S=SAMPLES)
     xbar = op.Vt(out)[0]  # (S, D)
     mean, var, measured = closed_form(p, op, y[0], sigma)
     free = ~measured if sigma == 0 else torch.ones_like(measured)
@@ -57,7 +57,7 @@ def _coverage(config, K: int) -> tuple[float, float]:
     """Pixel coverage of the S-corrected 68 % and 95 % intervals over 32 observations of prior draws."""
     op, p = fourier(N, seed=4), prior(N)
     truth, y = observe(op, p, 32, seed=8, sigma_y=0.1)
-    out = run_sampler(p, y, op, SCHEDULE, make_generators(range(32)), 0.1, config, K=K, S=100)
+    out = run_sampler(p, y, op, 0.1, config, make_generators(range(32)), K=K, S=100)
     return float(coverage(out, truth, 0.68).mean()), float(coverage(out, truth, 0.95).mean())
 
 
@@ -89,7 +89,7 @@ def test_gibbs_config_is_validated_and_counts_its_evaluations():
     op, p = fourier(N), prior(N)
     _, y = observe(op, p, 1)
     calls = []
-    run_sampler(p, y, op, SCHEDULE, make_generators([0]), 0.1, SplitGibbsConfig(sweeps=3), K=4, S=2,
+    run_sampler(p, y, op, 0.1, SplitGibbsConfig(sweeps=3), make_generators([0]), K=4, S=2,
                 callback=lambda i, k: calls.append((i, k)))
     assert calls == [(i, 4) for i in range(1, 5)]
 

@@ -1,4 +1,4 @@
-"""The seams of issue 11: reconstruction from a bare y, samplers behind one signature (a toy second
+"""The library's seams: reconstruction from a bare y, samplers behind one signature (a toy second
 sampler in a real survey), seeds by array name, and honest FITS headers."""
 
 from dataclasses import replace
@@ -14,7 +14,7 @@ from ddrm import DDRMConfig, make_generators, reconstruct
 from ddrm.baselines import CleanConfig, baselines
 from ddrm.pipeline import simulate, simulate_and_score
 from ddrm.priors import GaussianFourierPrior
-from ddrm.sampling import config_for, run_sampler, sampler_names
+from ddrm.samplers import config_for, run_sampler, sampler_names
 from ddrm.schedule import Schedule
 from flows.prepare import prepare_dataset
 from flows.reconstruct import aggregate_metrics, reconstruct_survey
@@ -36,13 +36,13 @@ def _setup(fourier_op, N=12, B=2):
 def test_reconstruction_needs_only_y_and_matches_the_survey_path(fourier_op):
     op, prior, truth = _setup(fourier_op)
     y = simulate(truth, op, 0.05, make_generators([7, 8]))
-    denoiser = lambda xt, t: prior(xt.double(), t).to(xt.dtype)  # noqa: E731
-    post = reconstruct(y.float(), op, 0.05, denoiser, SCHEDULE, DDRMConfig(), make_generators([1, 2]), K=10, S=3)
+    denoiser = prior  # the Gaussian prior: its exact denoiser, carrying its schedule
+    post = reconstruct(denoiser, y.float(), op, 0.05, DDRMConfig(), make_generators([1, 2]), K=10, S=3)
     assert post.samples.shape == (2, 3, 12, 12) and post.mean.shape == post.std.shape == (2, 12, 12)
     assert float(post.samples.min()) >= 0 and float(post.samples.max()) <= 1 and post.seconds > 0
     images = baselines(y, op, 0.05)  # baselines from y and H alone
     assert set(images) == {"dirty", "clean"} and images["clean"].shape == (2, 12, 12)
-    full = simulate_and_score(denoiser, SCHEDULE, op, truth, sigma_y=0.05, samplers=[DDRMConfig()], K=10, S=3,
+    full = simulate_and_score(denoiser, truth, op, sigma_y=0.05, samplers=[DDRMConfig()], K=10, S=3,
                               noise_generators=make_generators([7, 8]),
                               sample_generators={"ddrm": make_generators([1, 2])})
     torch.testing.assert_close(full.posteriors["ddrm"].samples, post.samples, rtol=0, atol=0)
@@ -59,20 +59,20 @@ def test_samplers_are_chosen_by_typed_config_and_share_one_checked_signature(fou
         DDRMConfig(eta=1.5)
     for bad in ({"K": 0, "S": 1}, {"K": 1001, "S": 1}, {"K": 5, "S": 0}):
         with pytest.raises(ValueError):
-            run_sampler(prior, y, op, SCHEDULE, make_generators([0]), 0.0, ToyConfig(), **bad)
-    x = run_sampler(prior, y, op, SCHEDULE, make_generators([0]), 0.0, ToyConfig(), K=1, S=2)
+            run_sampler(prior, y, op, 0.0, ToyConfig(), make_generators([0]), **bad)
+    x = run_sampler(prior, y, op, 0.0, ToyConfig(), make_generators([0]), K=1, S=2)
     torch.testing.assert_close(op.ybar(op.H(x[0].double())), op.ybar(y.double()).expand(2, -1), rtol=0, atol=1e-5)
 
 
 def test_appending_an_array_to_the_catalogue_keeps_existing_noise(fourier_op, monkeypatch):
     cfg = reconstruct_preset("demo", arrays=("vla", "eht"), n_images=3)
     test_images = np.arange(10, 20)
-    before = {(a, i): ss.noise_seed(cfg.seed, i, a) for a in cfg.arrays for i in test_images[:3]}
+    before = {(a, i): cfg.noise_seed(i, a) for a in cfg.arrays for i in test_images[:3]}
     hypothetical = catalogue.ArraySpec("hypo", "a hypothetical array", catalogue.OBSERVATION_PRESETS["vla"])
     monkeypatch.setattr(catalogue, "ARRAYS", {"hypo": hypothetical, **catalogue.ARRAYS})
     wider = replace(cfg, arrays=("hypo", "vla", "eht"))
-    obs_image, obs_array, _, _, _ = ss.plan(wider, test_images)
-    after = {(wider.arrays[a], int(i)): ss.noise_seed(wider.seed, int(i), wider.arrays[a])
+    obs_image, obs_array, _, _, _ = wider.plan(test_images)
+    after = {(wider.arrays[a], int(i)): wider.noise_seed(int(i), wider.arrays[a])
              for i, a in zip(obs_image, obs_array)}
     assert all(after[k] == v for k, v in before.items())
     op, _, truth = _setup(fourier_op, B=1)

@@ -1,4 +1,4 @@
-"""DDRM with analytic denoisers (design.md §5): exactness, Gaussian-prior variance, batching, errors."""
+"""DDRM with analytic denoisers (docs/design.md §5): exactness, Gaussian-prior variance, batching, errors."""
 
 import warnings
 
@@ -7,7 +7,7 @@ import torch
 
 from ddrm.operators import FourierSamplingOperator, PixelMaskOperator
 from ddrm.priors import GaussianFourierPrior
-from ddrm.sampler import ddrm_sample, make_generators
+from ddrm.samplers import ddrm_sample, make_generators
 from ddrm.schedule import Schedule
 
 SCHEDULE = Schedule("cosine", 1000)
@@ -53,7 +53,7 @@ def test_noiseless_measured_coordinates_are_exact(make_op):
     N = 8
     op, p = make_op(N), prior(N)
     _, y = observe(op, p, 2)
-    out = ddrm_sample(p, y, op, SCHEDULE, make_generators([0, 1]), sigma_y=0.0, K=20, S=3)
+    out = ddrm_sample(p, y, op, generators=make_generators([0, 1]), sigma_y=0.0, K=20, S=3)
     assert out.shape == (2, 3, N, N) and out.dtype == torch.float64
     measured = op.gather(op.Vt(out))
     assert torch.allclose(measured, op.ybar(y)[:, None].expand_as(measured), atol=1e-12, rtol=0)
@@ -67,7 +67,7 @@ def _unmeasured_variance_ratio(K: int, eta: float) -> tuple[float, float, float]
     N = 8
     op, p = fourier(N, seed=2), prior(N)
     _, y = observe(op, p, 1, seed=5)
-    out = ddrm_sample(p, y, op, SCHEDULE, make_generators([11]), sigma_y=0.0, K=K, S=SAMPLES, eta=eta)
+    out = ddrm_sample(p, y, op, generators=make_generators([11]), sigma_y=0.0, K=K, S=SAMPLES, eta=eta)
     unmeasured = torch.ones(op.D, dtype=torch.bool)
     unmeasured[op.measured] = False
     lam = p.lam[unmeasured]
@@ -83,7 +83,7 @@ def test_eta0_gives_prior_variance_on_unmeasured_coordinates():
 
 
 # Seeded regression values of this sampler (an independent reference gives about 0.76 at
-# K = 1000 and 0.73 at K = 50 for the cosine schedule; design.md §5).
+# K = 1000 and 0.73 at K = 50 for the cosine schedule; docs/design.md §5).
 @pytest.mark.parametrize("K, pinned", [(1000, 0.750903), (50, 0.724678)])
 def test_eta085_shrinks_variance_as_the_exact_recursion_says(K, pinned):
     mc, se, exact = _unmeasured_variance_ratio(K, 0.85)
@@ -97,8 +97,8 @@ def test_batch_independence():
     op, p = fourier(N), prior(N)
     _, y = observe(op, p, 3, seed=7, sigma_y=0.05)
     sy = torch.tensor([0.05, 0.05, 0.05], dtype=torch.float64)
-    alone = ddrm_sample(p, y[1:2], op, SCHEDULE, make_generators([42]), sigma_y=0.05, K=10, S=2)
-    batch = ddrm_sample(p, y[[2, 1, 0]], op, SCHEDULE, make_generators([5, 42, 9]), sigma_y=sy, K=10, S=2)
+    alone = ddrm_sample(p, y[1:2], op, generators=make_generators([42]), sigma_y=0.05, K=10, S=2)
+    batch = ddrm_sample(p, y[[2, 1, 0]], op, generators=make_generators([5, 42, 9]), sigma_y=sy, K=10, S=2)
     assert torch.equal(alone[0], batch[1])
     assert not torch.equal(batch[0], batch[1])
 
@@ -108,12 +108,12 @@ def test_callback_dtype_and_noisy_measured_shrinkage():
     op, p = fourier(N), prior(N)
     _, y = observe(op, p, 1, seed=3, sigma_y=0.3)
     steps = []
-    out = ddrm_sample(p, y.float(), op, SCHEDULE, make_generators([0]), sigma_y=0.3, K=25, S=256,
+    out = ddrm_sample(p, y.float(), op, generators=make_generators([0]), sigma_y=0.3, K=25, S=256,
                       callback=lambda i, k: steps.append((i, k)))
     assert steps == [(i, 25) for i in range(1, 26)]
     assert out.dtype == torch.float32
     # DDRM samples on noisy measured coordinates are far narrower than the posterior
-    # (design.md §5): posterior variance there is λ σ²/(λ s² + σ²) per coordinate.
+    # (docs/design.md §5): posterior variance there is λ σ²/(λ s² + σ²) per coordinate.
     s = op.singulars
     lam = p.lam[op.measured]
     post = lam * (0.3 / s) ** 2 / (lam + (0.3 / s) ** 2)
@@ -127,7 +127,7 @@ def test_bad_input_raises_value_error():
     op, p = fourier(N), prior(N)
     _, y = observe(op, p, 1)
     gens = make_generators([0])
-    run = lambda **kw: ddrm_sample(p, kw.pop("y", y), op, SCHEDULE, kw.pop("g", gens), **{"sigma_y": 0.1, "K": 5, **kw})
+    run = lambda **kw: ddrm_sample(p, kw.pop("y", y), op, generators=kw.pop("g", gens), **{"sigma_y": 0.1, "K": 5, **kw})
     with pytest.raises(ValueError, match="NaN"):
         run(y=torch.full_like(y, float("nan")))
     with pytest.raises(ValueError, match="sigma_y"):

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from typing import ClassVar
 
 
-from ddrm.sampling import SamplerConfig, fill_normal, register
+from ddrm.samplers import SamplerConfig, fill_normal, register
 
 
 @dataclass(frozen=True)
@@ -18,7 +18,7 @@ class ToyConfig(SamplerConfig):
 
 
 @register(ToyConfig)
-def toy(denoiser, y, op, schedule, generators, sigma_y, config, *, K, S, callback=None):
+def toy(prior, y, op, sigma_y, config, generators, *, K, S, callback=None):
     B = y.shape[0]
     xbar = config.scale * fill_normal(generators, y.new_empty(B, S, op.D))
     xbar[..., op.measured.to(y.device)] = op.ybar(y)[:, None, :]

@@ -1,4 +1,4 @@
-"""Observation presets and uv-coverage by Earth-rotation synthesis (design.md §3).
+"""Observation presets and uv-coverage by Earth-rotation synthesis (docs/design.md §3).
 
 For a source at Greenwich hour angle H and declination δ, a baseline b = r_2 - r_1 in
 ITRF metres projects to (Thompson, Moran & Swenson eq. 4.1)

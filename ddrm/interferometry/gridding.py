@@ -1,4 +1,4 @@
-"""Gridding of uv samples onto the N×N image Fourier grid (design.md §3), natural weighting.
+"""Gridding of uv samples onto the N×N image Fourier grid (docs/design.md §3), natural weighting.
 
 For a pixel scale Δθ (radians) a sample (u, v) in wavelengths lands at continuous cell
 coordinates (u N Δθ, v N Δθ). With ``img[row, col]``, row 0 South and col 0 East (l grows to

@@ -1,4 +1,4 @@
-"""Simulated observations y = H x + z (design.md §2-3), and exact off-grid visibilities.
+"""Simulated observations y = H x + z (docs/design.md §2-3), and exact off-grid visibilities.
 
 σ_y is the std of the noise on each measured real coordinate of y (model space), given
 directly or from a target SNR, SNR_dB = 10 log10(mean(y_clean²) / σ_y²) per observation.

@@ -1,4 +1,4 @@
-"""The SVD interface every linear operator implements (Kawar et al. 2022, §3; design.md §2).
+"""The SVD interface every linear operator implements (Kawar et al. 2022, §3; docs/design.md §2).
 
 A forward operator H : R^D -> R^P (images x of shape (..., N, N), D = N²) is given by its SVD
 

@@ -1,4 +1,4 @@
-"""Fourier sampling H = S F with its exact real SVD (design.md §2).
+"""Fourier sampling H = S F with its exact real SVD (docs/design.md §2).
 
 Grid convention (used everywhere in radio-ddrm): Fourier cells are indexed on the
 *unshifted* FFT grid, cell (k1, k2) with k ∈ [0, N), DC at (0, 0), negative
@@ -40,7 +40,7 @@ def conjugate_flip(a: torch.Tensor) -> torch.Tensor:
 
 
 class RealFourierBasis:
-    """The orthogonal V of design.md §2 for N×N images, applied with FFTs only."""
+    """The orthogonal V of docs/design.md §2 for N×N images, applied with FFTs only."""
 
     def __init__(self, N: int) -> None:
         if N < 1:

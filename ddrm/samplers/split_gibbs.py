@@ -1,5 +1,5 @@
 """Annealed split Gibbs (after PnP-DM, Wu et al. 2024): a sampler of the posterior of y = H x + z under
-the diffusion prior, batched over observations, behind the sampler protocol of :mod:`ddrm.sampling`.
+the diffusion prior, batched over observations, behind the sampler protocol of :mod:`ddrm.samplers`.
 
 It samples the joint π(x, z) ∝ p(z) N(x; z, ρ² I) p(y | x) by alternating, ``sweeps``·K times:
 
@@ -21,7 +21,7 @@ chain's stationary variance on an unmeasured coordinate is λ + ρ⁴/(2λ + ρ�
 Why not DDPM ancestral steps from ρ for the prior step (as PnP-DM's EDM steps): they drop the
 (1 - σ'²/σ²)² Var(x₀ | x_t) term of the true reverse kernel; measured on the Gaussian prior they gave
 0.64-0.89 of the posterior variance on noisy measured coordinates even with 30 steps per prior step.
-Network evaluations per sample: sweeps · K. The defaults were kept on the validation split (README,
+Network evaluations per sample: sweeps · K. The defaults were kept on the validation split (docs/uncertainty.md,
 "The settings"): a larger ρ_min or the ρ_min noise kept widens the intervals only as the mean degrades, or,
 around the denoised chains' (Rao-Blackwellised) mean, by the added noise's constant width, not the posterior's.
 """
@@ -33,10 +33,10 @@ from typing import ClassVar, Optional, Sequence, Union
 
 import torch
 
-from .ddpm import Denoiser, StepCallback
-from .operators.base import SVDOperator
-from .sampling import SamplerConfig, fill_normal, register, sigma_per_observation
-from .schedule import Schedule
+from ..ddpm import Denoiser, StepCallback
+from ..operators.base import SVDOperator
+from ..schedule import Schedule
+from .base import SamplerConfig, fill_normal, register, sigma_per_observation
 
 __all__ = ["SplitGibbsConfig", "split_gibbs", "rho_timesteps"]
 
@@ -77,15 +77,15 @@ def rho_timesteps(config: SplitGibbsConfig, schedule: Schedule, K: int) -> list[
 
 @register(SplitGibbsConfig)
 @torch.no_grad()
-def split_gibbs(denoiser: Denoiser, y: torch.Tensor, op: SVDOperator, schedule: Schedule,
-                generators: Sequence[torch.Generator], sigma_y: Union[float, torch.Tensor], config: SplitGibbsConfig,
-                *, K: int, S: int, callback: Optional[StepCallback] = None) -> torch.Tensor:
+def split_gibbs(prior: Denoiser, y: torch.Tensor, op: SVDOperator, sigma_y: Union[float, torch.Tensor],
+                config: SplitGibbsConfig, generators: Sequence[torch.Generator], *, K: int, S: int,
+                callback: Optional[StepCallback] = None) -> torch.Tensor:
     """S posterior samples for each of B observations y (B, P) -> (B, S, N, N), sweeps·K Gibbs iterations
     (the callback is called once per K step, every ``sweeps`` iterations).
 
-    denoiser: D(x_t (n, 1, N, N), t (n,)) -> x̂_0, with n = B·S. Device and dtype follow y.
+    prior: D(x_t (n, 1, N, N), t (n,)) -> x̂_0, with n = B·S, and its schedule. Device and dtype follow y.
     """
-    B, D, N = y.shape[0], op.D, op.N
+    B, D, N, schedule = y.shape[0], op.D, op.N, prior.schedule
     sigma = sigma_per_observation(sigma_y, B, y)  # (B, 1, 1)
     noiseless, sy = sigma == 0, sigma.clamp_min(1e-30)
     s = op.singulars.to(y)
@@ -104,8 +104,8 @@ def split_gibbs(denoiser: Denoiser, y: torch.Tensor, op: SVDOperator, schedule: 
     xbar = likelihood_step(sig[ts[0]] * fill_normal(generators, y.new_empty(B, S, D)), sig[ts[0]])
     for k, t in enumerate(ts):
         ab = float(schedule.alpha_bar[t])
-        x0 = denoiser((ab ** 0.5 * op.V(xbar)).reshape(B * S, 1, N, N),
-                      torch.full((B * S,), t, dtype=torch.long, device=y.device))
+        x0 = prior((ab ** 0.5 * op.V(xbar)).reshape(B * S, 1, N, N),
+                   torch.full((B * S,), t, dtype=torch.long, device=y.device))
         last = k == len(ts) - 1
         zbar = op.Vt(x0.reshape(B, S, N, N))
         if not last:

@@ -2,12 +2,14 @@
 
 A sampler is a function
 
-    sampler(denoiser, y, op, schedule, generators, sigma_y, config, *, K, S, callback=None) -> x
+    sampler(prior, y, op, sigma_y, config, generators, *, K, S, callback=None) -> x
 
-with ``denoiser`` D(x_t, t) -> x̂_0, y (B, P) model-space measurements, ``op`` an SVD operator,
-``generators`` one per observation, σ_y a float or (B,) tensor, ``config`` its own frozen typed
-settings (a :class:`SamplerConfig` subclass), K denoiser steps, S samples per observation, and
-x (B, S, N, N) model-space samples. ``@register(ConfigClass)`` attaches the function to its config
+with ``prior`` the denoiser D(x_t, t) -> x̂_0 carrying its ``schedule`` (``ddrm.ddpm.Denoiser``), y (B, P)
+model-space measurements, ``op`` an SVD operator, σ_y a float or (B,) tensor, ``config`` its own frozen
+typed settings (a :class:`SamplerConfig` subclass), ``generators`` one per observation, K denoiser
+steps, S samples per observation, and x (B, S, N, N) model-space samples. The same order runs through
+every entry point: ``run_sampler``, ``reconstruct``, ``pipeline.simulate_and_score``,
+``imaging.image_observation``. ``@register(ConfigClass)`` attaches the function to its config
 class, so a config picks its sampler (no string prefixes), carries it wherever it is pickled (Ray
 actors), and names the method in tables (``config.name``).
 """
@@ -19,9 +21,9 @@ from typing import Callable, ClassVar, Optional, Protocol, Sequence, Union
 
 import torch
 
-from .ddpm import Denoiser, StepCallback
-from .operators.base import SVDOperator
-from .schedule import Schedule
+from ..ddpm import Denoiser, StepCallback
+from ..operators.base import SVDOperator
+from ..schedule import Schedule
 
 
 @dataclass(frozen=True)
@@ -39,9 +41,8 @@ class SamplerConfig:
 
 
 class Sampler(Protocol):
-    def __call__(self, denoiser: Denoiser, y: torch.Tensor, op: SVDOperator, schedule: Schedule,
-                 generators: Sequence[torch.Generator], sigma_y: Union[float, torch.Tensor],
-                 config: SamplerConfig, *, K: int, S: int,
+    def __call__(self, prior: Denoiser, y: torch.Tensor, op: SVDOperator, sigma_y: Union[float, torch.Tensor],
+                 config: SamplerConfig, generators: Sequence[torch.Generator], *, K: int, S: int,
                  callback: Optional[StepCallback] = None) -> torch.Tensor: ...
 
 
@@ -88,18 +89,29 @@ def check_steps(K: int, S: int, schedule: Schedule) -> None:
         raise ValueError(f"S (samples per observation) must be an integer >= 1, got {S!r}")
 
 
-def run_sampler(denoiser: Denoiser, y: torch.Tensor, op: SVDOperator, schedule: Schedule,
-                generators: Sequence[torch.Generator], sigma_y: Union[float, torch.Tensor],
-                config: SamplerConfig, *, K: int, S: int, callback: Optional[StepCallback] = None) -> torch.Tensor:
+def run_sampler(prior: Denoiser, y: torch.Tensor, op: SVDOperator, sigma_y: Union[float, torch.Tensor],
+                config: SamplerConfig, generators: Sequence[torch.Generator], *, K: int, S: int,
+                callback: Optional[StepCallback] = None) -> torch.Tensor:
     """Checks the common arguments once, then calls the sampler registered for ``config``."""
-    check_steps(K, S, schedule)
+    if not isinstance(config, SamplerConfig):
+        raise TypeError(f"config must be a SamplerConfig (e.g. DDRMConfig()), got {type(config).__name__}")
+    check_steps(K, S, schedule_of(prior))
     if y.dim() != 2:
         raise ValueError(f"y must have shape (B, {op.num_outputs}), got {tuple(y.shape)}")
     op.check_measurements(y)
     if len(generators) != y.shape[0]:
         raise ValueError(f"need one generator per observation: {y.shape[0]} observations, "
                          f"{len(generators)} generators")
-    return sampler_for(config)(denoiser, y, op, schedule, generators, sigma_y, config, K=K, S=S, callback=callback)
+    return sampler_for(config)(prior, y, op, sigma_y, config, generators, K=K, S=S, callback=callback)
+
+
+def schedule_of(prior: Denoiser) -> Schedule:
+    """The noise schedule a prior carries; TypeError for a bare callable."""
+    schedule = getattr(prior, "schedule", None)
+    if not isinstance(schedule, Schedule):
+        raise TypeError(f"the prior must carry its schedule (a Denoiser such as EpsDenoiser), got "
+                        f"{type(prior).__name__}")
+    return schedule
 
 
 def make_generators(seeds: Sequence[int], device: Union[str, torch.device] = "cpu") -> list[torch.Generator]:

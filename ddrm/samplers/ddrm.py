@@ -1,4 +1,4 @@
-"""The DDRM sampler (Kawar et al. 2022, eq. 7-8; design.md §5), batched over observations.
+"""The DDRM sampler (Kawar et al. 2022, eq. 7-8; docs/design.md §5), batched over observations.
 
 All work happens in σ-space spectral coordinates x̄ = Vᵀ x / √ᾱ_t of the operator's SVD.
 At each of the K steps (t -> t', σ = σ_t, σ' = σ_{t'}, ε̄ = (x̄_t - x̂̄_0)/σ):
@@ -22,11 +22,9 @@ from typing import ClassVar, Optional, Sequence, Union
 
 import torch
 
-from .ddpm import Denoiser, StepCallback
-from .operators.base import SVDOperator
-from .sampling import (SamplerConfig, fill_normal, make_generators, register, run_sampler,
-                       sigma_per_observation)
-from .schedule import Schedule
+from ..ddpm import Denoiser, StepCallback
+from ..operators.base import SVDOperator
+from .base import SamplerConfig, fill_normal, make_generators, register, run_sampler, sigma_per_observation
 
 __all__ = ["DDRMConfig", "ddrm", "ddrm_sample", "make_generators"]
 
@@ -49,15 +47,15 @@ class DDRMConfig(SamplerConfig):
 
 @register(DDRMConfig)
 @torch.no_grad()
-def ddrm(denoiser: Denoiser, y: torch.Tensor, op: SVDOperator, schedule: Schedule,
-         generators: Sequence[torch.Generator], sigma_y: Union[float, torch.Tensor], config: DDRMConfig,
-         *, K: int, S: int, callback: Optional[StepCallback] = None) -> torch.Tensor:
+def ddrm(prior: Denoiser, y: torch.Tensor, op: SVDOperator, sigma_y: Union[float, torch.Tensor], config: DDRMConfig,
+         generators: Sequence[torch.Generator], *, K: int, S: int,
+         callback: Optional[StepCallback] = None) -> torch.Tensor:
     """S DDRM samples for each of B observations y (B, P) -> (B, S, N, N) (the sampler protocol of
-    :mod:`ddrm.sampling`; arguments checked by ``run_sampler``).
+    :mod:`ddrm.samplers.base`; arguments checked by ``run_sampler``).
 
-    denoiser: D(x_t (n, 1, N, N), t (n,)) -> x̂_0, with n = B·S. Device and dtype follow y.
+    prior: D(x_t (n, 1, N, N), t (n,)) -> x̂_0, with n = B·S, and its schedule. Device and dtype follow y.
     """
-    eta, eta_b = config.eta, config.eta_b
+    eta, eta_b, schedule = config.eta, config.eta_b, prior.schedule
     B, D, N = y.shape[0], op.D, op.N
     sy = sigma_per_observation(sigma_y, B, y)
     s = op.singulars.to(y)
@@ -79,7 +77,7 @@ def ddrm(denoiser: Denoiser, y: torch.Tensor, op: SVDOperator, schedule: Schedul
     for i, t in enumerate(seq.tolist()):
         sig, sig_n = ((1 - ab[i]) / ab[i]) ** 0.5, ((1 - ab_next[i]) / ab_next[i]) ** 0.5
         xt = (ab[i] ** 0.5) * op.V(xbar)  # (B, S, N, N)
-        x0 = denoiser(xt.reshape(B * S, 1, N, N), torch.full((B * S,), t, dtype=torch.long, device=y.device))
+        x0 = prior(xt.reshape(B * S, 1, N, N), torch.full((B * S,), t, dtype=torch.long, device=y.device))
         x0bar = op.Vt(x0.reshape(B, S, N, N))
         z = fill_normal(generators, z)
         new = x0bar + c_eta * sig_n * (xbar - x0bar) / sig + eta * sig_n * z
@@ -95,10 +93,9 @@ def ddrm(denoiser: Denoiser, y: torch.Tensor, op: SVDOperator, schedule: Schedul
     return op.V(xbar)
 
 
-def ddrm_sample(denoiser: Denoiser, y: torch.Tensor, op: SVDOperator, schedule: Schedule,
-                generators: Sequence[torch.Generator], *, sigma_y: Union[float, torch.Tensor], K: int, S: int = 1,
-                eta: float = DDRMConfig.eta, eta_b: float = DDRMConfig.eta_b,
-                callback: Optional[StepCallback] = None) -> torch.Tensor:
+def ddrm_sample(prior: Denoiser, y: torch.Tensor, op: SVDOperator, *, sigma_y: Union[float, torch.Tensor],
+                generators: Sequence[torch.Generator], K: int, S: int = 1, eta: float = DDRMConfig.eta,
+                eta_b: float = DDRMConfig.eta_b, callback: Optional[StepCallback] = None) -> torch.Tensor:
     """Keyword form of :func:`ddrm`: S samples for each observation y (B, P) -> (B, S, N, N)."""
-    return run_sampler(denoiser, y, op, schedule, generators, sigma_y, DDRMConfig(eta=eta, eta_b=eta_b), K=K, S=S,
+    return run_sampler(prior, y, op, sigma_y, DDRMConfig(eta=eta, eta_b=eta_b), generators, K=K, S=S,
                        callback=callback)
