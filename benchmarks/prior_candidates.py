@@ -20,9 +20,10 @@ import torch
 
 from ddrm.ddpm import EMA, EpsDenoiser
 from ddrm.interferometry import array_operator
-from ddrm.pipeline import simulate_and_score
+from ddrm.baselines import baselines
+from ddrm.metrics import all_metrics, psnr_from_mse
+from ddrm.pipeline import posterior_of_stack
 from ddrm.samplers import DDRMConfig
-from ddrm.samplers import make_generators
 from ddrm.training import make_optimizer, train_step
 from ddrm.unet import UNET_PRESETS, UNet, UNetConfig
 from ddrm.units import to_model
@@ -65,13 +66,12 @@ def train_for(unet: UNetConfig, data: torch.Tensor, seconds: float) -> tuple[EMA
 def evaluate(ema: EMA, truth: torch.Tensor, K: int = 20, S: int = 2) -> dict[str, float]:
     op = array_operator("paper-vla", truth.shape[-1])
     schedule = train_preset("first").schedule
-    n = truth.shape[0]
-    r = simulate_and_score(EpsDenoiser(ema.model, schedule), truth, op, sigma_y=0.0, samplers=[DDRMConfig()],
-                           K=K, S=S, noise_generators=make_generators(range(n)),
-                           sample_generators={"ddrm": make_generators(range(100, 100 + n))})
-    mean = r.posteriors["ddrm"].mean
-    return {"psnr_mean": float(r.metrics["ddrm_psnr_mean"].mean()), "clean_psnr": float(r.metrics["clean_psnr"].mean()),
-            "background": float(mean[truth == 0].mean())}
+    post = posterior_of_stack(EpsDenoiser(ema.model, schedule), truth, op, 0.0, DDRMConfig(), K=K, S=S,
+                              batch=len(truth))
+    clean = baselines(post.y, op, 0.0)["clean"].double()
+    ddrm, base = all_metrics(post.samples, truth.double()), all_metrics(clean[:, None], truth.double())
+    return {"psnr_mean": float(psnr_from_mse(ddrm["mse_mean"]).mean()), "clean_psnr": float(base["psnr"].mean()),
+            "background": float(post.mean[truth == 0].mean())}
 
 
 def main() -> None:

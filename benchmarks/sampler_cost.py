@@ -8,7 +8,6 @@ Last line: ``ddrm_s_per_obs=<x> new_s_per_obs=<x> nfe_ratio=<x>`` (N = 150).
 from __future__ import annotations
 
 import argparse
-import time
 import warnings
 
 import torch
@@ -16,8 +15,7 @@ import torch
 from ddrm import DDRMConfig, SplitGibbsConfig
 from ddrm.interferometry.observe import paper_operator
 from ddrm.operators import FourierSamplingOperator
-from ddrm.reconstruct import reconstruct
-from ddrm.samplers import make_generators
+from ddrm.pipeline import posterior_of_stack
 from stores.checkpoints import load_prior
 
 
@@ -31,18 +29,11 @@ def operator(N: int):
 
 
 def seconds_per_obs(sampler, N: int, K: int, S: int, B: int, device: torch.device) -> float:
-    prior = load_prior("first", device)
-    op = operator(N)
-    den = prior
-    y = op.H(torch.full((B, N, N), -1.0, dtype=torch.float64)).float().to(device)
-    reconstruct(den, y, op, 0.02, sampler, make_generators(range(B), device), K=2, S=S)  # warm-up
-    if device.type == "cuda":
-        torch.cuda.synchronize()
-    t0 = time.perf_counter()
-    reconstruct(den, y, op, 0.02, sampler, make_generators(range(B), device), K=K, S=S)
-    if device.type == "cuda":
-        torch.cuda.synchronize()
-    return (time.perf_counter() - t0) / B
+    """Sampling seconds per observation of an empty sky, B observations per call, after a K = 2 warm-up
+    (``ddrm.pipeline.posterior_of_stack``, which synchronises the device)."""
+    prior, op, empty = load_prior("first", device), operator(N), torch.zeros(B, N, N)
+    posterior_of_stack(prior, empty, op, 0.02, sampler, K=2, S=S, batch=B, device=device)  # warm-up
+    return posterior_of_stack(prior, empty, op, 0.02, sampler, K=K, S=S, batch=B, device=device).seconds
 
 
 def main() -> None:

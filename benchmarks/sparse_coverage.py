@@ -72,18 +72,11 @@ def halo(truth: torch.Tensor, amplitude: float) -> torch.Tensor:
     return amplitude * truth.flatten(1).amax(1)[:, None, None] * blob
 
 
-def methods(prior, truth: torch.Tensor, op, sigma: float, K: int, S: int, gibbs: bool,
-            grid: tuple = ()) -> dict[str, float]:
-    """{method: PSNR of the posterior mean} and {``faint_<method>``: ``faint_ratio``} for one batch of truths
-    (B, N, N) (module docstring); ``grid``: further ExactRefineConfigs, each refining the same DDRM samples
-    (``refine_<rho_max>:<rho_min>:<n>``)."""
-    out, _ = images_of(prior, truth, op, sigma, K, S, gibbs, grid)
-    return out
-
-
 def images_of(prior, truth: torch.Tensor, op, sigma: float, K: int, S: int, gibbs: bool,
               grid: tuple = ()) -> tuple[dict[str, float], dict[str, torch.Tensor]]:
-    """``methods``' numbers and the images (B, N, N) or samples (B, S, N, N) behind them, by method."""
+    """{method: PSNR of the posterior mean} and {``faint_<method>``: ``faint_ratio``} for one batch of truths
+    (B, N, N) (module docstring), and the images (B, N, N) or samples (B, S, N, N) behind them, by method;
+    ``grid``: further ExactRefineConfigs, each refining the same DDRM samples (``refine_<rho_max>:<rho_min>:<n>``)."""
     B = len(truth)
     den = prior
     y = simulate(truth.double(), op, sigma, make_generators([7000 + i for i in range(B)]))
@@ -110,15 +103,18 @@ def images_of(prior, truth: torch.Tensor, op, sigma: float, K: int, S: int, gibb
     return out, images
 
 
-def halo_recovery(prior, truth: torch.Tensor, op, sigma: float, K: int, S: int, amplitude: float) -> dict[str, float]:
+def halo_recovery(prior, truth: torch.Tensor, base: dict[str, torch.Tensor], op, sigma: float, K: int, S: int,
+                  amplitude: float) -> dict[str, float]:
     """{``halo_<method>``: Σ (image with the halo - image without) / Σ halo}: how much of emission added at
-    ``amplitude`` × the peak (``halo``) each method puts back, the same seeds on both sides."""
+    ``amplitude`` × the peak (``halo``) each method puts back, the same seeds on both sides (``base``: the
+    images without it, from ``images_of``)."""
     add = halo(truth, amplitude)
-    _, base = images_of(prior, truth, op, sigma, K, S, False)
     _, more = images_of(prior, truth + add, op, sigma, K, S, False)
-    mean = {k: (v.mean(1) if v.dim() == 4 else v).double() for k, v in base.items()}
-    return {f"halo_{k}": float(((more[k].mean(1) if more[k].dim() == 4 else more[k]).double() - mean[k]).sum() /
-                               add.double().sum()) for k in base if k != "dirty"}
+
+    def mean(v: torch.Tensor) -> torch.Tensor:
+        return (v.mean(1) if v.dim() == 4 else v).double()
+
+    return {f"halo_{k}": float((mean(more[k]) - mean(base[k])).sum() / add.double().sum()) for k in base if k != "dirty"}
 
 
 def main() -> None:
@@ -144,10 +140,10 @@ def main() -> None:
     for mask in args.masks:
         op = paper_operator(mask)
         for sigma in args.sigma:
-            rows.append({"mask": mask, "sigma": sigma, "n": len(truth),
-                         **methods(prior, truth, op, sigma, args.K, args.S, args.gibbs, grid)})
+            out, images = images_of(prior, truth, op, sigma, args.K, args.S, args.gibbs, grid)
+            rows.append({"mask": mask, "sigma": sigma, "n": len(truth), **out})
             if args.halo:
-                rows[-1] |= halo_recovery(prior, truth, op, sigma, args.K, args.S, args.halo)
+                rows[-1] |= halo_recovery(prior, truth, images, op, sigma, args.K, args.S, args.halo)
             print(json.dumps(rows[-1]), flush=True)
     if args.out:
         with open(args.out, "w") as f:

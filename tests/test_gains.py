@@ -30,8 +30,8 @@ def _gains(rng, n_int: int, n_ant: int) -> np.ndarray:
     return rng.uniform(0.7, 1.3, (n_int, n_ant)) * np.exp(1j * rng.uniform(-np.pi, np.pi, (n_int, n_ant)))
 
 
-@pytest.mark.parametrize("mode", ["phase", "amp-phase"])
-def test_a_gain_solve_recovers_known_gains_within_the_noise(mode):
+@pytest.mark.parametrize("mode,solnorm", [("phase", "all"), ("amp-phase", "all"), ("amp-phase", "interval")])
+def test_a_gain_solve_recovers_known_gains_within_the_noise(mode, solnorm):
     n_ant, sigma = 8, 0.01
     rng, a1, a2, time_jd, model = _array(n_ant, 20, 0)
     interval = solution_intervals(time_jd, "scan")
@@ -42,14 +42,16 @@ def test_a_gain_solve_recovers_known_gains_within_the_noise(mode):
     gg = true[interval, a1] * np.conj(true[interval, a2])
     vis = gg * model + sigma * (rng.normal(size=len(model)) + 1j * rng.normal(size=len(model)))
     weight = np.full(len(vis), 1 / sigma ** 2)
-    sol = solve_gains(vis, model, weight, a1, a2, interval, GainConfig(mode=mode, ref_antenna=3),
+    sol = solve_gains(vis, model, weight, a1, a2, interval, GainConfig(mode=mode, ref_antenna=3, solnorm=solnorm),
                       *interval_bounds(time_jd, interval))
     assert sol.solved.all() and (sol.reference == 3).all()
     expected = true * np.exp(-1j * np.angle(true[:, 3:4]))  # the reference antenna's phase is 0
-    expected /= np.exp(np.log(np.abs(true)).mean(axis=1, keepdims=True))  # solnorm: geometric mean amplitude 1
+    # solnorm: geometric mean amplitude 1 over all intervals ("all") or within each ("interval")
+    norm = np.exp(np.log(np.abs(true)).mean(axis=None if solnorm == "all" else 1, keepdims=True))
+    expected /= norm
     # each gain from 7 baselines x 10 times of |M| ~ 1: its error ~ sigma / sqrt(70) ~ 1e-3
     assert np.abs(sol.gains - expected).max() < 6e-3
-    scale = np.exp(2 * np.log(np.abs(true)).mean(axis=1))[interval]  # the flux scale solnorm leaves to the model
+    scale = np.broadcast_to(norm ** 2, (2, 1))[interval, 0]  # the flux scale solnorm leaves to the model
     fitted = sol.per_visibility(a1, a2) * model * scale
     chi2 = (weight * np.abs(vis - fitted) ** 2).sum() / (2 * len(vis))
     assert 0.85 < chi2 < 1.1  # the data's noise, minus the fitted parameters

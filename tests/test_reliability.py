@@ -92,6 +92,7 @@ def test_inputs_with_colliding_names_get_their_own_folders_and_reuse_is_exact(tm
 
 
 def test_the_run_key_follows_every_setting_and_the_prior_weights():
+    from stores.checkpoints import Prior
     from tasks.image import file_label, run_key
 
     prior = load_prior("first", torch.device("cpu"))
@@ -99,7 +100,7 @@ def test_the_run_key_follows_every_setting_and_the_prior_weights():
     for change in ({"N": 64}, {"K": 10}, {"samples": 2}, {"seed": 1}, {"weighting": "briggs"}, {"robust": 0.5},
                    {"pixel_scale_arcsec": 0.1}, {"noise": "scatter"}):
         assert run_key(ImageConfig(**change), prior) != base, change
-    assert run_key(ImageConfig(), prior._replace(sha256="0" * 64)) != base
+    assert run_key(ImageConfig(), Prior(prior.model, prior.schedule, prior.meta, sha256="0" * 64)) != base
     assert run_key(ImageConfig(strict=True), prior) == base  # strictness changes no product
     assert file_label("/d1/obs.uvfits") != file_label("/d2/obs.uvfits")
     assert file_label("/x/a.b.uvfits").startswith("a.b.uvfits-") and file_label("/x/a.b.uvfits") == \

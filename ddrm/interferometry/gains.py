@@ -12,9 +12,9 @@ model times the other antenna's gain, averaged every second sweep), which conver
 a phase wrap would trap a local method, then polished by Levenberg-damped Gauss-Newton on (a, φ): the residual's Jacobian is -m_j (∂a_p, ∂a_q), -i m_j (∂φ_p), +i m_j (∂φ_q), with
 m_j = g_p g_q* M_j. An antenna with no unflagged sample in an interval, or every antenna of an interval
 with fewer than ``min_antennas`` (3: two antennas fit any source's phase exactly), keeps unit gain and is
-recorded as unsolved; no gain is ever NaN. The amplitudes of an interval are normalised to a geometric mean
-of 1 (CASA's ``solnorm``): the data cannot tell a brighter sky from larger gains, so the a-priori amplitude
-calibration keeps the flux scale.
+recorded as unsolved; no gain is ever NaN. The amplitudes are normalised to a geometric mean of 1 over all
+intervals (``solnorm``): the data cannot tell a brighter sky from larger gains, so the a-priori amplitude
+calibration keeps the flux scale, while each interval's scale relative to the others follows the model.
 """
 
 from __future__ import annotations
@@ -32,7 +32,10 @@ MODES = ("phase", "amp-phase")
 @dataclass(frozen=True)
 class GainConfig:
     """``mode``; ``solint`` "scan" or seconds; ``amp_sigma`` σ_a of the log amplitudes (0.1: 10 %);
-    ``ref_antenna`` (None: the heaviest antenna of each interval); at most ``max_iter`` Gauss-Newton steps."""
+    ``ref_antenna`` (None: the heaviest antenna of each interval); at most ``max_iter`` Gauss-Newton steps;
+    ``solnorm`` "all" (one geometric-mean normalisation over every interval: the model fixes each interval's
+    amplitude scale, so scans stay consistent with each other) or "interval" (each interval's own, CASA's
+    per-solution ``solnorm``: a scan whose true gains are low in the mean is scaled up)."""
 
     mode: str = "phase"
     solint: Union[str, float] = "scan"
@@ -40,12 +43,15 @@ class GainConfig:
     ref_antenna: Optional[int] = None
     min_antennas: int = 3
     max_iter: int = 30
+    solnorm: str = "all"
 
     def __post_init__(self) -> None:
         if self.mode not in MODES:
             raise ValueError(f"mode must be one of {MODES}, got {self.mode!r}")
         if self.solint != "scan" and not (isinstance(self.solint, (int, float)) and self.solint > 0):
             raise ValueError(f"solint must be 'scan' or a positive number of seconds, got {self.solint!r}")
+        if self.solnorm not in ("all", "interval"):
+            raise ValueError(f"solnorm must be 'all' or 'interval', got {self.solnorm!r}")
         if not self.amp_sigma > 0 or self.min_antennas < 2 or self.max_iter < 1:
             raise ValueError(f"need amp_sigma > 0, min_antennas >= 2 and max_iter >= 1, got {self}")
 
@@ -183,11 +189,14 @@ def solve_gains(vis: np.ndarray, model: np.ndarray, weight: np.ndarray, antenna1
         ref = local.get(config.ref_antenna, int(np.argmax(load))) if config.ref_antenna is not None \
             else int(np.argmax(load))
         theta = _solve_interval(vis[sel], model[sel], weight[sel], p, q, len(present), ref, config)
-        theta[0] -= theta[0].mean()  # solnorm: the geometric mean amplitude is 1 (the a-priori flux scale)
+        if config.solnorm == "interval":
+            theta[0] -= theta[0].mean()  # this interval's geometric mean amplitude is 1
         cols = [col[int(a)] for a in present]
         gains[i, cols] = np.exp(theta[0] + 1j * theta[1])
         solved[i, cols] = True
         reference[i] = int(present[ref])
+    if config.solnorm == "all" and solved.any():  # one geometric mean of 1 over every solved gain
+        gains[solved] /= np.exp(np.log(np.abs(gains[solved])).mean())
     start = start_jd if start_jd is not None else np.zeros(n_int)
     stop = stop_jd if stop_jd is not None else np.zeros(n_int)
     return GainSolution(antennas, gains, solved, reference, np.asarray(interval, np.int64), start, stop)
