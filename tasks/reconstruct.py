@@ -126,6 +126,8 @@ class Reconstructor:
         return rows
 
 
+PROGRESS_EVERY_S = 2.0  # the progress artifact and log line, at most this often (each is a call to the Prefect API)
+
 # no restarts: a dead actor's work is requeued to the living by ``run_pool`` (a restart would wait for
 # resources that a node's death took away)
 RemoteReconstructor = ray.remote(max_restarts=0, max_task_retries=0)(Reconstructor)
@@ -186,14 +188,17 @@ def _reconstruct_pending(plan: SurveyPlan, config: ReconstructConfig, checkpoint
         n_actors = len(pool.actors)
         logger.info("%d observations in %d batches on %d %s actor(s)", todo, len(batches), n_actors,
                     "GPU" if pool.gpu else "CPU")
+        reported = 0.0
         for rows in pool.run(batches, lambda actor, batch: actor.run.remote(batch),
                              lambda batch: ss.unfinished(plan.url, batch, storage_options)):
             done += len(rows)
-            update_progress_artifact(progress, progress=100.0 * (plan.n_obs - todo + done) / plan.n_obs)
-            first = config.sampler_names[0]
-            best = max(rows, key=lambda r: r[f"{first}_psnr"])
-            logger.info("%d/%d observations done (%s: %s PSNR %.2f dB, dirty %.2f, CLEAN %.2f)", done, todo,
-                        best["id"], first, best[f"{first}_psnr"], best["dirty_psnr"], best["clean_psnr"])
+            if time.perf_counter() - reported >= PROGRESS_EVERY_S or done == todo:  # the Prefect API, at most every 2 s
+                reported = time.perf_counter()
+                update_progress_artifact(progress, progress=100.0 * (plan.n_obs - todo + done) / plan.n_obs)
+                first = config.sampler_names[0]
+                best = max(rows, key=lambda r: r[f"{first}_psnr"])
+                logger.info("%d/%d observations done (%s: %s PSNR %.2f dB, dirty %.2f, CLEAN %.2f)", done, todo,
+                            best["id"], first, best[f"{first}_psnr"], best["dirty_psnr"], best["clean_psnr"])
     seconds = time.perf_counter() - t0
     logger.info("%d observations in %.1f s on %d actor(s): %.3f observations/s", done, seconds, n_actors,
                 done / seconds)
