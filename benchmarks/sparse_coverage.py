@@ -38,7 +38,7 @@ from ddrm.baselines import CleanConfig, baselines
 from ddrm.interferometry import multiscale
 from ddrm.exact_gibbs import ExactRefineConfig, operator_step, refine
 from ddrm.interferometry.observe import paper_operator
-from ddrm.metrics import mse_mean, psnr_from_mse
+from ddrm.metrics import FAINT_LEVEL, mse_mean, psnr_from_mse
 from ddrm.pipeline import simulate
 from ddrm.reconstruct import reconstruct
 from ddrm.samplers import make_generators
@@ -59,7 +59,7 @@ def faint_ratio(images: torch.Tensor, truth: torch.Tensor) -> float:
     (B, S, N, N) are averaged over S first."""
     x = (images.mean(1) if images.dim() == 4 else images).double()
     peak = truth.double().flatten(1).amax(1)[:, None, None]
-    faint = (truth >= peak / 255) & (truth <= 0.05 * peak)
+    faint = (truth >= peak / 255) & (truth <= FAINT_LEVEL * peak)
     return float(x[faint].sum() / truth.double()[faint].sum())
 
 

@@ -137,8 +137,11 @@ def all_metrics(samples: torch.Tensor, truth: torch.Tensor) -> dict[str, torch.T
     return out
 
 
+FAINT_LEVEL = 0.05  # faint emission: below this fraction of the peak (dynamic range, faint-flux recovery)
+
+
 def dynamic_range(image: torch.Tensor, reference: torch.Tensor, source_level: float = 0.01,
-                  faint_level: float = 0.05) -> dict[str, float]:
+                  faint_level: float = FAINT_LEVEL) -> dict[str, float]:
     """Peak over off-source rms of ``image`` (N, N), and its flux in faint emission, both located by a
     ``reference`` image (N, N; CLEAN's restored image): on-source where reference > ``source_level`` of its
     peak, faint where on-source and below ``faint_level`` of it. Same units in, the ratio and flux (sum)
