@@ -2,14 +2,17 @@
 a plain single-process loop of one observation at a time with one thread.
 
 Same checkpoint (the tiny demo U-Net), N=64, K=20, S=4, 96 VLA observations; CPU actors take
-one observation per call (batching is slower per image on a CPU). Every timing includes its own start-up (actors: process start,
-checkpoint load, operator build; loop: checkpoint load, operator build). Goals: scaling >= 1.6 and
-the 1-actor pool within 10% of the loop.
+one observation per call (batching is slower per image on a CPU), two calls queued on each. Every timing
+includes its own start-up (actors: process start, checkpoint load, operator build; loop: checkpoint load,
+operator build). This machine's speed drifts by ±20 % over minutes, so the 1-actor pool is timed before
+and after the loop (A B A) and their mean is compared. Goals: scaling >= 1.6 and the 1-actor pool within
+10% of the loop. ``--split`` also times the actor's own work in this process (where the pool's time goes).
 Last line: ``recon_obs_per_s_1actor=<x> recon_obs_per_s_2actors=<x> recon_obs_per_s_loop=<x> scaling=<x.xx>``.
 """
 
 from __future__ import annotations
 
+import sys
 import tempfile
 import time
 from dataclasses import replace
@@ -75,6 +78,7 @@ def pool(checkpoint: str, dataset: str, root: str, actors: int) -> float:
 
 
 def main() -> None:
+    split = "--split" in sys.argv
     configure_local_environment()
     ensure_ray(num_cpus=2)
     with tempfile.TemporaryDirectory() as root:
@@ -83,17 +87,21 @@ def main() -> None:
         checkpoint = f"{root}/checkpoint"
         write_checkpoint(checkpoint, {"model": model.state_dict(), "ema": model.state_dict(), "optimizer": {},
                                       "step": 0}, PriorMeta(kind="ddpm", N=64, schedule=Schedule(), unet=model.config))
-        rates = {a: pool(checkpoint, dataset, f"{root}/a{a}", a) for a in (1, 2)}
-        rates["loop"] = loop(checkpoint, dataset)
-        inproc = in_process(checkpoint, dataset, f"{root}/in")
-    print(f"1 actor {rates[1]:.3f} obs/s, 2 actors {rates[2]:.3f} obs/s, loop {rates['loop']:.3f} obs/s; "
-          f"1-actor pool / loop = {rates[1] / rates['loop']:.3f}")
-    print(f"where the pool's time goes: the actor's work in this process (compute + store writes) "
-          f"{inproc['obs_per_s']:.3f} obs/s = {inproc['obs_per_s'] / rates['loop']:.3f} of the loop (its start-up "
-          f"{inproc['startup_s']:.1f} s); Ray and the actor's process start the rest, "
-          f"{rates[1] / inproc['obs_per_s']:.3f} of that")
+        before = pool(checkpoint, dataset, f"{root}/a1", 1)
+        rates = {"loop": loop(checkpoint, dataset)}
+        after = pool(checkpoint, dataset, f"{root}/a1b", 1)
+        rates[1], rates[2] = (before + after) / 2, pool(checkpoint, dataset, f"{root}/a2", 2)
+        inproc = in_process(checkpoint, dataset, f"{root}/in") if split else None
+    print(f"1 actor {before:.3f} then {after:.3f} obs/s (mean {rates[1]:.3f}), 2 actors {rates[2]:.3f} obs/s, "
+          f"loop {rates['loop']:.3f} obs/s; 1-actor pool / loop = {rates[1] / rates['loop']:.3f}")
+    if inproc:
+        print(f"where the pool's time goes: the actor's work in this process (compute + store writes) "
+              f"{inproc['obs_per_s']:.3f} obs/s = {inproc['obs_per_s'] / rates['loop']:.3f} of the loop (its start-up "
+              f"{inproc['startup_s']:.1f} s); Ray and the actor's process start the rest, "
+              f"{rates[1] / inproc['obs_per_s']:.3f} of that")
     print(f"recon_obs_per_s_1actor={rates[1]:.3f} recon_obs_per_s_2actors={rates[2]:.3f} "
-          f"recon_obs_per_s_loop={rates['loop']:.3f} scaling={rates[2] / rates[1]:.2f}")
+          f"recon_obs_per_s_loop={rates['loop']:.3f} scaling={rates[2] / rates[1]:.2f} "
+          f"pool_over_loop={rates[1] / rates['loop']:.3f}")
 
 
 if __name__ == "__main__":

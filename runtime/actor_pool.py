@@ -1,12 +1,14 @@
 """A pool of Ray actors that survives their deaths: work is requeued, never lost or done twice.
 
 ``ray.util.ActorPool`` stops at the first dead actor, and restarting an actor needs free resources
-that a shrunken cluster may not have (it then waits forever). Here each actor holds one item at a time;
+that a shrunken cluster may not have (it then waits forever). Here each actor holds ``depth`` items (default one);
 when an actor or its node dies (``RayActorError``, ``ActorUnavailableError``, ``NodeDiedError``...) the
 actor is dropped and its item goes back to the queue through ``remaining(item)``, which returns what of
 it is still unfinished (None: all of it is done, by the store's own flags), so an observation written
 before the death is not recomputed. An error raised *by* the work (``RayTaskError``: a bad input, an
-unreachable store) is not a death: it propagates. With no actor left the pool raises.
+unreachable store) is not a death: it propagates. With no actor left the pool raises. With ``depth`` > 1
+each actor holds that many items queued (short items: the next call is already in the actor when one
+finishes); a dead actor's items all go back, and it is replaced once.
 
 An actor that cannot *start* (its constructor raised: weights that do not load, a store it cannot open)
 is not a death either: another would fail the same way. Such failures are counted, and after
@@ -75,16 +77,21 @@ def has_room(cpus: float, gpu: bool) -> bool:
 def run_pool(actors: list, items: Iterable[Any], submit: Callable[[Any, Any], "ray.ObjectRef"],
              remaining: Callable[[Any], Optional[Any]] = lambda item: item,
              respawn: Callable[[], Optional[Any]] = lambda: None,
-             max_start_failures: int = MAX_START_FAILURES) -> Iterator[Any]:
-    """Yield each item's result as it finishes (any order), over ``actors``; ``submit(actor, item)`` starts
-    one. Dead actors are dropped and their items requeued through ``remaining``; ``respawn()`` may return a
-    replacement (a new actor where the cluster has room for one now, else None). ``max_start_failures``
-    constructor failures in a row raise ActorStartError."""
-    queue, idle, running = deque(items), list(actors), {}  # running: ref -> (actor, item)
+             max_start_failures: int = MAX_START_FAILURES, depth: int = 1) -> Iterator[Any]:
+    """Yield each item's result as it finishes (any order), over ``actors``, each holding at most ``depth``
+    items (an actor runs its calls one after another, so the next one waits in the actor, not the driver);
+    ``submit(actor, item)`` starts one. A dead actor is dropped once, and every item it held is requeued
+    through ``remaining``; ``respawn()`` may return a replacement (a new actor where the cluster has room
+    for one now, else None). ``max_start_failures`` constructor failures in a row raise ActorStartError."""
+    if depth < 1:
+        raise ValueError(f"depth must be >= 1, got {depth}")
+    queue, running = deque(items), {}  # running: ref -> (actor, item)
+    free = [a for _ in range(depth) for a in actors]  # one entry per open slot, round robin
+    dead: set = set()
     start_failures = 0
     while queue or running:
-        while idle and queue:
-            actor, item = idle.pop(), queue.popleft()
+        while free and queue:
+            actor, item = free.pop(0), queue.popleft()
             running[submit(actor, item)] = (actor, item)
         if not running:
             raise NoActorsLeftError(f"every actor died; {len(queue)} item(s) of work left")
@@ -95,22 +102,26 @@ def run_pool(actors: list, items: Iterable[Any], submit: Callable[[Any, Any], "r
         except Exception as err:  # noqa: BLE001 - classified below
             if not _is_death(err):
                 raise
+            rest = remaining(item)
+            if rest is not None:
+                queue.append(rest)
+            if id(actor) in dead:  # another of its items: requeued, the actor already handled
+                continue
+            dead.add(id(actor))
+            free = [a for a in free if a is not actor]
             if _start_failure(err):
                 start_failures += 1
                 if start_failures >= max_start_failures:
                     raise ActorStartError(f"actors cannot start ({start_failures} tries): "
                                           f"{_constructor_error(err)}") from None
             log.warning("an actor died (%s: %s); its work goes back to the queue", type(err).__name__, err)
-            rest = remaining(item)
-            if rest is not None:
-                queue.append(rest)
             new = respawn()
             if new is not None:
                 actors.append(new)  # the caller kills what it passed in, replacements included
-                idle.append(new)
+                free.extend([new] * depth)
             continue
         start_failures = 0
-        idle.append(actor)
+        free.append(actor)
         yield result
 
 
@@ -123,9 +134,9 @@ class Pool:
     respawn: Callable[[], Optional[Any]]
 
     def run(self, items: Iterable[Any], submit: Callable[[Any, Any], "ray.ObjectRef"],
-            remaining: Callable[[Any], Optional[Any]] = lambda item: item) -> Iterator[Any]:
-        """``run_pool`` over these actors, with this pool's respawn rule."""
-        return run_pool(self.actors, items, submit, remaining, self.respawn)
+            remaining: Callable[[Any], Optional[Any]] = lambda item: item, depth: int = 1) -> Iterator[Any]:
+        """``run_pool`` over these actors, with this pool's respawn rule; ``depth`` items queued on each."""
+        return run_pool(self.actors, items, submit, remaining, self.respawn, depth=depth)
 
 
 @contextmanager

@@ -1,42 +1,37 @@
 """Fan-out DDRM reconstruction: a pool of Ray actors, each holding the prior and cached operators.
 
 The driver feeds batches (one array and K each) through ``runtime.actor_pool.actor_pool``, which keeps
-at most one batch in flight per actor, so memory stays flat however large the survey. Actors write
-each observation to the survey store as soon as its batch is done; when an actor or its node dies,
-the unfinished part of its batch (by the store's ``done`` flags) goes to the actors still alive.
+``QUEUED_PER_ACTOR`` batches on each actor (the next one is already there when a batch finishes), so
+memory stays flat however large the survey. Actors (``tasks.reconstruct_worker``) write each observation
+to the survey store as soon as its batch is done; when an actor or its node dies, the unfinished part
+of its batches (by the store's ``done`` flags) goes to the actors still alive.
 """
 
 from __future__ import annotations
 
 import time
-import warnings
 from dataclasses import dataclass
 from typing import Any, Optional
 
-import numpy as np
-import ray
 import torch
 from prefect import get_run_logger, task
 from prefect.artifacts import create_progress_artifact, update_progress_artifact
 from prefect.cache_policies import NO_CACHE
 
 from configs import GPU_BATCH, ReconstructConfig
-from ddrm.ddpm import Denoiser
-from ddrm.interferometry import array_operator
-from ddrm.pipeline import simulate_and_score
-from ddrm.priors import GaussianFourierPrior
-from ddrm.samplers import make_generators
-from ddrm.schedule import Schedule
-from ddrm.units import to_model
 from runtime.actor_pool import actor_pool
 from runtime.ray_cluster import ensure_ray, plan_workers
 from stores import runs, storage
 from stores import survey as ss
 from stores.integrity import PLAN_ARRAYS, check_and_repair
 from stores.lease import Heartbeat, acquire
-from stores.checkpoints import PriorMeta, load_prior, read_meta
+from stores.checkpoints import load_prior
 from stores.dataset import Dataset
 from stores.storage import StorageOptions
+
+from .reconstruct_worker import ANALYTIC_PRIOR, Reconstructor, RemoteReconstructor, load_denoiser, prior_meta
+
+__all__ = ["Reconstructor", "RemoteReconstructor", "SurveyPlan", "load_denoiser", "plan_survey", "run_actor_pool"]
 
 
 @dataclass(frozen=True)
@@ -46,91 +41,9 @@ class SurveyPlan:
     pending: int
 
 
-ANALYTIC_PRIOR = "gaussian"
-ANALYTIC_FIT_IMAGES = 2048
-
-
-def _analytic_meta(dataset: Dataset) -> PriorMeta:
-    return PriorMeta(kind=ANALYTIC_PRIOR, N=dataset.N, schedule=Schedule(), dataset=dataset.url,
-                     dataset_hash=dataset.meta["config_hash"])
-
-
-def prior_meta(prior: str, dataset: Dataset, storage_options: StorageOptions = None) -> PriorMeta:
-    """What identifies the prior (for the survey's key): a checkpoint's PriorMeta, or the analytic prior's."""
-    return _analytic_meta(dataset) if prior == ANALYTIC_PRIOR else read_meta(prior, storage_options)
-
-
-def load_denoiser(prior: str, dataset: Dataset, device: torch.device,
-                  storage_options: StorageOptions = None) -> Denoiser:
-    """The prior of a checkpoint URL or packaged name, or of ``"gaussian"``: the stationary Gaussian prior
-    fitted to (up to 2048 of) the dataset's training images, with its exact denoiser (a baseline). Either
-    carries its schedule."""
-    if prior == ANALYTIC_PRIOR:
-        train = dataset.split("train")[:ANALYTIC_FIT_IMAGES]
-        return GaussianFourierPrior.fit(to_model(torch.from_numpy(dataset.read(train))), _analytic_meta(dataset).schedule)
-    return load_prior(prior, device, storage_options=storage_options)
-
-
-class Reconstructor:
-    """Loads the prior once; builds and caches one operator per array; reconstructs batches.
-    A plain class, made an actor by ``RemoteReconstructor``, so Ray pickles it by reference."""
-
-    def __init__(self, checkpoint: str, dataset: str, survey: str, config: ReconstructConfig,
-                 storage_options: StorageOptions, threads: int) -> None:
-        torch.set_num_threads(threads)
-        self.device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
-        self.dataset = Dataset(dataset, storage_options)
-        self.prior = load_denoiser(checkpoint, self.dataset, self.device, storage_options)
-        self.survey, self.config, self.storage_options = survey, config, storage_options
-        self.ops: dict[str, Any] = {}
-        self.writer: Optional[ss.ObservationWriter] = None
-
-    def get_operator(self, array: str):
-        if array not in self.ops:
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore", UserWarning)  # the paper masks' Hermitian closure, known
-                self.ops[array] = array_operator(array, self.dataset.N)
-        return self.ops[array]
-
-    def run(self, batch: ss.Batch) -> list[dict]:
-        """Reconstruct one batch with every sampler and write each observation; returns their metric rows."""
-        cfg = self.config
-        truth = torch.from_numpy(self.dataset.read(np.array(batch.images))).to(self.device)
-        sample_generators = {name: make_generators([cfg.sampler_seed(img, batch.array, batch.K, name)
-                                                    for img in batch.images], self.device)
-                             for name in cfg.sampler_names}
-        result = simulate_and_score(
-            self.prior, truth, self.get_operator(batch.array), batch.sigma_y, cfg.samplers, K=batch.K, S=cfg.samples,
-            noise_generators=make_generators([cfg.noise_seed(img, batch.array) for img in batch.images],
-                                             self.device),
-            sample_generators=sample_generators, clean=cfg.clean)
-        rows = []
-        for b, i in enumerate(batch.obs):
-            row = {k: float(v[b]) for k, v in result.metrics.items()} | {"sigma_y": batch.sigma_y, "S": cfg.samples}
-            images = {name: image[b].cpu().numpy() for name, image in result.images.items()}
-            for name, post in result.posteriors.items():
-                images |= {f"{name}_mean": post.mean[b].cpu().numpy(), f"{name}_std": post.std[b].cpu().numpy()}
-            samples = {name: post.samples[b].cpu().numpy() for name, post in result.posteriors.items()} \
-                if cfg.save_samples else None
-            try:
-                self.writer = self.writer or ss.ObservationWriter(self.survey, self.storage_options)
-                self.writer.write(i, images, row, samples)
-            except Exception as err:  # an S3 endpoint that stopped answering: say which, fail the run
-                if not storage.is_remote(self.survey):
-                    raise
-                raise storage.StoreUnreachableError(
-                    f"survey store {self.survey} at {storage.endpoint_of(self.survey, self.storage_options)} failed "
-                    f"while writing observation {i} ({type(err).__name__}: {str(err).splitlines()[0][:160]}); "
-                    f"observations not marked done are recomputed by a rerun") from None
-            rows.append({"obs": i, "id": cfg.obs_id(batch.array, batch.sigma_y, batch.K, batch.images[b]), **row})
-        return rows
-
-
+QUEUED_PER_ACTOR = 2  # batches on each actor at once: one running, the next waiting in the actor
 PROGRESS_EVERY_S = 2.0  # the progress artifact and log line, at most this often (each is a call to the Prefect API)
 
-# no restarts: a dead actor's work is requeued to the living by ``run_pool`` (a restart would wait for
-# resources that a node's death took away)
-RemoteReconstructor = ray.remote(max_restarts=0, max_task_retries=0)(Reconstructor)
 
 
 @task(cache_policy=NO_CACHE)
@@ -190,7 +103,7 @@ def _reconstruct_pending(plan: SurveyPlan, config: ReconstructConfig, checkpoint
                     "GPU" if pool.gpu else "CPU")
         reported = 0.0
         for rows in pool.run(batches, lambda actor, batch: actor.run.remote(batch),
-                             lambda batch: ss.unfinished(plan.url, batch, storage_options)):
+                             lambda batch: ss.unfinished(plan.url, batch, storage_options), depth=QUEUED_PER_ACTOR):
             done += len(rows)
             if time.perf_counter() - reported >= PROGRESS_EVERY_S or done == todo:  # the Prefect API, at most every 2 s
                 reported = time.perf_counter()

@@ -148,6 +148,41 @@ def test_actors_whose_constructor_raises_fail_the_pool_after_bounded_tries(ray_s
     assert len(made) == 2 and time.monotonic() - t0 < 60  # three tries in all, not a restart loop
 
 
+class _DiesOnce:
+    """Exits its process the first time it is given item 3 (a marker file remembers it)."""
+
+    def __init__(self, marker: str):
+        self.marker = marker
+
+    def work(self, item):
+        if item == 3 and not os.path.exists(self.marker):
+            open(self.marker, "w").close()
+            os._exit(1)
+        return item
+
+
+def test_a_dead_actor_with_queued_items_is_replaced_once_and_every_item_runs_once(ray_session, tmp_path):
+    import ray
+
+    from runtime.actor_pool import run_pool
+
+    remote = ray.remote(max_restarts=0)(_DiesOnce)
+    marker = str(tmp_path / "died")
+    actors, made = [remote.remote(marker) for _ in range(2)], []
+
+    def respawn():
+        made.append(remote.remote(marker))
+        return made[-1]
+
+    try:  # two items queued on each actor: the dead one's both go back, and one replacement starts
+        done = list(run_pool(actors, range(10), lambda a, i: a.work.remote(i), respawn=respawn, depth=2))
+    finally:
+        for actor in actors:
+            ray.kill(actor)
+    assert os.path.exists(marker) and sorted(done) == list(range(10)) and len(made) == 1
+    assert len(actors) == 3  # the replacement is handed back to the caller, to be killed
+
+
 def _truncated_prior(tmp_path: Path, checksum: bool = True) -> Path:
     bad = tmp_path / "bad-prior"
     bad.mkdir()
