@@ -11,7 +11,7 @@ against the *true* sky (amp-phase and phase-only, the same solver and solint), t
 into a new file (which equals the corrupted data corrected by ĝ), imaged without self-calibration. What the
 oracle loses against the clean file is the cost of the gains' own noise, not of the self-calibration loop.
 
-    python benchmarks/selfcal_sim.py
+    python -m benchmarks.selfcal_sim      # from the repository root: it uses tests/sim_files.py
 
 Last line: ``vla_gap_db=<clean - amp-phase> eht_gap_db=<clean - amp-phase>`` (the target is 1 dB).
 """
@@ -33,7 +33,7 @@ from ddrm.interferometry.gains import GainConfig
 from tasks.image import image_file
 from ddrm.interferometry.gains import solution_intervals
 from ddrm.selfcal import solve
-from sources.uvfits import read_visibilities
+from sources.measurement_set import read_visibilities
 from tasks.image import calibration_data
 from tests.sim_files import array_uvdata, random_gains, scan_times, write
 from tests.test_first import _test_images
@@ -61,12 +61,15 @@ def image_psnr(path: str, scale: float, selfcal: str, solnorm: str, root: str, t
 
 
 def oracle_gains(path: str, truth: torch.Tensor, scale: float, mode: str, solnorm: str = "all") -> np.ndarray:
-    """(scans, antennas) gains of the file at ``path`` solved against the true sky (layout order)."""
+    """(scans, antennas) gains of the file at ``path`` solved against the true sky (layout order), in the
+    convention ``array_uvdata`` applies them: pyuvdata's (and CASA's), uvw = ant2 - ant1. The uvfits file
+    has uvw = ant1 - ant2 and the conjugate visibilities (pyuvdata's writer flips both), and gains are
+    solved on the file as stored, V = g₁ g₂* M, so they come back conjugated."""
     vis = read_visibilities(path)
     data = calibration_data(vis, solution_intervals(vis.time_jd, "scan"))
     sol = solve(data, truth, scale, GainConfig(mode=mode, solnorm=solnorm))
     order = np.argsort(sol.antennas)  # file antennas are the layout's, numbered from 1 in uvfits
-    return sol.gains[:, order]
+    return np.conj(sol.gains[:, order])
 
 
 def main() -> None:
@@ -85,6 +88,9 @@ def main() -> None:
             out[f"{layout} {name}"] = row
             print(layout, name, json.dumps({k: round(v, 3) if isinstance(v, float) else v for k, v in row.items()}),
                   flush=True)
+        mean_amp = float(np.exp(np.log(np.abs(g)).mean()))
+        print(f"{layout}: the gains' geometric mean amplitude is {mean_amp:.4f}; a solution normalised to 1 "
+              f"(solnorm) puts the flux off by 1/m^2 = {mean_amp ** -2:.4f}, which no self-calibration can know")
         for mode in ("amp-phase", "phase"):
             est = oracle_gains(paths["bad"], x, scale, mode)
             residual = array_uvdata(x, p["scale"], gains=g / est, **kw)[0]

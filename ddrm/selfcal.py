@@ -10,8 +10,11 @@
                       refine the samples under the new likelihood (``exact_gibbs``, from small ρ)
 
 Gains are always solved from the raw data, so the last solution maps the file to the sky. Convergence (the
-rule): stop when the raw χ² of the image against the corrected data changes by less than ``tol`` of itself
-between two rounds, or after ``clean_rounds`` CLEAN rounds and ``rounds`` posterior rounds. Closure quantities judge the
+rule): a stage stops when, between two rounds, the raw χ² of the image against the corrected data changes
+by less than ``tol`` of itself *and* the gains move by less than ``gain_tol`` (rms of |ĝ_new/ĝ_old - 1| over
+the solved gains), or after ``clean_rounds`` CLEAN rounds and ``rounds`` posterior rounds. The χ² alone is
+not enough: at the noise floor it stops changing while the gains and the image still improve together
+(on the simulated VLA-B file, 2 posterior rounds gave 47.6 dB, 8 gave 48.9 dB, with the same χ²). Closure quantities judge the
 result without trusting any of it (``interferometry.closure``). Pure: arrays and tensors in.
 """
 
@@ -34,7 +37,8 @@ VLBI_BASELINE_M = 200e3  # a longest baseline beyond 200 km: independent clocks 
 class SelfCalConfig:
     """``mode`` none / phase / amp-phase; ``solint`` "scan" or seconds; σ of the log amplitudes; ``start``
     "point" or "clean" (the raw data's CLEAN); at most ``clean_rounds`` CLEAN rounds and ``rounds`` posterior
-    rounds, each stage stopping at a relative χ² change below ``tol``."""
+    rounds, each stage stopping at a relative χ² change below ``tol`` with the gains moving less than
+    ``gain_tol`` (module docstring)."""
 
     mode: str = "phase"
     solint: Union[str, float] = "scan"
@@ -43,12 +47,13 @@ class SelfCalConfig:
     clean_rounds: int = 10
     rounds: int = 3
     tol: float = 0.02
+    gain_tol: float = 0.005
 
     def __post_init__(self) -> None:
         if self.mode not in SELFCAL_MODES:
             raise ValueError(f"selfcal mode must be one of {SELFCAL_MODES}, got {self.mode!r}")
         GainConfig(solint=self.solint, amp_sigma=self.amp_sigma)  # validates both
-        if self.rounds < 1 or self.clean_rounds < 1 or not self.tol > 0:
+        if self.rounds < 1 or self.clean_rounds < 1 or not self.tol > 0 or not self.gain_tol > 0:
             raise ValueError(f"need rounds, clean_rounds >= 1 and tol > 0, got {self}")
         if self.start not in ("point", "clean"):
             raise ValueError(f"start must be 'point' or 'clean', got {self.start!r}")
@@ -59,7 +64,7 @@ class SelfCalConfig:
 
     def to_dict(self) -> dict:
         return {"mode": self.mode, "solint": self.solint, "amp_sigma": self.amp_sigma, "start": self.start,
-                "clean_rounds": self.clean_rounds, "rounds": self.rounds, "tol": self.tol}
+                "clean_rounds": self.clean_rounds, "rounds": self.rounds, "tol": self.tol, "gain_tol": self.gain_tol}
 
 
 def is_vlbi(uv: np.ndarray, freq_hz: np.ndarray) -> bool:
@@ -113,6 +118,16 @@ class SelfCalRecord:
                 "n_unsolved": 0 if sol is None else int((~sol.solved).sum())}
 
 
+def gain_change(new: GainSolution, old: Optional[GainSolution]) -> float:
+    """rms of |ĝ_new/ĝ_old - 1| over the gains solved in both (inf without an old solution of that shape)."""
+    if old is None or old.gains.shape != new.gains.shape:
+        return float("inf")
+    both = new.solved & old.solved
+    if not both.any():
+        return 0.0
+    return float(np.sqrt(np.mean(np.abs(new.gains[both] / old.gains[both] - 1) ** 2)))
+
+
 def solve(data: CalData, image: torch.Tensor, pixel_scale_arcsec: float, config: GainConfig) -> GainSolution:
     """The raw data's gains against an image's (N, N, Jy/pixel) visibilities."""
     model = np.asarray(degrid(image.double(), data.uv, pixel_scale_arcsec))
@@ -143,12 +158,16 @@ def iterate(data: CalData, image_of: Callable[[CalData], torch.Tensor], pixel_sc
     for k in range(rounds or record.config.rounds):
         image = image_of(data.corrected(record.solution))
         model = np.asarray(degrid(image.double(), data.uv, pixel_scale_arcsec))  # once: the solve and the χ²
+        old, gains = record.solution, record.config.gains(first_round + k)
         record.solution = solve_gains(data.vis, model, data.weight, data.antenna1, data.antenna2, data.interval,
-                                      record.config.gains(first_round + k), *interval_bounds(data.time_jd, data.interval))
+                                      gains, *interval_bounds(data.time_jd, data.interval))
         fixed = data.corrected(record.solution)
-        value = chi2_per_coordinate(model, fixed.vis, fixed.weight)
-        record.rounds.append({"stage": stage, "mode": record.config.gains(first_round + k).mode, "chi2": value})
-        if previous is not None and abs(previous - value) < record.config.tol * value:
+        value, moved = chi2_per_coordinate(model, fixed.vis, fixed.weight), gain_change(record.solution, old)
+        record.rounds.append({"stage": stage, "mode": gains.mode, "chi2": value,
+                              "gain_change": moved if np.isfinite(moved) else None})
+        same_mode = k > 0 and record.config.gains(first_round + k - 1).mode == gains.mode
+        if previous is not None and same_mode and abs(previous - value) < record.config.tol * value \
+                and moved < record.config.gain_tol:
             record.converged = True
             break
         previous = value
