@@ -7,7 +7,8 @@ includes its own start-up (actors: process start, checkpoint load, operator buil
 operator build). This machine's speed drifts by ±20 % over minutes, so the 1-actor pool is timed before
 and after the loop (A B A) and their mean is compared. Goals: scaling >= 1.6 and the 1-actor pool within
 10% of the loop. ``--split`` also times the actor's own work in this process (where the pool's time goes).
-Last line: ``recon_obs_per_s_1actor=<x> recon_obs_per_s_2actors=<x> recon_obs_per_s_loop=<x> scaling=<x.xx>``.
+Last line: ``recon_obs_per_s_1actor=<x> recon_obs_per_s_2actors=<x> recon_obs_per_s_loop=<x> scaling=<x.xx>
+pool_over_loop=<x.xxx>``.
 """
 
 from __future__ import annotations

@@ -29,12 +29,10 @@ from astropy.io import fits
 import ddrm.selfcal as selfcal_module
 from configs.image import ImageConfig
 from ddrm.exact_gibbs import ExactRefineConfig
-from ddrm.interferometry.gains import GainConfig
-from tasks.image import image_file
-from ddrm.interferometry.gains import solution_intervals
+from ddrm.interferometry.gains import GainConfig, solution_intervals
 from ddrm.selfcal import solve
 from sources.measurement_set import read_visibilities
-from tasks.image import calibration_data
+from tasks.image import calibration_data, image_file
 from tests.sim_files import array_uvdata, random_gains, scan_times, write
 from tests.test_first import _test_images
 from tests.test_selfcal import _psnr, _registered
@@ -61,15 +59,15 @@ def image_psnr(path: str, scale: float, selfcal: str, solnorm: str, root: str, t
 
 
 def oracle_gains(path: str, truth: torch.Tensor, scale: float, mode: str, solnorm: str = "all") -> np.ndarray:
-    """(scans, antennas) gains of the file at ``path`` solved against the true sky (layout order), in the
+    """(scans, antennas) gains of the file at ``path`` solved against the true sky (columns: the file's
+    antennas, sorted, which are the layout's), in the
     convention ``array_uvdata`` applies them: pyuvdata's (and CASA's), uvw = ant2 - ant1. The uvfits file
     has uvw = ant1 - ant2 and the conjugate visibilities (pyuvdata's writer flips both), and gains are
     solved on the file as stored, V = g₁ g₂* M, so they come back conjugated."""
     vis = read_visibilities(path)
     data = calibration_data(vis, solution_intervals(vis.time_jd, "scan"))
     sol = solve(data, truth, scale, GainConfig(mode=mode, solnorm=solnorm))
-    order = np.argsort(sol.antennas)  # file antennas are the layout's, numbered from 1 in uvfits
-    return np.conj(sol.gains[:, order])
+    return np.conj(sol.gains)
 
 
 def main() -> None:

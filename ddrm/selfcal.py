@@ -54,7 +54,7 @@ class SelfCalConfig:
             raise ValueError(f"selfcal mode must be one of {SELFCAL_MODES}, got {self.mode!r}")
         GainConfig(solint=self.solint, amp_sigma=self.amp_sigma)  # validates both
         if self.rounds < 1 or self.clean_rounds < 1 or not self.tol > 0 or not self.gain_tol > 0:
-            raise ValueError(f"need rounds, clean_rounds >= 1 and tol > 0, got {self}")
+            raise ValueError(f"need rounds, clean_rounds >= 1 and tol, gain_tol > 0, got {self}")
         if self.start not in ("point", "clean"):
             raise ValueError(f"start must be 'point' or 'clean', got {self.start!r}")
 

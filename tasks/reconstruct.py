@@ -45,7 +45,6 @@ QUEUED_PER_ACTOR = 2  # batches on each actor at once: one running, the next wai
 PROGRESS_EVERY_S = 2.0  # the progress artifact and log line, at most this often (each is a call to the Prefect API)
 
 
-
 @task(cache_policy=NO_CACHE)
 def plan_survey(config: ReconstructConfig, checkpoint: str, dataset: str, root: str,
                 storage_options: StorageOptions = None) -> SurveyPlan:
