@@ -1,4 +1,4 @@
-"""Issue 14's targets on the shipped FIRST prior: DDRM and split Gibbs side by side on the paper's VLA
+"""The calibration targets on the shipped FIRST prior: DDRM and split Gibbs side by side on the paper's VLA
 mask, noiseless and σ_y = 0.02. Per sampler: posterior-mean PSNR, S-corrected coverage (all and source
 pixels), the conformal scale fitted on validation images and the test coverage it gives, network
 evaluations per sample and seconds per observation; a reliability diagram (PNG).

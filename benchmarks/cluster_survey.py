@@ -1,4 +1,4 @@
-"""Issue 15: the demo survey's reconstruction stage on the two-node local cluster (infra/local-cluster.sh)
+"""The demo survey's reconstruction stage on the two-node local cluster (infra/local-cluster.sh)
 against an S3 root (moto on 127.0.0.1), against a single local Ray with a local root. Same dataset, same
 prior (the shipped FIRST prior at N = 64: it works at any size), the demo survey's reconstruction
 (VLA/EHT/ALMA × σ_y = 0.02 × K ∈ {20, 50} × 8 test images, S = 8: 48 observations), two 1-CPU actors

@@ -1,4 +1,4 @@
-"""Issue 14: network evaluations and seconds per observation of DDRM and split Gibbs with the shipped FIRST
+"""Network evaluations and seconds per observation of DDRM and split Gibbs with the shipped FIRST
 prior, at N = 64 and N = 150 (the paper's VLA mask at 150, a random 30 % Fourier mask at 64), K = 50,
 S samples per observation, B observations per call. Needs torch and this repository only.
 

@@ -11,7 +11,19 @@ so its samples do not fit the visibilities themselves. From those samples x⁽�
 with ρ falling geometrically from ``rho_max`` to ``rho_min``. Started at small ρ, the chain never has to
 find the image from noise (where the one-evaluation prior step is a poor sampler of z | x: split Gibbs
 from ρ = 10 collapses on sparse coverage), and only corrects what the grid got wrong. The last sweep
-returns the likelihood step's mean given D(x, ρ_min). Denoiser evaluations per sample: ``iterations``.
+returns the likelihood step's mean given z = D(x, ρ_min). Denoiser evaluations per sample: ``iterations``.
+
+The last sweep and the discrepancy principle. Per Fourier mode the mean is (z/ρ² + G x_data)/(1/ρ² + G):
+where the data's precision G is small against 1/ρ² (sparse coverage, weak baselines) a sweep moves x only
+ρ²G/(1 + ρ²G) of the way to the data, and 20 sweeps at ρ ≈ 0.01 leave the mean short of them (on a
+simulated EHT 2017 file without gain errors, raw χ² 1.2-3.4 and log-closure-amplitude χ² 3.5-11 for a
+sky the prior knows). With ``chi2_target`` set, the visibility likelihood's last sweep takes the mean at
+the smallest ρ_f ∈ [ρ_min, ρ_max] whose posterior mean (over the S samples) has χ² ≤ ``chi2_target``
+(Morozov's discrepancy principle, bisection in log ρ; the target 1.1 is τ² with τ ≈ 1.05 > 1, above the
+χ²'s own scatter): ρ_min where the data are already fitted (dense coverage: nothing changes). Where no
+ρ ≤ ρ_max brings the χ² to 1, the target is scaled by the χ² at ρ_max, the errors' floor (without this,
+phase-only self-calibration of amplitude-corrupted data lost 6 dB on the simulated VLA-B file: the mean
+fitted the gain errors).
 
 The likelihood step is any exact Gaussian step ``step(z, ρ, sample) -> x`` on (B, S, N, N) model-space images:
 ``visibility_step`` (the visibilities at their own (u, v)) for real data, ``operator_step`` (per spectral
@@ -21,7 +33,8 @@ coordinate through the SVD, as split Gibbs's) where H is exactly an SVD operator
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Callable, Sequence, Union
+import math
+from typing import Callable, Optional, Sequence, Union
 
 import torch
 
@@ -43,15 +56,19 @@ class ExactRefineConfig:
     rho_max: float = 0.1
     rho_min: float = 0.01
     iterations: int = 20
+    chi2_target: Optional[float] = 1.1
 
     def __post_init__(self) -> None:
         if not 0 < self.rho_min <= self.rho_max:
             raise ValueError(f"need 0 < rho_min <= rho_max, got {self.rho_min}, {self.rho_max}")
         if self.iterations < 1:
             raise ValueError(f"iterations must be >= 1, got {self.iterations}")
+        if self.chi2_target is not None and not self.chi2_target > 0:
+            raise ValueError(f"chi2_target must be None or > 0, got {self.chi2_target}")
 
     def to_dict(self) -> dict:
-        return {"rho_max": self.rho_max, "rho_min": self.rho_min, "iterations": self.iterations}
+        return {"rho_max": self.rho_max, "rho_min": self.rho_min, "iterations": self.iterations,
+                "chi2_target": self.chi2_target}
 
 
 def visibility_step(like: VisibilityLikelihood, generators: Sequence[torch.Generator]) -> Step:
@@ -80,11 +97,39 @@ def operator_step(op: SVDOperator, y: torch.Tensor, sigma_y: Union[float, torch.
     return step
 
 
+def discrepancy_mean(like: VisibilityLikelihood, z: torch.Tensor, rho_min: float, rho_max: float,
+                     target: float, bisections: int = 8) -> tuple[torch.Tensor, float]:
+    """(x, ρ_f): the likelihood step's mean x = P(ρ_f)⁻¹(z/ρ_f² + b) for z (1, S, N, N), ρ_f the smallest ρ
+    in [ρ_min, ρ_max] whose mean over S has χ² ≤ ``target`` · max(1, χ²(ρ_max)), to a factor
+    (ρ_max/ρ_min)^(2^-bisections). Where even ρ_max leaves χ² above 1, the data hold errors beyond their
+    noise (uncorrected gains, emission outside the field); that floor then counts as their noise, so the
+    mean fits them as well as it can up to their errors and no harder (a harder fit images the errors).
+    The χ² falls as ρ grows: the data's weight against z rises."""
+    zbar = z.mean(1, keepdim=True)  # the mean is linear in z: the mean over S is the step's mean of z̄
+
+    def chi2_at(rho: float) -> float:
+        return like.chi2(likelihood_step(like, zbar, rho, (), sample=False)[0, 0])
+
+    first = chi2_at(rho_min)
+    rho_f = rho_min
+    if first > target and rho_max > rho_min:
+        goal = target * max(1.0, chi2_at(rho_max))
+        if first > goal:
+            lo, hi = math.log(rho_min), math.log(rho_max)
+            for _ in range(bisections):
+                mid = (lo + hi) / 2
+                lo, hi = (lo, mid) if chi2_at(math.exp(mid)) <= goal else (mid, hi)
+            rho_f = math.exp(hi)
+    return likelihood_step(like, z, rho_f, (), sample=False), rho_f
+
+
 @torch.no_grad()
 def refine(prior: Denoiser, x: torch.Tensor, step: Step, config: ExactRefineConfig,
-           generators: Sequence[torch.Generator]) -> torch.Tensor:
+           generators: Sequence[torch.Generator],
+           final: Optional[Callable[[torch.Tensor, float], torch.Tensor]] = None) -> torch.Tensor:
     """Samples x (B, S, N, N) model space (a sampler's) -> (B, S, N, N) under the likelihood of ``step``
-    (the calling convention of ``ddrm.samplers``, with the likelihood step in the place of y and op)."""
+    (the calling convention of ``ddrm.samplers``, with the likelihood step in the place of y and op).
+    ``final(z, ρ)``, if given, takes the last sweep's place: z = D(x, ρ) (B, S, N, N) -> x, ρ the σ_t nearest ρ_min."""
     B, S, N, _ = x.shape
     schedule = prior.schedule
     n = config.iterations
@@ -96,11 +141,15 @@ def refine(prior: Denoiser, x: torch.Tensor, step: Step, config: ExactRefineConf
                    torch.full((B * S,), t, dtype=torch.long, device=x.device)).reshape(B, S, N, N).double()
         last = k == n - 1
         z = x0 if last else x0 + rho * fill_normal(generators, torch.empty_like(x0))
-        x = step(z, rho, not last)
+        x = final(z, rho) if last and final is not None else step(z, rho, not last)
     return x
 
 
 def exact_refine(prior: Denoiser, x: torch.Tensor, like: VisibilityLikelihood, config: ExactRefineConfig,
                  generators: Sequence[torch.Generator]) -> torch.Tensor:
-    """Samples x (1, S, N, N) model space (DDRM's) -> (1, S, N, N) under the exact likelihood of ``like``."""
-    return refine(prior, x, visibility_step(like, generators), config, generators)
+    """Samples x (1, S, N, N) model space (DDRM's) -> (1, S, N, N) under the exact likelihood of ``like``,
+    the last sweep by the discrepancy principle where ``config.chi2_target`` is set (module docstring)."""
+    final = None
+    if config.chi2_target is not None:
+        final = lambda z, rho: discrepancy_mean(like, z, rho, max(rho, config.rho_max), config.chi2_target)[0]  # noqa: E731
+    return refine(prior, x, visibility_step(like, generators), config, generators, final)

@@ -199,3 +199,36 @@ def test_the_operator_step_of_a_cell_mask_has_the_closed_form_posterior_mean_and
     assert np.abs(emp - cov).max() < 0.1 * np.diag(cov).max()
     noiseless = operator_step(op, y, 0.0, gens)(zs[:, :1], rho, True)[0, 0].numpy().ravel()
     np.testing.assert_allclose(H @ noiseless, y[0].numpy(), atol=1e-10)  # σ = 0: the data exactly
+
+
+def test_the_discrepancy_step_takes_the_smallest_rho_whose_mean_fits_the_data():
+    """The last sweep's mean at ρ_f: ρ_min when the mean there already has χ² ≤ target (then exactly the
+    plain mean), otherwise a ρ_f whose mean fits while the mean one bisection step below it does not. Where
+    χ²(ρ_max) > 1 (errors beyond the noise) the target is scaled by it, so a mean within that floor's reach
+    stays at ρ_min. The χ² of the mean falls monotonically as ρ grows."""
+    from ddrm.exact_gibbs import ExactRefineConfig, discrepancy_mean
+
+    N, F, lo, hi = 8, 1.0, 0.01, 0.3
+    step = (hi / lo) ** (2.0 ** -8)  # the bisection's resolution in ρ
+    uv, vis, weight, _ = _problem(N, 60, 5)
+    z = torch.zeros(1, 2, N, N, dtype=torch.float64)  # a prior image far from the data
+
+    def mean_chi2(like, rho):
+        return like.chi2(likelihood_step(like, z, rho, (), sample=False)[0].mean(0))
+
+    like = VisibilityLikelihood.build(uv, vis, weight / 1e4, N, SCALE, F)
+    chi2 = [mean_chi2(like, r) for r in (lo, 0.03, 0.1, hi)]
+    assert all(a > b for a, b in zip(chi2, chi2[1:])) and chi2[-1] < 1, chi2
+    x, rho = discrepancy_mean(like, z, lo, hi, chi2[0] * 1.01)
+    assert rho == lo and torch.equal(x, likelihood_step(like, z, lo, (), sample=False))
+    x, rho = discrepancy_mean(like, z, lo, hi, chi2[1])  # reached at ρ = 0.03 exactly
+    assert like.chi2(x[0].mean(0)) <= chi2[1] and mean_chi2(like, rho / step) > chi2[1]
+    assert 0.03 <= rho * (1 + 1e-12) and rho < 0.03 * step * (1 + 1e-12)
+
+    like = VisibilityLikelihood.build(uv, vis, weight * 1e2, N, SCALE, F)  # a floor far above the noise
+    floor, first = mean_chi2(like, hi), mean_chi2(like, lo)
+    assert 1.1 < floor < first < 1.1 * floor, (floor, first)
+    x, rho = discrepancy_mean(like, z, lo, hi, 1.1)
+    assert rho == lo and torch.equal(x, likelihood_step(like, z, lo, (), sample=False))
+    with pytest.raises(ValueError, match="chi2_target"):
+        ExactRefineConfig(chi2_target=0.0)

@@ -1,0 +1,56 @@
+"""What self-calibration costs, and what it buys, on the shared EHT files: ``radio-ddrm image FILE --N 64
+--K 50 --samples 8`` in process with the shipped prior, once without self-calibration, once with the VLBI
+default (phase, per scan), then without again (A-B-A: this machine's speed drifts by tens of per cent
+over minutes, so the ratio is taken against the mean of the two plain runs). Per file: seconds, the ratio,
+the raw χ² before and after, the closure χ² of the posterior mean and of CLEAN with self-calibration.
+
+    python -m benchmarks.selfcal_cost      # from the repository root, on a quiet machine
+
+Last line: ``ratio_max=<x>`` (the target is at most 2).
+"""
+
+from __future__ import annotations
+
+import tempfile
+import time
+from pathlib import Path
+
+import torch
+
+from configs.image import ImageConfig
+from stores.checkpoints import load_prior
+from tasks.image import image_file
+
+VIS = Path(__file__).resolve().parents[1] / "../shared/data/visibilities"
+FILES = ("SR1_M87_2017_095_lo_hops_netcal_StokesI.uvfits", "SR1_M87_2017_101_lo_hops_netcal_StokesI.uvfits",
+         "CenA_2017_100_lo_hops_netcal_StokesI.uvfits")
+KEYS = ("chi2_before_selfcal", "chi2_per_coordinate", "chi2_cphase_mean", "chi2_cphase_clean_selfcal",
+        "chi2_logcamp_mean", "chi2_logcamp_clean_selfcal")
+
+
+def timed(path: Path, selfcal: str, root: str, prior) -> tuple[float, dict]:
+    cfg = ImageConfig(N=64, K=50, samples=8, selfcal=selfcal)
+    t0 = time.perf_counter()
+    summary = image_file(str(path), cfg, root=root, prior=prior)
+    return time.perf_counter() - t0, summary
+
+
+def main() -> None:
+    torch.set_num_threads(2)
+    prior = load_prior(ImageConfig().prior, torch.device("cpu"))
+    ratios = []
+    for name in FILES:
+        with tempfile.TemporaryDirectory() as root:
+            a1, _ = timed(VIS / name, "none", f"{root}/a1", prior)
+            b, s = timed(VIS / name, "phase", f"{root}/b", prior)
+            a2, _ = timed(VIS / name, "none", f"{root}/a2", prior)
+        ratio = b / ((a1 + a2) / 2)
+        ratios.append(ratio)
+        rounds = len(s["selfcal_detail"]["rounds_run"])
+        print(f"{name}: {a1:.1f} / {b:.1f} / {a2:.1f} s (none / phase / none), ratio {ratio:.2f}, {rounds} rounds, "
+              + " ".join(f"{k}={s[k]:.3g}" for k in KEYS), flush=True)
+    print(f"ratio_max={max(ratios):.2f}")
+
+
+if __name__ == "__main__":
+    main()
