@@ -59,7 +59,8 @@ class GainConfig:
 @dataclass(frozen=True)
 class GainSolution:
     """antennas (A,) numbers; gains (I, A) complex; solved (I, A) bool; reference (I,) antenna (-1: none);
-    interval (n,) each visibility's interval; start/stop (I,) JD of each interval."""
+    interval (n,) each visibility's interval; start/stop (I,) JD of each interval; sigma (I, A, 2) the σ of
+    ln|g| and of φ (rad) from the data's weights (the Laplace approximation; 0 where fixed or unsolved)."""
 
     antennas: np.ndarray
     gains: np.ndarray
@@ -68,6 +69,13 @@ class GainSolution:
     interval: np.ndarray
     start: np.ndarray
     stop: np.ndarray
+    sigma: Optional[np.ndarray] = None
+
+    def rms_sigma(self) -> float:
+        """rms over the solved gains of σ(|δg/g|) = sqrt(σ²(ln|g|) + σ²(φ)): how far the data let a gain move."""
+        if self.sigma is None or not self.solved.any():
+            return 0.0
+        return float(np.sqrt(np.mean((self.sigma[self.solved] ** 2).sum(-1))))
 
     def per_visibility(self, antenna1: np.ndarray, antenna2: np.ndarray,
                        interval: Optional[np.ndarray] = None) -> np.ndarray:
@@ -83,10 +91,13 @@ class GainSolution:
         return padded[i, p] * np.conj(padded[i, q])
 
     def table(self) -> list[dict]:
-        """One row per antenna and interval: antenna, interval, start/stop JD, amplitude, phase (deg), solved."""
+        """One row per antenna and interval: antenna, interval, start/stop JD, amplitude, phase (deg), solved,
+        and the σ of ln amplitude and of the phase (deg) where known."""
         return [{"antenna": int(a), "interval": i, "start_jd": float(self.start[i]), "stop_jd": float(self.stop[i]),
                  "amplitude": float(abs(self.gains[i, k])), "phase_deg": float(np.degrees(np.angle(self.gains[i, k]))),
-                 "solved": bool(self.solved[i, k])}
+                 "solved": bool(self.solved[i, k]),
+                 **({} if self.sigma is None else {"ln_amplitude_sigma": float(self.sigma[i, k, 0]),
+                                                   "phase_sigma_deg": float(np.degrees(self.sigma[i, k, 1]))})}
                 for i in range(len(self.gains)) for k, a in enumerate(self.antennas)]
 
 
@@ -119,8 +130,27 @@ def _stefcal(V, M, w, p, q, n_ant: int, sweeps: int = 100) -> np.ndarray:
     return g
 
 
-def _solve_interval(V, M, w, p, q, n_ant: int, ref: int, config: GainConfig) -> np.ndarray:
-    """StEFCal then Gauss-Newton for one interval: (a, φ) (2, n_ant) from samples with antenna columns p, q."""
+def _normal_equations(V, m, sw, p, q, n_ant: int, free: np.ndarray, theta: np.ndarray,
+                      amp_sigma: float) -> tuple[np.ndarray, np.ndarray]:
+    """(A, g): the Gauss-Newton normal matrix JᵀJ + prior and gradient at θ over the free parameters."""
+    J = np.zeros((len(V), 2, n_ant), np.complex128)
+    rows = np.arange(len(V))
+    np.add.at(J, (rows, 0, p), -m)
+    np.add.at(J, (rows, 0, q), -m)
+    np.add.at(J, (rows, 1, p), -1j * m)
+    np.add.at(J, (rows, 1, q), 1j * m)
+    Jf = J.reshape(len(V), -1)[:, free.ravel()] * sw[:, None]
+    Jr = np.concatenate([Jf.real, Jf.imag])
+    r = (V - m) * sw
+    rr = np.concatenate([r.real, r.imag])
+    prior = np.where(np.arange(2 * n_ant) < n_ant, 1 / amp_sigma ** 2, 0.0)[free.ravel()]
+    return Jr.T @ Jr + np.diag(prior), Jr.T @ rr + prior * theta.ravel()[free.ravel()]
+
+
+def _solve_interval(V, M, w, p, q, n_ant: int, ref: int, config: GainConfig) -> tuple[np.ndarray, np.ndarray]:
+    """StEFCal then Gauss-Newton for one interval: (a, φ) (2, n_ant) from samples with antenna columns p, q,
+    and their σ (2, n_ant): the Laplace approximation, sqrt diag A⁻¹ of the normal matrix at the solution
+    (-ln p = L/2; 0 for a fixed parameter)."""
     amp = config.mode == "amp-phase"
     g0 = _stefcal(V, M, w, p, q, n_ant)
     g0 = np.where(np.abs(g0) > 0, g0, 1)
@@ -137,19 +167,7 @@ def _solve_interval(V, M, w, p, q, n_ant: int, ref: int, config: GainConfig) -> 
     c, m = cost(theta)
     lam = 1e-3
     for _ in range(config.max_iter):
-        J = np.zeros((len(V), 2, n_ant), np.complex128)
-        rows = np.arange(len(V))
-        np.add.at(J, (rows, 0, p), -m)
-        np.add.at(J, (rows, 0, q), -m)
-        np.add.at(J, (rows, 1, p), -1j * m)
-        np.add.at(J, (rows, 1, q), 1j * m)
-        Jf = J.reshape(len(V), -1)[:, free.ravel()] * sw[:, None]
-        Jr = np.concatenate([Jf.real, Jf.imag])
-        r = (V - m) * sw
-        rr = np.concatenate([r.real, r.imag])
-        prior = np.where(np.arange(2 * n_ant) < n_ant, 1 / config.amp_sigma ** 2, 0.0)[free.ravel()]
-        A = Jr.T @ Jr + np.diag(prior)
-        g = Jr.T @ rr + prior * theta.ravel()[free.ravel()]
+        A, g = _normal_equations(V, m, sw, p, q, n_ant, free, theta, config.amp_sigma)
         for _ in range(10):
             step = np.linalg.solve(A + lam * np.diag(np.diag(A) + 1e-12), -g)
             trial = theta.copy()
@@ -163,7 +181,10 @@ def _solve_interval(V, M, w, p, q, n_ant: int, ref: int, config: GainConfig) -> 
             break
         if np.abs(step).max() < 1e-10:
             break
-    return theta
+    A, _ = _normal_equations(V, m, sw, p, q, n_ant, free, theta, config.amp_sigma)
+    sigma = np.zeros((2, n_ant))
+    sigma[free] = np.sqrt(np.clip(np.diag(np.linalg.pinv(A)), 0, None))
+    return theta, sigma
 
 
 def solve_gains(vis: np.ndarray, model: np.ndarray, weight: np.ndarray, antenna1: np.ndarray, antenna2: np.ndarray,
@@ -176,6 +197,7 @@ def solve_gains(vis: np.ndarray, model: np.ndarray, weight: np.ndarray, antenna1
     gains = np.ones((n_int, len(antennas)), np.complex128)
     solved = np.zeros(gains.shape, bool)
     reference = np.full(n_int, -1, np.int64)
+    sigma = np.zeros((n_int, len(antennas), 2))
     good = (weight > 0) & np.isfinite(vis) & np.isfinite(model) & (antenna1 != antenna2)
     for i in range(n_int):
         sel = np.flatnonzero(good & (interval == i))
@@ -188,18 +210,19 @@ def solve_gains(vis: np.ndarray, model: np.ndarray, weight: np.ndarray, antenna1
         load = np.bincount(p, weight[sel], len(present)) + np.bincount(q, weight[sel], len(present))
         ref = local.get(config.ref_antenna, int(np.argmax(load))) if config.ref_antenna is not None \
             else int(np.argmax(load))
-        theta = _solve_interval(vis[sel], model[sel], weight[sel], p, q, len(present), ref, config)
+        theta, sd = _solve_interval(vis[sel], model[sel], weight[sel], p, q, len(present), ref, config)
         if config.solnorm == "interval":
             theta[0] -= theta[0].mean()  # this interval's geometric mean amplitude is 1
         cols = [col[int(a)] for a in present]
         gains[i, cols] = np.exp(theta[0] + 1j * theta[1])
+        sigma[i, cols] = sd.T
         solved[i, cols] = True
         reference[i] = int(present[ref])
     if config.solnorm == "all" and solved.any():  # one geometric mean of 1 over every solved gain
         gains[solved] /= np.exp(np.log(np.abs(gains[solved])).mean())
     start = start_jd if start_jd is not None else np.zeros(n_int)
     stop = stop_jd if stop_jd is not None else np.zeros(n_int)
-    return GainSolution(antennas, gains, solved, reference, np.asarray(interval, np.int64), start, stop)
+    return GainSolution(antennas, gains, solved, reference, np.asarray(interval, np.int64), start, stop, sigma)
 
 
 def interval_bounds(time_jd: np.ndarray, interval: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
