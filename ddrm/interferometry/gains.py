@@ -71,12 +71,6 @@ class GainSolution:
     stop: np.ndarray
     sigma: Optional[np.ndarray] = None
 
-    def rms_sigma(self) -> float:
-        """rms over the solved gains of σ(|δg/g|) = sqrt(σ²(ln|g|) + σ²(φ)): how far the data let a gain move."""
-        if self.sigma is None or not self.solved.any():
-            return 0.0
-        return float(np.sqrt(np.mean((self.sigma[self.solved] ** 2).sum(-1))))
-
     def per_visibility(self, antenna1: np.ndarray, antenna2: np.ndarray,
                        interval: Optional[np.ndarray] = None) -> np.ndarray:
         """g_p g_q* (n,) at each visibility (of the solved data, or of others by their ``interval``); an
