@@ -10,6 +10,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 
@@ -146,7 +147,9 @@ def hogbom_clean(
     Each iteration subtracts gain · peak · psf shifted to the peak until |peak| < threshold or
     max_iter. P = N: shifted circularly, exact for gridded Fourier sampling. P = 2N: the PSF at
     every offset in [-N, N), so the shift is exact for visibilities off the grid (``dirty.nufft_psf``).
-    ``positive`` only takes positive peaks (a non-negative sky).
+    ``positive`` only takes positive peaks (a non-negative sky). The loop runs in float64 numpy on the CPU
+    (a Python loop of small steps: ~10x faster than torch's per-operation dispatch); the result comes back
+    on ``dirty``'s device and dtype.
     """
     if dirty.dim() != 3 or psf.dim() != 2 or psf.shape[0] != psf.shape[1] or \
             psf.shape[-1] not in (dirty.shape[-1], 2 * dirty.shape[-1]):
@@ -155,24 +158,35 @@ def hogbom_clean(
     if not 0 < gain <= 1:
         raise ValueError(f"gain must be in (0, 1], got {gain}")
     B, N, _ = dirty.shape
-    res, model = dirty.clone(), torch.zeros_like(dirty)
-    psf = psf.to(dirty)
-    rows_b = torch.arange(B, device=dirty.device)
-    it = 0
-    for it in range(1, max_iter + 1):
-        score = res if positive else res.abs()
-        flat = score.flatten(1).argmax(dim=1)
-        i, j = flat // N, flat % N
-        peak = res[rows_b, i, j]
-        active = (score[rows_b, i, j] > threshold) & ((peak > 0) if positive else True)
-        if not bool(active.any()):
-            it -= 1
-            break
-        step = torch.where(active, gain * peak, torch.zeros_like(peak))
-        shifted = torch.stack([psf.roll((int(a), int(b)), (0, 1))[:N, :N] for a, b in zip(i, j)])  # psf[r - i, c - j]
-        res -= step[:, None, None] * shifted
-        model[rows_b, i, j] += step
+    # centred[N + d] = psf[d] for every offset d in (-N, N): psf[r - i, c - j] over the image is then the
+    # window centred[N - i : 2N - i, N - j : 2N - j] (P = N tiles the circular PSF, P = 2N rolls it)
+    psf64 = psf.detach().to("cpu", torch.float64).numpy()
+    centred = np.tile(psf64, (2, 2)) if psf.shape[-1] == N else np.roll(psf64, (N, N), (0, 1))
+    res = dirty.detach().to("cpu", torch.float64).numpy().copy()
+    model = np.zeros_like(res)
+    done = [_hogbom_one(res[k], model[k], centred, gain, threshold, max_iter, positive) for k in range(B)]
+    it = max(done, default=0)
+    res, model = (torch.from_numpy(a).to(dirty) for a in (res, model))
     return restore(model, res, fit_clean_beam(psf), it)
+
+
+def _hogbom_one(res: np.ndarray, model: np.ndarray, centred: np.ndarray, gain: float, threshold: float,
+                max_iter: int, positive: bool) -> int:
+    """Hogbom iterations on one residual (N, N) in place, adding to ``model``; the iterations run."""
+    N = res.shape[-1]
+    score = np.empty_like(res)
+    for it in range(max_iter):
+        if positive:
+            np.copyto(score, res)
+        else:
+            np.abs(res, out=score)
+        i, j = divmod(int(score.argmax()), N)
+        peak = float(res[i, j])
+        if not score[i, j] > threshold or (positive and not peak > 0):
+            return it
+        res -= (gain * peak) * centred[N - i: 2 * N - i, N - j: 2 * N - j]
+        model[i, j] += gain * peak
+    return max_iter
 
 
 def restore(model: torch.Tensor, residual: torch.Tensor, beam: CleanBeam, iterations: int) -> CleanResult:

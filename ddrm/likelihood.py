@@ -32,8 +32,9 @@ from .samplers import fill_normal
 
 @dataclass(frozen=True, eq=False)
 class VisibilityLikelihood:
-    """y' (n,) complex model-space data, w' (n,), their uv (n, 2), the Toeplitz kernel's FFT (2N, 2N),
-    the preconditioner's circulant spectrum (N, N), b = Re Aᴴ W' y' (N, N); all float64/complex128."""
+    """y' (n,) complex model-space data, w' (n,), their uv (n, 2), the Toeplitz kernel's FFT (2N, N + 1),
+    the preconditioner's circulant spectrum (N, N//2 + 1), b = Re Aᴴ W' y' (N, N); all float64/complex128.
+    Both kernels are real, so their spectra are Hermitian and kept as real FFTs' halves (``rfft2``)."""
 
     uv: np.ndarray
     y: np.ndarray
@@ -58,15 +59,14 @@ class VisibilityLikelihood:
         share = {0: (N - a) / N, N: a / N}  # T. Chan's optimal circulant: offset a and its alias a - N
         wrapped = sum(share[dr][:, None] * share[dc][None, :] * torch.roll(g, (dr, dc), (0, 1))[:N, :N]
                       for dr in (0, N) for dc in (0, N))
-        return cls(np.asarray(uv, np.float64), y, w, N, pixel_scale_arcsec, torch.fft.fft2(g),
-                   torch.fft.fft2(wrapped).real, adjoint(uv, w * y, N, pixel_scale_arcsec))
+        return cls(np.asarray(uv, np.float64), y, w, N, pixel_scale_arcsec, torch.fft.rfft2(g),
+                   torch.fft.rfft2(wrapped).real, adjoint(uv, w * y, N, pixel_scale_arcsec))
 
     def gram(self, x: torch.Tensor) -> torch.Tensor:
         """G x for x (..., N, N): the linear convolution with g, by FFT on the 2N grid."""
         N = self.N
-        pad = torch.zeros(*x.shape[:-2], 2 * N, 2 * N, dtype=torch.float64, device=x.device)
-        pad[..., :N, :N] = x
-        return torch.fft.ifft2(torch.fft.fft2(pad) * self.kernel_fft.to(x.device)).real[..., :N, :N]
+        spectrum = torch.fft.rfft2(x.double(), s=(2 * N, 2 * N))  # zero-padded to the 2N grid
+        return torch.fft.irfft2(spectrum * self.kernel_fft.to(x.device), s=(2 * N, 2 * N))[..., :N, :N]
 
     def noise_image(self, generators: Sequence[torch.Generator], per_generator: int) -> torch.Tensor:
         """Re Aᴴ W' n for n drawn from the data noise, (len(generators)·per_generator, N, N): ~ N(0, G)."""
@@ -94,7 +94,7 @@ def solve(like: VisibilityLikelihood, rhs: torch.Tensor, rho: float, x0: torch.T
     inv = 1 / (1 / rho ** 2 + like.circulant.clamp_min(0)).to(rhs.device)
 
     def precondition(v: torch.Tensor) -> torch.Tensor:
-        return torch.fft.ifft2(torch.fft.fft2(v) * inv).real
+        return torch.fft.irfft2(torch.fft.rfft2(v) * inv, s=v.shape[-2:])
 
     x = x0.double().clone()
     r = rhs.double() - apply(x)

@@ -52,6 +52,26 @@ def test_hogbom_recovers_point_sources():
     assert float(res.restored[0, 10, 12]) == pytest.approx(1.0, rel=0.05)
 
 
+@pytest.mark.parametrize("P", [24, 48])
+def test_each_hogbom_step_subtracts_the_psf_shifted_to_the_peak(P):
+    """One iteration from a residual with its peak at (i, j): residual - gain·peak·psf[(r - i), (c - j)],
+    the offsets taken mod P (P = N: circular; P = 2N: every offset in [-N, N) exactly)."""
+    N, gain = 24, 0.3
+    g = torch.Generator().manual_seed(5)
+    psf = 0.1 * torch.randn(P, P, generator=g, dtype=torch.float64)
+    psf[0, 0] = 1.0
+    dirty = 0.1 * torch.randn(2, N, N, generator=g, dtype=torch.float64)
+    dirty[0, 3, 20], dirty[1, 17, 2] = 2.0, -1.5
+    res = hogbom_clean(dirty, psf, gain=gain, max_iter=1)
+    for b, (i, j) in enumerate([(3, 20), (17, 2)]):
+        shifted = psf.roll((i, j), (0, 1))[:N, :N]
+        expect = dirty[b] - gain * dirty[b, i, j] * shifted
+        assert torch.allclose(res.residual[b], expect, atol=1e-14, rtol=0)
+        assert float(res.model[b, i, j]) == pytest.approx(gain * float(dirty[b, i, j]), abs=1e-15)
+        assert int((res.model[b] != 0).sum()) == 1
+    assert res.iterations == 1
+
+
 def test_baselines_reject_bad_input(fourier_op):
     with pytest.raises(TypeError, match="Fourier"):
         dirty_beam(IdentityOperator(8))

@@ -107,20 +107,28 @@ def solution_intervals(time_jd: np.ndarray, solint: Union[str, float]) -> np.nda
     return inverse.ravel()
 
 
-def _stefcal(V, M, w, p, q, n_ant: int, sweeps: int = 100) -> np.ndarray:
-    """Unconstrained complex gains (n_ant,) of V ≈ g_p g_q* M by StEFCal from g = 1."""
+def _stefcal(V, M, w, p, q, n_ant: int, segment: Optional[np.ndarray] = None, sweeps: int = 100) -> np.ndarray:
+    """Unconstrained complex gains (n_ant,) of V ≈ g_p g_q* M by StEFCal from g = 1. ``segment`` (n_ant,)
+    non-decreasing: which independent system (solution interval) each gain belongs to, all solved in one
+    vectorised sweep, each stopping at its own convergence (default: one system)."""
+    seg = np.zeros(n_ant, np.int64) if segment is None else segment
+    starts = np.flatnonzero(np.r_[True, seg[1:] != seg[:-1]]) if n_ant else np.zeros(0, np.int64)
+    done = np.zeros(len(starts), bool)
     g = np.ones(n_ant, np.complex128)
     for k in range(sweeps):
         z1, z2 = np.conj(g[q]) * M, np.conj(g[p] * M)  # V_j = g_p z1_j ; conj V_j = g_q z2_j
-        num = np.bincount(p, (w * V * np.conj(z1)).real, n_ant) + 1j * np.bincount(p, (w * V * np.conj(z1)).imag, n_ant)
-        num += np.bincount(q, (w * np.conj(V) * np.conj(z2)).real, n_ant) + \
-            1j * np.bincount(q, (w * np.conj(V) * np.conj(z2)).imag, n_ant)
+        a, c = w * V * np.conj(z1), w * np.conj(V) * np.conj(z2)
+        num = np.bincount(p, a.real, n_ant) + np.bincount(q, c.real, n_ant) + \
+            1j * (np.bincount(p, a.imag, n_ant) + np.bincount(q, c.imag, n_ant))
         den = np.bincount(p, w * np.abs(z1) ** 2, n_ant) + np.bincount(q, w * np.abs(z2) ** 2, n_ant)
         new = np.where(den > 0, num / np.maximum(den, 1e-300), g)
         new = (new + g) / 2 if k % 2 else new
-        if np.abs(new - g).max() < 1e-12 * max(np.abs(g).max(), 1e-300):
-            return new
+        new = np.where(done[seg], g, new)
+        scale = np.maximum(np.maximum.reduceat(np.abs(g), starts), 1e-300)
+        done |= np.maximum.reduceat(np.abs(new - g), starts) < 1e-12 * scale
         g = new
+        if done.all():
+            break
     return g
 
 
@@ -141,12 +149,12 @@ def _normal_equations(V, m, sw, p, q, n_ant: int, free: np.ndarray, theta: np.nd
     return Jr.T @ Jr + np.diag(prior), Jr.T @ rr + prior * theta.ravel()[free.ravel()]
 
 
-def _solve_interval(V, M, w, p, q, n_ant: int, ref: int, config: GainConfig) -> tuple[np.ndarray, np.ndarray]:
-    """StEFCal then Gauss-Newton for one interval: (a, φ) (2, n_ant) from samples with antenna columns p, q,
-    and their σ (2, n_ant): the Laplace approximation, sqrt diag A⁻¹ of the normal matrix at the solution
-    (-ln p = L/2; 0 for a fixed parameter)."""
+def _solve_interval(V, M, w, p, q, n_ant: int, ref: int, config: GainConfig,
+                    g0: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Gauss-Newton from StEFCal's gains g0 (n_ant,) for one interval: (a, φ) (2, n_ant) from samples with
+    antenna columns p, q, and their σ (2, n_ant): the Laplace approximation, sqrt diag A⁻¹ of the normal
+    matrix at the solution (-ln p = L/2; 0 for a fixed parameter)."""
     amp = config.mode == "amp-phase"
-    g0 = _stefcal(V, M, w, p, q, n_ant)
     g0 = np.where(np.abs(g0) > 0, g0, 1)
     theta = np.stack([np.log(np.abs(g0)) if amp else np.zeros(n_ant), np.angle(g0 * np.conj(g0[ref]))])
     free = np.ones((2, n_ant), bool)
@@ -181,6 +189,18 @@ def _solve_interval(V, M, w, p, q, n_ant: int, ref: int, config: GainConfig) -> 
     return theta, sigma
 
 
+def _stefcal_all(vis, model, weight, plans: list, starts: np.ndarray) -> np.ndarray:
+    """StEFCal of every planned interval at once (``_stefcal`` with one segment per interval): the gains
+    (starts[-1],), interval k's at starts[k]:starts[k + 1]."""
+    if not plans:
+        return np.ones(0, np.complex128)
+    sel = np.concatenate([plan[1] for plan in plans])
+    p = np.concatenate([plan[3] + o for plan, o in zip(plans, starts)])
+    q = np.concatenate([plan[4] + o for plan, o in zip(plans, starts)])
+    segment = np.repeat(np.arange(len(plans)), np.diff(starts))
+    return _stefcal(vis[sel], model[sel], weight[sel], p, q, int(starts[-1]), segment)
+
+
 def solve_gains(vis: np.ndarray, model: np.ndarray, weight: np.ndarray, antenna1: np.ndarray, antenna2: np.ndarray,
                 interval: np.ndarray, config: GainConfig, start_jd: Optional[np.ndarray] = None,
                 stop_jd: Optional[np.ndarray] = None) -> GainSolution:
@@ -193,6 +213,7 @@ def solve_gains(vis: np.ndarray, model: np.ndarray, weight: np.ndarray, antenna1
     reference = np.full(n_int, -1, np.int64)
     sigma = np.zeros((n_int, len(antennas), 2))
     good = (weight > 0) & np.isfinite(vis) & np.isfinite(model) & (antenna1 != antenna2)
+    plans = []  # (interval, samples, antennas present, their columns p and q, reference column)
     for i in range(n_int):
         sel = np.flatnonzero(good & (interval == i))
         present = np.unique(np.concatenate([antenna1[sel], antenna2[sel]]))
@@ -204,7 +225,12 @@ def solve_gains(vis: np.ndarray, model: np.ndarray, weight: np.ndarray, antenna1
         load = np.bincount(p, weight[sel], len(present)) + np.bincount(q, weight[sel], len(present))
         ref = local.get(config.ref_antenna, int(np.argmax(load))) if config.ref_antenna is not None \
             else int(np.argmax(load))
-        theta, sd = _solve_interval(vis[sel], model[sel], weight[sel], p, q, len(present), ref, config)
+        plans.append((i, sel, present, p, q, ref))
+    starts = np.cumsum([0] + [len(plan[2]) for plan in plans])
+    g0 = _stefcal_all(vis, model, weight, plans, starts)
+    for k, (i, sel, present, p, q, ref) in enumerate(plans):
+        theta, sd = _solve_interval(vis[sel], model[sel], weight[sel], p, q, len(present), ref, config,
+                                    g0[starts[k]: starts[k + 1]])
         if config.solnorm == "interval":
             theta[0] -= theta[0].mean()  # this interval's geometric mean amplitude is 1
         cols = [col[int(a)] for a in present]
