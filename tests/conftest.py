@@ -12,6 +12,14 @@ from runtime.environment import configure_local_environment
 
 configure_local_environment()
 
+# Under pytest-xdist each worker takes its share of the cores, and the processes it starts inherit it:
+# two torch processes with a thread per core each oversubscribe the machine (up to 10x slower on 2 cores).
+_WORKERS = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
+TORCH_THREADS = max(1, (os.cpu_count() or 1) // _WORKERS)
+if _WORKERS > 1:
+    os.environ.setdefault("OMP_NUM_THREADS", str(TORCH_THREADS))
+torch.set_num_threads(TORCH_THREADS)
+
 
 def random_counts(N: int, fraction: float, seed: int, with_dc: bool = True) -> torch.Tensor:
     """Hermitian-symmetric integer counts on the FFT grid, about ``fraction`` of cells measured."""

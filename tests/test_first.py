@@ -15,6 +15,7 @@ from ddrm.pipeline import simulate
 from ddrm.baselines import baselines
 from stores import packaged
 from stores.checkpoints import load_prior, read_meta
+from tests.conftest import TORCH_THREADS
 
 try:
     from sources.first_package import data_file, read
@@ -95,7 +96,7 @@ def _ddrm(truth: torch.Tensor, array: str, K: int, S: int, sigma_y: float = 0.0)
 @needs_first
 @pytest.mark.filterwarnings("ignore:uv mask was not closed")
 def test_packaged_prior_beats_the_dirty_image_on_real_test_images():
-    torch.set_num_threads(2)
+    torch.set_num_threads(TORCH_THREADS)
     truth = _test_images(2, 150)
     post, base = _ddrm(truth, "paper-vla", K=10, S=2)
     ddrm = psnr_from_mse(((post.mean - truth) ** 2).mean(dim=(1, 2)))
@@ -106,7 +107,7 @@ def test_packaged_prior_beats_the_dirty_image_on_real_test_images():
 @needs_first
 @pytest.mark.parametrize("N", [96, 192])
 def test_any_image_size_keeps_the_empty_sky_empty(N):
-    torch.set_num_threads(2)
+    torch.set_num_threads(TORCH_THREADS)
     truth = _test_images(2, N)
     post, _ = _ddrm(truth, "vla", K=10, S=2, sigma_y=0.0)
     background = post.mean[truth == 0]
