@@ -4,7 +4,8 @@
                visibilities themselves (exact NUFFT, the grid's weighting)
     posterior  ``interferometry.imaging.image_observation``: DDRM on the grid, then split-Gibbs sweeps under
                the exact likelihood of the visibilities (``exact_gibbs``)
-    selfcal    ``selfcal``: CLEAN rounds, the posterior of the corrected data, posterior rounds
+    selfcal    ``selfcal``: CLEAN rounds, the posterior of the corrected data, then its exact chain again with
+               the gains as a block (``selfcal_chain``)
 
 ``ImagingResult`` is what one observation imaged gives. Pure: arrays and tensors in, errors are ValueError.
 The stage's I/O is ``tasks.image``.
@@ -31,6 +32,7 @@ from .likelihood import VisibilityLikelihood
 from .reconstruct import reconstruct
 from .samplers import SamplerConfig
 from .selfcal import CalData, SelfCalConfig, SelfCalRecord, iterate, point_start
+from .selfcal_chain import GainBlock, calibrating_refine
 
 
 @dataclass(frozen=True, eq=False)
@@ -119,22 +121,31 @@ def image_observation(prior: Denoiser, obs: GriddedObservation, sampler: Sampler
                          likelihood=mode)
 
 
-def exact_samples(prior: Denoiser, samples: torch.Tensor, obs: GriddedObservation, visibilities: tuple,
-                  noise_scale: float, total_flux: float, F: float, exact: ExactRefineConfig,
-                  generators: Sequence[torch.Generator]) -> torch.Tensor:
-    """Image-space samples (S, N, N) refined under the exact likelihood at flux scale F. Without a measured
-    zero spacing, the total flux enters as a visibility at (0, 0) with the largest cell weight (as on the grid)."""
-
+def exact_likelihood(obs: GriddedObservation, visibilities: tuple, noise_scale: float, total_flux: float,
+                     F: float) -> VisibilityLikelihood:
+    """The exact likelihood at flux scale F of visibilities (uv (n, 2), values (n,) Jy, data weights (n,)),
+    their σ scaled by ``noise_scale``. Without a measured zero spacing, the total flux enters as a visibility
+    at (0, 0) with the largest cell weight (as on the grid)."""
     uv, values, weight = (np.asarray(v) for v in visibilities)
     weight = weight / noise_scale ** 2
     if not float(obs.grid.data_weight[0, 0]) > 0:
         uv = np.concatenate([uv, np.zeros((1, 2))])
         values = np.concatenate([values, [total_flux]])
         weight = np.concatenate([weight, [float(obs.grid.data_weight.max())]])
-    N = samples.shape[-1]
-    like = VisibilityLikelihood.build(uv, values, weight, N, obs.grid.pixel_scale_arcsec, F)
-    gens = [torch.Generator(device=g.device).manual_seed(g.initial_seed() + 2) for g in generators]
-    x = exact_refine(prior, (2 * samples - 1)[None], like, exact, gens)
+    return VisibilityLikelihood.build(uv, values, weight, obs.op.N, obs.grid.pixel_scale_arcsec, F)
+
+
+def chain_generators(generators: Sequence[torch.Generator], offset: int) -> list[torch.Generator]:
+    """Fresh generators seeded ``offset`` past the caller's (one stream per stage)."""
+    return [torch.Generator(device=g.device).manual_seed(g.initial_seed() + offset) for g in generators]
+
+
+def exact_samples(prior: Denoiser, samples: torch.Tensor, obs: GriddedObservation, visibilities: tuple,
+                  noise_scale: float, total_flux: float, F: float, exact: ExactRefineConfig,
+                  generators: Sequence[torch.Generator]) -> torch.Tensor:
+    """Image-space samples (S, N, N) refined under the exact likelihood (``exact_likelihood``) at flux scale F."""
+    like = exact_likelihood(obs, visibilities, noise_scale, total_flux, F)
+    x = exact_refine(prior, (2 * samples - 1)[None], like, exact, chain_generators(generators, 2))
     return (x[0].double() + 1) / 2
 
 
@@ -212,13 +223,20 @@ def posterior(prior: Denoiser, prep: Prepared, data: CalData, settings: ImagingS
                              visibilities=prep.likelihood_data(data), exact=settings.exact)
 
 
-def refined(prior: Denoiser, r: ImagingResult, prep: Prepared, data: CalData, settings: ImagingSettings,
-            generators: Sequence[torch.Generator]) -> ImagingResult:
-    """The result's samples refined under the exact likelihood of other (re-calibrated) on-field data."""
-    values = zero_spacing_amplitudes(data.uv, data.vis, settings.N, settings.pixel_scale_arcsec)
-    samples = exact_samples(prior, r.samples / r.flux_scale, prep.obs, (data.uv, values, data.weight),
-                            r.sigma_jy / prep.obs.sigma_weights, r.total_flux_clean, r.flux_scale,
-                            settings.exact or ExactRefineConfig(), generators) * r.flux_scale
+def chained(prior: Denoiser, r: ImagingResult, prep: Prepared, data: CalData, settings: ImagingSettings,
+            record: SelfCalRecord, generators: Sequence[torch.Generator]) -> ImagingResult:
+    """The result's samples refined under the exact likelihood of the raw on-field ``data`` with the gains as
+    a block of the chain (``selfcal_chain``), from ``record.solution``; the record ends with the final gains."""
+    N, scale, F = settings.N, settings.pixel_scale_arcsec, r.flux_scale
+
+    def like_of(d: CalData) -> VisibilityLikelihood:
+        values = zero_spacing_amplitudes(d.uv, d.vis, N, scale)
+        return exact_likelihood(prep.obs, (d.uv, values, d.weight), r.sigma_jy / prep.obs.sigma_weights,
+                                r.total_flux_clean, F)
+
+    block = GainBlock(data, like_of, record, settings.exact or ExactRefineConfig(), scale, F, first_round=1)
+    x = calibrating_refine(prior, (2 * r.samples / F - 1)[None], block, chain_generators(generators, 11))
+    samples = (x[0].double() + 1) / 2 * F
     mean = samples.mean(0)
     std = samples.std(0) if len(samples) > 1 else torch.zeros_like(mean)
     return replace(r, samples=samples, mean=mean, std=std, total_flux=float(mean.sum()), likelihood="exact")
@@ -226,7 +244,7 @@ def refined(prior: Denoiser, r: ImagingResult, prep: Prepared, data: CalData, se
 
 def image_visibilities(prior: Denoiser, data: CalData, settings: ImagingSettings,
                        generators: Sequence[torch.Generator], selfcal: Optional[SelfCalConfig] = None) -> Imaged:
-    """prepare → (CLEAN self-calibration rounds) → posterior → (posterior rounds) (module docstring). The
+    """prepare → (CLEAN self-calibration rounds) → posterior → (the chain with the gain block) (module docstring). The
     gains are solved on the samples an N×N image can model, and applied to all."""
     prep = prepare(data, settings)
     clean_raw = clean_components(prep, settings.clean)
@@ -243,16 +261,6 @@ def image_visibilities(prior: Denoiser, data: CalData, settings: ImagingSettings
     first = posterior(prior, prep, calibrated, settings, generators)
     if settings.exact is None:  # the gridded posterior: CLEAN rounds only
         return Imaged(first, calibrated, prep, record, clean_raw)
-    state = {"r": first, "round": 0}
-
-    def posterior_image(d: CalData) -> torch.Tensor:
-        if state["round"] > 0:  # the first call images the data the posterior was drawn from
-            gens = [torch.Generator(device=g.device).manual_seed(g.initial_seed() + 10 + state["round"])
-                    for g in generators]
-            state["r"] = refined(prior, state["r"], prep, d, settings, gens)
-        state["round"] += 1
-        return state["r"].mean
-
     record.converged = False
-    iterate(modelled, posterior_image, scale, record, "posterior", first_round=1)
-    return Imaged(state["r"], data.corrected(record.solution), prep, record, clean_raw)
+    r = chained(prior, first, prep, modelled, settings, record, generators)
+    return Imaged(r, data.corrected(record.solution), prep, record, clean_raw)

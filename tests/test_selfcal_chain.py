@@ -1,0 +1,118 @@
+"""The gains as a block of the exact chain (``ddrm.selfcal_chain``), in a closed-form case: a denoiser that
+returns the true sky (an oracle prior), so the only unknowns are the gains and the chain must find them."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+
+import numpy as np
+import pytest
+import torch
+
+from ddrm.exact_gibbs import ExactRefineConfig
+from ddrm.interferometry.gains import GainConfig, interval_bounds, solution_intervals, solve_gains
+from ddrm.interferometry.gridding import ARCSEC
+from ddrm.interferometry.nufft import degrid
+from ddrm.likelihood import VisibilityLikelihood
+from ddrm.schedule import Schedule
+from ddrm.selfcal import CalData, SelfCalConfig, SelfCalRecord
+from ddrm.selfcal_chain import GainBlock, calibrating_refine
+
+N, SCALE, F, SIGMA = 16, 0.01, 1.0, 0.3  # the data weak enough that the prior, not the data, sets the image  # pixels, arcsec/pixel, Jy/pixel, Jy per real coordinate
+
+
+@dataclass
+class Oracle:
+    """D(x_t, t) = the true sky in model space, whatever x_t: the prior knows the image exactly."""
+
+    truth: torch.Tensor
+    schedule: Schedule = Schedule()
+
+    def __call__(self, xt: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+        return self.truth.to(xt).expand_as(xt).clone()
+
+
+def _problem(seed: int = 0):
+    """8 antennas, every baseline at 40 times in two scans (1,120 visibilities against 256 pixels: an image
+    cannot absorb antenna-based errors), a compact two-component sky, phase gains per scan."""
+    rng = np.random.default_rng(seed)
+    n_ant, n_t = 8, 40
+    pos = rng.uniform(-0.22, 0.22, (n_ant, 2)) / (SCALE * ARCSEC)  # within the field's Nyquist range
+    p, q = np.triu_indices(n_ant, 1)
+    t_s = np.concatenate([np.arange(n_t // 2) * 10.0, 3000 + np.arange(n_t // 2) * 10.0])
+    rot = np.repeat(t_s / 86400 * 2 * np.pi * 4, len(p))
+    base = np.tile(pos[q] - pos[p], (n_t, 1))
+    uv = np.stack([base[:, 0] * np.cos(rot) - base[:, 1] * np.sin(rot),
+                   base[:, 0] * np.sin(rot) + base[:, 1] * np.cos(rot)], 1)
+    a1, a2 = np.tile(p, n_t), np.tile(q, n_t)
+    time_jd = 2460000.5 + np.repeat(t_s, len(p)) / 86400
+    sky = torch.zeros(N, N, dtype=torch.float64)
+    sky[7:9, 6:9], sky[10, 10] = 0.6, 0.9
+    interval = solution_intervals(time_jd, "scan")
+    gains = np.exp(1j * rng.uniform(-np.pi, np.pi, (2, n_ant)))
+    noise = SIGMA * (rng.normal(size=len(uv)) + 1j * rng.normal(size=len(uv)))
+    vis = gains[interval, a1] * np.conj(gains[interval, a2]) * np.asarray(degrid(sky, uv, SCALE)) + noise
+    data = CalData(uv, vis, np.full(len(uv), SIGMA ** -2), a1, a2, interval, time_jd)
+    return data, sky, gains
+
+
+def _like_of(d: CalData) -> VisibilityLikelihood:
+    return VisibilityLikelihood.build(d.uv, d.vis, d.weight, N, SCALE, F)
+
+
+def _start(data: CalData, gains: np.ndarray, config: SelfCalConfig) -> SelfCalRecord:
+    """A record whose solution holds ``gains`` (intervals, antennas)."""
+    record = SelfCalRecord(config)
+    sol = solve_gains(data.vis, np.ones(len(data.vis)), data.weight, data.antenna1, data.antenna2, data.interval,
+                      GainConfig(), *interval_bounds(data.time_jd, data.interval))
+    record.solution = replace(sol, gains=gains.copy())
+    return record
+
+
+def _run(data: CalData, sky: torch.Tensor, record: SelfCalRecord, exact: ExactRefineConfig, seed: int):
+    truth = 2 * sky / F - 1
+    block = GainBlock(data, _like_of, record, exact, SCALE, F, first_round=1)
+    x = calibrating_refine(Oracle(truth), truth.expand(1, 2, N, N).clone(), block, [torch.Generator().manual_seed(seed)])
+    return block, x
+
+
+def test_the_chain_solves_the_gains_against_the_image_and_ends_under_its_last_solution():
+    """From gains 0.3 rad (rms) off, as a CLEAN stage may leave them, a block before every sweep brings the
+    phases to the truth (to the reference antenna's) within the noise (each phase from 7 baselines x 20
+    times at S/N ~ 3: σ ~ 0.03 rad; measured 0.06 max over 16 gains). The returned samples were refined
+    under the last solution: the block's likelihood is exactly the data corrected by it, and the mean image
+    fits those data to the noise. Blocks every 5th sweep run at sweeps 0, 5 and the last."""
+    data, sky, true = _problem()
+    off = true * np.exp(0.3j * np.random.default_rng(9).normal(size=true.shape))
+    record = _start(data, off, SelfCalConfig(mode="phase", every=1, gain_tol=1e-9, tol=1e-9, rounds=30))
+    block, x = _run(data, sky, record, ExactRefineConfig(iterations=20), seed=1)
+    assert len(record.rounds) == 20 and not record.converged
+    ref = record.solution.reference
+    expected = true * np.conj(true[np.arange(2), ref])[:, None]  # the reference antenna's phase is 0
+    before = np.abs(np.angle(off * np.conj(off[np.arange(2), ref])[:, None] / expected)).max()
+    after = np.abs(np.angle(record.solution.gains / expected)).max()
+    assert before > 0.5 and after < 0.1, (before, after)
+    np.testing.assert_array_equal(block.like.y, _like_of(data.corrected(record.solution)).y)
+    fixed = data.corrected(record.solution)
+    r = fixed.vis - np.asarray(degrid(F * (x[0].mean(0) + 1) / 2, data.uv, SCALE))
+    assert (fixed.weight * np.abs(r) ** 2).sum() / (2 * len(r)) < 1.2
+    record = _start(data, off, SelfCalConfig(mode="phase", every=5, gain_tol=1e-9, tol=1e-9))
+    _run(data, sky, record, ExactRefineConfig(rho_max=0.1, rho_min=0.01, iterations=11), seed=1)
+    rhos = [0.1 * 0.1 ** (k / 10) for k in (0, 5, 10)]  # the sweeps' ρ (to the schedule's nearest σ_t)
+    assert [r["rho"] for r in record.rounds] == pytest.approx(rhos, rel=0.1), record.rounds
+
+
+def test_converged_gains_freeze_and_bad_settings_are_refused():
+    """Started from the true gains, the second block moves them by less than ``gain_tol``: frozen, no third
+    block. A block without a starting solution and a non-positive ``every`` are refused."""
+    data, sky, true = _problem(1)
+    model = np.asarray(degrid(sky, data.uv, SCALE))
+    record = SelfCalRecord(SelfCalConfig(mode="phase", every=1, gain_tol=0.01, tol=0.05))
+    record.solution = solve_gains(data.vis, model, data.weight, data.antenna1, data.antenna2, data.interval,
+                                  GainConfig(), *interval_bounds(data.time_jd, data.interval))
+    _run(data, sky, record, ExactRefineConfig(iterations=6), seed=2)
+    assert record.converged and len(record.rounds) == 2, record.rounds
+    with pytest.raises(ValueError, match="starts from a solution"):
+        GainBlock(data, _like_of, SelfCalRecord(SelfCalConfig()), ExactRefineConfig(), SCALE, F, first_round=1)
+    with pytest.raises(ValueError, match="every"):
+        SelfCalConfig(every=0)
