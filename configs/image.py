@@ -14,6 +14,8 @@ from ddrm.samplers import DDRMConfig
 from ddrm.samplers import SamplerConfig
 from ddrm.selfcal import SELFCAL_MODES, SelfCalConfig
 
+SELFCAL_GAINS = ("mode", "draw")
+
 NOISE_SOURCES = ("weights", "scatter")
 LIKELIHOODS = ("exact", "gridded")  # the visibilities at their own (u, v), or the nearest-cell grid alone
 ROBUST_RANGE = (-2.0, 2.0)  # Briggs robustness, as in CASA (-2: near uniform, 2: near natural)
@@ -48,7 +50,9 @@ class ImageConfig:
     visibilities at their own (u, v) (``exact``: ``ddrm.exact_gibbs``), "gridded" keeps them; ``holdout``
     F > 0 images from all but a seeded fraction F of (baseline × scan) blocks and scores on those;
     ``selfcal`` none / phase / amp-phase, or "auto": phase for VLBI (a baseline over 200 km), none otherwise,
-    with gains per ``solint`` ("scan" or seconds) and a log-amplitude prior σ ``amp_sigma`` (``ddrm.selfcal``)."""
+    with gains per ``solint`` ("scan" or seconds) and a log-amplitude prior σ ``amp_sigma`` (``ddrm.selfcal``);
+    ``selfcal_gains`` "mode" (one solution for every sample) or "draw" (each sample's gains drawn from their
+    posterior, so the std includes them: ``ddrm.selfcal_chain``)."""
 
     N: int = 150
     pixel_scale_arcsec: Optional[float] = None
@@ -68,6 +72,7 @@ class ImageConfig:
     selfcal: str = "auto"
     solint: Union[str, float] = "scan"
     amp_sigma: float = 0.1
+    selfcal_gains: str = "mode"
     strict: bool = False
 
     def __post_init__(self) -> None:
@@ -93,13 +98,16 @@ class ImageConfig:
         if self.selfcal not in ("auto",) + SELFCAL_MODES:
             raise ValueError(f"selfcal must be one of {('auto',) + SELFCAL_MODES}, got {self.selfcal!r}")
         SelfCalConfig(solint=self.solint, amp_sigma=self.amp_sigma)  # validates both
+        if self.selfcal_gains not in SELFCAL_GAINS:
+            raise ValueError(f"selfcal_gains must be one of {SELFCAL_GAINS}, got {self.selfcal_gains!r}")
 
     def selfcal_for(self, vlbi: bool) -> tuple[Optional[SelfCalConfig], str, str]:
         """(the config, the mode applied, why) for a file that is VLBI or not."""
         mode = ("phase" if vlbi else "none") if self.selfcal == "auto" else self.selfcal
         reason = (f"auto: {'VLBI' if vlbi else 'connected-element'} file (longest baseline "
                   f"{'over' if vlbi else 'under'} 200 km)") if self.selfcal == "auto" else "set by the user"
-        config = None if mode == "none" else SelfCalConfig(mode=mode, solint=self.solint, amp_sigma=self.amp_sigma)
+        config = None if mode == "none" else SelfCalConfig(mode=mode, solint=self.solint, amp_sigma=self.amp_sigma,
+                                                           draw=self.selfcal_gains == "draw")
         return config, mode, reason
 
     def to_dict(self) -> dict:

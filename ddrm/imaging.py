@@ -234,7 +234,8 @@ def chained(prior: Denoiser, r: ImagingResult, prep: Prepared, data: CalData, se
         return exact_likelihood(prep.obs, (d.uv, values, d.weight), r.sigma_jy / prep.obs.sigma_weights,
                                 r.total_flux_clean, F)
 
-    block = GainBlock(data, like_of, record, settings.exact or ExactRefineConfig(), scale, F, first_round=1)
+    block = GainBlock(data, like_of, record, settings.exact or ExactRefineConfig(), scale, F, first_round=1,
+                      generators=chain_generators(generators, 12))
     x = calibrating_refine(prior, (2 * r.samples / F - 1)[None], block, chain_generators(generators, 11))
     samples = (x[0].double() + 1) / 2 * F
     mean = samples.mean(0)

@@ -38,8 +38,9 @@ VLBI_BASELINE_M = 200e3  # a longest baseline beyond 200 km: independent clocks 
 class SelfCalConfig:
     """``mode`` none / phase / amp-phase; ``solint`` "scan" or seconds; σ of the log amplitudes; ``start``
     "point" or "clean" (the raw data's CLEAN); at most ``clean_rounds`` CLEAN rounds and ``rounds`` gain
-    blocks in the exact chain (one before every ``every``-th sweep and the last: ``selfcal_chain``), each stage stopping at a relative χ² change below ``tol`` with the gains moving less than
-    ``gain_tol`` (module docstring)."""
+    blocks in the exact chain (one before every ``every``-th sweep and the last: ``selfcal_chain``; ``draw``:
+    each sample's gains drawn from their Laplace posterior rather than one mode for all), each stage stopping
+    at a relative χ² change below ``tol`` with the gains moving less than ``gain_tol`` (module docstring)."""
 
     mode: str = "phase"
     solint: Union[str, float] = "scan"
@@ -48,6 +49,7 @@ class SelfCalConfig:
     clean_rounds: int = 10
     rounds: int = 10
     every: int = 5
+    draw: bool = False
     tol: float = 0.02
     gain_tol: float = 0.005
 
@@ -66,7 +68,8 @@ class SelfCalConfig:
 
     def to_dict(self) -> dict:
         return {"mode": self.mode, "solint": self.solint, "amp_sigma": self.amp_sigma, "start": self.start,
-                "clean_rounds": self.clean_rounds, "rounds": self.rounds, "every": self.every, "tol": self.tol, "gain_tol": self.gain_tol}
+                "clean_rounds": self.clean_rounds, "rounds": self.rounds, "every": self.every, "draw": self.draw,
+                "tol": self.tol, "gain_tol": self.gain_tol}
 
 
 def is_vlbi(uv: np.ndarray, freq_hz: np.ndarray) -> bool:

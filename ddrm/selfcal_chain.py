@@ -16,8 +16,12 @@ denoised mean z̄ itself (smooth at ρ_max) the first block moved the CLEAN-stag
 1.2 dB on the simulated VLA-B file; a block before every sweep let the gains chase the image on simulated
 EHT files (log-closure-amplitude χ² 4.0 against 3.3 every 5th sweep, same PSNR).
 
-The block is a conditional mode (iterated conditional modes), not a draw: the image's posterior std does
-not include the gains' uncertainty, whose Laplace σ is in ``GainSolution.sigma``.
+By default the block is a conditional mode (iterated conditional modes): one ĝ for every sample, so the
+image's posterior std does not include the gains' uncertainty. With ``draw`` it is a Gibbs block: each
+sample s gets its own gains, g_s ~ N(ĝ_s, Σ_s) in (ln|g|, φ), the Laplace posterior of the solve against
+x̂_s (the likelihood step's mean of z_s at the same ρ_f; ``GainSolution.sigma``, correlations ignored),
+and its own data term b_s = Re Aᴴ W' y'(g_s). The Gram operator and the noise stay those of the mode ĝ:
+exact for phase-only gains (|g_p g_q*| = 1), first-order for amplitudes.
 
 Convergence (the rule): once two successive blocks of the same mode differ by less than ``gain_tol``
 (rms |ĝ_new/ĝ_old - 1|) with the image's χ² against the corrected data changing by less than ``tol`` of
@@ -26,6 +30,7 @@ itself, the gains are frozen for the rest of the chain; at most ``rounds`` block
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Callable, Sequence
 
 import numpy as np
@@ -33,7 +38,7 @@ import torch
 
 from .ddpm import Denoiser
 from .exact_gibbs import ExactRefineConfig, discrepancy_mean, refine
-from .interferometry.gains import interval_bounds, solve_gains
+from .interferometry.gains import GainSolution, interval_bounds, solve_gains
 from .interferometry.nufft import chi2_per_coordinate, degrid
 from .likelihood import VisibilityLikelihood, likelihood_step
 from .selfcal import CalData, SelfCalRecord, gain_change
@@ -43,18 +48,23 @@ LikelihoodOf = Callable[[CalData], VisibilityLikelihood]
 
 class GainBlock:
     """The gain block's state: the raw on-field ``data``, the likelihood of the data corrected by the current
-    solution (``record.solution``, which it starts from), the chain's ``exact`` config and the rule above.
-    ``like_of(data)`` builds the likelihood of corrected data; F (Jy/pixel) maps model space to the sky;
-    ``first_round`` numbers the blocks for ``SelfCalConfig.gains`` (the mode of each)."""
+    solution (``record.solution``, which it starts from; ``mode_like``) and the one the chain steps with
+    (``like``: the same, or with each sample's data term if ``draw``), the chain's ``exact`` config and the
+    rule above. ``like_of(data)`` builds the likelihood of corrected data; F (Jy/pixel) maps model space to
+    the sky; ``first_round`` numbers the blocks for ``SelfCalConfig.gains`` (the mode of each);
+    ``generators`` draw the gains."""
 
     def __init__(self, data: CalData, like_of: LikelihoodOf, record: SelfCalRecord, exact: ExactRefineConfig,
-                 pixel_scale_arcsec: float, flux_scale: float, first_round: int) -> None:
+                 pixel_scale_arcsec: float, flux_scale: float, first_round: int,
+                 generators: Sequence[torch.Generator] = ()) -> None:
         if record.solution is None:
             raise ValueError("the gain block starts from a solution (the CLEAN stage's)")
+        if record.config.draw and not generators:
+            raise ValueError("drawing the gains needs a generator")
         self.data, self.like_of, self.record, self.exact = data, like_of, record, exact
-        self.scale, self.F, self.round = pixel_scale_arcsec, flux_scale, first_round
+        self.scale, self.F, self.round, self.generators = pixel_scale_arcsec, flux_scale, first_round, generators
         self.bounds = interval_bounds(data.time_jd, data.interval)
-        self.like = like_of(data.corrected(record.solution))
+        self.mode_like = self.like = like_of(data.corrected(record.solution))
         self.sweep, self.solves, self.frozen, self.previous = 0, 0, False, None
 
     def due(self, last: bool) -> bool:
@@ -63,42 +73,65 @@ class GainBlock:
         return not self.frozen and self.solves < self.record.config.rounds and \
             (last or sweep % self.record.config.every == 0)
 
-    def image(self, z: torch.Tensor, rho: float) -> torch.Tensor:
-        """x̂ (N, N) Jy/pixel: the discrepancy mean of z (1, S, N, N)'s mean over S (the plain mean at ρ
-        where the chain has no ``chi2_target``)."""
+    def image(self, z: torch.Tensor, rho: float) -> tuple[torch.Tensor, float]:
+        """(x̂ (1, 1, N, N) model space, ρ_f): the discrepancy mean of z (1, S, N, N)'s mean over S under the
+        mode's likelihood (the plain mean at ρ_f = ρ where the chain has no ``chi2_target``)."""
         zbar = z.double().mean(1, keepdim=True)
         if self.exact.chi2_target is None:
-            x = likelihood_step(self.like, zbar, rho, (), sample=False)
-        else:
-            x = discrepancy_mean(self.like, zbar, rho, max(rho, self.exact.rho_max), self.exact.chi2_target)[0]
-        return self.F * (x[0, 0] + 1) / 2
+            return likelihood_step(self.mode_like, zbar, rho, (), sample=False), rho
+        return discrepancy_mean(self.mode_like, zbar, rho, max(rho, self.exact.rho_max), self.exact.chi2_target)
+
+    def model(self, x: torch.Tensor) -> np.ndarray:
+        """The visibilities (n,) of a model-space image x (N, N)."""
+        return np.asarray(degrid(self.F * (x.double() + 1) / 2, self.data.uv, self.scale))
+
+    def solve(self, model: np.ndarray, round_: int) -> GainSolution:
+        """The raw data's gains against model visibilities (n,)."""
+        return solve_gains(self.data.vis, model, self.data.weight, self.data.antenna1, self.data.antenna2,
+                           self.data.interval, self.record.config.gains(round_), *self.bounds)
 
     def update(self, z: torch.Tensor, rho: float, last: bool = False) -> None:
-        """If due: solve the raw data's gains against ``image(z, ρ)``, rebuild the likelihood, apply the rule."""
+        """If due: solve the raw data's gains against ``image(z, ρ)``, rebuild the likelihood (with each
+        sample's own drawn gains if ``draw``), apply the rule."""
         if not self.due(last):
             return
-        model = np.asarray(degrid(self.image(z, rho), self.data.uv, self.scale))
-        gains, old = self.record.config.gains(self.round + self.solves), self.record.solution
-        sol = solve_gains(self.data.vis, model, self.data.weight, self.data.antenna1, self.data.antenna2,
-                          self.data.interval, gains, *self.bounds)
+        (x, rho_f), round_, config = self.image(z, rho), self.round + self.solves, self.record.config
+        each = likelihood_step(self.mode_like, z.double(), rho_f, (), sample=False)[0] if config.draw else None
+        model = self.model(x[0, 0])
+        sol = self.solve(model, round_)
         fixed = self.data.corrected(sol)
-        value, moved = chi2_per_coordinate(model, fixed.vis, fixed.weight), gain_change(sol, old)
-        self.record.solution, self.like = sol, self.like_of(fixed)
-        self.record.rounds.append({"stage": "chain", "mode": gains.mode, "rho": rho, "chi2": value,
+        value, moved = chi2_per_coordinate(model, fixed.vis, fixed.weight), gain_change(sol, self.record.solution)
+        self.record.solution = sol
+        self.mode_like = self.like = self.like_of(fixed)
+        if each is not None:  # x̂_s, computed before the likelihood changed (their mean is x̂)
+            self.like = replace(self.mode_like, b=torch.stack([self.like_of(self.data.corrected(
+                drawn(self.solve(self.model(xs), round_), self.generators))).b for xs in each]))
+        self.record.rounds.append({"stage": "chain", "mode": config.gains(round_).mode, "rho": rho, "chi2": value,
                                    "gain_change": moved if np.isfinite(moved) else None})
-        same_mode = self.solves > 0 and self.record.config.gains(self.round + self.solves - 1).mode == gains.mode
+        same_mode = self.solves > 0 and config.gains(round_ - 1).mode == config.gains(round_).mode
         self.solves += 1
-        if same_mode and self.previous is not None and abs(self.previous - value) < self.record.config.tol * value \
-                and moved < self.record.config.gain_tol:
+        if same_mode and self.previous is not None and abs(self.previous - value) < config.tol * value \
+                and moved < config.gain_tol:
             self.frozen = self.record.converged = True
         self.previous = value
+
+
+def drawn(sol: GainSolution, generators: Sequence[torch.Generator]) -> GainSolution:
+    """The solution with each solved gain drawn from its Laplace posterior: ln g = ln ĝ + σ_a ε₁ + i σ_φ ε₂
+    (``GainSolution.sigma``, independent per gain: the normal matrix's correlations are ignored)."""
+    if sol.sigma is None:
+        return sol
+    eps = torch.randn((2,) + sol.gains.shape, generator=generators[0], dtype=torch.float64).numpy()
+    step = np.where(sol.solved, sol.sigma[..., 0] * eps[0] + 1j * sol.sigma[..., 1] * eps[1], 0)
+    return replace(sol, gains=sol.gains * np.exp(step))
 
 
 def calibrating_refine(prior: Denoiser, x: torch.Tensor, block: GainBlock,
                        generators: Sequence[torch.Generator]) -> torch.Tensor:
     """Samples x (1, S, N, N) model space -> (1, S, N, N) by the exact chain of ``block.exact`` with the gain
-    block (module docstring); the last sweep by the discrepancy principle where ``chi2_target`` is set.
-    ``block.record`` ends with the solution the returned samples were refined under."""
+    block (module docstring); the last sweep's mean at the discrepancy principle's ρ_f (of the mode's
+    likelihood) where ``chi2_target`` is set. ``block.record`` ends with the solution the returned samples
+    were refined under (each sample under its own draw around it if ``draw``)."""
     config = block.exact
 
     def step(z: torch.Tensor, rho: float, sample: bool) -> torch.Tensor:
@@ -107,8 +140,8 @@ def calibrating_refine(prior: Denoiser, x: torch.Tensor, block: GainBlock,
 
     def final(z: torch.Tensor, rho: float) -> torch.Tensor:
         block.update(z, rho, last=True)
-        if config.chi2_target is None:
-            return likelihood_step(block.like, z, rho, (), sample=False)
-        return discrepancy_mean(block.like, z, rho, max(rho, config.rho_max), config.chi2_target)[0]
+        rho_f = rho if config.chi2_target is None else discrepancy_mean(
+            block.mode_like, z.double().mean(1, keepdim=True), rho, max(rho, config.rho_max), config.chi2_target)[1]
+        return likelihood_step(block.like, z, rho_f, (), sample=False)
 
     return refine(prior, x, step, config, generators, final)

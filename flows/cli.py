@@ -254,6 +254,9 @@ def build_parser() -> argparse.ArgumentParser:
                     help="antenna gains solved with the image (default auto: phase for VLBI files, a baseline over "
                          "200 km, none otherwise); the gains go to gains.csv, closure chi2 to the summary")
     im.add_argument("--solint", type=solint, help="gain solution interval: scan (default) or seconds")
+    im.add_argument("--selfcal-gains", dest="selfcal_gains", choices=["mode", "draw"],
+                    help="mode (default): one gain solution for all samples; draw: each sample's gains drawn from "
+                         "their posterior, so the std includes the gains' uncertainty")
     im.add_argument("--noise", choices=["weights", "scatter"],
                     help="σ from the data weights or from the scatter within uv cells")
     im.add_argument("--root", default="runs", help="output root (default runs)")

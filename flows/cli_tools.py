@@ -40,7 +40,7 @@ def image_command(args: argparse.Namespace) -> int:
     from tasks.image import check_memory
 
     given = {k: getattr(args, k) for k in ("N", "weighting", "robust", "prior", "K", "samples", "noise", "likelihood", "holdout",
-                                            "selfcal", "solint")
+                                            "selfcal", "solint", "selfcal_gains")
              if getattr(args, k) is not None}  # the defaults are ImageConfig's, defined once
     cfg = ImageConfig(**given, pixel_scale_arcsec=parse_angle_arcsec(args.pixel_scale) if args.pixel_scale else None,
                       sampler=image_sampler(args.sampler), strict=args.strict)

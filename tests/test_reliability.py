@@ -98,7 +98,7 @@ def test_the_run_key_follows_every_setting_and_the_prior_weights():
     prior = load_prior("first", torch.device("cpu"))
     base = run_key(ImageConfig(), prior)
     for change in ({"N": 64}, {"K": 10}, {"samples": 2}, {"seed": 1}, {"weighting": "briggs"}, {"robust": 0.5},
-                   {"pixel_scale_arcsec": 0.1}, {"noise": "scatter"}):
+                   {"pixel_scale_arcsec": 0.1}, {"noise": "scatter"}, {"selfcal_gains": "draw"}):
         assert run_key(ImageConfig(**change), prior) != base, change
     assert run_key(ImageConfig(), Prior(prior.model, prior.schedule, prior.meta, sha256="0" * 64)) != base
     assert run_key(ImageConfig(strict=True), prior) == base  # strictness changes no product

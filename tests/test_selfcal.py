@@ -22,11 +22,11 @@ def _shifted(image: np.ndarray, shift) -> np.ndarray:
     return np.fft.ifft2(np.fft.fft2(image) * ramp).real
 
 
-def _registered(image: np.ndarray, truth: np.ndarray) -> np.ndarray:
-    """The image shifted onto the truth: self-calibration cannot know the absolute position (a phase
-    gradient over the antennas is a shift). The cross-correlation peak (parabolic to a sub-pixel) starts a
-    least-squares fit of the Fourier shift, since the parabola alone is off by up to ~0.1 px, which caps a
-    sub-pixel shift's PSNR near 44 dB."""
+def registration_shift(image: np.ndarray, truth: np.ndarray) -> np.ndarray:
+    """The shift (2,) pixels that registers the image onto the truth: self-calibration cannot know the
+    absolute position (a phase gradient over the antennas is a shift). The cross-correlation peak (parabolic
+    to a sub-pixel) starts a least-squares fit of the Fourier shift, since the parabola alone is off by up to
+    ~0.1 px, which caps a sub-pixel shift's PSNR near 44 dB."""
     from scipy.optimize import minimize
 
     n = image.shape[0]
@@ -41,7 +41,12 @@ def _registered(image: np.ndarray, truth: np.ndarray) -> np.ndarray:
     scale = float((truth ** 2).mean()) or 1.0
     fit = minimize(lambda s: float(((_shifted(image, s) - truth) ** 2).mean()) / scale, np.array(shift),
                    method="Nelder-Mead", options={"xatol": 1e-5, "fatol": 1e-14, "maxiter": 400})
-    return _shifted(image, fit.x)
+    return fit.x
+
+
+def _registered(image: np.ndarray, truth: np.ndarray) -> np.ndarray:
+    """The image shifted onto the truth (``registration_shift``)."""
+    return _shifted(image, registration_shift(image, truth))
 
 
 def test_self_calibration_undoes_antenna_gains_and_closures_ignore_them(tmp_path):
