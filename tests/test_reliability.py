@@ -145,7 +145,9 @@ def test_actors_whose_constructor_raises_fail_the_pool_after_bounded_tries(ray_s
     t0 = time.monotonic()
     with pytest.raises(ActorStartError, match="checksum 1234 does not match"):
         list(run_pool([remote.remote()], [1, 2, 3], lambda a, i: a.work.remote(i), respawn=respawn))
-    assert len(made) == 2 and time.monotonic() - t0 < 60  # three tries in all, not a restart loop
+    # three tries in all, not a restart loop (the count proves it; the time only bounds it: each start imports
+    # torch in a new process, about 20 s when the other xdist worker and a benchmark share the 2 cores)
+    assert len(made) == 2 and time.monotonic() - t0 < 180
 
 
 class _DiesOnce:
