@@ -71,7 +71,7 @@ class VisibilityLikelihood:
     def noise_image(self, generators: Sequence[torch.Generator], per_generator: int) -> torch.Tensor:
         """Re Aᴴ W' n for n drawn from the data noise, (len(generators)·per_generator, N, N): ~ N(0, G)."""
         out = []
-        sd = 1 / np.sqrt(self.w)
+        sd = np.divide(1, np.sqrt(self.w), out=np.zeros_like(self.w), where=self.w > 0)  # a flagged sample: no noise
         for g in generators:
             for _ in range(per_generator):
                 z = torch.randn(2, len(self.w), generator=g, dtype=torch.float64).numpy()
