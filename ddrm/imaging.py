@@ -245,8 +245,8 @@ def chained(prior: Denoiser, r: ImagingResult, prep: Prepared, data: CalData, se
 
 def image_visibilities(prior: Denoiser, data: CalData, settings: ImagingSettings,
                        generators: Sequence[torch.Generator], selfcal: Optional[SelfCalConfig] = None) -> Imaged:
-    """prepare → (CLEAN self-calibration rounds) → posterior → (the chain with the gain block) (module docstring). The
-    gains are solved on the samples an N×N image can model, and applied to all."""
+    """prepare → (CLEAN self-calibration rounds) → posterior → (its chain again with the gain block) (module
+    docstring). The gains are solved on the samples an N×N image can model, and applied to all."""
     prep = prepare(data, settings)
     clean_raw = clean_components(prep, settings.clean)
     if selfcal is None or selfcal.mode == "none":

@@ -18,7 +18,8 @@ from ddrm.schedule import Schedule
 from ddrm.selfcal import CalData, SelfCalConfig, SelfCalRecord
 from ddrm.selfcal_chain import GainBlock, calibrating_refine
 
-N, SCALE, F, SIGMA = 16, 0.01, 1.0, 0.3  # the data weak enough that the prior, not the data, sets the image  # pixels, arcsec/pixel, Jy/pixel, Jy per real coordinate
+# pixels, arcsec/pixel, Jy/pixel, Jy per real coordinate: the data weak enough that the prior sets the image
+N, SCALE, F, SIGMA = 16, 0.01, 1.0, 0.3
 
 
 @dataclass
@@ -72,7 +73,8 @@ def _start(data: CalData, gains: np.ndarray, config: SelfCalConfig) -> SelfCalRe
 def _run(data: CalData, sky: torch.Tensor, record: SelfCalRecord, exact: ExactRefineConfig, seed: int):
     truth = 2 * sky / F - 1
     block = GainBlock(data, _like_of, record, exact, SCALE, F, first_round=1)
-    x = calibrating_refine(Oracle(truth), truth.expand(1, 2, N, N).clone(), block, [torch.Generator().manual_seed(seed)])
+    gens = [torch.Generator().manual_seed(seed)]
+    x = calibrating_refine(Oracle(truth), truth.expand(1, 2, N, N).clone(), block, gens)
     return block, x
 
 
@@ -147,7 +149,8 @@ def test_drawn_gains_scatter_by_their_laplace_sigma_and_widen_the_posterior():
         truth = 2 * sky / F - 1
         block = GainBlock(data, _like_of, record, ExactRefineConfig(iterations=6), SCALE, F, first_round=1,
                           generators=[torch.Generator().manual_seed(4)])
-        x = calibrating_refine(Oracle(truth), truth.expand(1, 8, N, N).clone(), block, [torch.Generator().manual_seed(5)])
+        gens = [torch.Generator().manual_seed(5)]
+        x = calibrating_refine(Oracle(truth), truth.expand(1, 8, N, N).clone(), block, gens)
         assert block.like.b.shape == ((8, N, N) if draw else (N, N))
         stds[draw], means[draw] = float(x[0].std(0).mean()), x[0].mean(0)
     assert stds[False] == 0.0 and stds[True] > 3e-4, stds
