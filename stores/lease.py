@@ -78,6 +78,8 @@ def read(url: str, storage_options: StorageOptions = None) -> Optional[dict]:
 
 def _create_exclusive(lease: Lease) -> bool:
     fs, path = storage.filesystem(lease.path, lease.storage_options)
+    if not storage.is_remote(lease.path):  # a new store's folder (an object store has none to make)
+        os.makedirs(os.path.dirname(path), exist_ok=True)
     try:
         with fs.open(path, "xb") as f:
             f.write(lease.body())

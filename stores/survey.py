@@ -92,20 +92,24 @@ def create(url: str, config: ReconstructConfig, N: int, test_images: np.ndarray,
             {"zarr_format": 3, "node_type": "group", "attributes": {ATTR: attrs}}).encode(), storage_options)
         raise StoreDamagedError(f"survey store {url} is damaged: its zarr.json was unreadable (rewritten from the "
                                 f"survey's config); rerun to check its observations and recompute what was lost")
-    group = storage.open_group(url, "w", storage_options)
+    # "a" with each array overwritten, not "w": the store's folder already holds the creating run's lease
+    group = storage.open_group(url, "a", storage_options)
+
+    def array(name: str, shape: tuple, chunks: tuple, dtype, fill_value):
+        return group.create_array(name, shape=shape, chunks=chunks, dtype=dtype, fill_value=fill_value, overwrite=True)
+
     for name, values in (("obs_image", obs_image), ("obs_array", obs_array), ("obs_sigma", obs_sigma), ("obs_K", obs_K),
                          ("obs_split", obs_split)):
-        group.create_array(name, shape=(n,), chunks=(n,), dtype=values.dtype, fill_value=PLAN_FILL)[:] = values
+        array(name, (n,), (n,), values.dtype, PLAN_FILL)[:] = values
     for name in images:
-        group.create_array(name, shape=(n, N, N), chunks=(1, N, N), dtype="float32", fill_value=np.nan)
+        array(name, (n, N, N), (1, N, N), "float32", np.nan)
     if config.save_samples:
         S = config.samples
         for sampler in config.sampler_names:
-            group.create_array(f"{sampler}_samples", shape=(n, S, N, N), chunks=(1, S, N, N), dtype="float32",
-                               fill_value=np.nan)
-    group.create_array("metrics", shape=(n, len(cols)), chunks=(1, len(cols)), dtype="float64", fill_value=np.nan)
-    group.create_array("finished_at", shape=(n,), chunks=(1,), dtype="float64", fill_value=np.nan)
-    group.create_array("done", shape=(n,), chunks=(1,), dtype="bool", fill_value=False)
+            array(f"{sampler}_samples", (n, S, N, N), (1, S, N, N), "float32", np.nan)
+    array("metrics", (n, len(cols)), (1, len(cols)), "float64", np.nan)
+    array("finished_at", (n,), (1,), "float64", np.nan)
+    array("done", (n,), (1,), "bool", False)
     group.attrs[ATTR] = attrs
     return n
 

@@ -58,9 +58,11 @@ def plan_survey(config: ReconstructConfig, checkpoint: str, dataset: str, root: 
     meta = {"key": key, "dataset": dataset, "dataset_hash": data.meta["config_hash"], "checkpoint": checkpoint,
             "pixel_scale_arcsec": data.meta.get("pixel_scale_arcsec")}
     test, val = data.split("test"), data.split("val")
-    n = ss.create(url, config, data.N, test, meta, storage_options, val_images=val)
     plan = dict(zip(PLAN_ARRAYS, config.plan(test, val)))
-    check_and_repair(url, ss.read_meta(url, storage_options), storage_options, plan)  # StoreDamagedError, repaired
+    # under the lease: a second run started while the first creates the store must not find it half made
+    with Heartbeat(acquire(url, storage_options=storage_options, log=get_run_logger().info)):
+        n = ss.create(url, config, data.N, test, meta, storage_options, val_images=val)
+        check_and_repair(url, ss.read_meta(url, storage_options), storage_options, plan)  # StoreDamagedError
     pending = int((~ss.load_results(url, storage_options)["done"]).sum())
     get_run_logger().info("survey %s: %d observations, %d to do", url, n, pending)
     return SurveyPlan(url, n, pending)

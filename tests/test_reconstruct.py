@@ -200,3 +200,44 @@ def test_a_damaged_store_is_named_and_its_observations_recomputed(ray_session, d
     np.testing.assert_array_equal(final["finished_at"][kept], first["finished_at"][kept])  # the rest not redone
     np.testing.assert_array_equal(final["obs_array"], first["obs_array"])  # the plan as it was
     np.testing.assert_array_equal(final["obs_image"], first["obs_image"])
+
+
+def test_a_run_that_plans_while_another_creates_the_store_waits_for_it(dataset, tmp_path):
+    """Two runs of one survey started together: while the first holds the store's lease and has not yet
+    written the store's attributes (its zarr.json without them, its arrays there), the second's plan waits for
+    the lease instead of taking the half-made store for a damaged one (which exited 2 on the cluster), then
+    finds the store whole."""
+    import json
+    import threading
+    import time
+
+    from prefect import flow
+
+    from stores.lease import acquire, release
+    from tasks.reconstruct import plan_survey
+
+    cfg = replace(SURVEY, arrays=("vla",))
+
+    @flow
+    def plan_only():
+        return plan_survey(cfg, "gaussian", dataset, str(tmp_path))
+
+    first = plan_only()
+    meta = os.path.join(first.url, "zarr.json")
+    whole = open(meta, "rb").read()
+    lease = acquire(first.url, log=lambda _: None)  # the other run, mid-creation
+    with open(meta, "w") as f:
+        json.dump({"zarr_format": 3, "node_type": "group", "attributes": {}}, f)
+
+    def finish() -> None:
+        time.sleep(3)
+        with open(meta, "wb") as f:
+            f.write(whole)
+        release(lease)
+
+    other = threading.Thread(target=finish)
+    t0 = time.monotonic()
+    other.start()
+    second = plan_only()
+    other.join()
+    assert time.monotonic() - t0 >= 3 and second == first and open(meta, "rb").read() == whole
