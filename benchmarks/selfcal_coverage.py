@@ -28,8 +28,7 @@ from scipy import stats
 from benchmarks.selfcal_sim import LAYOUTS, N
 from configs.image import ImageConfig
 from ddrm.exact_gibbs import ExactRefineConfig
-from ddrm.images import centre_crop_or_pad
-from sources.first_package import data_file, read
+from sources.first_package import data_file, read, split_crops
 from tasks.image import image_file
 from tests.sim_files import array_uvdata, random_gains, write
 from tests.test_selfcal import _psnr, _shifted, registration_shift
@@ -38,10 +37,9 @@ S, GALAXIES = 8, 4
 
 
 def validation_images(n: int) -> list[np.ndarray]:
-    g = read(data_file())
-    idx = np.flatnonzero(g.split == "val")[:n]
-    return [centre_crop_or_pad(torch.from_numpy(g.images[i].astype(np.float32)) / 255.0, N).double().numpy() * 0.05
-            for i in idx]
+    """The first n non-empty N×N crops of the validation split, × 0.05 Jy/pixel."""
+    _, crops = split_crops(read(data_file()), "val", N)
+    return [(c.astype(np.float32) / np.float32(255.0)).astype(np.float64) * 0.05 for c in crops[:n]]  # as the tests
 
 
 def coverage(path: str, scale: float, draw: bool, root: str, truth: np.ndarray) -> dict:

@@ -103,7 +103,7 @@ def image_observation(prior: Denoiser, obs: GriddedObservation, sampler: Sampler
 
     first = run(F0, generators)
     F = F0 * float(first.mean.max())
-    post = run(F, [torch.Generator(device=g.device).manual_seed(g.initial_seed() + 1) for g in generators])
+    post = run(F, chain_generators(generators, 1))
     mean_model = 2 * post.mean.double() - 1
     chi2 = float(((op.H(mean_model) - to_model_space(y, op, F)) / (2 * sigma / F)).pow(2).mean())
     samples, mode = post.samples[0].double(), "gridded"
@@ -225,8 +225,9 @@ def posterior(prior: Denoiser, prep: Prepared, data: CalData, settings: ImagingS
 
 def chained(prior: Denoiser, r: ImagingResult, prep: Prepared, data: CalData, settings: ImagingSettings,
             record: SelfCalRecord, generators: Sequence[torch.Generator]) -> ImagingResult:
-    """The result's samples refined under the exact likelihood of the raw on-field ``data`` with the gains as
-    a block of the chain (``selfcal_chain``), from ``record.solution``; the record ends with the final gains."""
+    """The result's samples refined under the exact likelihood (``settings.exact``, set) of the raw on-field
+    ``data`` with the gains as a block of the chain (``selfcal_chain``), from ``record.solution``; the record
+    ends with the final gains."""
     N, scale, F = settings.N, settings.pixel_scale_arcsec, r.flux_scale
 
     def like_of(d: CalData) -> VisibilityLikelihood:
@@ -234,7 +235,7 @@ def chained(prior: Denoiser, r: ImagingResult, prep: Prepared, data: CalData, se
         return exact_likelihood(prep.obs, (d.uv, values, d.weight), r.sigma_jy / prep.obs.sigma_weights,
                                 r.total_flux_clean, F)
 
-    block = GainBlock(data, like_of, record, settings.exact or ExactRefineConfig(), scale, F, first_round=1,
+    block = GainBlock(data, like_of, record, settings.exact, scale, F, first_round=1,
                       generators=chain_generators(generators, 12))
     x = calibrating_refine(prior, (2 * r.samples / F - 1)[None], block, chain_generators(generators, 11))
     samples = (x[0].double() + 1) / 2 * F

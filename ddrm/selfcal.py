@@ -116,6 +116,22 @@ class SelfCalRecord:
     solution: Optional[GainSolution] = None
     converged: bool = False
 
+    def advance(self, stage: str, round_: int, data: CalData, model: np.ndarray, sol: GainSolution,
+                previous: Optional[float], **extra) -> tuple[float, bool, CalData]:
+        """Take ``sol``, solved in round ``round_`` of ``stage`` against model visibilities (n,), as the solution
+        and record its row (``extra`` joins it): the model's χ² against the data corrected by it, and how far the
+        gains moved. Returns (that χ², whether the convergence rule holds against the round before, whose χ²
+        was ``previous``, and the corrected data)."""
+        fixed = data.corrected(sol)
+        value, moved = chi2_per_coordinate(model, fixed.vis, fixed.weight), gain_change(sol, self.solution)
+        mode, cfg = self.config.gains(round_).mode, self.config
+        self.solution = sol
+        self.rounds.append({"stage": stage, "mode": mode, **extra, "chi2": value,
+                            "gain_change": moved if np.isfinite(moved) else None})
+        settled = previous is not None and cfg.gains(round_ - 1).mode == mode \
+            and abs(previous - value) < cfg.tol * value and moved < cfg.gain_tol
+        return value, settled, fixed
+
     def summary(self) -> dict:
         sol = self.solution
         return {**self.config.to_dict(), "rounds_run": self.rounds, "converged": self.converged,
@@ -163,16 +179,10 @@ def iterate(data: CalData, image_of: Callable[[CalData], torch.Tensor], pixel_sc
     for k in range(rounds or record.config.rounds):
         image = image_of(data.corrected(record.solution))
         model = np.asarray(degrid(image.double(), data.uv, pixel_scale_arcsec))  # once: the solve and the χ²
-        old, gains = record.solution, record.config.gains(first_round + k)
-        record.solution = solve_gains(data.vis, model, data.weight, data.antenna1, data.antenna2, data.interval,
-                                      gains, *interval_bounds(data.time_jd, data.interval))
-        fixed = data.corrected(record.solution)
-        value, moved = chi2_per_coordinate(model, fixed.vis, fixed.weight), gain_change(record.solution, old)
-        record.rounds.append({"stage": stage, "mode": gains.mode, "chi2": value,
-                              "gain_change": moved if np.isfinite(moved) else None})
-        same_mode = k > 0 and record.config.gains(first_round + k - 1).mode == gains.mode
-        if previous is not None and same_mode and abs(previous - value) < record.config.tol * value \
-                and moved < record.config.gain_tol:
+        sol = solve_gains(data.vis, model, data.weight, data.antenna1, data.antenna2, data.interval,
+                          record.config.gains(first_round + k), *interval_bounds(data.time_jd, data.interval))
+        value, settled, _ = record.advance(stage, first_round + k, data, model, sol, previous)
+        if settled:
             record.converged = True
             break
         previous = value

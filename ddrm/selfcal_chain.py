@@ -39,9 +39,9 @@ import torch
 from .ddpm import Denoiser
 from .exact_gibbs import ExactRefineConfig, discrepancy_mean, refine
 from .interferometry.gains import GainSolution, interval_bounds, solve_gains
-from .interferometry.nufft import chi2_per_coordinate, degrid
+from .interferometry.nufft import degrid
 from .likelihood import VisibilityLikelihood, likelihood_step
-from .selfcal import CalData, SelfCalRecord, gain_change
+from .selfcal import CalData, SelfCalRecord
 
 LikelihoodOf = Callable[[CalData], VisibilityLikelihood]
 
@@ -98,21 +98,14 @@ class GainBlock:
         (x, rho_f), round_, config = self.image(z, rho), self.round + self.solves, self.record.config
         each = likelihood_step(self.mode_like, z.double(), rho_f, (), sample=False)[0] if config.draw else None
         model = self.model(x[0, 0])
-        sol = self.solve(model, round_)
-        fixed = self.data.corrected(sol)
-        value, moved = chi2_per_coordinate(model, fixed.vis, fixed.weight), gain_change(sol, self.record.solution)
-        self.record.solution = sol
+        value, settled, fixed = self.record.advance("chain", round_, self.data, model, self.solve(model, round_),
+                                                     self.previous, rho=rho)
         self.mode_like = self.like = self.like_of(fixed)
         if each is not None:  # x̂_s, computed before the likelihood changed (their mean is x̂)
             self.like = replace(self.mode_like, b=torch.stack([self.like_of(self.data.corrected(
                 drawn(self.solve(self.model(xs), round_), self.generators))).b for xs in each]))
-        self.record.rounds.append({"stage": "chain", "mode": config.gains(round_).mode, "rho": rho, "chi2": value,
-                                   "gain_change": moved if np.isfinite(moved) else None})
-        same_mode = self.solves > 0 and config.gains(round_ - 1).mode == config.gains(round_).mode
         self.solves += 1
-        if same_mode and self.previous is not None and abs(self.previous - value) < config.tol * value \
-                and moved < config.gain_tol:
-            self.frozen = self.record.converged = True
+        self.frozen = self.record.converged = settled
         self.previous = value
 
 
@@ -140,8 +133,6 @@ def calibrating_refine(prior: Denoiser, x: torch.Tensor, block: GainBlock,
 
     def final(z: torch.Tensor, rho: float) -> torch.Tensor:
         block.update(z, rho, last=True)
-        rho_f = rho if config.chi2_target is None else discrepancy_mean(
-            block.mode_like, z.double().mean(1, keepdim=True), rho, max(rho, config.rho_max), config.chi2_target)[1]
-        return likelihood_step(block.like, z, rho_f, (), sample=False)
+        return likelihood_step(block.like, z, block.image(z, rho)[1], (), sample=False)  # ρ_f under the last gains
 
     return refine(prior, x, step, config, generators, final)

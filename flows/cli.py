@@ -16,6 +16,7 @@ from typing import Any, Optional, Sequence
 
 from configs import (ARRAY_CHOICES, PREPARE_PRESETS, RECONSTRUCT_PRESETS, SURVEY_PRESETS, TRAIN_PRESETS,
                           prepare_preset, reconstruct_preset, survey_preset, train_preset)
+from configs.image import SELFCAL_GAINS, SELFCAL_MODES
 from flows.cli_tools import export_prior_command, image_command, non_negative, positive_int, preflight, solint
 from runtime.environment import configure_local_environment
 
@@ -250,11 +251,11 @@ def build_parser() -> argparse.ArgumentParser:
     im.add_argument("--holdout", type=float,
                     help="hold out this fraction of the data in whole (baseline x scan) blocks, image from the "
                          "rest, and report the held-out chi2 of the mean, CLEAN and the zero image (default 0)")
-    im.add_argument("--selfcal", choices=["auto", "none", "phase", "amp-phase"],
+    im.add_argument("--selfcal", choices=("auto",) + SELFCAL_MODES,
                     help="antenna gains solved with the image (default auto: phase for VLBI files, a baseline over "
                          "200 km, none otherwise); the gains go to gains.csv, closure chi2 to the summary")
     im.add_argument("--solint", type=solint, help="gain solution interval: scan (default) or seconds")
-    im.add_argument("--selfcal-gains", dest="selfcal_gains", choices=["mode", "draw"],
+    im.add_argument("--selfcal-gains", dest="selfcal_gains", choices=SELFCAL_GAINS,
                     help="mode (default): one gain solution for all samples; draw: each sample's gains drawn from "
                          "their posterior, so the std includes the gains' uncertainty")
     im.add_argument("--noise", choices=["weights", "scatter"],
