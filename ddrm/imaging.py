@@ -208,11 +208,12 @@ def prepare(data: CalData, settings: ImagingSettings) -> Prepared:
                     nufft_psf(data.uv, weights, N, scale), values, weights, on_field(data.uv, N, scale))
 
 
-def clean_components(prep: Prepared, clean: CleanConfig) -> torch.Tensor:
-    """Hogbom CLEAN's components (N, N) Jy/pixel of the prepared data, to ``threshold_sigmas`` × the noise."""
+def clean_components(prep: Prepared, clean: CleanConfig, positive: bool = False) -> torch.Tensor:
+    """Hogbom CLEAN's components (N, N) Jy/pixel of the prepared data, to ``threshold_sigmas`` × the noise;
+    ``positive``: positive components only (a self-calibration model: a non-negative sky, as difmap's)."""
     threshold = clean.threshold_sigmas * dirty_noise_std(prep.obs.op, prep.obs.sigma_weights)
     return hogbom_clean(prep.dirty[None], prep.psf, gain=clean.gain, max_iter=clean.max_iter,
-                        threshold=threshold).model[0].double()
+                        threshold=threshold, positive=positive).model[0].double()
 
 
 def posterior(prior: Denoiser, prep: Prepared, data: CalData, settings: ImagingSettings,
@@ -256,8 +257,8 @@ def image_visibilities(prior: Denoiser, data: CalData, settings: ImagingSettings
     modelled = data.subset(on)
     if selfcal.start == "point":
         point_start(modelled, settings.N, scale, record)
-    iterate(modelled, lambda d: clean_components(prepare(d, settings), settings.clean), scale, record, "clean",
-            first_round=int(selfcal.start == "point"), rounds=selfcal.clean_rounds)
+    iterate(modelled, lambda d: clean_components(prepare(d, settings), settings.clean, positive=True), scale, record,
+            "clean", first_round=int(selfcal.start == "point"), rounds=selfcal.clean_rounds)
     calibrated = data.corrected(record.solution)
     prep = prepare(calibrated, settings)
     first = posterior(prior, prep, calibrated, settings, generators)

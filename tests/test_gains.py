@@ -46,8 +46,8 @@ def test_a_gain_solve_recovers_known_gains_within_the_noise(mode, solnorm):
                       *interval_bounds(time_jd, interval))
     assert sol.solved.all() and (sol.reference == 3).all()
     expected = true * np.exp(-1j * np.angle(true[:, 3:4]))  # the reference antenna's phase is 0
-    # solnorm: geometric mean amplitude 1 over all intervals ("all") or within each ("interval")
-    norm = np.exp(np.log(np.abs(true)).mean(axis=None if solnorm == "all" else 1, keepdims=True))
+    # solnorm: mean amplitude 1 over all intervals ("all") or within each ("interval")
+    norm = np.abs(true).mean(axis=None if solnorm == "all" else 1, keepdims=True)
     expected /= norm
     # each gain from 7 baselines x 10 times of |M| ~ 1: its error ~ sigma / sqrt(70) ~ 1e-3
     assert np.abs(sol.gains - expected).max() < 6e-3

@@ -52,11 +52,11 @@ def _registered(image: np.ndarray, truth: np.ndarray) -> np.ndarray:
 def test_self_calibration_undoes_antenna_gains_and_closures_ignore_them(tmp_path):
     """The file's closure quantities (values, σ, the set) are those of the clean file to the file's float32
     rounding. Self-calibration (amp-phase) recovers the image: registered PSNR (self-calibration cannot know
-    the absolute position) measured 48.7 dB against 51.0 dB for the same observation without gain errors,
-    and 25.6 dB imaged without self-calibration; the raw χ² falls from 346 to 0.94. With the flux scale
-    fitted (the one thing amplitude self-calibration cannot know: these gains' geometric mean is 0.98, the
-    solution's 1) the gap is 0.76 dB; gains solved against the true sky give 49.0 / 50.5 dB
-    (``benchmarks/selfcal_sim.py``). The gains table has a row per antenna and scan."""
+    the absolute position) measured 50.2 dB against 51.0 dB for the same observation without gain errors,
+    and 25.6 dB imaged without self-calibration; the raw χ² falls from 358 to 0.94. With the flux scale
+    fitted (the one thing amplitude self-calibration cannot know: these gains' mean amplitude is 0.997, the
+    solution's 1) the gap is 0.71 dB. (With a geometric-mean normalisation, 0.98 here, it was 48.7 dB.)
+    The gains table has a row per antenna and scan."""
     from astropy.io import fits
 
     from configs.image import ImageConfig
@@ -93,11 +93,32 @@ def test_self_calibration_undoes_antenna_gains_and_closures_ignore_them(tmp_path
         psnr[name], psnr[f"{name} scaled"] = _psnr(reg, x.numpy()), _psnr(scale * reg, x.numpy())
     s = summaries["corrupted"]
     assert s["selfcal"] == "amp-phase" and s["selfcal_reason"] == "set by the user"
-    assert psnr["corrupted"] > 47.0 and psnr["clean"] > 50.0, psnr  # measured 48.7 and 51.0 (uncalibrated 25.6)
-    assert psnr["clean scaled"] - psnr["corrupted scaled"] < 1.5, psnr  # measured 0.76
-    assert s["chi2_per_coordinate"] < 2.0 and s["chi2_before_selfcal"] > 100, s  # measured 0.94 and 346
+    assert psnr["corrupted"] > 49.0 and psnr["clean"] > 50.0, psnr  # measured 50.2 and 51.0 (uncalibrated 25.6)
+    assert psnr["clean scaled"] - psnr["corrupted scaled"] < 1.5, psnr  # measured 0.71
+    assert s["chi2_per_coordinate"] < 2.0 and s["chi2_before_selfcal"] > 100, s  # measured 0.94 and 358
     assert s["selfcal_detail"]["rounds_run"][0]["mode"] == "phase"  # phase-only first
     rows = open(s["gains"]).read().splitlines()
     assert rows[0].startswith("antenna,interval") and len(rows) == 1 + 27 * 3
     # closure χ² judges the image without the gains: the self-calibrated mean scores as the clean run's
     assert s["chi2_cphase_mean"] < 2 * summaries["clean"]["chi2_cphase_mean"] + 0.5, (s, summaries["clean"])
+
+
+def test_an_extended_galaxy_self_calibrates_to_the_noise_in_the_clean_rounds(tmp_path):
+    """The FIRST test galaxy that converges slowest (the fourth; VLA-B, three scans, amp-phase gains): its
+    CLEAN rounds reach the noise (raw χ² measured 1.09 after 36 rounds) where ten rounds of CLEAN with
+    negative components ended at 6.0, and the image 18 dB short of the file without gain errors
+    (``benchmarks/selfcal_sim.py``). The gridded posterior keeps the test to the CLEAN stage."""
+    from configs.image import ImageConfig
+    from tasks.image import image_file
+    from tests.test_first import FIRST, _test_images
+
+    if FIRST is None:
+        pytest.skip("firstgalaxydata is not installed")
+    x = _test_images(4, N)[3].double() * 0.05
+    uvd, _, _ = array_uvdata(x, SCALE, times_s=scan_times(3, 8), weight=1e3, seed=3, gains=random_gains(3, 27, 10))
+    path = write(uvd, str(tmp_path / "corrupted.uvfits"))
+    cfg = ImageConfig(N=N, pixel_scale_arcsec=SCALE, K=5, samples=1, selfcal="amp-phase", likelihood="gridded")
+    s = image_file(path, cfg, root=str(tmp_path / "out"))
+    rows = s["selfcal_detail"]["rounds_run"]
+    assert rows[-1]["stage"] == "clean" and rows[-1]["chi2"] < 1.3, rows  # measured 1.09
+    assert s["selfcal_detail"]["converged"] and len(rows) > 11, rows  # more than the ten rounds of before

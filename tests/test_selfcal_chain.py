@@ -15,7 +15,7 @@ from ddrm.interferometry.gridding import ARCSEC
 from ddrm.interferometry.nufft import degrid
 from ddrm.likelihood import VisibilityLikelihood
 from ddrm.schedule import Schedule
-from ddrm.selfcal import CalData, SelfCalConfig, SelfCalRecord
+from ddrm.selfcal import CalData, SelfCalConfig, SelfCalRecord, gain_change, iterate
 from ddrm.selfcal_chain import GainBlock, calibrating_refine
 
 # pixels, arcsec/pixel, Jy/pixel, Jy per real coordinate: the data weak enough that the prior sets the image
@@ -118,6 +118,47 @@ def test_converged_gains_freeze_and_bad_settings_are_refused():
         GainBlock(data, _like_of, SelfCalRecord(SelfCalConfig()), ExactRefineConfig(), SCALE, F, first_round=1)
     with pytest.raises(ValueError, match="every"):
         SelfCalConfig(every=0)
+
+
+def test_gain_change_in_absolute_terms_and_in_units_of_the_gains_sigma():
+    """Closed form: every gain moved by exp(0.02 + 0.03i), σ (0.01, 0.01) for the free ones and 0 for a fixed
+    reference phase -> |exp(0.02 + 0.03i) - 1| and, in σ, sqrt(mean(2², 3²)) over the free components."""
+    data, _, true = _problem(2)
+    old = replace(_start(data, true, SelfCalConfig()).solution, sigma=np.full(true.shape + (2,), 0.01))
+    old.sigma[:, 0, 1] = 0.0  # antenna 0's phase fixed (a reference): not counted in σ units
+    new = replace(old, gains=old.gains * np.exp(0.02 + 0.03j))
+    absolute, in_sigma = gain_change(new, old)
+    assert absolute == pytest.approx(abs(np.exp(0.02 + 0.03j) - 1), rel=1e-9)
+    n_amp, n_phase = true.size, true.size - true.shape[0]
+    assert in_sigma == pytest.approx(np.sqrt((n_amp * 4 + n_phase * 9) / (n_amp + n_phase)), rel=1e-9)
+    assert gain_change(new, None) == (float("inf"), float("inf"))
+
+
+def test_a_wandering_loop_keeps_its_best_round_and_a_settled_one_stops():
+    """Rounds against a model that is right once and then wrong (the sky point-reflected: its closure phases
+    reversed, shifted by a pixel every other round so that the gains keep moving): after ``patience`` rounds
+    without a lower χ² the loop stops and keeps the right round's gains. Against the right model perturbed by
+    0.1 % each round the gains move by less than ``gain_tol`` and far less than their σ (recorded): converged
+    in the second round."""
+    data, sky, true = _problem(3)
+    wrong = torch.flip(sky, (0, 1))
+    models = iter([sky] + [torch.roll(wrong, k % 2, 0) for k in range(9)])  # the wrong model, moving
+    record = _start(data, np.ones_like(true), SelfCalConfig(mode="phase", patience=2, gain_tol=1e-12))
+    iterate(data, lambda d: next(models), SCALE, record, "clean", first_round=1, rounds=10)
+    rows = record.rounds
+    assert len(rows) == 3 and rows[-1]["kept"] == 1 and not record.converged, rows
+    assert rows[0]["chi2"] < 1.2 < min(r["chi2"] for r in rows[1:]), rows
+    ratio = record.solution.gains / true
+    assert np.abs(ratio / ratio[:, :1] - 1).max() < 0.1  # the right round's gains, up to the reference phase
+    rng = torch.Generator().manual_seed(0)
+    record = _start(data, np.ones_like(true), SelfCalConfig(mode="phase"))
+    iterate(data, lambda d: sky * (1 + 1e-3 * torch.randn(sky.shape, generator=rng, dtype=sky.dtype)), SCALE,
+            record, "clean", first_round=1, rounds=10)
+    rows = record.rounds
+    assert record.converged and len(rows) == 2, rows
+    assert 0 < rows[-1]["gain_change"] < 0.005 and 0 < rows[-1]["gain_change_sigma"] < 0.5, rows
+    with pytest.raises(ValueError, match="patience"):
+        SelfCalConfig(patience=0)
 
 
 def test_drawn_gains_scatter_by_their_laplace_sigma_and_widen_the_posterior():
