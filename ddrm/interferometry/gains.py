@@ -17,7 +17,7 @@ recorded as unsolved; no gain is ever NaN. The amplitudes are normalised to a me
 a-priori amplitude calibration keeps the flux scale, while each interval's scale relative to the others
 follows the model. An a-priori calibration unbiased in amplitude has E|g| = 1, and then its geometric mean is
 below 1 (Jensen: for |g| uniform in 0.7-1.3, 0.985), so a geometric-mean normalisation would put the flux
-3 % (1/0.985²) high on average.
+3 % (0.985²) low on average (corrected data V/(ĝ_p ĝ_q*) carry the true gains' scale squared).
 """
 
 from __future__ import annotations
