@@ -167,11 +167,17 @@ def gain_change(new: GainSolution, old: Optional[GainSolution]) -> tuple[float, 
     return absolute, float(np.sqrt(np.mean((moves[free] / sigma[free]) ** 2))) if free.any() else 0.0
 
 
+def solve_model(data: CalData, model: np.ndarray, config: GainConfig,
+                bounds: Optional[tuple[np.ndarray, np.ndarray]] = None) -> GainSolution:
+    """The raw data's gains against model visibilities (n,); ``bounds`` the intervals' (start, stop) JD
+    (``interval_bounds``, computed here if None: a loop that calls this often passes them once)."""
+    bounds = interval_bounds(data.time_jd, data.interval) if bounds is None else bounds
+    return solve_gains(data.vis, model, data.weight, data.antenna1, data.antenna2, data.interval, config, *bounds)
+
+
 def solve(data: CalData, image: torch.Tensor, pixel_scale_arcsec: float, config: GainConfig) -> GainSolution:
     """The raw data's gains against an image's (N, N, Jy/pixel) visibilities."""
-    model = np.asarray(degrid(image.double(), data.uv, pixel_scale_arcsec))
-    return solve_gains(data.vis, model, data.weight, data.antenna1, data.antenna2, data.interval, config,
-                       *interval_bounds(data.time_jd, data.interval))
+    return solve_model(data, np.asarray(degrid(image.double(), data.uv, pixel_scale_arcsec)), config)
 
 
 def chi2(data: CalData, image: torch.Tensor, pixel_scale_arcsec: float) -> float:
@@ -194,13 +200,13 @@ def iterate(data: CalData, image_of: Callable[[CalData], torch.Tensor], pixel_sc
     (at most ``rounds``, default ``config.rounds``), or until ``config.patience`` rounds in a row (of one mode)
     found no lower χ² than the best, whose solution is then kept (the loop wanders, as CLEAN on sparse VLBI
     coverage does). Returns the data corrected by the solution kept (``record.solution``)."""
-    previous, best = None, None  # best: (χ², solution, round) of the current mode
+    previous, best = None, None  # best: (χ², solution, round k, mode) of the current mode
+    bounds = interval_bounds(data.time_jd, data.interval)
     for k in range(rounds or record.config.rounds):
         image = image_of(data.corrected(record.solution))
         model = np.asarray(degrid(image.double(), data.uv, pixel_scale_arcsec))  # once: the solve and the χ²
         config = record.config.gains(first_round + k)
-        sol = solve_gains(data.vis, model, data.weight, data.antenna1, data.antenna2, data.interval, config,
-                          *interval_bounds(data.time_jd, data.interval))
+        sol = solve_model(data, model, config, bounds)
         value, settled, _ = record.advance(stage, first_round + k, data, model, sol, previous)
         if settled:
             record.converged = True

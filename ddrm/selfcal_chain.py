@@ -38,10 +38,10 @@ import torch
 
 from .ddpm import Denoiser
 from .exact_gibbs import ExactRefineConfig, discrepancy_mean, refine
-from .interferometry.gains import GainSolution, interval_bounds, solve_gains
+from .interferometry.gains import GainSolution, interval_bounds
 from .interferometry.nufft import degrid
 from .likelihood import VisibilityLikelihood, likelihood_step
-from .selfcal import CalData, SelfCalRecord
+from .selfcal import CalData, SelfCalRecord, solve_model
 
 LikelihoodOf = Callable[[CalData], VisibilityLikelihood]
 
@@ -87,8 +87,7 @@ class GainBlock:
 
     def solve(self, model: np.ndarray, round_: int) -> GainSolution:
         """The raw data's gains against model visibilities (n,)."""
-        return solve_gains(self.data.vis, model, self.data.weight, self.data.antenna1, self.data.antenna2,
-                           self.data.interval, self.record.config.gains(round_), *self.bounds)
+        return solve_model(self.data, model, self.record.config.gains(round_), self.bounds)
 
     def update(self, z: torch.Tensor, rho: float, last: bool = False) -> None:
         """If due: solve the raw data's gains against ``image(z, ρ)``, rebuild the likelihood (with each

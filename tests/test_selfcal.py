@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-import torch
 
 from tests.sim_files import array_uvdata, random_gains, scan_times, write
 
