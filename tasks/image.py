@@ -5,8 +5,9 @@ panel and a JSON summary out, never beside the input:
     <root>/images/<run key>/run.json     the settings, and the files imaged, reused and skipped
 
 The run key (``image-<hash>``) is a hash of every setting that changes a product (N, pixel scale,
-weighting and robust, noise source, sampler config, K, S, seed, CLEAN config, the prior and the SHA256 of
-its weights), so other settings write to another folder and never overwrite or reuse these. Each file's
+weighting and robust, noise source, sampler config, K, S, seed, CLEAN config, the self-calibration's internal
+settings, the algorithm's version ``ddrm.imaging.IMAGING_ALGORITHM``, the prior and the SHA256 of its
+weights), so other settings write to another folder and never overwrite or reuse these. Each file's
 folder carries its full name and a hash of its URL, so ``a.b.uvfits`` and ``a.c.uvfits``, or ``d1/obs.uvfits``
 and ``d2/obs.uvfits``, never share one. A result is reused only when its summary names this run key and the
 SHA256 of the same input bytes; a changed input is imaged again in place. Every product is written whole
@@ -29,14 +30,14 @@ import torch
 
 from configs import stable_hash
 from configs.image import ImageConfig
-from ddrm.imaging import ImagingResult, ImagingSettings, image_visibilities
+from ddrm.imaging import IMAGING_ALGORITHM, ImagingResult, ImagingSettings, image_visibilities
 from ddrm.interferometry.crossval import holdout_mask
 from ddrm.interferometry.dirty import nufft_dirty
 from ddrm.interferometry.gains import solution_intervals
 from ddrm.interferometry.gridding import fit_pixel_scale
 from ddrm.samplers import make_generators
 from ddrm.seeding import derive_seed
-from ddrm.selfcal import CalData, is_vlbi
+from ddrm.selfcal import CalData, SelfCalConfig, is_vlbi
 from reporting.imaging_panel import imaging_panel_png
 from sources.measurement_set import read_visibilities
 from sources.uvfits import Visibilities, VisibilityFileError
@@ -58,8 +59,12 @@ def run_key(cfg: ImageConfig, prior: Prior) -> str:
 
 
 def run_settings(cfg: ImageConfig, prior: Prior) -> dict[str, Any]:
+    """The config (less ``strict``), the self-calibration settings it does not expose (rounds, patience,
+    tolerances), the algorithm's version and the prior's SHA256."""
     settings = {k: v for k, v in cfg.to_dict().items() if k != "strict"}
-    return {**settings, "prior_sha256": prior.sha256}
+    exposed = {"mode", "solint", "amp_sigma", "draw"}  # set from the config above
+    internal = {k: v for k, v in SelfCalConfig().to_dict().items() if k not in exposed}
+    return {**settings, "selfcal_internal": internal, "algorithm": IMAGING_ALGORITHM, "prior_sha256": prior.sha256}
 
 
 def file_label(path: str) -> str:

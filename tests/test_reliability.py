@@ -3,6 +3,7 @@ reuse only of identical results, actors that cannot start fail the run, bad valu
 work and naming the file, priors verified however they are named, damaged dataset stores named.
 Real files (copies of the shared observations, altered with astropy), the real packaged prior, real Ray."""
 
+import dataclasses
 import json
 import os
 import shutil
@@ -105,6 +106,26 @@ def test_the_run_key_follows_every_setting_and_the_prior_weights():
     assert file_label("/d1/obs.uvfits") != file_label("/d2/obs.uvfits")
     assert file_label("/x/a.b.uvfits").startswith("a.b.uvfits-") and file_label("/x/a.b.uvfits") == \
         file_label("/x/a.b.uvfits")
+
+
+def test_the_run_key_follows_the_code_not_only_the_command_line(monkeypatch):
+    """A new algorithm, or a self-calibration setting the command line does not expose, is another run."""
+    import tasks.image as image
+    from ddrm.selfcal import SelfCalConfig
+
+    prior = load_prior("first", torch.device("cpu"))
+    base = image.run_key(ImageConfig(), prior)
+
+    @dataclasses.dataclass(frozen=True)
+    class Patient(SelfCalConfig):
+        patience: int = 5
+
+    monkeypatch.setattr(image, "SelfCalConfig", Patient)
+    assert image.run_key(ImageConfig(), prior) != base
+    monkeypatch.undo()
+    assert image.run_key(ImageConfig(), prior) == base
+    monkeypatch.setattr(image, "IMAGING_ALGORITHM", image.IMAGING_ALGORITHM + 1)
+    assert image.run_key(ImageConfig(), prior) != base
 
 
 @needs_files
