@@ -2,7 +2,8 @@
 --K 50 --samples 8`` in process with the shipped prior, once without self-calibration, once with the VLBI
 default (phase, per scan), then without again (A-B-A: this machine's speed drifts by tens of per cent
 over minutes, so the ratio is taken against the mean of the two plain runs). Per file: seconds, the ratio,
-the raw χ² before and after, the closure χ² of the posterior mean and of CLEAN with self-calibration.
+the pixel scale kept (``tasks.image_scale``), the raw χ² before and after, the closure χ² of the posterior mean,
+of CLEAN and of CLEAN with self-calibration.
 
     python -m benchmarks.selfcal_cost      # from the repository root, on a quiet machine
 
@@ -24,8 +25,9 @@ from tasks.image import image_file
 VIS = Path(__file__).resolve().parents[1] / "../shared/data/visibilities"
 FILES = ("SR1_M87_2017_095_lo_hops_netcal_StokesI.uvfits", "SR1_M87_2017_101_lo_hops_netcal_StokesI.uvfits",
          "CenA_2017_100_lo_hops_netcal_StokesI.uvfits")
-KEYS = ("chi2_before_selfcal", "chi2_per_coordinate", "chi2_cphase_mean", "chi2_cphase_clean_selfcal",
-        "chi2_logcamp_mean", "chi2_logcamp_clean_selfcal")
+KEYS = ("pixel_scale_arcsec", "chi2_before_selfcal", "chi2_per_coordinate", "chi2_clean_components",
+        "chi2_cphase_mean", "chi2_cphase_clean", "chi2_cphase_clean_selfcal", "chi2_logcamp_mean", "chi2_logcamp_clean",
+        "chi2_logcamp_clean_selfcal")
 
 
 def timed(path: Path, selfcal: str, root: str, prior) -> tuple[float, dict]:

@@ -19,6 +19,7 @@ SELFCAL_GAINS = ("mode", "draw")
 NOISE_SOURCES = ("weights", "scatter")
 LIKELIHOODS = ("exact", "gridded")  # the visibilities at their own (u, v), or the nearest-cell grid alone
 ROBUST_RANGE = (-2.0, 2.0)  # Briggs robustness, as in CASA (-2: near uniform, 2: near natural)
+DEFAULT_FIELD_FRACTIONS = (1.0, 0.5, 0.25)  # candidate pixel scales, as fractions of the Nyquist-fitted one
 DEFAULT_SAMPLER = DDRMConfig(data_step=True)  # with σ_y that small the paper's last step would drop the data
 
 
@@ -43,8 +44,9 @@ def parse_angle_arcsec(text: str) -> float:
 
 @dataclass(frozen=True)
 class ImageConfig:
-    """N×N images of each file at ``pixel_scale_arcsec`` (None: the longest baseline at ``fit_fraction`` of
-    Nyquist); ``weighting`` (natural, uniform, briggs with ``robust``) sets the operator's singular values;
+    """N×N images of each file at ``pixel_scale_arcsec`` (None: chosen from the data: the longest baseline at
+    ``fit_fraction`` of Nyquist gives the scale s₀, the file is imaged at each s₀·f for f in ``field_fractions``
+    and the scale whose posterior mean fits the gain-free closures best is kept: ``tasks.image_scale``); ``weighting`` (natural, uniform, briggs with ``robust``) sets the operator's singular values;
     σ from the data ``weights`` or their in-cell ``scatter``; ``sampler`` draws S samples with K steps
     (``image_sampler``) on the gridded operator; ``likelihood`` "exact" then refines them under the
     visibilities at their own (u, v) (``exact``: ``ddrm.exact_gibbs``), "gridded" keeps them; ``holdout``
@@ -57,6 +59,7 @@ class ImageConfig:
     N: int = 150
     pixel_scale_arcsec: Optional[float] = None
     fit_fraction: float = DEFAULT_FIT_FRACTION
+    field_fractions: tuple[float, ...] = DEFAULT_FIELD_FRACTIONS
     weighting: str = "natural"
     robust: float = 0.0
     prior: str = "first"
@@ -82,6 +85,10 @@ class ImageConfig:
             raise ValueError("pixel_scale_arcsec must be positive")
         if not 0 < self.fit_fraction <= 1:
             raise ValueError(f"fit_fraction must lie in (0, 1], got {self.fit_fraction}")
+        object.__setattr__(self, "field_fractions", tuple(self.field_fractions))  # a list from JSON
+        if not self.field_fractions or not all(isinstance(f, (int, float)) and 0 < f <= 1 for f in self.field_fractions) \
+                or len(set(self.field_fractions)) != len(self.field_fractions):
+            raise ValueError(f"field_fractions must be distinct numbers in (0, 1], got {self.field_fractions}")
         if not (isinstance(self.robust, (int, float)) and ROBUST_RANGE[0] <= self.robust <= ROBUST_RANGE[1]):
             raise ValueError(f"robust must lie in [{ROBUST_RANGE[0]:g}, {ROBUST_RANGE[1]:g}] (Briggs, as in CASA), "
                              f"got {self.robust}")

@@ -37,7 +37,8 @@ from .selfcal_chain import GainBlock, calibrating_refine
 # What the code does to a product where no setting says so. Bump it with any change that alters an image, a
 # gain table or a summary for the same settings: run keys hash it, so a rerun never reuses an older algorithm's
 # products. 2: mean-amplitude gain normalisation, positive CLEAN models, a CLEAN stage's best round kept.
-IMAGING_ALGORITHM = 2
+# 3: the pixel scale chosen by the closure fit over a ladder of fields (tasks.image_scale).
+IMAGING_ALGORITHM = 3
 
 
 @dataclass(frozen=True, eq=False)

@@ -40,7 +40,7 @@ def image_command(args: argparse.Namespace) -> int:
     from tasks.image import check_memory
 
     given = {k: getattr(args, k) for k in ("N", "weighting", "robust", "prior", "K", "samples", "noise", "likelihood", "holdout",
-                                            "selfcal", "solint", "selfcal_gains")
+                                            "selfcal", "solint", "selfcal_gains", "field_fractions")
              if getattr(args, k) is not None}  # the defaults are ImageConfig's, defined once
     cfg = ImageConfig(**given, pixel_scale_arcsec=parse_angle_arcsec(args.pixel_scale) if args.pixel_scale else None,
                       sampler=image_sampler(args.sampler), strict=args.strict)
@@ -156,3 +156,14 @@ def non_negative(text: str) -> float:
     if not value >= 0:
         raise argparse.ArgumentTypeError(f"must be >= 0, got {text}")
     return value
+
+
+def fractions(text: str) -> tuple[float, ...]:
+    """'1,0.5,0.25' -> (1.0, 0.5, 0.25): distinct numbers in (0, 1]."""
+    try:
+        values = tuple(float(t) for t in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"field fractions must be numbers separated by commas, got {text!r}") from None
+    if not all(0 < v <= 1 for v in values) or len(set(values)) != len(values):
+        raise argparse.ArgumentTypeError(f"field fractions must be distinct numbers in (0, 1], got {text!r}")
+    return values

@@ -4,7 +4,7 @@ panel and a JSON summary out, never beside the input:
     <root>/images/<run key>/<file name>-<hash of its URL>/{image.fits, panel.png, summary.json}
     <root>/images/<run key>/run.json     the settings, and the files imaged, reused and skipped
 
-The run key (``image-<hash>``) is a hash of every setting that changes a product (N, pixel scale,
+The run key (``image-<hash>``) is a hash of every setting that changes a product (N, pixel scale or field ladder,
 weighting and robust, noise source, sampler config, K, S, seed, CLEAN config, the self-calibration's internal
 settings, the algorithm's version ``ddrm.imaging.IMAGING_ALGORITHM``, the prior and the SHA256 of its
 weights), so other settings write to another folder and never overwrite or reuse these. Each file's
@@ -34,7 +34,6 @@ from ddrm.imaging import IMAGING_ALGORITHM, ImagingResult, ImagingSettings, imag
 from ddrm.interferometry.crossval import holdout_mask
 from ddrm.interferometry.dirty import nufft_dirty
 from ddrm.interferometry.gains import solution_intervals
-from ddrm.interferometry.gridding import fit_pixel_scale
 from ddrm.samplers import make_generators
 from ddrm.seeding import derive_seed
 from ddrm.selfcal import CalData, SelfCalConfig, is_vlbi
@@ -45,6 +44,7 @@ from stores import storage
 from stores.checkpoints import Prior, load_prior
 from stores.fits_io import beam_cards, cube_header, multi_extension_fits
 from stores.storage import StorageOptions
+from tasks.image_scale import image_at_best_scale
 from tasks.image_quality import closure_fit, gains_csv, holdout_chi2, brightness_range, multiscale_components, \
     multiscale_fit, raw_fit, selfcal_summary
 
@@ -118,9 +118,8 @@ def calibration_data(vis: Visibilities, interval: np.ndarray) -> CalData:
                    np.asarray(interval, np.int64), vis.time_jd)
 
 
-def settings_for(vis: Visibilities, cfg: ImageConfig) -> ImagingSettings:
-    """The library's imaging settings for this file: the pixel scale from the data unless set."""
-    scale = cfg.pixel_scale_arcsec or fit_pixel_scale(np.stack([vis.u, vis.v], axis=1), cfg.N, cfg.fit_fraction)
+def settings_for(cfg: ImageConfig, scale: float) -> ImagingSettings:
+    """The library's imaging settings at one pixel scale (arcsec)."""
     return ImagingSettings(N=cfg.N, pixel_scale_arcsec=scale, sampler=cfg.sampler, K=cfg.K, S=cfg.samples,
                            weighting=cfg.weighting, robust=cfg.robust, noise=cfg.noise, clean=cfg.clean,
                            exact=cfg.exact if cfg.likelihood == "exact" else None)
@@ -181,15 +180,15 @@ def image_file(path: str, cfg: ImageConfig, root: str = "runs", storage_options:
         except ValueError as err:
             raise VisibilityFileError(f"{os.path.basename(path.rstrip('/'))}: {err}") from None
         vis, held, interval, held_interval = vis.subset(~mask), vis.subset(mask), interval[~mask], interval[mask]
-    gens = make_generators([derive_seed(cfg.seed, "image", os.path.basename(source.rstrip("/")))])
+    seed = derive_seed(cfg.seed, "image", os.path.basename(source.rstrip("/")))
     try:
-        settings = settings_for(vis, cfg)
         selfcal, applied, reason = cfg.selfcal_for(is_vlbi(np.stack([vis.u, vis.v], axis=1), vis.freq_hz))
-        imaged = image_visibilities(prior, calibration_data(vis, interval), settings, gens, selfcal)
+        data = calibration_data(vis, interval)
+        imaged, scale, candidates = image_at_best_scale(vis, cfg, lambda s: image_visibilities(
+            prior, data, settings_for(cfg, s), make_generators([seed]), selfcal))
     except ValueError as err:  # e.g. no baseline to fit a pixel scale to, no positive CLEAN flux
         raise VisibilityFileError(f"{os.path.basename(path.rstrip('/'))}: {err}") from None
-    raw, vis, r, scale, obs = vis, calibrated(vis, imaged.data), imaged.result, settings.pixel_scale_arcsec, \
-        imaged.prepared.obs
+    raw, vis, r, obs = vis, calibrated(vis, imaged.data), imaged.result, imaged.prepared.obs
     if held is not None and imaged.selfcal is not None:
         held = calibrated(held, calibration_data(held, held_interval).corrected(imaged.selfcal.solution))
     fit, mean_model = raw_fit(vis, r, scale)  # degridded once: the χ² and the residual image share it
@@ -202,7 +201,7 @@ def image_file(path: str, cfg: ImageConfig, root: str = "runs", storage_options:
                "ra_deg": vis.ra_deg, "dec_deg": vis.dec_deg, "ref_freq_hz": vis.ref_freq_hz, "stokes_from": vis.stokes_from,
                "n_vis": vis.n, "n_flagged": vis.n_flagged, "n_bad_coordinates": vis.n_bad_coordinates,
                "warnings": list(vis.warnings), "n_on_grid": obs.grid.n_on, "n_off_grid": obs.grid.n_off,
-               "N": cfg.N, "pixel_scale_arcsec": scale, "weighting": cfg.weighting, "robust": cfg.robust,
+               "N": cfg.N, "pixel_scale_arcsec": scale, "pixel_scale_candidates": candidates, "weighting": cfg.weighting, "robust": cfg.robust,
                "sigma_jy_weights": obs.sigma_weights, "sigma_jy_scatter": obs.sigma_scatter, "noise_used": cfg.noise,
                "flux_scale_jy_per_pixel": r.flux_scale, "flux_scale_initial": r.flux_scale_initial,
                "sigma_y_model": r.sigma_y, "likelihood": r.likelihood, **fit,

@@ -1,0 +1,69 @@
+"""The pixel scale chosen from the data (``tasks.image_scale``): the choice rule in closed form, the config
+and command line refusing bad ladders, and one real EHT file end to end: the kept scale is the best-scoring
+candidate and equals a run at that scale set by hand."""
+
+from __future__ import annotations
+
+import argparse
+import math
+
+import numpy as np
+import pytest
+
+from configs.image import ImageConfig
+from flows.cli_tools import fractions
+from tasks.image_scale import best_candidate, closure_score
+from tests.test_uvfits import VIS, needs_files
+
+M87 = "SR1_M87_2017_095_lo_hops_netcal_StokesI.uvfits"
+
+
+def test_the_lowest_finite_score_wins_and_ties_keep_the_larger_field():
+    assert best_candidate([3.0, 1.0, 2.0]) == 1
+    assert best_candidate([math.nan, 2.0, 1.5]) == 2
+    assert best_candidate([1.0, 1.0, 1.0]) == 0  # a tie keeps s₀, the largest field
+    assert best_candidate([math.nan, math.nan]) == 0  # no closures anywhere: s₀
+
+
+def test_the_score_pools_both_closure_kinds_per_closure():
+    fit = {"n_closure_phases": 30, "n_log_closure_amplitudes": 10, "chi2_cphase_mean": 1.0, "chi2_logcamp_mean": 5.0}
+    assert closure_score(fit) == pytest.approx((30 * 1.0 + 10 * 5.0) / 40)
+    assert closure_score({**fit, "n_log_closure_amplitudes": 0}) == 1.0  # three stations: phases only
+    assert math.isnan(closure_score({**fit, "n_closure_phases": 0, "n_log_closure_amplitudes": 0}))
+
+
+@pytest.mark.parametrize("bad", [(), (0.5, 0.5), (1.5,), (0.0, 1.0)])
+def test_a_bad_ladder_is_refused_where_the_config_is_built(bad):
+    with pytest.raises(ValueError, match="field_fractions"):
+        ImageConfig(field_fractions=bad)
+    with pytest.raises(argparse.ArgumentTypeError):
+        fractions(",".join(str(b) for b in bad) or "x")
+    with pytest.raises(ValueError, match="field_fractions"):
+        ImageConfig(field_fractions=("1",))
+
+
+def test_a_json_list_becomes_the_same_frozen_config():
+    assert ImageConfig(field_fractions=[1, 0.5]) == ImageConfig(field_fractions=(1, 0.5))
+    assert fractions("1,0.5,0.25") == (1.0, 0.5, 0.25)
+
+
+@needs_files
+def test_on_a_real_eht_file_the_best_closure_fit_is_kept_and_reproducible(tmp_path):
+    from astropy.io import fits
+
+    from tasks.image import image_file
+
+    cfg = ImageConfig(N=32, K=3, samples=1, field_fractions=(1.0, 0.25))
+    searched = image_file(str(VIS / M87), cfg, root=str(tmp_path / "a"))
+    candidates = searched["pixel_scale_candidates"]
+    assert [c["pixel_scale_arcsec"] for c in candidates] == pytest.approx(
+        [candidates[0]["pixel_scale_arcsec"], candidates[0]["pixel_scale_arcsec"] / 4], rel=1e-12)
+    best = candidates[best_candidate([c["closure_score"] for c in candidates])]
+    assert searched["pixel_scale_arcsec"] == best["pixel_scale_arcsec"]
+    assert searched["chi2_logcamp_mean"] == pytest.approx(best["chi2_logcamp_mean"], rel=1e-12)
+    assert all(np.isfinite(c["closure_score"]) for c in candidates)
+    by_hand = image_file(str(VIS / M87), ImageConfig(N=32, K=3, samples=1, pixel_scale_arcsec=best["pixel_scale_arcsec"]),
+                         root=str(tmp_path / "b"))
+    assert by_hand["pixel_scale_candidates"] is None  # a scale set by hand is not searched
+    with fits.open(searched["fits"]) as a, fits.open(by_hand["fits"]) as b:
+        np.testing.assert_array_equal(a[0].data, b[0].data)  # the same generators at every candidate
