@@ -73,7 +73,8 @@ def test_each_real_file_images_end_to_end_with_its_wcs_and_total_flux(name, tmp_
     from tasks.image import image_file
 
     n_vis, ra, dec = FILES[name]
-    summary = image_file(str(VIS / name), ImageConfig(N=64, K=10, samples=2), root=str(tmp_path))
+    summary = image_file(str(VIS / name), ImageConfig(N=64, K=10, samples=2, field_fractions=(1.0,)),  # one scale:
+                         root=str(tmp_path))  # the ladder has its own end-to-end test (test_image_scale)
     assert summary["n_vis"] + summary["n_flagged"] == n_vis and summary["n_on_grid"] > 0
     # item 3: the DC cell (or CLEAN's total where no baseline measured it) fixes the total flux
     assert summary["total_flux_jy"] == pytest.approx(summary["total_flux_clean_jy"], rel=0.10)
