@@ -42,11 +42,22 @@ def parse_angle_arcsec(text: str) -> float:
     return value
 
 
+def check_field_fractions(values) -> tuple[float, ...]:
+    """The field ladder as a tuple (a list from JSON or the command line); ValueError unless its entries are
+    distinct numbers in (0, 1]."""
+    values = tuple(values)
+    if not values or not all(isinstance(f, (int, float)) and 0 < f <= 1 for f in values) \
+            or len(set(values)) != len(values):
+        raise ValueError(f"field_fractions must be distinct numbers in (0, 1], got {values}")
+    return values
+
+
 @dataclass(frozen=True)
 class ImageConfig:
     """N×N images of each file at ``pixel_scale_arcsec`` (None: chosen from the data: the longest baseline at
     ``fit_fraction`` of Nyquist gives the scale s₀, the file is imaged at each s₀·f for f in ``field_fractions``
-    and the scale whose posterior mean fits the gain-free closures best is kept: ``tasks.image_scale``); ``weighting`` (natural, uniform, briggs with ``robust``) sets the operator's singular values;
+    and the scale whose posterior mean fits the gain-free closures best is kept: ``tasks.image_scale``);
+    ``weighting`` (natural, uniform, briggs with ``robust``) sets the operator's singular values;
     σ from the data ``weights`` or their in-cell ``scatter``; ``sampler`` draws S samples with K steps
     (``image_sampler``) on the gridded operator; ``likelihood`` "exact" then refines them under the
     visibilities at their own (u, v) (``exact``: ``ddrm.exact_gibbs``), "gridded" keeps them; ``holdout``
@@ -85,10 +96,7 @@ class ImageConfig:
             raise ValueError("pixel_scale_arcsec must be positive")
         if not 0 < self.fit_fraction <= 1:
             raise ValueError(f"fit_fraction must lie in (0, 1], got {self.fit_fraction}")
-        object.__setattr__(self, "field_fractions", tuple(self.field_fractions))  # a list from JSON
-        if not self.field_fractions or not all(isinstance(f, (int, float)) and 0 < f <= 1 for f in self.field_fractions) \
-                or len(set(self.field_fractions)) != len(self.field_fractions):
-            raise ValueError(f"field_fractions must be distinct numbers in (0, 1], got {self.field_fractions}")
+        object.__setattr__(self, "field_fractions", check_field_fractions(self.field_fractions))
         if not (isinstance(self.robust, (int, float)) and ROBUST_RANGE[0] <= self.robust <= ROBUST_RANGE[1]):
             raise ValueError(f"robust must lie in [{ROBUST_RANGE[0]:g}, {ROBUST_RANGE[1]:g}] (Briggs, as in CASA), "
                              f"got {self.robust}")

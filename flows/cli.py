@@ -16,7 +16,7 @@ from typing import Any, Optional, Sequence
 
 from configs import (ARRAY_CHOICES, PREPARE_PRESETS, RECONSTRUCT_PRESETS, SURVEY_PRESETS, TRAIN_PRESETS,
                           prepare_preset, reconstruct_preset, survey_preset, train_preset)
-from configs.image import SELFCAL_GAINS, SELFCAL_MODES
+from configs.image import DEFAULT_FIELD_FRACTIONS, SELFCAL_GAINS, SELFCAL_MODES
 from flows.cli_tools import (export_prior_command, fractions, image_command, non_negative, positive_int, preflight,
                              solint)
 from runtime.environment import configure_local_environment
@@ -239,11 +239,13 @@ def build_parser() -> argparse.ArgumentParser:
                                "summary.json")
     im.add_argument("files", nargs="+", help="uvfits files or Measurement Set folders")
     im.add_argument("--N", type=positive_int, help="image size in pixels (default 150)")
-    im.add_argument("--pixel-scale", dest="pixel_scale", help="e.g. 1.8arcsec, 0.5mas, 20uas (default: from the data, see --field-fractions)")
+    im.add_argument("--pixel-scale", dest="pixel_scale",
+                    help="e.g. 1.8arcsec, 0.5mas, 20uas (default: from the data, see --field-fractions)")
     im.add_argument("--field-fractions", dest="field_fractions", type=fractions,
                     help="without --pixel-scale: candidate pixel scales as fractions of the one that puts the longest "
-                         "baseline near Nyquist, e.g. 1,0.5,0.25 (the default); the one whose posterior mean fits the "
-                         "closure phases and amplitudes best is kept. 1 alone: that scale, no search")
+                         f"baseline near Nyquist (default {','.join(f'{f:g}' for f in DEFAULT_FIELD_FRACTIONS)}); the "
+                         "one whose posterior mean fits the closure phases and amplitudes best is kept. 1 alone: that "
+                         "scale, no search")
     im.add_argument("--weighting", choices=["natural", "uniform", "briggs"])
     im.add_argument("--robust", type=float, help="Briggs robustness R")
     im.add_argument("--prior", help="packaged prior name or checkpoint URL (default first)")

@@ -159,11 +159,10 @@ def non_negative(text: str) -> float:
 
 
 def fractions(text: str) -> tuple[float, ...]:
-    """'1,0.5,0.25' -> (1.0, 0.5, 0.25): distinct numbers in (0, 1]."""
+    """'1,0.5,0.25' -> (1.0, 0.5, 0.25), checked as the config checks it (``configs.image.check_field_fractions``)."""
+    from configs.image import check_field_fractions
+
     try:
-        values = tuple(float(t) for t in text.split(","))
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"field fractions must be numbers separated by commas, got {text!r}") from None
-    if not all(0 < v <= 1 for v in values) or len(set(values)) != len(values):
-        raise argparse.ArgumentTypeError(f"field fractions must be distinct numbers in (0, 1], got {text!r}")
-    return values
+        return check_field_fractions(float(t) for t in text.split(","))
+    except ValueError as err:
+        raise argparse.ArgumentTypeError(f"{err} (from {text!r}: numbers separated by commas)") from None

@@ -45,7 +45,7 @@ from stores.checkpoints import Prior, load_prior
 from stores.fits_io import beam_cards, cube_header, multi_extension_fits
 from stores.storage import StorageOptions
 from tasks.image_scale import image_at_best_scale
-from tasks.image_quality import closure_fit, gains_csv, holdout_chi2, brightness_range, multiscale_components, \
+from tasks.image_quality import gains_csv, holdout_chi2, brightness_range, multiscale_components, \
     multiscale_fit, raw_fit, selfcal_summary
 
 SUMMARY, RUN = "summary.json", "run.json"
@@ -184,7 +184,7 @@ def image_file(path: str, cfg: ImageConfig, root: str = "runs", storage_options:
     try:
         selfcal, applied, reason = cfg.selfcal_for(is_vlbi(np.stack([vis.u, vis.v], axis=1), vis.freq_hz))
         data = calibration_data(vis, interval)
-        imaged, scale, candidates = image_at_best_scale(vis, cfg, lambda s: image_visibilities(
+        imaged, scale, closures, candidates = image_at_best_scale(vis, cfg, lambda s: image_visibilities(
             prior, data, settings_for(cfg, s), make_generators([seed]), selfcal))
     except ValueError as err:  # e.g. no baseline to fit a pixel scale to, no positive CLEAN flux
         raise VisibilityFileError(f"{os.path.basename(path.rstrip('/'))}: {err}") from None
@@ -201,13 +201,14 @@ def image_file(path: str, cfg: ImageConfig, root: str = "runs", storage_options:
                "ra_deg": vis.ra_deg, "dec_deg": vis.dec_deg, "ref_freq_hz": vis.ref_freq_hz, "stokes_from": vis.stokes_from,
                "n_vis": vis.n, "n_flagged": vis.n_flagged, "n_bad_coordinates": vis.n_bad_coordinates,
                "warnings": list(vis.warnings), "n_on_grid": obs.grid.n_on, "n_off_grid": obs.grid.n_off,
-               "N": cfg.N, "pixel_scale_arcsec": scale, "pixel_scale_candidates": candidates, "weighting": cfg.weighting, "robust": cfg.robust,
+               "N": cfg.N, "pixel_scale_arcsec": scale, "pixel_scale_candidates": candidates,
+               "weighting": cfg.weighting, "robust": cfg.robust,
                "sigma_jy_weights": obs.sigma_weights, "sigma_jy_scatter": obs.sigma_scatter, "noise_used": cfg.noise,
                "flux_scale_jy_per_pixel": r.flux_scale, "flux_scale_initial": r.flux_scale_initial,
                "sigma_y_model": r.sigma_y, "likelihood": r.likelihood, **fit,
                "chi2_gridded_cells": r.chi2_gridded, **holdout_chi2(held, r, scale, cfg, ms), **brightness_range(r),
                **multiscale_fit(vis, ms, scale), **selfcal_summary(raw, imaged, scale, applied, reason),
-               **closure_fit(raw, imaged, scale),
+               **closures,
                "total_flux_jy": r.total_flux,
                "total_flux_clean_jy": r.total_flux_clean, "sampler": cfg.sampler.to_dict(), "K": cfg.K,
                "samples": cfg.samples, "prior": cfg.prior, "prior_sha256": prior.sha256,

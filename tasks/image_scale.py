@@ -23,6 +23,7 @@ from typing import Any, Callable, Optional, Sequence
 import numpy as np
 
 from configs.image import ImageConfig
+from ddrm.imaging import Imaged
 from ddrm.interferometry.gridding import fit_pixel_scale
 from sources.uvfits import Visibilities
 from tasks.image_quality import closure_fit
@@ -51,13 +52,11 @@ def best_candidate(scores: Sequence[float]) -> int:
     return min(finite)[1] if finite else 0
 
 
-def image_at_best_scale(vis: Visibilities, cfg: ImageConfig,
-                        image_at: Callable[[float], Any]) -> tuple[Any, float, Optional[list[dict[str, Any]]]]:
-    """(the kept result of ``image_at(scale)``, its scale, the candidates' record or None when only one
-    scale was possible). ``image_at`` images the file at one scale (an ``ddrm.imaging.Imaged``)."""
+def image_at_best_scale(vis: Visibilities, cfg: ImageConfig, image_at: Callable[[float], Imaged]
+                        ) -> tuple[Imaged, float, dict[str, Any], Optional[list[dict[str, Any]]]]:
+    """(the kept result of ``image_at(scale)``, its scale, its ``closure_fit`` against the raw ``vis``, the
+    candidates' record or None when only one scale was possible)."""
     scales = candidate_scales(vis, cfg)
-    if len(scales) == 1:
-        return image_at(scales[0]), scales[0], None
     kept, record = None, []
     for scale in scales:
         imaged = image_at(scale)
@@ -65,6 +64,5 @@ def image_at_best_scale(vis: Visibilities, cfg: ImageConfig,
         record.append({"pixel_scale_arcsec": scale, "closure_score": closure_score(fit),
                        "chi2_cphase_mean": fit["chi2_cphase_mean"], "chi2_logcamp_mean": fit["chi2_logcamp_mean"]})
         if best_candidate([r["closure_score"] for r in record]) == len(record) - 1:
-            kept = imaged  # only the best so far is held in memory
-    best = best_candidate([r["closure_score"] for r in record])
-    return kept, scales[best], record
+            kept = (imaged, scale, fit)  # only the best so far is held in memory
+    return (*kept, record if len(scales) > 1 else None)
