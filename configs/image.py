@@ -20,6 +20,12 @@ NOISE_SOURCES = ("weights", "scatter")
 LIKELIHOODS = ("exact", "gridded")  # the visibilities at their own (u, v), or the nearest-cell grid alone
 ROBUST_RANGE = (-2.0, 2.0)  # Briggs robustness, as in CASA (-2: near uniform, 2: near natural)
 DEFAULT_FIELD_FRACTIONS = (1.0, 0.5, 0.25)  # candidate pixel scales, as fractions of the Nyquist-fitted one
+MIN_FIELD_FRACTION = 1 / 16  # finer rungs would oversample the beam past ``gridding.MAX_OVERSAMPLING``
+
+
+class ImagingSettingsError(ValueError):
+    """Settings that do not suit a file's data (a pixel scale finer than its baselines support): a fault of the
+    run, not of the file, so it stops the run (exit 2) instead of being skipped."""
 DEFAULT_SAMPLER = DDRMConfig(data_step=True)  # with σ_y that small the paper's last step would drop the data
 
 
@@ -44,11 +50,11 @@ def parse_angle_arcsec(text: str) -> float:
 
 def check_field_fractions(values) -> tuple[float, ...]:
     """The field ladder as a tuple (a list from JSON or the command line); ValueError unless its entries are
-    distinct numbers in (0, 1]."""
+    distinct numbers in [``MIN_FIELD_FRACTION``, 1]."""
     values = tuple(values)
-    if not values or not all(isinstance(f, (int, float)) and 0 < f <= 1 for f in values) \
+    if not values or not all(isinstance(f, (int, float)) and MIN_FIELD_FRACTION <= f <= 1 for f in values) \
             or len(set(values)) != len(values):
-        raise ValueError(f"field_fractions must be distinct numbers in (0, 1], got {values}")
+        raise ValueError(f"field_fractions must be distinct numbers in [1/16, 1], got {values}")
     return values
 
 
@@ -115,6 +121,10 @@ class ImageConfig:
         SelfCalConfig(solint=self.solint, amp_sigma=self.amp_sigma)  # validates both
         if self.selfcal_gains not in SELFCAL_GAINS:
             raise ValueError(f"selfcal_gains must be one of {SELFCAL_GAINS}, got {self.selfcal_gains!r}")
+        if self.selfcal_gains == "draw" and (self.likelihood != "exact" or self.selfcal == "none"):
+            raise ValueError("selfcal_gains 'draw' draws the gains inside the exact likelihood's sweeps: it needs "
+                             "likelihood 'exact' and a self-calibration (got likelihood "
+                             f"{self.likelihood!r}, selfcal {self.selfcal!r})")
 
     def selfcal_for(self, vlbi: bool) -> tuple[Optional[SelfCalConfig], str, str]:
         """(the config, the mode applied, why) for a file that is VLBI or not."""

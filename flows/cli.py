@@ -291,6 +291,9 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+EXIT_INTERRUPTED = 130  # Ctrl-C (SIGINT), as shells report 128 + 2
+
+
 def main(argv: Optional[Sequence[str]] = None) -> int:
     args = build_parser().parse_args(argv)
     try:
@@ -300,6 +303,10 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
 
         print(f"radio-ddrm: error: {redact(err)}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        print("radio-ddrm: interrupted: finished products are kept, and a rerun does only what is missing",
+              file=sys.stderr)
+        return EXIT_INTERRUPTED
 
 
 if __name__ == "__main__":

@@ -57,18 +57,17 @@ def image_command(args: argparse.Namespace) -> int:
 def _image_files(args: argparse.Namespace, cfg, prior) -> int:
     import json
 
-    from sources.uvfits import VisibilityFileError
-    from tasks.image import image_file, run_key, run_settings, write_run_record
+    from tasks.image import image_or_skip, raise_fatal, run_key, run_settings, write_run_record
 
     results, failures = [], []
     for path in args.files:
-        try:
-            summary = image_file(path, cfg, root=args.root, prior=prior)
-        except (VisibilityFileError, OSError) as err:  # OSError: missing or unreadable, named by the message
+        summary = image_or_skip(path, cfg, args.root, prior=prior)
+        if "error" in summary:
+            raise_fatal(summary)
             if cfg.strict:
-                raise ValueError(str(err)) from None
-            failures.append({"file": path, "error": str(err)})
-            print(f"skipped {err}", file=sys.stderr)
+                raise ValueError(summary["error"])
+            failures.append(summary)
+            print(f"skipped {summary['error']}", file=sys.stderr)
             continue
         results.append(summary)
         print(json.dumps({k: summary.get(k) for k in ("file", "fits", "png", "total_flux_jy", "total_flux_clean_jy",
@@ -125,15 +124,17 @@ def export_prior_command(args: argparse.Namespace) -> int:
 
 # argument types of the command line
 def solint(text: str):
-    """'scan' or a positive number of seconds."""
+    """'scan', 'inf' or a number of seconds, at least ``gains.MIN_SOLINT_S`` (checked as the config checks it)."""
+    from ddrm.interferometry.gains import GainConfig
+
     if text == "scan":
         return text
     try:
         value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"solint must be 'scan' or seconds, got {text!r}") from None
-    if not value > 0:
-        raise argparse.ArgumentTypeError(f"solint must be positive, got {text!r}")
+        GainConfig(solint=value)
+    except ValueError as err:
+        raise argparse.ArgumentTypeError(str(err) if "solint" in str(err) else
+                                         f"solint must be 'scan', 'inf' or seconds, got {text!r}") from None
     return value
 
 

@@ -1,7 +1,8 @@
 """The panel of one imaged observation, as a radio astronomer reads it: dirty, CLEAN, posterior mean,
 posterior std and the residual (the dirty image of the data minus the model), each at least 300 px, in
 Jy/beam with a colourbar, an asinh stretch (radio images span 10³ in brightness or more), the restoring
-beam drawn, and axes in relative RA and Dec (RA growing to the left)."""
+beam drawn, and axes in relative RA and Dec (RA growing to the left). Text from the file's header (the
+title) is drawn as plain text, never parsed as mathtext."""
 
 from __future__ import annotations
 
@@ -46,7 +47,7 @@ def imaging_panel_png(images: dict[str, np.ndarray], pixel_scale_arcsec: float, 
         corner = (0.8 * half, -0.8 * half)
         ax.add_patch(Ellipse(corner, minor, major, angle=-beam_pa_deg, facecolor="none", edgecolor="cyan", lw=1.2))
         ax.set(title=name, xlabel=f"ΔRA [{label}]", ylabel=f"ΔDec [{label}]")
-    fig.suptitle(title)
+    fig.suptitle(title, parse_math=False)  # header text (OBJECT) is plain text: '$' is no mathtext
     buffer = io.BytesIO()
     fig.savefig(buffer, format="png", dpi=DPI)
     plt.close(fig)

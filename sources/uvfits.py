@@ -14,7 +14,9 @@ finite, or whose value is not finite, is flagged: dropped and counted. So is one
 finite or absurd (|UU|, |VV| or |WW| over ``MAX_BASELINE_S`` light-seconds, ten times the longest space-VLBI
 baseline), or whose frequency is not positive (``n_bad_coordinates`` counts these): nothing unphysical is
 gridded. Without an AIPS FQ table a single IF is taken at offset 0 and a warning recorded; several IFs
-without one, or an FQ table shorter than the data's IFs, are an error.
+without one, or an FQ table shorter than the data's IFs, are an error. Autocorrelations are dropped,
+and rows with unlisted antennas, non-finite times or unphysical weights flagged, all counted
+(``sources.uvfits_rows``); a compressed file is bounded before it is decompressed (``sources.fits_bounds``).
 """
 
 from __future__ import annotations
@@ -26,6 +28,9 @@ from dataclasses import dataclass, field
 import numpy as np
 from astropy.io import fits
 from astropy.utils.exceptions import AstropyWarning
+
+from .fits_bounds import available_memory, check_compressed
+from .uvfits_rows import RowCheck, absurd_weights, check_rows, header_date, header_position
 
 STOKES_CODES = {1: "I", 2: "Q", 3: "U", 4: "V", -1: "RR", -2: "LL", -3: "RL", -4: "LR", -5: "XX", -6: "YY",
                 -7: "XY", -8: "YX"}
@@ -58,6 +63,10 @@ class Visibilities:
     stokes_from: str
     n_bad_coordinates: int = 0
     warnings: tuple[str, ...] = ()
+    n_autocorrelations: int = 0  # dropped (counted in n_flagged too): antenna 1 = antenna 2
+    n_bad_antennas: int = 0  # flagged: antennas not in the AN table (or out of bounds), BASELINE not finite
+    n_bad_times: int = 0  # flagged: time not finite
+    n_bad_weights: int = 0  # flagged: weight over 1e18 or 1e8 x the median (sources.uvfits_rows)
     antenna1: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))  # (n,) uvfits BASELINE
     antenna2: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))  # = 256 a1 + a2
     time_jd: np.ndarray = field(default_factory=lambda: np.zeros(0))  # (n,) DATE (+ its second part), days
@@ -140,6 +149,7 @@ def check_input(path: str) -> None:
 def read_uvfits(path: str) -> Visibilities:
     """Read a uvfits file; VisibilityFileError (a ValueError naming the file) if it is unusable."""
     check_input(path)
+    _check_size(path)
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", AstropyWarning)
@@ -154,11 +164,13 @@ def read_uvfits(path: str) -> Visibilities:
                     ww = _param(data, "WW")
                 except KeyError:
                     ww = np.zeros_like(uu)
-                baseline = _optional(data, "BASELINE", len(uu))
+                baseline = _optional(data, "BASELINE")
                 time_jd = np.asarray(data.par("DATE"), np.float64) if "DATE" in [p.upper() for p in data.parnames] \
                     else np.zeros(len(uu))  # astropy sums the two DATE parameters (day and fraction)
                 if_freq = np.atleast_1d(np.asarray(hdul["AIPS FQ"].data["IF FREQ"][0], dtype=np.float64)) \
                     if "AIPS FQ" in hdul else None
+                tables = [h for h in hdul if h.name == "AIPS AN" and "NOSTA" in h.columns.names]
+                stations = np.concatenate([np.asarray(h.data["NOSTA"], np.int64) for h in tables]) if tables else None
     except VisibilityFileError:
         raise
     except FileNotFoundError:
@@ -167,23 +179,24 @@ def read_uvfits(path: str) -> Visibilities:
         raise _fail(path, f"no {err.args[0]} random parameter (not a visibility file?)") from None
     except Exception as err:  # astropy: OSError, TypeError, ValueError... for truncated or corrupt files
         raise _fail(path, f"unreadable or truncated FITS ({type(err).__name__}: {err})") from None
-    vis, rows = _assemble(path, header, cube, uu, vv, ww, if_freq)
-    return _with_rows(vis, rows, baseline, time_jd)
+    return _assemble(path, header, cube, uu, vv, ww, if_freq, check_rows(baseline, time_jd, stations), time_jd)
 
 
-def _optional(data, name: str, n: int) -> np.ndarray:
+def _check_size(path: str) -> None:
+    """A compressed file's declared and decompressed sizes bounded (``fits_bounds``) before astropy reads it."""
+    try:
+        check_compressed(path, available_memory())
+    except ValueError as err:
+        raise _fail(path, str(err)) from None
+    except Exception as err:  # gzip and bz2: BadGzipFile (OSError), EOFError, zlib.error for damaged streams
+        raise _fail(path, f"unreadable compressed file ({type(err).__name__}: {err})") from None
+
+
+def _optional(data, name: str):
     try:
         return _param(data, name)
     except KeyError:
-        return np.zeros(n)
-
-
-def _with_rows(vis: Visibilities, rows: np.ndarray, baseline: np.ndarray, time_jd: np.ndarray) -> Visibilities:
-    """Per-visibility antennas and time from the per-row parameters; ``rows`` (n,): each visibility's row."""
-    from dataclasses import replace
-
-    code = np.rint(baseline).astype(np.int64)[rows]
-    return replace(vis, antenna1=code // 256, antenna2=code % 256, time_jd=time_jd[rows])
+        return None
 
 
 def _if_offsets(path: str, if_freq, n_if: int) -> tuple[np.ndarray, tuple[str, ...]]:
@@ -198,7 +211,7 @@ def _if_offsets(path: str, if_freq, n_if: int) -> tuple[np.ndarray, tuple[str, .
 
 
 def _assemble(path: str, header: fits.Header, cube: np.ndarray, uu: np.ndarray, vv: np.ndarray, ww: np.ndarray,
-              if_freq) -> tuple[Visibilities, np.ndarray]:
+              if_freq, rows: RowCheck, time_jd: np.ndarray) -> Visibilities:
     axes = _axes(header)
     for needed in ("COMPLEX", "STOKES", "FREQ"):
         if needed not in axes:
@@ -224,16 +237,53 @@ def _assemble(path: str, header: fits.Header, cube: np.ndarray, uu: np.ndarray, 
         sane_row = np.isfinite(uu) & np.isfinite(vv) & np.isfinite(ww) & \
             (np.maximum(np.maximum(abs(uu), abs(vv)), abs(ww)) <= MAX_BASELINE_S)
         sane = sane_row[:, None, None] & np.isfinite(nu) & (nu > 0) & np.isfinite(u) & np.isfinite(v)
-    bad = int(((w > 0) & ~sane).sum())
-    keep = (w > 0) & sane
+    valid = w > 0
+    masks = {}  # each dropped visibility counted once, under the first reason that applies
+    for name, mask in (("coordinates", ~sane), ("antennas", rows.bad_antennas[:, None, None]),
+                       ("times", rows.bad_times[:, None, None])):
+        masks[name] = valid & np.broadcast_to(mask, valid.shape)
+        valid = valid & ~masks[name]
+    masks["weights"] = absurd_weights(np.where(valid, w, 0.0))
+    valid &= ~masks["weights"]
+    masks["auto"] = valid & np.broadcast_to(rows.autocorrelations[:, None, None], valid.shape)
+    keep = valid & ~masks["auto"]
+    counts = {k: int(m.sum()) for k, m in masks.items()}
     if not keep.any():
-        raise _fail(path, f"no unflagged visibility ({keep.size} read: weight <= 0 or not finite, or "
-                          f"{bad} with unusable u, v, w or frequency)")
-    out = Visibilities(path, u[keep], v[keep], vis[keep], w[keep], nu[keep].copy(),
-                        float(header.get("OBSRA", header.get(f"CRVAL{fits_index.get('RA', 0)}", np.nan))),
-                        float(header.get("OBSDEC", header.get(f"CRVAL{fits_index.get('DEC', 0)}", np.nan))),
-                        str(header.get("DATE-OBS", "")), str(header.get("TELESCOP", "")).strip(),
-                        str(header.get("OBJECT", "")).strip(), int(keep.size), int((~keep).sum()), stokes_from,
-                        bad, notes + ((f"{bad} visibilities with non-finite or absurd u, v, w or frequency "
-                                       f"flagged",) if bad else ()))
-    return out, np.broadcast_to(np.arange(cube.shape[0])[:, None, None], keep.shape)[keep]
+        raise _fail(path, _nothing_left(keep.size, counts))
+    ra, dec, position_notes = _position(path, header, fits_index)
+    date_obs, date_notes = header_date(header.get("DATE-OBS", ""))
+    row_of = np.broadcast_to(np.arange(cube.shape[0])[:, None, None], keep.shape)[keep]
+    return Visibilities(path, u[keep], v[keep], vis[keep], w[keep], nu[keep].copy(), ra, dec, date_obs,
+                        str(header.get("TELESCOP", "")).strip(), str(header.get("OBJECT", "")).strip(),
+                        int(keep.size), int((~keep).sum()), stokes_from, counts["coordinates"],
+                        notes + position_notes + date_notes + _row_notes(counts, rows.known),
+                        counts["auto"], counts["antennas"], counts["times"], counts["weights"],
+                        rows.antenna1[row_of], rows.antenna2[row_of], time_jd[row_of])
+
+
+def _position(path: str, header: fits.Header, fits_index: dict) -> tuple[float, float, tuple[str, ...]]:
+    try:
+        return header_position(header, fits_index.get("RA"), fits_index.get("DEC"))
+    except ValueError as err:
+        raise _fail(path, str(err)) from None
+
+
+def _nothing_left(n: int, counts: dict) -> str:
+    if counts["auto"]:
+        return (f"no cross-correlation: every usable visibility ({counts['auto']} of {n}) is an autocorrelation "
+                f"(antenna 1 = antenna 2)")
+    return (f"no unflagged visibility ({n} read: weight <= 0 or not finite, or {counts['coordinates']} with unusable "
+            f"u, v, w or frequency, {counts['antennas']} with unlisted antennas, {counts['times']} with no time, "
+            f"{counts['weights']} with unphysical weights)")
+
+
+def _row_notes(counts: dict, antennas_known: bool) -> tuple[str, ...]:
+    said = {"coordinates": "visibilities with non-finite or absurd u, v, w or frequency flagged",
+            "antennas": "visibilities flagged: antennas not in the AN table (or over the bound without one) or a "
+                        "non-finite BASELINE",
+            "times": "visibilities with a non-finite time flagged",
+            "weights": "visibilities flagged: weight over 1e18 Jy^-2 or 1e8 times the median (an unphysical sigma)",
+            "auto": "autocorrelations (antenna 1 = antenna 2) dropped"}
+    notes = tuple(f"{counts[k]} {text}" for k, text in said.items() if counts[k])
+    return notes + (() if antennas_known else ("no BASELINE parameter: the antennas are unknown, so there is no "
+                                               "self-calibration and no closure quantity",))

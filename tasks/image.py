@@ -10,8 +10,15 @@ settings, the algorithm's version ``ddrm.imaging.IMAGING_ALGORITHM``, the prior 
 weights), so other settings write to another folder and never overwrite or reuse these. Each file's
 folder carries its full name and a hash of its URL, so ``a.b.uvfits`` and ``a.c.uvfits``, or ``d1/obs.uvfits``
 and ``d2/obs.uvfits``, never share one. A result is reused only when its summary names this run key and the
-SHA256 of the same input bytes; a changed input is imaged again in place. Every product is written whole
-(to a temporary name, then renamed), summary.json last.
+SHA256 of the same input bytes and every product it lists is there with its recorded SHA256
+(``stores.products``); otherwise the folder's old result is removed before anything new is written, and the
+input is imaged again in place. Products are rendered first and written whole, summary.json last: a folder
+holds a whole result or none. The random seed comes from ``seed`` and the SHA256 of the input's bytes, so the
+same bytes under two names give the same images.
+
+``image_or_skip`` is the one per-file rule of both modes (in this process, or on Ray actors): any failure of
+a file becomes a named skip ({"file", "error"}); what is not the file's fault (outputs that cannot be
+written, a pixel scale the data cannot support, an interrupt) stops the run.
 
 ``image_file`` is the whole path for one file; the ``image_observations`` flow fans it out.
 """
@@ -19,8 +26,8 @@ SHA256 of the same input bytes; a changed input is imaged again in place. Every 
 from __future__ import annotations
 
 import json
-import math
 import os
+import tempfile
 import time
 from dataclasses import replace
 from typing import Any, Optional
@@ -29,7 +36,7 @@ import numpy as np
 import torch
 
 from configs import stable_hash
-from configs.image import ImageConfig
+from configs.image import ImageConfig, ImagingSettingsError
 from ddrm.imaging import IMAGING_ALGORITHM, ImagingResult, ImagingSettings, image_visibilities
 from ddrm.interferometry.crossval import holdout_mask
 from ddrm.interferometry.dirty import nufft_dirty
@@ -39,8 +46,9 @@ from ddrm.seeding import derive_seed
 from ddrm.selfcal import CalData, SelfCalConfig, is_vlbi
 from reporting.imaging_panel import imaging_panel_png
 from sources.measurement_set import read_visibilities
+from sources.fits_bounds import available_memory
 from sources.uvfits import Visibilities, VisibilityFileError
-from stores import storage
+from stores import products, storage
 from stores.checkpoints import Prior, load_prior
 from stores.fits_io import beam_cards, cube_header, multi_extension_fits
 from stores.storage import StorageOptions
@@ -48,7 +56,10 @@ from tasks.image_scale import image_at_best_scale
 from tasks.image_quality import gains_csv, holdout_chi2, brightness_range, multiscale_components, \
     multiscale_fit, raw_fit, selfcal_summary
 
-SUMMARY, RUN = "summary.json", "run.json"
+from stores.jsonio import dumps
+from stores.products import SUMMARY, ProductWriteError
+
+RUN = "run.json"
 BYTES_PER_PIXEL_CHANNEL = 100  # the denoiser's peak memory per sample, pixel and U-Net base channel (measured:
 #                                1.0-1.7 kB per sample-pixel at base 16, N 128-256, S 4-16, no_grad on CPU)
 
@@ -79,13 +90,12 @@ def output_dir(root: str, key: str, path: str) -> str:
 
 def finished(root: str, key: str, path: str, input_sha256: str,
              storage_options: StorageOptions = None) -> Optional[dict[str, Any]]:
-    """The summary of a finished result of this run key for exactly these input bytes, else None."""
-    raw = storage.read_bytes(storage.join(output_dir(root, key, path), SUMMARY), storage_options)
-    try:
-        summary = json.loads(raw) if raw is not None else None
-    except ValueError:  # a summary that is not JSON: damaged, image again
-        return None
-    if summary and summary.get("run_key") == key and summary.get("input_sha256") == input_sha256:
+    """The summary of a finished result of this run key for exactly these input bytes, every product it lists
+    present with its recorded SHA256 (``stores.products.verified``), else None."""
+    out = output_dir(root, key, path)
+    summary = products.read_summary(out, storage_options)
+    if summary and summary.get("run_key") == key and summary.get("input_sha256") == input_sha256 \
+            and products.verified(summary, out, storage_options):
         return summary
     return None
 
@@ -98,18 +108,6 @@ def check_memory(cfg: ImageConfig, prior: Prior) -> None:
     if free and need > free:
         raise ValueError(f"--N {cfg.N} with --samples {cfg.samples} needs about {need / 2**30:.1f} GiB for the "
                          f"denoiser; {free / 2**30:.1f} GiB is available. Use a smaller --N or fewer --samples.")
-
-
-def available_memory() -> int:
-    """Bytes of memory available now (Linux MemAvailable; 0 where unknown)."""
-    try:
-        with open("/proc/meminfo") as f:
-            for line in f:
-                if line.startswith("MemAvailable:"):
-                    return int(line.split()[1]) * 1024
-    except OSError:
-        pass
-    return 0
 
 
 def calibration_data(vis: Visibilities, interval: np.ndarray) -> CalData:
@@ -130,31 +128,24 @@ def calibrated(vis: Visibilities, data: CalData) -> Visibilities:
     return replace(vis, vis=data.vis, weight=data.weight)
 
 
-def write_products(vis: Visibilities, r: ImagingResult, scale: float, cfg: ImageConfig, out: str,
-                   storage_options: StorageOptions, residual: torch.Tensor, gains: Optional[bytes]) -> dict[str, str]:
-    """image.fits (mean, std, dirty, CLEAN, residual), the panel (``reporting.imaging_panel``) and the gains
-    table (gains.csv) if self-calibrated."""
+def render_products(vis: Visibilities, r: ImagingResult, scale: float, cfg: ImageConfig, residual: torch.Tensor,
+                    gains: Optional[bytes]) -> dict[str, bytes]:
+    """File name -> bytes: image.fits (mean, std, dirty, CLEAN, residual), the panel (``reporting.imaging_panel``)
+    and the gains table (gains.csv) if self-calibrated. Nothing is written here."""
     header = cube_header(cfg.N, vis.ra_deg, vis.dec_deg, scale, vis.ref_freq_hz, vis.date_obs)
     major, minor = r.beam.fwhm_pixels
     beam = beam_cards(major, minor, r.beam.position_angle_deg, scale)
     cards = {"TELESCOP": vis.telescope, "OBJECT": vis.source, "DDRM_K": cfg.K, "SAMPLES": cfg.samples,
              "FLUXSCL": r.flux_scale, "WEIGHTNG": cfg.weighting}
-    products = {"mean": (r.mean.numpy(), "JY/PIXEL", None), "std": (r.std.numpy(), "JY/PIXEL", None),
-                "dirty": (r.dirty.numpy(), "JY/BEAM", beam), "clean": (r.clean.numpy(), "JY/BEAM", beam),
-                "residual": (residual.numpy(), "JY/BEAM", beam)}
-    fits_url = storage.join(out, "image.fits")
-    storage.write_bytes(fits_url, multi_extension_fits(products, header, cards), storage_options)
+    images = {"mean": (r.mean.numpy(), "JY/PIXEL", None), "std": (r.std.numpy(), "JY/PIXEL", None),
+              "dirty": (r.dirty.numpy(), "JY/BEAM", beam), "clean": (r.clean.numpy(), "JY/BEAM", beam),
+              "residual": (residual.numpy(), "JY/BEAM", beam)}
     area = r.beam.area_pixels  # Jy/pixel -> Jy/beam
     png = imaging_panel_png({"dirty": r.dirty.numpy(), "CLEAN": r.clean.numpy(), "posterior mean": r.mean.numpy() * area,
                              "posterior std": r.std.numpy() * area, "residual": residual.numpy()}, scale,
                             (major, minor), r.beam.position_angle_deg, vis.source or os.path.basename(vis.path))
-    png_url = storage.join(out, "panel.png")
-    storage.write_bytes(png_url, png, storage_options)
-    if gains is None:
-        return {"fits": fits_url, "png": png_url}
-    gains_url = storage.join(out, "gains.csv")
-    storage.write_bytes(gains_url, gains, storage_options)
-    return {"fits": fits_url, "png": png_url, "gains": gains_url}
+    out = {"image.fits": multi_extension_fits(images, header, cards), "panel.png": png}
+    return out if gains is None else {**out, "gains.csv": gains}
 
 
 def image_file(path: str, cfg: ImageConfig, root: str = "runs", storage_options: StorageOptions = None,
@@ -170,7 +161,7 @@ def image_file(path: str, cfg: ImageConfig, root: str = "runs", storage_options:
     done = finished(root, key, source, sha, storage_options)
     if done is not None:
         return {**done, "reused": True}
-    storage.remove(storage.join(out, SUMMARY), storage_options)  # a stale result (other bytes) is not done
+    _clear(out, source, storage_options)  # a stale result (other bytes, a lost product) goes before anything new
     vis = read_visibilities(path)
     interval = solution_intervals(vis.time_jd, cfg.solint)  # over all samples: the held-out share them
     held = held_interval = None
@@ -180,12 +171,14 @@ def image_file(path: str, cfg: ImageConfig, root: str = "runs", storage_options:
         except ValueError as err:
             raise VisibilityFileError(f"{os.path.basename(path.rstrip('/'))}: {err}") from None
         vis, held, interval, held_interval = vis.subset(~mask), vis.subset(mask), interval[~mask], interval[mask]
-    seed = derive_seed(cfg.seed, "image", os.path.basename(source.rstrip("/")))
+    seed = derive_seed(cfg.seed, "image", sha)
     try:
         selfcal, applied, reason = cfg.selfcal_for(is_vlbi(np.stack([vis.u, vis.v], axis=1), vis.freq_hz))
         data = calibration_data(vis, interval)
         imaged, scale, closures, candidates = image_at_best_scale(vis, cfg, lambda s: image_visibilities(
             prior, data, settings_for(cfg, s), make_generators([seed]), selfcal))
+    except ImagingSettingsError:
+        raise
     except ValueError as err:  # e.g. no baseline to fit a pixel scale to, no positive CLEAN flux
         raise VisibilityFileError(f"{os.path.basename(path.rstrip('/'))}: {err}") from None
     raw, vis, r, obs = vis, calibrated(vis, imaged.data), imaged.result, imaged.prepared.obs
@@ -196,10 +189,14 @@ def image_file(path: str, cfg: ImageConfig, root: str = "runs", storage_options:
     residual = nufft_dirty(uv, values - mean_model, imaged.prepared.imaging_weights[imaged.prepared.on], cfg.N, scale)
     ms = multiscale_components((uv, values, None), imaged.prepared.imaging_weights[imaged.prepared.on], r, residual,
                                scale, cfg.N)
-    files = write_products(vis, r, scale, cfg, out, storage_options, residual, gains_csv(imaged))
+    rendered = render_products(vis, r, scale, cfg, residual, gains_csv(imaged))
+    files = {k: storage.join(out, name) for k, name in (("fits", "image.fits"), ("png", "panel.png"),
+                                                         ("gains", "gains.csv")) if name in rendered}
     summary = {"file": source, "input_sha256": sha, "run_key": key, "source": vis.source, "telescope": vis.telescope, "date_obs": vis.date_obs,
                "ra_deg": vis.ra_deg, "dec_deg": vis.dec_deg, "ref_freq_hz": vis.ref_freq_hz, "stokes_from": vis.stokes_from,
                "n_vis": vis.n, "n_flagged": vis.n_flagged, "n_bad_coordinates": vis.n_bad_coordinates,
+               "n_autocorrelations": vis.n_autocorrelations, "n_bad_antennas": vis.n_bad_antennas,
+               "n_bad_times": vis.n_bad_times, "n_bad_weights": vis.n_bad_weights,
                "warnings": list(vis.warnings), "n_on_grid": obs.grid.n_on, "n_off_grid": obs.grid.n_off,
                "N": cfg.N, "pixel_scale_arcsec": scale, "pixel_scale_candidates": candidates,
                "weighting": cfg.weighting, "robust": cfg.robust,
@@ -213,9 +210,50 @@ def image_file(path: str, cfg: ImageConfig, root: str = "runs", storage_options:
                "total_flux_clean_jy": r.total_flux_clean, "sampler": cfg.sampler.to_dict(), "K": cfg.K,
                "samples": cfg.samples, "prior": cfg.prior, "prior_sha256": prior.sha256,
                "seconds_sampling": r.seconds, "seconds": time.perf_counter() - t0, **files}
-    summary = {k: (None if isinstance(v, float) and not math.isfinite(v) else v) for k, v in summary.items()}
-    storage.write_bytes(storage.join(out, SUMMARY), json.dumps(summary, indent=2).encode(), storage_options)
-    return {**summary, "reused": False}
+    summary = products.commit(out, rendered, summary, source, storage_options)
+    return {**json.loads(dumps(summary)), "reused": False}
+
+
+def _clear(out: str, source: str, storage_options: StorageOptions) -> None:
+    try:
+        products.clear(out, storage_options)
+    except OSError as err:
+        raise ProductWriteError(f"{source}: cannot clear its earlier products under {out} "
+                                f"({type(err).__name__}: {err.strerror or err})") from None
+
+
+def image_or_skip(path: str, cfg: ImageConfig, root: str, storage_options: StorageOptions = None,
+                  prior: Optional[Prior] = None) -> dict[str, Any]:
+    """The summary of ``path`` (local or remote: copied here first), or {"file", "error"} naming it for any
+    failure of the file; {"file", "error", "fatal": "output" or "settings"} for a failure of the run (module
+    docstring)."""
+    with tempfile.TemporaryDirectory() as tmp:
+        try:
+            local = local_copy(path, storage_options, tmp)
+            return image_file(local, cfg, root, storage_options, prior, source=path)
+        except ProductWriteError as err:
+            return {"file": path, "error": str(err), "fatal": "output"}
+        except ImagingSettingsError as err:
+            return {"file": path, "error": str(err), "fatal": "settings"}
+        except Exception as err:  # noqa: BLE001: one file's failure of any kind is that file's skip
+            return {"file": path, "error": describe_failure(path, err)}
+
+
+def raise_fatal(result: dict[str, Any]) -> None:
+    """Raise a run's failure that ``image_or_skip`` reported (``"fatal"``): OSError for outputs that cannot be
+    written, ValueError for settings the data cannot support; nothing for a file's skip."""
+    if result.get("fatal"):
+        raise (OSError if result["fatal"] == "output" else ValueError)(result["error"])
+
+
+def describe_failure(path: str, err: Exception) -> str:
+    """One line naming the file: the error's own message where it names the file, else 'name: Type: message'."""
+    name = os.path.basename(path.rstrip("/")) or path
+    text = " ".join(str(err).split()) or type(err).__name__
+    if isinstance(err, VisibilityFileError) or name in text:
+        return text[:500]
+    kind = "" if isinstance(err, (OSError, ValueError)) else f"{type(err).__name__}: "
+    return f"{name}: {kind}{text}"[:500]
 
 
 def input_checksum(path: str, storage_options: StorageOptions = None) -> str:
@@ -235,7 +273,7 @@ def write_run_record(root: str, key: str, settings: dict, results: list[dict], f
               "imaged": [r["file"] for r in results if not r.get("reused")],
               "reused": [r["file"] for r in results if r.get("reused")],
               "skipped": [{"file": f["file"], "error": f["error"]} for f in failures]}
-    storage.write_bytes(url, json.dumps(record, indent=2, default=str).encode(), storage_options)
+    storage.write_bytes(url, dumps(record, indent=2).encode(), storage_options)
     return url
 
 
@@ -284,12 +322,4 @@ class Imager:
                              f"({self.prior.sha256[:12]}… here, {prior_sha256[:12]}… verified)")
 
     def image(self, path: str) -> dict[str, Any]:
-        import tempfile
-
-        with tempfile.TemporaryDirectory() as tmp:
-            try:
-                local = local_copy(path, self.storage_options, tmp)
-                summary = image_file(local, self.cfg, self.root, self.storage_options, self.prior, source=path)
-            except (VisibilityFileError, FileNotFoundError) as err:
-                return {"file": path, "error": str(err)}
-        return summary
+        return image_or_skip(path, self.cfg, self.root, self.storage_options, self.prior)

@@ -22,8 +22,8 @@ from runtime.actor_pool import actor_pool
 from stores import storage
 from stores.storage import StorageOptions
 
-from .image import (SUMMARY, Imager, check_memory, expand_files, finished, input_checksum, output_dir, run_key,
-                    run_settings, write_run_record)
+from .image import (SUMMARY, Imager, check_memory, expand_files, finished, input_checksum, output_dir,
+                    raise_fatal, run_key, run_settings, write_run_record)
 
 # no restarts: a dead actor's file is requeued to the living by ``run_pool`` (a restart would wait for
 # resources that a lost node took with it)
@@ -91,6 +91,7 @@ def run_imager_pool(plan: ImagePlan, config: ImageConfig, root: str, ray_address
                     ray_address=ray_address) as pool:
         for i, result in enumerate(pool.run(pending, lambda a, f: a.image.remote(f), remaining), 1):
             if "error" in result:
+                raise_fatal(result)
                 logger.warning("skipped %s", result["error"])
                 failures.append(result)
                 if config.strict:

@@ -22,19 +22,26 @@ from typing import Any, Callable, Optional, Sequence
 
 import numpy as np
 
-from configs.image import ImageConfig
+from configs.image import ImageConfig, ImagingSettingsError
 from ddrm.imaging import Imaged
-from ddrm.interferometry.gridding import fit_pixel_scale
+from ddrm.interferometry.gridding import MAX_OVERSAMPLING, fit_pixel_scale, min_pixel_scale
 from sources.uvfits import Visibilities
 from tasks.image_quality import closure_fit
 
 
 def candidate_scales(vis: Visibilities, cfg: ImageConfig) -> list[float]:
-    """The pixel scales (arcsec) to try: the user's one, or s₀·f for each f of ``cfg.field_fractions``."""
-    if cfg.pixel_scale_arcsec is not None:
-        return [cfg.pixel_scale_arcsec]
-    base = fit_pixel_scale(np.stack([vis.u, vis.v], axis=1), cfg.N, cfg.fit_fraction)
-    return [base * f for f in cfg.field_fractions]
+    """The pixel scales (arcsec) to try: the user's one, or s₀·f for each f of ``cfg.field_fractions``;
+    ImagingSettingsError for one finer than the data support (``gridding.min_pixel_scale``)."""
+    uv = np.stack([vis.u, vis.v], axis=1)
+    scales = [cfg.pixel_scale_arcsec] if cfg.pixel_scale_arcsec is not None else \
+        [fit_pixel_scale(uv, cfg.N, cfg.fit_fraction) * f for f in cfg.field_fractions]
+    finest = min_pixel_scale(uv)
+    if min(scales) < finest:
+        raise ImagingSettingsError(
+            f"{vis.path.rstrip('/').rsplit('/', 1)[-1]}: a pixel scale of {min(scales):.3g} arcsec is finer than "
+            f"the data support ({finest:.3g} arcsec: 1/{MAX_OVERSAMPLING} of the Nyquist pixel of the longest "
+            f"baseline); use a larger --pixel-scale or --field-fractions")
+    return scales
 
 
 def closure_score(fit: dict[str, Any]) -> float:

@@ -30,6 +30,7 @@ import numpy as np
 from .crossval import scan_index
 
 MODES = ("phase", "amp-phase")
+MIN_SOLINT_S = 0.01  # seconds; float("inf") is one interval per scan run (CASA's solint='inf')
 
 
 @dataclass(frozen=True)
@@ -51,8 +52,9 @@ class GainConfig:
     def __post_init__(self) -> None:
         if self.mode not in MODES:
             raise ValueError(f"mode must be one of {MODES}, got {self.mode!r}")
-        if self.solint != "scan" and not (isinstance(self.solint, (int, float)) and self.solint > 0):
-            raise ValueError(f"solint must be 'scan' or a positive number of seconds, got {self.solint!r}")
+        if self.solint != "scan" and not (isinstance(self.solint, (int, float)) and not isinstance(self.solint, bool)
+                                          and self.solint >= MIN_SOLINT_S):
+            raise ValueError(f"solint must be 'scan', 'inf' or at least {MIN_SOLINT_S:g} s, got {self.solint!r}")
         if self.solnorm not in ("all", "interval"):
             raise ValueError(f"solnorm must be 'all' or 'interval', got {self.solnorm!r}")
         if not self.amp_sigma > 0 or self.min_antennas < 2 or self.max_iter < 1:

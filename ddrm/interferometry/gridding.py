@@ -36,6 +36,16 @@ def max_projected_baseline(uvw: np.ndarray) -> float:
     return float(np.hypot(uvw[:, 0], uvw[:, 1]).max()) if len(uvw) else 0.0
 
 
+MAX_OVERSAMPLING = 32  # the finest pixel the data support: 1/32 of the Nyquist pixel 1/(2 max|uv|)
+
+
+def min_pixel_scale(uvw: np.ndarray) -> float:
+    """The finest pixel scale (arcsec) the data support, 1 / (2 max|uv| ``MAX_OVERSAMPLING``): finer pixels
+    put the beam over ``MAX_OVERSAMPLING`` pixels per Nyquist cell (CLEAN's scales then outgrow memory)."""
+    max_uv = max_projected_baseline(uvw)
+    return 1 / (2 * max_uv * MAX_OVERSAMPLING) / ARCSEC if max_uv > 0 else 0.0
+
+
 def fit_pixel_scale(uvw: np.ndarray, N: int, fraction: float = DEFAULT_FIT_FRACTION) -> float:
     """Pixel scale (arcsec) putting the longest projected baseline at ``fraction`` of Nyquist:
     max √(u²+v²) · N Δθ = fraction · N/2, i.e. Δθ = fraction / (2 max|uv|)."""
