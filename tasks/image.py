@@ -50,6 +50,7 @@ from sources.fits_bounds import available_memory
 from sources.uvfits import Visibilities, VisibilityFileError
 from stores import products, storage
 from stores.checkpoints import Prior, load_prior
+from stores.inputs import local_copy
 from stores.fits_io import beam_cards, cube_header, multi_extension_fits
 from stores.storage import StorageOptions
 from tasks.image_scale import image_at_best_scale
@@ -278,34 +279,6 @@ def write_run_record(root: str, key: str, settings: dict, results: list[dict], f
 
 
 # ---- fan-out over Ray actors (the ``image_observations`` flow) -------------------------------------
-
-def expand_files(files, storage_options: StorageOptions = None) -> list[str]:
-    """A list of paths/URLs and globs (local or s3://) -> the matching files, sorted, duplicates dropped."""
-    out: list[str] = []
-    for pattern in [files] if isinstance(files, str) else list(files):
-        if any(ch in pattern for ch in "*?["):
-            fs, path = storage.filesystem(pattern, storage_options)
-            prefix = pattern.split("://", 1)[0] + "://" if storage.is_remote(pattern) else ""
-            out += [prefix + p for p in sorted(fs.glob(path))]
-        else:
-            out.append(pattern)
-    return list(dict.fromkeys(out))
-
-
-def local_copy(path: str, storage_options: StorageOptions, directory: str) -> str:
-    """The file itself if local, else a copy in ``directory`` (astropy and casacore read local files; a
-    Measurement Set is a folder, copied whole)."""
-    if not storage.is_remote(path):
-        return path
-    fs, remote = storage.filesystem(path, storage_options)
-    local = os.path.join(directory, os.path.basename(path.rstrip("/")))
-    if fs.isdir(remote):
-        fs.get(remote.rstrip("/") + "/", local, recursive=True)
-        return local
-    with open(local, "wb") as f:
-        f.write(storage.read_bytes(path, storage_options) or b"")
-    return local
-
 
 class Imager:
     """Loads the prior once (and checks it is the one the driver verified); images files on request (one

@@ -20,9 +20,10 @@ from configs.image import ImageConfig
 from reporting.artifacts import artifact_key, png_markdown
 from runtime.actor_pool import actor_pool
 from stores import storage
+from stores.inputs import expand_files
 from stores.storage import StorageOptions
 
-from .image import (SUMMARY, Imager, check_memory, expand_files, finished, input_checksum, output_dir,
+from .image import (SUMMARY, Imager, check_memory, finished, input_checksum, output_dir,
                     raise_fatal, run_key, run_settings, write_run_record)
 
 # no restarts: a dead actor's file is requeued to the living by ``run_pool`` (a restart would wait for
