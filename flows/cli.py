@@ -261,7 +261,7 @@ def build_parser() -> argparse.ArgumentParser:
     im.add_argument("--selfcal", choices=("auto",) + SELFCAL_MODES,
                     help="antenna gains solved with the image (default auto: phase for VLBI files, a baseline over "
                          "200 km, none otherwise); the gains go to gains.csv, closure chi2 to the summary")
-    im.add_argument("--solint", type=solint, help="gain solution interval: scan (default) or seconds")
+    im.add_argument("--solint", type=solint, help="gain solution interval: scan (default), inf, or seconds (>= 0.01)")
     im.add_argument("--selfcal-gains", dest="selfcal_gains", choices=SELFCAL_GAINS,
                     help="mode (default): one gain solution for all samples; draw: each sample's gains drawn from "
                          "their posterior, so the std includes the gains' uncertainty")

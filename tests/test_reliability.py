@@ -25,7 +25,8 @@ from tests.conftest import free_port
 VIS = Path(__file__).resolve().parents[1] / "../shared/data/visibilities"
 needs_files = pytest.mark.skipif(not VIS.is_dir(), reason=f"shared visibilities not found at {VIS}")
 MOJAVE, EHT = VIS / "mojave.uvfits", VIS / "SR1_M87_2017_095_lo_hops_netcal_StokesI.uvfits"
-TOY = ["--N", "32", "--K", "2", "--samples", "1", "--selfcal", "none"]  # file handling, not the imaging
+TOY = ["--N", "32", "--K", "2", "--samples", "1", "--selfcal", "none", "--field-fractions", "1"]  # file handling,
+#                                                                             not the imaging (one pixel scale)
 PRIOR = Path(__file__).resolve().parents[1] / "ddrm/data/priors/first"
 
 
@@ -136,7 +137,8 @@ def test_flow_mode_agrees_with_file_mode_and_reuses_its_results(ray_session, tmp
     root = str(tmp_path / "run")
     rc, lines, _ = _image(capsys, tmp_path / "x.uvfits", *TOY, "--root", root)
     assert rc == 0
-    out = image_observations([str(tmp_path / "x.uvfits")], ImageConfig(N=32, K=2, samples=1, selfcal="none"), root=root,
+    out = image_observations([str(tmp_path / "x.uvfits")], ImageConfig(N=32, K=2, samples=1, selfcal="none",
+                                                                          field_fractions=(1.0,)), root=root,
                              num_actors=1)
     assert out["imaged_now"] == 0 and out["images"] == 1 and out["run"] == lines[-1]["run"]
 

@@ -19,7 +19,6 @@ from sources.uvfits import VisibilityFileError, read_uvfits
 from tests.test_reliability import EHT, MOJAVE, TOY, _altered, _image, needs_files
 
 pytestmark = needs_files
-ONE = ["--field-fractions", "1"]  # one pixel scale: these tests are about the file, not the scale
 
 
 def _rows(hdul, name: str) -> np.ndarray:
@@ -47,7 +46,7 @@ def test_autocorrelations_are_dropped_at_reading_counted_and_never_imaged(tmp_pa
     assert auto.n_autocorrelations == read_uvfits(str(EHT)).n - cross.n > 0
     assert auto.n + auto.n_flagged == cross.n + cross.n_flagged and not (auto.antenna1 == auto.antenna2).any()
     assert any("autocorrelations" in w for w in auto.warnings)
-    rc, lines, _ = _image(capsys, tmp_path / "auto.uvfits", *TOY, *ONE, "--root", tmp_path / "r")
+    rc, lines, _ = _image(capsys, tmp_path / "auto.uvfits", *TOY, "--root", tmp_path / "r")
     summary = json.loads((Path(lines[0]["fits"]).parent / "summary.json").read_text())
     assert rc == 0 and summary["n_autocorrelations"] == auto.n_autocorrelations
     assert 0.2 < summary["total_flux_jy"] < 5  # M87 at 230 GHz is about 1 Jy; with the autocorrelations 2979 Jy
@@ -56,7 +55,7 @@ def test_autocorrelations_are_dropped_at_reading_counted_and_never_imaged(tmp_pa
         _rows(hdul, "BASELINE")[:] = 0.0
         del hdul["AIPS AN"]
 
-    rc, lines, _ = _image(capsys, _altered(EHT, tmp_path / "zero.uvfits", zero_baselines), *TOY, *ONE,
+    rc, lines, _ = _image(capsys, _altered(EHT, tmp_path / "zero.uvfits", zero_baselines), *TOY,
                           "--root", tmp_path / "r")
     assert rc == 1 and lines[-1]["skipped"][0]["error"].startswith("zero.uvfits: no cross-correlation")
 
@@ -127,7 +126,7 @@ def test_bad_header_strings_are_warnings_or_named_skips_and_the_batch_goes_on(tm
         return real(path)
 
     monkeypatch.setattr(image, "read_visibilities", read)
-    rc, lines, err = _image(capsys, *files, *TOY, *ONE, "--root", tmp_path / "r")
+    rc, lines, err = _image(capsys, *files, *TOY, "--root", tmp_path / "r")
     assert rc == 1 and [line["file"] for line in lines[:-1]] == list(map(str, files[:2]))
     assert lines[-1]["skipped"] == [{"file": str(files[2]),
                                      "error": "boom.uvfits: ZeroDivisionError: float division by zero"}]
@@ -160,7 +159,7 @@ def test_a_gzip_bomb_is_refused_early_in_bounded_memory(tmp_path, capsys):
     out = subprocess.run([sys.executable, "-c", code, str(bomb)], capture_output=True, text=True, timeout=120,
                          cwd=Path(__file__).resolve().parents[1]).stdout.splitlines()
     assert "decompression bomb" in out[0] and int(out[-1]) < 64, out  # MiB of peak memory added while refusing
-    rc, lines, _ = _image(capsys, bomb, *TOY, *ONE, "--root", tmp_path / "r")
+    rc, lines, _ = _image(capsys, bomb, *TOY, "--root", tmp_path / "r")
     assert rc == 1 and lines[-1]["skipped"][0]["error"].startswith("bomb.uvfits.gz: decompresses to more than")
 
     good = tmp_path / "good.uvfits.gz"  # an honest gzip reads as its uncompressed file

@@ -22,7 +22,6 @@ from stores.jsonio import dumps
 from tests.test_reliability import EHT, MOJAVE, TOY, _image, needs_files
 
 pytestmark = needs_files
-ONE = ["--field-fractions", "1"]
 REPO = Path(__file__).resolve().parents[1]
 CLI = [sys.executable, "-c", "import sys; from flows.cli import main; sys.exit(main())"]
 
@@ -41,7 +40,7 @@ def test_products_are_whole_or_absent_and_reuse_checks_every_checksum(tmp_path, 
     shutil.copy(MOJAVE, a)
     shutil.copy(MOJAVE, b)
     root = tmp_path / "r"
-    rc, lines, _ = _image(capsys, a, b, *TOY, *ONE, "--root", root)
+    rc, lines, _ = _image(capsys, a, b, *TOY, "--root", root)
     assert rc == 0
     folder = Path(lines[0]["fits"]).parent
     summary = json.loads((folder / "summary.json").read_text())
@@ -53,20 +52,20 @@ def test_products_are_whole_or_absent_and_reuse_checks_every_checksum(tmp_path, 
     assert np.abs(same[0] - same[1]).max() < 0.01 * np.abs(same[0]).max()
 
     os.remove(folder / "image.fits")  # a deleted product: imaged again, not "reused"
-    rc, again, _ = _image(capsys, a, *TOY, *ONE, "--root", root)
+    rc, again, _ = _image(capsys, a, *TOY, "--root", root)
     assert rc == 0 and not again[0]["reused"] and (folder / "image.fits").exists()
     (folder / "panel.png").write_bytes(b"")  # an emptied one likewise
-    rc, again, _ = _image(capsys, a, *TOY, *ONE, "--root", root)
+    rc, again, _ = _image(capsys, a, *TOY, "--root", root)
     assert rc == 0 and not again[0]["reused"] and (folder / "panel.png").stat().st_size > 0
-    rc, again, _ = _image(capsys, a, *TOY, *ONE, "--root", root)
+    rc, again, _ = _image(capsys, a, *TOY, "--root", root)
     assert rc == 0 and again[0]["reused"]
 
     (folder / "gains.csv").write_text("interval,antenna\n")  # an earlier input's product...
     shutil.copy(EHT, a)  # ...and the input replaced: the stale product goes
-    rc, again, _ = _image(capsys, a, *TOY, *ONE, "--root", root)
+    rc, again, _ = _image(capsys, a, *TOY, "--root", root)
     assert rc == 0 and not again[0]["reused"] and not (folder / "gains.csv").exists()
     a.write_bytes(b"SIMPLE  =  garbage")  # a bad replacement: no old product stays beside nothing
-    rc, again, _ = _image(capsys, a, *TOY, *ONE, "--root", root)
+    rc, again, _ = _image(capsys, a, *TOY, "--root", root)
     assert rc == 1 and sorted(p.name for p in folder.iterdir()) == []
 
 
@@ -75,7 +74,7 @@ def test_products_are_whole_or_absent_and_reuse_checks_every_checksum(tmp_path, 
 def test_summary_and_run_record_are_strict_json(tmp_path, capsys):
     assert _strict(dumps({"a": [float("nan"), {"b": np.float32("inf")}], "c": (1.5, -np.inf)})) == \
         {"a": [None, {"b": None}], "c": [1.5, None]}
-    rc, lines, _ = _image(capsys, MOJAVE, *TOY, *ONE, "--solint", "inf", "--root", tmp_path / "r")
+    rc, lines, _ = _image(capsys, MOJAVE, *TOY, "--solint", "inf", "--root", tmp_path / "r")
     assert rc == 0
     texts = [Path(lines[-1]["run"]).read_text(), (Path(lines[0]["fits"]).parent / "summary.json").read_text()]
     record = _strict(texts[0])
@@ -122,7 +121,7 @@ def test_a_full_disk_stops_the_run_naming_the_file_and_leaves_nothing_half_writt
     if not _full_disk(disk):
         pytest.skip("cannot mount a small tmpfs here (needs root)")
     try:
-        run = subprocess.run([*CLI, "image", str(MOJAVE), *TOY, *ONE, "--root", str(disk)], cwd=REPO,
+        run = subprocess.run([*CLI, "image", str(MOJAVE), *TOY, "--root", str(disk)], cwd=REPO,
                              capture_output=True, text=True, timeout=300)
         assert run.returncode == 2, run.stderr
         assert run.stderr.strip().splitlines()[-1].startswith(f"radio-ddrm: error: {MOJAVE}: cannot write its products")
@@ -137,7 +136,7 @@ def test_an_s3_input_is_imaged_without_actors(s3_bucket, capsys):
     import s3fs
 
     s3fs.S3FileSystem(skip_instance_cache=True).put(str(MOJAVE), f"{s3_bucket[5:]}/in/one.uvfits")
-    rc, lines, err = _image(capsys, f"{s3_bucket}/in/one.uvfits", *TOY, *ONE, "--root", f"{s3_bucket}/out")
+    rc, lines, err = _image(capsys, f"{s3_bucket}/in/one.uvfits", *TOY, "--root", f"{s3_bucket}/out")
     assert rc == 0, err
     assert lines[0]["file"] == f"{s3_bucket}/in/one.uvfits" and lines[0]["fits"].startswith(f"{s3_bucket}/out/")
 
@@ -149,7 +148,7 @@ def test_a_symlink_loop_is_the_same_named_skip_with_and_without_actors(ray_sessi
     os.symlink(loop, loop)
     skipped = []
     for mode in ([], ["--actors", "1"]):
-        rc, lines, err = _image(capsys, loop, *TOY, *ONE, "--root", tmp_path / "r", *mode)
+        rc, lines, err = _image(capsys, loop, *TOY, "--root", tmp_path / "r", *mode)
         assert rc == 1 and "Traceback" not in err, err
         skipped.append(lines[-1]["skipped"])
         assert _strict(Path(lines[-1]["run"]).read_text())["skipped"] == skipped[-1]
@@ -158,23 +157,26 @@ def test_a_symlink_loop_is_the_same_named_skip_with_and_without_actors(ray_sessi
 
 # ---- 13. Ctrl-C ----------------------------------------------------------------------------------------------
 
+def _default_sigint() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_DFL)  # as a terminal's process has it (xdist workers ignore SIGINT)
+
+
 @pytest.mark.parametrize("mode", [[], ["--actors", "1"]])
 def test_ctrl_c_gives_one_line_and_exit_130_in_both_modes(tmp_path, mode):
-    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-    proc = subprocess.Popen([*CLI, "image", str(EHT), "--N", "64", "--K", "200", "--samples", "4", *ONE,
-                             "--root", str(tmp_path / "r"), *mode], cwd=REPO, env=env,
+    proc = subprocess.Popen([*CLI, "image", str(EHT), "--N", "64", "--K", "200", "--samples", "4",
+                             "--field-fractions", "1", "--root", str(tmp_path / "r"), *mode], cwd=REPO,
+                            env={**os.environ, "PYTHONUNBUFFERED": "1"}, preexec_fn=_default_sigint,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    marker = "to image" if mode else None  # the flow logs its plan once the actors are about to start
-    deadline = time.monotonic() + 120
-    if marker:
-        seen = ""
-        while marker not in seen and time.monotonic() < deadline:
+    if mode:  # the flow logs its plan once the actors are about to start
+        seen, deadline = "", time.monotonic() + 120
+        while "to image" not in seen and time.monotonic() < deadline:
             seen += proc.stderr.readline()
         time.sleep(3)
     else:
-        time.sleep(12)  # the prior loaded and the sampler running
+        time.sleep(10)  # the prior loaded and the sampler running
     proc.send_signal(signal.SIGINT)
     out, err = proc.communicate(timeout=120)
     assert proc.returncode == 130, err[-3000:]
     # one line of ours (Prefect's own log lines say the flow crashed; the temporary server's stop follows)
     assert "Traceback" not in err and "radio-ddrm: interrupted: " in err, err[-3000:]
+    assert not list(tmp_path.rglob("summary.json"))
