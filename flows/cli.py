@@ -16,12 +16,15 @@ from typing import Any, Optional, Sequence
 
 from configs import (ARRAY_CHOICES, PREPARE_PRESETS, RECONSTRUCT_PRESETS, SURVEY_PRESETS, TRAIN_PRESETS,
                           prepare_preset, reconstruct_preset, survey_preset, train_preset)
-from configs.image import DEFAULT_FIELD_FRACTIONS, SELFCAL_GAINS, SELFCAL_MODES
+from configs.image import DEFAULT_FIELD_FRACTIONS, SELFCAL_GAINS, SELFCAL_MODES, ImageConfig
 from flows.cli_tools import (export_prior_command, fractions, image_command, non_negative, positive_int, preflight,
                              solint)
 from runtime.environment import configure_local_environment
 
 RAW = argparse.RawDescriptionHelpFormatter
+
+
+IMAGE_DEFAULTS = ImageConfig()  # the image subcommand's help shows the config's own defaults
 
 
 def _given(args: argparse.Namespace, *names: str) -> dict[str, Any]:
@@ -124,7 +127,13 @@ def _reconstruct(args: argparse.Namespace) -> int:
 
 def _report(args: argparse.Namespace) -> int:
     from flows.reconstruct import aggregate_metrics
+    from stores.survey import load_results
 
+    try:  # a missing or damaged store: one line, before any Prefect server starts
+        load_results(args.survey)
+    except Exception as err:  # noqa: BLE001: zarr, fsspec and s3fs raise many kinds for a missing store
+        raise ValueError(f"{args.survey}: not a readable survey store ({type(err).__name__}: "
+                         f"{' '.join(str(err).split())[:200]})") from None
     configure_local_environment()
     out = aggregate_metrics(args.survey, fits=args.fits)
     print(out["markdown"])
@@ -155,13 +164,16 @@ def _survey_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--samples", type=positive_int, help="posterior samples S per observation")
     p.add_argument("--sampler", nargs="+", help="samplers by name, side by side: ddrm, gibbs (default: the preset's)")
     p.add_argument("--sigma-y", dest="sigma_y", nargs="+", type=non_negative,
-                   help="noise levels: std per measured coordinate (model space)")
+                   help="simulated thermal noise: the std of each measured visibility coordinate (real and "
+                        "imaginary part) in units of the image's peak brightness (images scaled to [0, 1]); 0.02 "
+                        "puts the noise per visibility at 2 %% of the peak")
     p.add_argument("--multiscale", action="store_true",
                    help="also radler's multiscale CLEAN, as extra table rows (needs radio-ddrm[classical])")
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="radio-ddrm", description=__doc__, formatter_class=RAW)
+    parser.add_argument("--version", action="version", version=f"radio-ddrm {_version()}")
     sub = parser.add_subparsers(dest="command", required=True)
 
     s = sub.add_parser("survey", formatter_class=RAW, help="the whole survey: prepare, train, reconstruct, report",
@@ -235,8 +247,10 @@ def build_parser() -> argparse.ArgumentParser:
                                "  radio-ddrm image obs.ms   (a Measurement Set: pip install 'radio-ddrm[ms]')\n"
                                "  radio-ddrm image 's3://bucket/obs/*.uvfits' --root s3://bucket/run --ray-address "
                                "127.0.0.1:6390\n"
-                               "Outputs: <root>/images/<file>/image.fits (mean, std, dirty, clean), panel.png, "
-                               "summary.json")
+                               "Outputs, per file, in <root>/images/<run key>/<file name>-<hash>/: <name>-image.fits "
+                               "(the posterior mean restored with the CLEAN beam, Jy/beam), <name>-model.fits (the mean, "
+                               "Jy/pixel), -std, -residual, -psf, -dirty and -clean.fits, image.fits (all in one), "
+                               "panel.png, diagnostics.png, summary.json; <root>/images/<run key>/run.json")
     im.add_argument("files", nargs="+", help="uvfits files or Measurement Set folders")
     im.add_argument("--N", type=positive_int, help="image size in pixels (default 150)")
     im.add_argument("--pixel-scale", dest="pixel_scale",
@@ -246,12 +260,14 @@ def build_parser() -> argparse.ArgumentParser:
                          f"baseline near Nyquist (default {','.join(f'{f:g}' for f in DEFAULT_FIELD_FRACTIONS)}); the "
                          "one whose posterior mean fits the closure phases and amplitudes best is kept. 1 alone: that "
                          "scale, no search")
-    im.add_argument("--weighting", choices=["natural", "uniform", "briggs"])
-    im.add_argument("--robust", type=float, help="Briggs robustness R")
+    im.add_argument("--weighting", choices=["natural", "uniform", "briggs"],
+                    help=f"imaging weights (default {IMAGE_DEFAULTS.weighting})")
+    im.add_argument("--robust", type=float, help=f"Briggs robustness R in [-2, 2] (default {IMAGE_DEFAULTS.robust:g})")
     im.add_argument("--prior", help="packaged prior name or checkpoint URL (default first)")
     im.add_argument("--sampler", default="ddrm", help="sampler by name (default ddrm, with its final data step)")
-    im.add_argument("--K", type=positive_int)
-    im.add_argument("--samples", type=positive_int)
+    im.add_argument("--K", type=positive_int, help=f"diffusion steps K (default {IMAGE_DEFAULTS.K})")
+    im.add_argument("--samples", type=positive_int,
+                    help=f"posterior samples S: the mean, std and significance maps (default {IMAGE_DEFAULTS.samples})")
     im.add_argument("--likelihood", choices=["exact", "gridded"],
                     help="exact (default): the posterior fits the visibilities at their own (u, v); gridded: the "
                          "nearest-cell grid alone (faster, fits the visibilities worse)")
@@ -292,10 +308,37 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 EXIT_INTERRUPTED = 130  # Ctrl-C (SIGINT), as shells report 128 + 2
+EXIT_TERMINATED = 143  # SIGTERM (128 + 15): a scheduler or `kill` stopping the run
+
+
+class Terminated(BaseException):
+    """SIGTERM, raised in the main thread like KeyboardInterrupt, so that the same unwinding runs."""
+
+
+def _on_sigterm(signum, frame) -> None:
+    raise Terminated()
+
+
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("radio-ddrm")
+    except PackageNotFoundError:
+        import ddrm
+
+        return ddrm.__version__
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
     args = build_parser().parse_args(argv)
+    args.argv = argv
+    import signal
+    import threading
+
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, _on_sigterm)
     try:
         return args.func(args)
     except (ValueError, OSError, RuntimeError, ImportError) as err:
@@ -303,10 +346,10 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
 
         print(f"radio-ddrm: error: {redact(err)}", file=sys.stderr)
         return 2
-    except KeyboardInterrupt:
-        print("radio-ddrm: interrupted: finished products are kept, and a rerun does only what is missing",
+    except (KeyboardInterrupt, Terminated) as stop:
+        print("radio-ddrm: interrupted; rerun the same command to resume (finished products are kept)",
               file=sys.stderr)
-        return EXIT_INTERRUPTED
+        return EXIT_TERMINATED if isinstance(stop, Terminated) else EXIT_INTERRUPTED
 
 
 if __name__ == "__main__":

@@ -39,6 +39,7 @@ def image_command(args: argparse.Namespace) -> int:
     from stores.storage import check_writable
     from tasks.image import check_memory
 
+    _some_input_exists(args.files)
     given = {k: getattr(args, k) for k in ("N", "weighting", "robust", "prior", "K", "samples", "noise", "likelihood", "holdout",
                                             "selfcal", "solint", "selfcal_gains", "field_fractions")
              if getattr(args, k) is not None}  # the defaults are ImageConfig's, defined once
@@ -54,6 +55,14 @@ def image_command(args: argparse.Namespace) -> int:
     return _image_files(args, cfg, prior)
 
 
+def _some_input_exists(files: list[str]) -> None:
+    """ValueError (exit 2, one line) when no local input exists: a mistyped path, not a batch with skips.
+    Globs and remote URLs are expanded and checked by the run itself."""
+    local = [f for f in files if "://" not in f and not any(ch in f for ch in "*?[")]
+    if local and len(local) == len(files) and not any(os.path.lexists(f) for f in local):
+        raise ValueError(f"no such input: {', '.join(local[:3])}{' ...' if len(local) > 3 else ''}")
+
+
 def _image_files(args: argparse.Namespace, cfg, prior) -> int:
     import json
 
@@ -61,7 +70,7 @@ def _image_files(args: argparse.Namespace, cfg, prior) -> int:
 
     results, failures = [], []
     for path in args.files:
-        summary = image_or_skip(path, cfg, args.root, prior=prior)
+        summary = image_or_skip(path, cfg, args.root, prior=prior, command=_command_line(args))
         if "error" in summary:
             raise_fatal(summary)
             if cfg.strict:
@@ -79,13 +88,21 @@ def _image_files(args: argparse.Namespace, cfg, prior) -> int:
     return EXIT_SKIPPED if failures else 0
 
 
+def _command_line(args: argparse.Namespace) -> str:
+    """The command as typed (``main`` keeps its argv), quoted for a shell."""
+    import shlex
+
+    return " ".join(shlex.quote(a) for a in ["radio-ddrm", *getattr(args, "argv", sys.argv[1:])])
+
+
 def _image_flow(args: argparse.Namespace, cfg) -> int:
     import json
 
     from flows.image import image_observations
 
     preflight(args, ray=True)
-    out = image_observations(args.files, cfg, root=args.root, ray_address=args.ray_address, num_actors=args.actors)
+    out = image_observations(args.files, cfg, root=args.root, ray_address=args.ray_address, num_actors=args.actors,
+                             command=_command_line(args))
     for row in out["rows"]:
         print(json.dumps(row))
     print(json.dumps({"run": out["run"], "imaged": out["imaged_now"], "reused": out["images"] - out["imaged_now"],

@@ -14,11 +14,11 @@ from tasks.image_pool import image_artifacts, plan_images, run_imager_pool
 @flow(name="image_observations")
 def image_observations(files: Union[str, list[str]], config: Optional[ImageConfig] = None, root: str = "runs",
                        ray_address: Optional[str] = None, num_actors: Optional[int] = None,
-                       storage_options: Optional[dict] = None) -> dict:
+                       storage_options: Optional[dict] = None, command: str = "") -> dict:
     """Image every file to ``<root>/images/<run key>/<file>/`` (image.fits, panel.png, summary.json; see
     ``tasks.image``); returns the summary rows and counts. Bad files are skipped and listed unless
-    ``config.strict``."""
+    ``config.strict``. ``command``: the command line, recorded in the FITS products' HISTORY."""
     config = config or ImageConfig()
     plan = plan_images(files, config, root, storage_options)
-    failures = run_imager_pool(plan, config, root, ray_address, num_actors, storage_options)
+    failures = run_imager_pool(plan, config, root, ray_address, num_actors, storage_options, command)
     return {**image_artifacts(plan, failures, root, storage_options), "imaged_now": len(plan.pending) - len(failures)}

@@ -70,6 +70,7 @@ class Visibilities:
     antenna1: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))  # (n,) uvfits BASELINE
     antenna2: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))  # = 256 a1 + a2
     time_jd: np.ndarray = field(default_factory=lambda: np.zeros(0))  # (n,) DATE (+ its second part), days
+    bandwidth_hz: float = 0.0  # IFs x channels x |channel width| (0: unknown)
 
     @property
     def n(self) -> int:
@@ -258,7 +259,8 @@ def _assemble(path: str, header: fits.Header, cube: np.ndarray, uu: np.ndarray, 
                         int(keep.size), int((~keep).sum()), stokes_from, counts["coordinates"],
                         notes + position_notes + date_notes + _row_notes(counts, rows.known),
                         counts["auto"], counts["antennas"], counts["times"], counts["weights"],
-                        rows.antenna1[row_of], rows.antenna2[row_of], time_jd[row_of])
+                        rows.antenna1[row_of], rows.antenna2[row_of], time_jd[row_of],
+                        float(n_if * n_chan * abs(header.get(f"CDELT{fits_index['FREQ']}", 0.0) or 0.0)))
 
 
 def _position(path: str, header: fits.Header, fits_index: dict) -> tuple[float, float, tuple[str, ...]]:

@@ -35,7 +35,8 @@ def image_wcs(N: int, ra_deg: float, dec_deg: float, pixel_scale_arcsec: float) 
 
 
 def image_hdu(image, *, ra_deg: Optional[float], dec_deg: Optional[float], pixel_scale_arcsec: Optional[float],
-              bunit: str, freq_hz: Optional[float] = None, extra: Optional[dict] = None) -> fits.PrimaryHDU:
+              bunit: str, freq_hz: Optional[float] = None, extra: Optional[dict] = None,
+              bunit_comment: str = "brightness unit") -> fits.PrimaryHDU:
     """A square 2-D image (N, N) (numpy or torch) with WCS, BUNIT and provenance cards.
 
     ``pixel_scale_arcsec`` None (a mask-only array, which has no physical pixel scale): no celestial
@@ -49,7 +50,7 @@ def image_hdu(image, *, ra_deg: Optional[float], dec_deg: Optional[float], pixel
         header["COMMENT"] = "Observed with a mask-only array (a uv mask on the grid): pixels have no sky scale."
     else:
         header = image_wcs(data.shape[0], ra_deg, dec_deg, pixel_scale_arcsec).to_header()
-    header["BUNIT"] = bunit
+    header["BUNIT"] = (bunit, bunit_comment)  # a unit astropy parses ("" for a dimensionless image)
     header["ORIGIN"] = f"radio-ddrm {ddrm.__version__}"
     if freq_hz is not None:
         header["RESTFRQ"] = freq_hz

@@ -29,3 +29,15 @@ def finite(value: Any) -> Any:
 def dumps(value: Any, **kwargs) -> str:
     """Strict JSON text of ``value`` (``finite``); anything JSON has no type for becomes its ``str``."""
     return json.dumps(finite(value), allow_nan=False, default=str, **kwargs)
+
+
+def rounded(value: Any, digits: int, exact: frozenset = frozenset()) -> Any:
+    """``value`` with every float rounded to ``digits`` significant digits, recursively, except the values of
+    keys in ``exact`` (at any depth), which keep every digit."""
+    if isinstance(value, dict):
+        return {k: v if k in exact else rounded(v, digits, exact) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [rounded(v, digits, exact) for v in value]
+    if isinstance(value, (float, np.floating)) and math.isfinite(value) and value != 0:
+        return float(f"{float(value):.{digits}g}")
+    return value

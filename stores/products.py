@@ -3,7 +3,7 @@
 A folder holds products (image.fits, panel.png, gains.csv...) and ``summary.json``, which lists every
 product under "products": its file name, bytes and SHA256. Writing (``commit``): the products are rendered
 to bytes first, by the caller; then the folder's earlier result is cleared (its summary first, then every
-product it listed or that has a known name), each product is written whole (``storage.write_bytes``), and
+other file in the folder, which is one input's under one run key), each product is written whole (``storage.write_bytes``), and
 the summary last. If a write fails, what was written is removed again and ``ProductWriteError`` names the
 input and the folder. A result is taken as done (``verified``) only when its summary exists and every
 product it lists is there with its recorded SHA256: a deleted, emptied or edited product means "image again".
@@ -21,7 +21,6 @@ from stores.jsonio import dumps
 from stores.storage import StorageOptions
 
 SUMMARY = "summary.json"
-KNOWN_PRODUCTS = ("image.fits", "panel.png", "gains.csv")
 
 
 class ProductWriteError(OSError):
@@ -53,13 +52,13 @@ def verified(summary: dict[str, Any], out: str, storage_options: StorageOptions 
 
 
 def clear(out: str, storage_options: StorageOptions = None) -> None:
-    """Remove the folder's result: the summary first (so nothing half-removed reads as done), then every
-    product it listed and every known product name."""
-    old = read_summary(out, storage_options) or {}
-    listed = old.get("products") if isinstance(old.get("products"), dict) else {}
+    """Remove the folder's result: the summary first (so nothing half-removed reads as done), then every other
+    file in it (the folder is one input's under one run key: whatever else is there is a product of it)."""
     storage.remove(storage.join(out, SUMMARY), storage_options)
-    for name in {*map(os.path.basename, listed), *KNOWN_PRODUCTS}:
-        storage.remove(storage.join(out, name), storage_options)
+    fs, path = storage.filesystem(out, storage_options)
+    if fs.exists(path):
+        for f in fs.find(path):
+            fs.rm(f)
 
 
 def commit(out: str, products: dict[str, bytes], summary: dict[str, Any], what: str,

@@ -44,23 +44,25 @@ from ddrm.interferometry.gains import solution_intervals
 from ddrm.samplers import make_generators
 from ddrm.seeding import derive_seed
 from ddrm.selfcal import CalData, SelfCalConfig, is_vlbi
-from reporting.imaging_panel import imaging_panel_png
+from reporting.image_products import people_figures, product_name, render_products, sky_images
 from sources.measurement_set import read_visibilities
 from sources.fits_bounds import available_memory
 from sources.uvfits import Visibilities, VisibilityFileError
 from stores import products, storage
 from stores.checkpoints import Prior, load_prior
 from stores.inputs import local_copy
-from stores.fits_io import beam_cards, cube_header, multi_extension_fits
+from stores.fits_products import Provenance, settings_json
 from stores.storage import StorageOptions
 from tasks.image_scale import image_at_best_scale
 from tasks.image_quality import gains_csv, holdout_chi2, brightness_range, multiscale_components, \
     multiscale_fit, raw_fit, selfcal_summary
 
-from stores.jsonio import dumps
+from stores.jsonio import dumps, rounded
 from stores.products import SUMMARY, ProductWriteError
 
 RUN = "run.json"
+SUMMARY_DIGITS = 6  # significant digits of summary.json's numbers, except those that locate or scale the image:
+EXACT_KEYS = frozenset({"ra_deg", "dec_deg", "pixel_scale_arcsec", "ref_freq_hz"})
 BYTES_PER_PIXEL_CHANNEL = 100  # the denoiser's peak memory per sample, pixel and U-Net base channel (measured:
 #                                1.0-1.7 kB per sample-pixel at base 16, N 128-256, S 4-16, no_grad on CPU)
 
@@ -129,31 +131,12 @@ def calibrated(vis: Visibilities, data: CalData) -> Visibilities:
     return replace(vis, vis=data.vis, weight=data.weight)
 
 
-def render_products(vis: Visibilities, r: ImagingResult, scale: float, cfg: ImageConfig, residual: torch.Tensor,
-                    gains: Optional[bytes]) -> dict[str, bytes]:
-    """File name -> bytes: image.fits (mean, std, dirty, CLEAN, residual), the panel (``reporting.imaging_panel``)
-    and the gains table (gains.csv) if self-calibrated. Nothing is written here."""
-    header = cube_header(cfg.N, vis.ra_deg, vis.dec_deg, scale, vis.ref_freq_hz, vis.date_obs)
-    major, minor = r.beam.fwhm_pixels
-    beam = beam_cards(major, minor, r.beam.position_angle_deg, scale)
-    cards = {"TELESCOP": vis.telescope, "OBJECT": vis.source, "DDRM_K": cfg.K, "SAMPLES": cfg.samples,
-             "FLUXSCL": r.flux_scale, "WEIGHTNG": cfg.weighting}
-    images = {"mean": (r.mean.numpy(), "JY/PIXEL", None), "std": (r.std.numpy(), "JY/PIXEL", None),
-              "dirty": (r.dirty.numpy(), "JY/BEAM", beam), "clean": (r.clean.numpy(), "JY/BEAM", beam),
-              "residual": (residual.numpy(), "JY/BEAM", beam)}
-    area = r.beam.area_pixels  # Jy/pixel -> Jy/beam
-    png = imaging_panel_png({"dirty": r.dirty.numpy(), "CLEAN": r.clean.numpy(), "posterior mean": r.mean.numpy() * area,
-                             "posterior std": r.std.numpy() * area, "residual": residual.numpy()}, scale,
-                            (major, minor), r.beam.position_angle_deg, vis.source or os.path.basename(vis.path))
-    out = {"image.fits": multi_extension_fits(images, header, cards), "panel.png": png}
-    return out if gains is None else {**out, "gains.csv": gains}
-
-
 def image_file(path: str, cfg: ImageConfig, root: str = "runs", storage_options: StorageOptions = None,
-               prior: Optional[Prior] = None, source: Optional[str] = None) -> dict[str, Any]:
+               prior: Optional[Prior] = None, source: Optional[str] = None, command: str = "") -> dict[str, Any]:
     """Image one local file (``source``: its original URL, default ``path``) into its folder of the run
     (``output_dir``), summary.json last; a finished identical result is returned as it is, with
-    ``"reused": True``. Errors about the file are VisibilityFileError naming it."""
+    ``"reused": True``. Errors about the file are VisibilityFileError naming it. ``command``: the command line,
+    recorded in the FITS products' HISTORY."""
     t0 = time.perf_counter()
     source = source or path
     prior = prior or load_prior(cfg.prior, torch.device("cpu"))
@@ -190,16 +173,22 @@ def image_file(path: str, cfg: ImageConfig, root: str = "runs", storage_options:
     residual = nufft_dirty(uv, values - mean_model, imaged.prepared.imaging_weights[imaged.prepared.on], cfg.N, scale)
     ms = multiscale_components((uv, values, None), imaged.prepared.imaging_weights[imaged.prepared.on], r, residual,
                                scale, cfg.N)
-    rendered = render_products(vis, r, scale, cfg, residual, gains_csv(imaged))
-    files = {k: storage.join(out, name) for k, name in (("fits", "image.fits"), ("png", "panel.png"),
-                                                         ("gains", "gains.csv")) if name in rendered}
+    images = sky_images(imaged, residual, cfg.N)
+    name = product_name(source)
+    provenance = Provenance(command, source, sha, prior.sha256, key, settings_json(cfg.to_dict()), applied)
+    rendered = render_products(name=name, vis=vis, raw=raw, imaged=imaged, scale=scale, N=cfg.N, images=images,
+                               model_vis=mean_model, gains=gains_csv(imaged), provenance=provenance,
+                               chi2=(fit["chi2_per_coordinate"], fit["chi2_clean_components"]))
+    files = {k: storage.join(out, f) for k, f in (("fits", "image.fits"), ("png", "panel.png"),
+                                                  ("diagnostics", "diagnostics.png"), ("gains", "gains.csv"),
+                                                  ("image", f"{name}-image.fits")) if f in rendered}
     summary = {"file": source, "input_sha256": sha, "run_key": key, "source": vis.source, "telescope": vis.telescope, "date_obs": vis.date_obs,
                "ra_deg": vis.ra_deg, "dec_deg": vis.dec_deg, "ref_freq_hz": vis.ref_freq_hz, "stokes_from": vis.stokes_from,
                "n_vis": vis.n, "n_flagged": vis.n_flagged, "n_bad_coordinates": vis.n_bad_coordinates,
                "n_autocorrelations": vis.n_autocorrelations, "n_bad_antennas": vis.n_bad_antennas,
                "n_bad_times": vis.n_bad_times, "n_bad_weights": vis.n_bad_weights,
                "warnings": list(vis.warnings), "n_on_grid": obs.grid.n_on, "n_off_grid": obs.grid.n_off,
-               "N": cfg.N, "pixel_scale_arcsec": scale, "pixel_scale_candidates": candidates,
+               "N": cfg.N, "pixel_scale_arcsec": scale, **people_figures(images, imaged, scale), "pixel_scale_candidates": candidates,
                "weighting": cfg.weighting, "robust": cfg.robust,
                "sigma_jy_weights": obs.sigma_weights, "sigma_jy_scatter": obs.sigma_scatter, "noise_used": cfg.noise,
                "flux_scale_jy_per_pixel": r.flux_scale, "flux_scale_initial": r.flux_scale_initial,
@@ -211,7 +200,7 @@ def image_file(path: str, cfg: ImageConfig, root: str = "runs", storage_options:
                "total_flux_clean_jy": r.total_flux_clean, "sampler": cfg.sampler.to_dict(), "K": cfg.K,
                "samples": cfg.samples, "prior": cfg.prior, "prior_sha256": prior.sha256,
                "seconds_sampling": r.seconds, "seconds": time.perf_counter() - t0, **files}
-    summary = products.commit(out, rendered, summary, source, storage_options)
+    summary = products.commit(out, rendered, rounded(summary, SUMMARY_DIGITS, EXACT_KEYS), source, storage_options)
     return {**json.loads(dumps(summary)), "reused": False}
 
 
@@ -224,14 +213,14 @@ def _clear(out: str, source: str, storage_options: StorageOptions) -> None:
 
 
 def image_or_skip(path: str, cfg: ImageConfig, root: str, storage_options: StorageOptions = None,
-                  prior: Optional[Prior] = None) -> dict[str, Any]:
+                  prior: Optional[Prior] = None, command: str = "") -> dict[str, Any]:
     """The summary of ``path`` (local or remote: copied here first), or {"file", "error"} naming it for any
     failure of the file; {"file", "error", "fatal": "output" or "settings"} for a failure of the run (module
     docstring)."""
     with tempfile.TemporaryDirectory() as tmp:
         try:
             local = local_copy(path, storage_options, tmp)
-            return image_file(local, cfg, root, storage_options, prior, source=path)
+            return image_file(local, cfg, root, storage_options, prior, source=path, command=command)
         except ProductWriteError as err:
             return {"file": path, "error": str(err), "fatal": "output"}
         except ImagingSettingsError as err:
@@ -285,9 +274,9 @@ class Imager:
     operator per file, built here)."""
 
     def __init__(self, cfg: ImageConfig, root: str, storage_options: StorageOptions, threads: int,
-                 prior_sha256: Optional[str] = None) -> None:
+                 prior_sha256: Optional[str] = None, command: str = "") -> None:
         torch.set_num_threads(threads)
-        self.cfg, self.root, self.storage_options = cfg, root, storage_options
+        self.cfg, self.root, self.storage_options, self.command = cfg, root, storage_options, command
         # the U-Net on the actor's GPU where it has one; the NUFFT likelihood stays on the CPU (``EpsDenoiser``)
         self.prior = load_prior(cfg.prior, torch.device("cuda" if torch.cuda.is_available() else "cpu"))
         if prior_sha256 and self.prior.sha256 != prior_sha256:
@@ -295,4 +284,4 @@ class Imager:
                              f"({self.prior.sha256[:12]}… here, {prior_sha256[:12]}… verified)")
 
     def image(self, path: str) -> dict[str, Any]:
-        return image_or_skip(path, self.cfg, self.root, self.storage_options, self.prior)
+        return image_or_skip(path, self.cfg, self.root, self.storage_options, self.prior, self.command)

@@ -75,7 +75,8 @@ def plan_images(files, config: ImageConfig, root: str, storage_options: StorageO
 
 @task(cache_policy=NO_CACHE)
 def run_imager_pool(plan: ImagePlan, config: ImageConfig, root: str, ray_address: Optional[str] = None,
-                    num_actors: Optional[int] = None, storage_options: StorageOptions = None) -> list[dict]:
+                    num_actors: Optional[int] = None, storage_options: StorageOptions = None,
+                    command: str = "") -> list[dict]:
     """Image every pending file on a pool of actors, each result persisted by its actor as it finishes;
     returns the failures ({file, error}). A bad file fails the run only with ``config.strict``."""
     logger = get_run_logger()
@@ -87,7 +88,7 @@ def run_imager_pool(plan: ImagePlan, config: ImageConfig, root: str, ray_address
         return None if sha and finished(root, plan.key, path, sha, storage_options) else path
 
     failures: list[dict] = []
-    with actor_pool(RemoteImager, (config, root, storage_options, 1, plan.prior_sha256), len(pending),
+    with actor_pool(RemoteImager, (config, root, storage_options, 1, plan.prior_sha256, command), len(pending),
                     num_actors=num_actors, cpus_per_actor=1, use_gpu=None, what="imaging actors",
                     ray_address=ray_address) as pool:
         for i, result in enumerate(pool.run(pending, lambda a, f: a.image.remote(f), remaining), 1):

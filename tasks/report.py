@@ -135,7 +135,9 @@ def _fits_outputs(survey: str, results: ss.SurveyResults, storage_options: Stora
         obs = array_spec(array).observation
         for name in meta["images"]:
             data = fits_bytes(_image(group, survey, name, i), ra_deg=obs and obs.ra_deg, dec_deg=obs and obs.dec_deg,
-                              pixel_scale_arcsec=scales[array], bunit="image fraction (peak-normalised flux per pixel)",
+                              pixel_scale_arcsec=scales[array], bunit="",  # dimensionless: astropy's units
+                              # read it; what the numbers are goes in BUNIT's comment
+                              bunit_comment="image fraction: peak-normalised flux per pixel",
                               freq_hz=obs and obs.freq_hz,
                               extra={"OBSID": ReconstructConfig.obs_id(array, sigma, K, image), "DDRM_K": K, "PRODUCT": name})
             fname = re.sub(r"[^A-Za-z0-9_.-]+", "_", ReconstructConfig.obs_id(array, sigma, K, image)) + f"_{name}.fits"

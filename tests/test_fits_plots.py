@@ -45,19 +45,22 @@ def test_pictures_are_written(tmp_path):
         assert p.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and p.stat().st_size > 5000
 
 
-def test_the_imaging_panel_shows_five_images_of_at_least_300_px():
+def test_the_imaging_panel_is_two_rows_of_three_at_readme_width_with_clean_and_mean_on_one_scale():
     import io
 
     import matplotlib.image as mpimg
 
-    from reporting.imaging_panel import _unit, imaging_panel_png
+    from reporting.imaging_panel import Panel, _norm, _unit, imaging_panel_png
 
     N = 64
     y, x = np.mgrid[:N, :N] - N // 2
     source = np.exp(-(x ** 2 + y ** 2) / 20.0) + 1e-3 * np.exp(-((x - 10) ** 2 + y ** 2) / 8.0)  # 10³ of range
-    images = {name: source for name in ("dirty", "CLEAN", "posterior mean", "posterior std")}
-    images["residual"] = source - source.mean()
-    png = imaging_panel_png(images, 0.0004, (4.0, 2.5), 30.0, "test")
+    panels = [Panel("dirty", source, "Jy/beam"), Panel("CLEAN", source, "Jy/beam", group="sky"),
+              Panel("posterior mean", 0.5 * source, "Jy/beam", group="sky"), Panel("posterior std", source, "Jy/pixel"),
+              Panel("residual", source - source.mean(), "Jy/beam", "residual"), Panel("mean / std", source, "", "ratio")]
+    png = imaging_panel_png(panels, 0.0004, (4.0, 2.5), 30.0, r"$\frac{a}{$ 8.1 GHz")  # header text: no mathtext
     height, width = mpimg.imread(io.BytesIO(png)).shape[:2]
-    assert height >= 300 and width >= 5 * 300, (height, width)
+    assert 500 <= height <= 700 and 850 <= width <= 950, (height, width)
+    peaks = {"sky": (0.0, 1.0)}
+    assert _norm(panels[1], peaks, 0.02)[0].vmax == _norm(panels[2], peaks, 0.02)[0].vmax == 1.0
     assert _unit(N * 0.0004) == ("mas", 1e-3) and _unit(N * 1.8) == ("arcsec", 1.0) and _unit(64e-6)[0] == "μas"

@@ -43,7 +43,7 @@ def test_flow_images_skips_a_corrupt_file_survives_a_dead_actor_and_resumes(ray_
         assert list(wcs.wcs.ctype) == ["RA---SIN", "DEC--SIN", "FREQ"]
         assert tuple(wcs.wcs.crval[:2]) == pytest.approx((summary["ra_deg"], summary["dec_deg"]))
         assert -wcs.wcs.cdelt[0] * 3600 == pytest.approx(summary["pixel_scale_arcsec"], rel=1e-9)
-        assert hdul[0].header["BUNIT"] == "JY/PIXEL" and hdul["CLEAN"].header["BMAJ"] > 0
+        assert hdul[0].header["BUNIT"] == "Jy/pixel" and hdul["CLEAN"].header["BMAJ"] > 0
         assert hdul[0].header["DATE-OBS"].startswith("2006-06-15")
     stamp = os.path.getmtime(summary["fits"])
     again = image_observations(files, cfg, root=root, num_actors=2)
