@@ -70,7 +70,7 @@ def _image_files(args: argparse.Namespace, cfg, prior) -> int:
 
     results, failures = [], []
     for path in args.files:
-        summary = image_or_skip(path, cfg, args.root, prior=prior, command=_command_line(args))
+        summary = image_or_skip(path, cfg, args.root, prior=prior, command=_command_line(args), show_progress=True)
         if "error" in summary:
             raise_fatal(summary)
             if cfg.strict:

@@ -45,6 +45,7 @@ from ddrm.samplers import make_generators
 from ddrm.seeding import derive_seed
 from ddrm.selfcal import CalData, SelfCalConfig, is_vlbi
 from reporting.image_products import people_figures, product_name, render_products, sky_images
+from reporting.progress import StageBar
 from sources.measurement_set import read_visibilities
 from sources.fits_bounds import available_memory
 from sources.uvfits import Visibilities, VisibilityFileError
@@ -132,11 +133,12 @@ def calibrated(vis: Visibilities, data: CalData) -> Visibilities:
 
 
 def image_file(path: str, cfg: ImageConfig, root: str = "runs", storage_options: StorageOptions = None,
-               prior: Optional[Prior] = None, source: Optional[str] = None, command: str = "") -> dict[str, Any]:
+               prior: Optional[Prior] = None, source: Optional[str] = None, command: str = "",
+               show_progress: bool = False) -> dict[str, Any]:
     """Image one local file (``source``: its original URL, default ``path``) into its folder of the run
     (``output_dir``), summary.json last; a finished identical result is returned as it is, with
     ``"reused": True``. Errors about the file are VisibilityFileError naming it. ``command``: the command line,
-    recorded in the FITS products' HISTORY."""
+    recorded in the FITS products' HISTORY; ``show_progress``: a bar on stderr (``reporting.progress``)."""
     t0 = time.perf_counter()
     source = source or path
     prior = prior or load_prior(cfg.prior, torch.device("cpu"))
@@ -156,18 +158,22 @@ def image_file(path: str, cfg: ImageConfig, root: str = "runs", storage_options:
             raise VisibilityFileError(f"{os.path.basename(path.rstrip('/'))}: {err}") from None
         vis, held, interval, held_interval = vis.subset(~mask), vis.subset(mask), interval[~mask], interval[mask]
     seed = derive_seed(cfg.seed, "image", sha)
+    bar = StageBar(product_name(source), show_progress)
     try:
         selfcal, applied, reason = cfg.selfcal_for(is_vlbi(np.stack([vis.u, vis.v], axis=1), vis.freq_hz))
         data = calibration_data(vis, interval)
         imaged, scale, closures, candidates = image_at_best_scale(vis, cfg, lambda s: image_visibilities(
-            prior, data, settings_for(cfg, s), make_generators([seed]), selfcal))
+            prior, data, settings_for(cfg, s), make_generators([seed]), selfcal), bar.stage)
     except ImagingSettingsError:
+        bar.close()
         raise
     except ValueError as err:  # e.g. no baseline to fit a pixel scale to, no positive CLEAN flux
+        bar.close()
         raise VisibilityFileError(f"{os.path.basename(path.rstrip('/'))}: {err}") from None
     raw, vis, r, obs = vis, calibrated(vis, imaged.data), imaged.result, imaged.prepared.obs
     if held is not None and imaged.selfcal is not None:
         held = calibrated(held, calibration_data(held, held_interval).corrected(imaged.selfcal.solution))
+    bar.stage(len(candidates or [None]), len(candidates or [None]) + 1, "quality figures and products")
     fit, mean_model = raw_fit(vis, r, scale)  # degridded once: the χ² and the residual image share it
     uv, values, _ = imaged.prepared.likelihood_data(imaged.data)
     residual = nufft_dirty(uv, values - mean_model, imaged.prepared.imaging_weights[imaged.prepared.on], cfg.N, scale)
@@ -201,6 +207,7 @@ def image_file(path: str, cfg: ImageConfig, root: str = "runs", storage_options:
                "samples": cfg.samples, "prior": cfg.prior, "prior_sha256": prior.sha256,
                "seconds_sampling": r.seconds, "seconds": time.perf_counter() - t0, **files}
     summary = products.commit(out, rendered, rounded(summary, SUMMARY_DIGITS, EXACT_KEYS), source, storage_options)
+    bar.close()
     return {**json.loads(dumps(summary)), "reused": False}
 
 
@@ -213,14 +220,15 @@ def _clear(out: str, source: str, storage_options: StorageOptions) -> None:
 
 
 def image_or_skip(path: str, cfg: ImageConfig, root: str, storage_options: StorageOptions = None,
-                  prior: Optional[Prior] = None, command: str = "") -> dict[str, Any]:
+                  prior: Optional[Prior] = None, command: str = "", show_progress: bool = False) -> dict[str, Any]:
     """The summary of ``path`` (local or remote: copied here first), or {"file", "error"} naming it for any
     failure of the file; {"file", "error", "fatal": "output" or "settings"} for a failure of the run (module
     docstring)."""
     with tempfile.TemporaryDirectory() as tmp:
         try:
             local = local_copy(path, storage_options, tmp)
-            return image_file(local, cfg, root, storage_options, prior, source=path, command=command)
+            return image_file(local, cfg, root, storage_options, prior, source=path, command=command,
+                              show_progress=show_progress)
         except ProductWriteError as err:
             return {"file": path, "error": str(err), "fatal": "output"}
         except ImagingSettingsError as err:

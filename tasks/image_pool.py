@@ -18,6 +18,7 @@ from prefect.cache_policies import NO_CACHE
 
 from configs.image import ImageConfig
 from reporting.artifacts import artifact_key, png_markdown
+from reporting.progress import progress_artifact, update_progress
 from runtime.actor_pool import actor_pool
 from stores import storage
 from stores.inputs import expand_files
@@ -88,10 +89,12 @@ def run_imager_pool(plan: ImagePlan, config: ImageConfig, root: str, ray_address
         return None if sha and finished(root, plan.key, path, sha, storage_options) else path
 
     failures: list[dict] = []
+    artifact = progress_artifact(artifact_key("images", "progress"), f"{len(pending)} files to image")
     with actor_pool(RemoteImager, (config, root, storage_options, 1, plan.prior_sha256, command), len(pending),
                     num_actors=num_actors, cpus_per_actor=1, use_gpu=None, what="imaging actors",
                     ray_address=ray_address) as pool:
         for i, result in enumerate(pool.run(pending, lambda a, f: a.image.remote(f), remaining), 1):
+            update_progress(artifact, i / len(pending))
             if "error" in result:
                 raise_fatal(result)
                 logger.warning("skipped %s", result["error"])

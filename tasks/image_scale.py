@@ -25,6 +25,7 @@ import numpy as np
 from configs.image import ImageConfig, ImagingSettingsError
 from ddrm.imaging import Imaged
 from ddrm.interferometry.gridding import MAX_OVERSAMPLING, fit_pixel_scale, min_pixel_scale
+from reporting.progress import angle
 from sources.uvfits import Visibilities
 from tasks.image_quality import closure_fit
 
@@ -59,13 +60,16 @@ def best_candidate(scores: Sequence[float]) -> int:
     return min(finite)[1] if finite else 0
 
 
-def image_at_best_scale(vis: Visibilities, cfg: ImageConfig, image_at: Callable[[float], Imaged]
+def image_at_best_scale(vis: Visibilities, cfg: ImageConfig, image_at: Callable[[float], Imaged],
+                        on_stage: Callable[[int, int, str], None] = lambda done, total, what: None
                         ) -> tuple[Imaged, float, dict[str, Any], Optional[list[dict[str, Any]]]]:
     """(the kept result of ``image_at(scale)``, its scale, its ``closure_fit`` against the raw ``vis``, the
-    candidates' record or None when only one scale was possible)."""
+    candidates' record or None when only one scale was possible); ``on_stage(done, total, what)`` is told
+    before each field (total: the fields and one stage for the products after them)."""
     scales = candidate_scales(vis, cfg)
     kept, record = None, []
-    for scale in scales:
+    for i, scale in enumerate(scales):
+        on_stage(i, len(scales) + 1, f"field {i + 1}/{len(scales)}, pixel {angle(scale)}")
         imaged = image_at(scale)
         fit = closure_fit(vis, imaged, scale)
         record.append({"pixel_scale_arcsec": scale, "closure_score": closure_score(fit),

@@ -26,6 +26,7 @@ from stores.checkpoints import PriorMeta, latest_checkpoint, load_prior, read_me
 from configs import TrainConfig, stable_hash
 from stores.dataset import Dataset
 from reporting.artifacts import artifact_key, png_markdown
+from reporting.progress import progress_artifact, update_progress
 from reporting.plots import image_grid_png, loss_curve_png
 from runtime.ray_cluster import ensure_ray, plan_workers
 from runtime.train_backend import LoopbackTorchConfig
@@ -94,7 +95,7 @@ def _ray_storage(url: str, storage_options: StorageOptions) -> dict[str, Any]:
 HISTORY_EVERY_S = 60.0
 
 
-def _poll(progress, total: int, stop: threading.Event, rows: list, logger, persist) -> None:
+def _poll(progress, total: int, stop: threading.Event, rows: list, logger, persist, artifact=None) -> None:
     """Stream rank 0's rows into the log, and persist the history about once a minute, so a run killed
     mid-way keeps its loss curve (``persist(rows)`` merges into history.json)."""
     saved_at = time.monotonic()
@@ -104,6 +105,8 @@ def _poll(progress, total: int, stop: threading.Event, rows: list, logger, persi
             rows.append(row)
             logger.info("step %d/%d  loss %.5f  lr %.2e  %.1f samples/s (%d workers)", row["step"], total,
                         row["loss"], row["lr"], row["samples_per_s"], row["world_size"])
+        if new:
+            update_progress(artifact, new[-1]["step"] / max(total, 1))  # the Prefect UI's progress bar
         if new and time.monotonic() - saved_at > HISTORY_EVERY_S:
             persist(list(rows))
             saved_at = time.monotonic()
@@ -141,8 +144,9 @@ def fit_prior(config: TrainConfig, plan: TrainPlan, dataset: str, ray_address: O
     rows: list[dict] = []
     stop = threading.Event()
     persist = lambda r: _merge_history(plan.run_dir, r, storage_options)  # noqa: E731
-    poller = threading.Thread(target=_poll, args=(progress, config.optim.steps, stop, rows, logger, persist),
-                              daemon=True)
+    artifact = progress_artifact(artifact_key("training", "progress"), f"{config.optim.steps} steps")
+    poller = threading.Thread(target=_poll, args=(progress, config.optim.steps, stop, rows, logger, persist,
+                                                  artifact), daemon=True)
     poller.start()
     failed = True
     try:
