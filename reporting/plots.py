@@ -95,25 +95,36 @@ def _png(fig) -> bytes:
 
 
 def gallery_png(panels: Sequence[Sequence[np.ndarray]], row_labels: Sequence[str], col_labels: Sequence[str]) -> bytes:
-    """Rows of images (truth, dirty, CLEAN, mean, std, residual...): [0, 1] panels share a sqrt stretch;
-    a column named 'residual' is diverging and 'posterior std' has its own scale."""
+    """Rows of images (truth, dirty, CLEAN, mean, std, residual...), each with a colourbar: [0, 1] panels share
+    a sqrt stretch; a 'dirty' column gets its own robust scale (0.5th-99.8th percentile: a dirty image is not
+    in [0, 1], and its sidelobes go negative); a 'residual' column is diverging at ± its 99th percentile of
+    |residual| (a few pixels would otherwise wash the rest out); 'posterior std' has its own scale. Row
+    labels (one per line at spaces) sit left of each row."""
     nrows, ncols = len(panels), len(col_labels)
-    fig, axes = plt.subplots(max(nrows, 1), ncols, figsize=(1.9 * ncols, 1.9 * max(nrows, 1)), squeeze=False)
+    fig, axes = plt.subplots(max(nrows, 1), ncols, figsize=(2.3 * ncols + 0.6, 2.05 * max(nrows, 1) + 0.3),
+                             squeeze=False)
     for r, row in enumerate(panels):
         for c, image in enumerate(row):
             ax, label = axes[r, c], col_labels[c]
+            image = np.asarray(image, np.float64)
             if label == "residual":
-                lim = float(np.abs(image).max()) or 1.0
-                ax.imshow(image, cmap="RdBu_r", vmin=-lim, vmax=lim, origin="lower")
+                lim = float(np.percentile(np.abs(image), 99)) or float(np.abs(image).max()) or 1.0
+                shown = ax.imshow(image, cmap="RdBu_r", vmin=-lim, vmax=lim, origin="lower")
             elif label == "posterior std":
-                ax.imshow(image, cmap="viridis", origin="lower")
+                shown = ax.imshow(image, cmap="viridis", origin="lower")
+            elif label == "dirty":
+                lo, hi = np.percentile(image, [0.5, 99.8])
+                shown = ax.imshow(image, cmap="inferno", vmin=lo, vmax=hi if hi > lo else lo + 1, origin="lower")
             else:
-                ax.imshow(np.sqrt(np.clip(image, 0, 1)), cmap="inferno", vmin=0, vmax=1, origin="lower")
+                shown = ax.imshow(np.sqrt(np.clip(image, 0, 1)), cmap="inferno", vmin=0, vmax=1, origin="lower")
+            bar = fig.colorbar(shown, ax=ax, fraction=0.046, pad=0.03)
+            bar.ax.tick_params(labelsize=6)
             ax.set_xticks([]), ax.set_yticks([])
             if r == 0:
-                ax.set_title(label, fontsize=9)
+                ax.set_title(label + (" (sqrt)" if label not in ("residual", "posterior std", "dirty") else ""),
+                             fontsize=9)
             if c == 0:
-                ax.set_ylabel(row_labels[r], fontsize=7)
+                ax.set_ylabel(row_labels[r].replace(" ", "\n"), fontsize=8)
     fig.tight_layout()
     return _png(fig)
 
