@@ -33,13 +33,13 @@ def product_name(source: str) -> str:
     return name
 
 
-def sky_images(imaged: Imaged, residual: torch.Tensor, N: int) -> dict[str, np.ndarray]:
-    """name -> (N, N) of ``stores.fits_products.PRODUCTS``."""
+def sky_images(imaged: Imaged, residual: torch.Tensor, N: int, extra: Optional[dict] = None) -> dict[str, np.ndarray]:
+    """name -> (N, N) of ``stores.fits_products.PRODUCTS`` (``extra``: the structure maps, the recalibrated std)."""
     r = imaged.result
     mean = r.mean.numpy().astype(np.float64)
     return {"image": restored(mean, r.beam.image(N).numpy()), "model": mean, "std": r.std.numpy(),
             "residual": residual.numpy(), "psf": centred_psf(imaged.prepared.psf.numpy(), N),
-            "dirty": r.dirty.numpy(), "clean": r.clean.numpy()}
+            "dirty": r.dirty.numpy(), "clean": r.clean.numpy(), **(extra or {})}
 
 
 def people_figures(images: dict[str, np.ndarray], imaged: Imaged, scale: float) -> dict[str, Any]:
@@ -56,7 +56,8 @@ def people_figures(images: dict[str, np.ndarray], imaged: Imaged, scale: float) 
 
 def render_products(*, name: str, vis: Visibilities, raw: Visibilities, imaged: Imaged, scale: float, N: int,
                     images: dict[str, np.ndarray], model_vis: np.ndarray, gains: Optional[bytes],
-                    provenance: Provenance, chi2: tuple[float, float]) -> dict[str, bytes]:
+                    provenance: Provenance, chi2: tuple[float, float],
+                    heldout_z: Optional[np.ndarray] = None) -> dict[str, bytes]:
     """File name -> bytes of every product (module docstring); ``model_vis`` the mean's visibilities at the
     imaged data (``imaged.prepared.likelihood_data``); ``chi2`` (the mean's, CLEAN's) on the raw data."""
     r = imaged.result
@@ -64,7 +65,7 @@ def render_products(*, name: str, vis: Visibilities, raw: Visibilities, imaged: 
     cards = beam_cards(major, minor, r.beam.position_angle_deg, scale)
     beam_deg = (cards["BMAJ"], cards["BMIN"], cards["BPA"])
     out = {}
-    for product in PRODUCTS:
+    for product in (p for p in PRODUCTS if p in images):
         header = product_header(N, ra_deg=vis.ra_deg, dec_deg=vis.dec_deg, pixel_scale_arcsec=scale,
                                 freq_hz=vis.ref_freq_hz, bandwidth_hz=vis.bandwidth_hz, date_obs=vis.date_obs,
                                 telescope=vis.telescope, source=vis.source, bunit=UNITS[product],
@@ -73,7 +74,7 @@ def render_products(*, name: str, vis: Visibilities, raw: Visibilities, imaged: 
     out["image.fits"] = _multi_extension(vis, r, scale, N, images, cards)
     title = _title(vis, chi2)
     out["panel.png"] = _panel(images, r.beam, scale, title)
-    out["diagnostics.png"] = _diagnostics(vis, raw, imaged, scale, model_vis, title)
+    out["diagnostics.png"] = _diagnostics(vis, raw, imaged, scale, model_vis, title, heldout_z)
     return out if gains is None else {**out, "gains.csv": gains}
 
 
@@ -92,18 +93,17 @@ def _title(vis: Visibilities, chi2: tuple[float, float]) -> str:
 
 
 def _panel(images: dict[str, np.ndarray], beam, scale: float, title: str) -> bytes:
-    std = np.maximum(images["std"], 1e-12 * max(float(images["std"].max()), 1e-30))
     panels = [Panel("dirty", images["dirty"], "Jy/beam"), Panel("CLEAN, restored", images["clean"], "Jy/beam",
                                                                 group="restored"),
               Panel("mean, restored", images["image"], "Jy/beam", group="restored"),
               Panel("posterior std", images["std"], "Jy/pixel"), Panel("residual", images["residual"], "Jy/beam",
                                                                       "residual"),
-              Panel("mean / std", np.clip(images["model"] / std, 0, None), "", "ratio")]
+              Panel("mean / std", np.clip(images["significance"], 0, None), "", "ratio")]
     return imaging_panel_png(panels, scale, beam.fwhm_pixels, beam.position_angle_deg, title)
 
 
 def _diagnostics(vis: Visibilities, raw: Visibilities, imaged: Imaged, scale: float, model_vis: np.ndarray,
-                 title: str) -> bytes:
+                 title: str, heldout_z: Optional[np.ndarray]) -> bytes:
     uv, values, weights = imaged.prepared.likelihood_data(imaged.data)
     on = imaged.prepared.on
     raw_uv = np.stack([raw.u, raw.v], axis=1)[on]
@@ -116,4 +116,4 @@ def _diagnostics(vis: Visibilities, raw: Visibilities, imaged: Imaged, scale: fl
         t = raw.time_jd[on][cl.triangles[:, 0]]
         hours = (t - t.min()) * 24
     return diagnostics_png(np.asarray(uv), np.asarray(values), np.asarray(weights), np.asarray(model_vis), hours,
-                           resid, title)
+                           resid, title, heldout_z)

@@ -1,11 +1,14 @@
 """Diagnostics of one imaged observation, in the habit of ehtim's ``plotall``: the data's amplitude and phase
 against uv distance with the posterior mean's model visibilities over them, the normalised residuals of the
-visibilities, (V - M)/σ with σ = 1/√w per real coordinate, against N(0, 1), and the closure-phase residuals
+visibilities, (V - M)/σ with σ = 1/√w per real coordinate, against N(0, 1) (with ``--holdout``, the
+held-out posterior predictive z of ``ddrm.interferometry.predictive`` beside them), and the closure-phase
+residuals
 wrap(φ_C - φ_C^model)/σ_φ against time."""
 
 from __future__ import annotations
 
 import io
+from typing import Optional
 
 import matplotlib
 
@@ -15,7 +18,8 @@ import numpy as np  # noqa: E402
 
 
 def diagnostics_png(uv: np.ndarray, vis: np.ndarray, weight: np.ndarray, model: np.ndarray,
-                    closure_time_h: np.ndarray, closure_residual: np.ndarray, title: str) -> bytes:
+                    closure_time_h: np.ndarray, closure_residual: np.ndarray, title: str,
+                    heldout_z: Optional[np.ndarray] = None) -> bytes:
     """PNG of 2×2 panels: uv (n, 2) wavelengths, data ``vis`` (n,) Jy with weights (n,) and the mean's
     ``model`` (n,); closure-phase residuals in σ (T,) at hours ``closure_time_h`` (T,) (may be empty)."""
     dist = np.hypot(uv[:, 0], uv[:, 1]) / 1e9  # Gλ
@@ -35,6 +39,9 @@ def diagnostics_png(uv: np.ndarray, vis: np.ndarray, weight: np.ndarray, model: 
     bins = np.linspace(-5, 5, 51)
     resid.hist(np.clip(z, -5, 5), bins=bins, density=True, color="0.6", label=f"rms {np.sqrt(np.mean(z ** 2)):.2f}")
     grid = np.linspace(-5, 5, 201)
+    if heldout_z is not None and len(heldout_z):
+        resid.hist(np.clip(heldout_z, -5, 5), bins=bins, density=True, histtype="step", color="C1", lw=1.5,
+                   label=f"held-out z ({np.mean(np.abs(heldout_z) < 1):.2f} in ±1)")
     resid.plot(grid, np.exp(-grid ** 2 / 2) / np.sqrt(2 * np.pi), color="C0", label="N(0, 1)")
     resid.set(xlabel="(V - M) / σ", ylabel="density", title="visibility residuals")
     resid.legend(fontsize=7)

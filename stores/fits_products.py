@@ -7,6 +7,8 @@
     <name>-psf.fits        the point-spread function, peak 1 at the phase centre
     <name>-dirty.fits      the dirty image, Jy/beam
     <name>-clean.fits      Hogbom CLEAN's restored image (components ⊛ beam + residual), Jy/beam
+    <name>-significance.fits, <name>-detection.fits    mean/std, and P(x > 3 off-source rms) per pixel
+    <name>-std-recalibrated.fits   with --holdout: the std times the conformal scale of the held-out check
 
 Each is a primary HDU of four axes (RA---SIN, DEC--SIN, FREQ with CDELT3 the bandwidth, STOKES = I), with
 BUNIT, BMAJ/BMIN/BPA (degrees), DATE-OBS, OBJECT, TELESCOP, and provenance: keywords with comments for the
@@ -30,13 +32,16 @@ from astropy.wcs import WCS
 
 import ddrm
 
-PRODUCTS = ("image", "model", "std", "residual", "psf", "dirty", "clean")
+PRODUCTS = ("image", "model", "std", "residual", "psf", "dirty", "clean", "significance", "detection",
+            "std-recalibrated")
 UNITS = {"image": "Jy/beam", "model": "Jy/pixel", "std": "Jy/pixel", "residual": "Jy/beam", "psf": "",
-         "dirty": "Jy/beam", "clean": "Jy/beam"}
+         "dirty": "Jy/beam", "clean": "Jy/beam", "significance": "", "detection": "", "std-recalibrated": "Jy/pixel"}
 WHAT = {"image": "posterior mean restored: mean conv. CLEAN beam (no residual added)",
         "model": "posterior mean (sky model)", "std": "posterior standard deviation",
         "residual": "dirty image of the data minus the mean's visibilities", "psf": "point-spread function (peak 1)",
-        "dirty": "dirty image", "clean": "Hogbom CLEAN restored (components conv. beam + residual)"}
+        "dirty": "dirty image", "clean": "Hogbom CLEAN restored (components conv. beam + residual)",
+        "significance": "posterior mean / posterior std", "detection": "P(x > 3 off-source rms), share of samples",
+        "std-recalibrated": "std x conformal scale from held-out data"}
 SETTING_KEYS = {"N": ("NPIX", "image size in pixels"), "K": ("DDRM_K", "diffusion steps K"),
                 "samples": ("SAMPLES", "posterior samples S"), "weighting": ("WEIGHTNG", "imaging weighting"),
                 "robust": ("ROBUST", "Briggs robustness"), "noise": ("NOISESRC", "sigma from weights or scatter"),

@@ -54,6 +54,7 @@ from stores.checkpoints import Prior, load_prior
 from stores.inputs import local_copy
 from stores.fits_products import Provenance, settings_json
 from stores.storage import StorageOptions
+from tasks.image_predictive import predictive_summary, structure_maps
 from tasks.image_scale import image_at_best_scale
 from tasks.image_quality import gains_csv, holdout_chi2, brightness_range, multiscale_components, \
     multiscale_fit, raw_fit, selfcal_summary
@@ -157,6 +158,7 @@ def image_file(path: str, cfg: ImageConfig, root: str = "runs", storage_options:
         except ValueError as err:
             raise VisibilityFileError(f"{os.path.basename(path.rstrip('/'))}: {err}") from None
         vis, held, interval, held_interval = vis.subset(~mask), vis.subset(mask), interval[~mask], interval[mask]
+    held_raw = held
     seed = derive_seed(cfg.seed, "image", sha)
     bar = StageBar(product_name(source), show_progress)
     try:
@@ -179,12 +181,16 @@ def image_file(path: str, cfg: ImageConfig, root: str = "runs", storage_options:
     residual = nufft_dirty(uv, values - mean_model, imaged.prepared.imaging_weights[imaged.prepared.on], cfg.N, scale)
     ms = multiscale_components((uv, values, None), imaged.prepared.imaging_weights[imaged.prepared.on], r, residual,
                                scale, cfg.N)
-    images = sky_images(imaged, residual, cfg.N)
+    check, conformal, heldout_z = predictive_summary(held, held_raw, raw, imaged, scale, seed)
+    extra = structure_maps(imaged)
+    if conformal is not None:
+        extra["std-recalibrated"] = r.std.numpy() * conformal
+    images = sky_images(imaged, residual, cfg.N, extra)
     name = product_name(source)
     provenance = Provenance(command, source, sha, prior.sha256, key, settings_json(cfg.to_dict()), applied)
     rendered = render_products(name=name, vis=vis, raw=raw, imaged=imaged, scale=scale, N=cfg.N, images=images,
                                model_vis=mean_model, gains=gains_csv(imaged), provenance=provenance,
-                               chi2=(fit["chi2_per_coordinate"], fit["chi2_clean_components"]))
+                               chi2=(fit["chi2_per_coordinate"], fit["chi2_clean_components"]), heldout_z=heldout_z)
     files = {k: storage.join(out, f) for k, f in (("fits", "image.fits"), ("png", "panel.png"),
                                                   ("diagnostics", "diagnostics.png"), ("gains", "gains.csv"),
                                                   ("image", f"{name}-image.fits")) if f in rendered}
@@ -201,7 +207,7 @@ def image_file(path: str, cfg: ImageConfig, root: str = "runs", storage_options:
                "sigma_y_model": r.sigma_y, "likelihood": r.likelihood, **fit,
                "chi2_gridded_cells": r.chi2_gridded, **holdout_chi2(held, r, scale, cfg, ms), **brightness_range(r),
                **multiscale_fit(vis, ms, scale), **selfcal_summary(raw, imaged, scale, applied, reason),
-               **closures,
+               **closures, **check,
                "total_flux_jy": r.total_flux,
                "total_flux_clean_jy": r.total_flux_clean, "sampler": cfg.sampler.to_dict(), "K": cfg.K,
                "samples": cfg.samples, "prior": cfg.prior, "prior_sha256": prior.sha256,

@@ -111,3 +111,20 @@ def test_the_command_line_says_its_version_defaults_and_stops_early_with_one_lin
     err = capsys.readouterr().err
     assert err.strip() == f"radio-ddrm: error: no such input: {tmp_path / 'a.uvfits'}, {tmp_path / 'b.uvfits'}"
     assert not (tmp_path / "r" / "images").exists()
+
+
+@needs_files
+def test_a_held_out_check_with_its_recalibrated_std_and_the_structure_maps(tmp_path, capsys):
+    rc, lines, _ = _image(capsys, MOJAVE, *TOY, "--samples", "2", "--holdout", "0.2", "--root", tmp_path / "r")
+    assert rc == 0
+    folder = Path(lines[0]["fits"]).parent
+    check = json.loads((folder / "summary.json").read_text())["predictive_check"]
+    for name in ("visibilities", "closure_phases", "log_closure_amplitudes", "recalibrated_cross_fitted"):
+        assert check[name]["n"] > 100 and 0 <= check[name]["coverage_68"] <= check[name]["coverage_95"] <= 1, name
+    c = check["conformal_scale"]
+    std, recalibrated = (fits.getdata(folder / f"mojave-{p}.fits")[0, 0] for p in ("std", "std-recalibrated"))
+    assert np.allclose(recalibrated, c * std, rtol=2e-6) and "conformal" in fits.getheader(
+        folder / "mojave-std-recalibrated.fits")["PRODUCT"] + fits.getheader(folder / "mojave-std-recalibrated.fits")\
+        .comments["PRODUCT"]
+    detection = fits.getdata(folder / "mojave-detection.fits")[0, 0]
+    assert set(np.unique(detection)) <= {0.0, 0.5, 1.0} and detection.max() == 1.0  # shares of 2 samples
