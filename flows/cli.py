@@ -273,7 +273,8 @@ def build_parser() -> argparse.ArgumentParser:
                          "nearest-cell grid alone (faster, fits the visibilities worse)")
     im.add_argument("--holdout", type=float,
                     help="hold out this fraction of the data in whole (baseline x scan) blocks, image from the "
-                         "rest, and report the held-out chi2 of the mean, CLEAN and the zero image (default 0)")
+                         "rest, and report the held-out chi2 of the mean, CLEAN and the zero image, and the posterior "
+                         "predictive check of the error bars with a recalibrated std map (default 0)")
     im.add_argument("--selfcal", choices=("auto",) + SELFCAL_MODES,
                     help="antenna gains solved with the image (default auto: phase for VLBI files, a baseline over "
                          "200 km, none otherwise); the gains go to gains.csv, closure chi2 to the summary")
@@ -282,7 +283,8 @@ def build_parser() -> argparse.ArgumentParser:
                     help="mode (default): one gain solution for all samples; draw: each sample's gains drawn from "
                          "their posterior, so the std includes the gains' uncertainty")
     im.add_argument("--noise", choices=["weights", "scatter"],
-                    help="σ from the data weights or from the scatter within uv cells")
+                    help=f"thermal σ (Jy) from the data weights or from the scatter within uv cells "
+                         f"(default {IMAGE_DEFAULTS.noise})")
     im.add_argument("--root", default="runs", help="output root (default runs)")
     im.add_argument("--strict", action="store_true", help="fail on a bad file instead of skipping it")
     im.add_argument("--ray-address", dest="ray_address",
