@@ -12,8 +12,9 @@ from tqdm import tqdm
 
 
 class StageBar:
-    """A bar over one file's stages, created at the first ``stage`` call (when their count is known); ``show``
-    False makes every call a no-op (actors, library callers)."""
+    """A bar over one file's stages, created at the first ``stage`` call (when their count is known), drawn
+    only where stderr is a terminal (not into logs or pipes); ``show`` False makes every call a no-op (actors,
+    library callers)."""
 
     def __init__(self, name: str, show: bool) -> None:
         self.name, self.show, self.bar = name, show, None
@@ -23,7 +24,7 @@ class StageBar:
         if not self.show:
             return
         if self.bar is None:
-            self.bar = tqdm(total=total, file=sys.stderr, unit="stage", leave=False,
+            self.bar = tqdm(total=total, file=sys.stderr, unit="stage", leave=False, disable=None,  # a terminal only
                             bar_format="{desc} (stage {n}/{total}) [{elapsed}<{remaining}]")
         self.bar.n = done
         self.bar.set_description_str(f"{self.name}: {what}", refresh=True)

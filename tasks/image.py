@@ -161,60 +161,60 @@ def image_file(path: str, cfg: ImageConfig, root: str = "runs", storage_options:
     held_raw = held
     seed = derive_seed(cfg.seed, "image", sha)
     bar = StageBar(product_name(source), show_progress)
-    try:
-        selfcal, applied, reason = cfg.selfcal_for(is_vlbi(np.stack([vis.u, vis.v], axis=1), vis.freq_hz))
-        data = calibration_data(vis, interval)
-        imaged, scale, closures, candidates = image_at_best_scale(vis, cfg, lambda s: image_visibilities(
-            prior, data, settings_for(cfg, s), make_generators([seed]), selfcal), bar.stage)
-    except ImagingSettingsError:
+    try:  # the bar is closed however the imaging ends (an error, Ctrl-C), so a message starts its own line
+        try:
+            selfcal, applied, reason = cfg.selfcal_for(is_vlbi(np.stack([vis.u, vis.v], axis=1), vis.freq_hz))
+            data = calibration_data(vis, interval)
+            imaged, scale, closures, candidates = image_at_best_scale(vis, cfg, lambda s: image_visibilities(
+                prior, data, settings_for(cfg, s), make_generators([seed]), selfcal), bar.stage)
+        except ImagingSettingsError:
+            raise
+        except ValueError as err:  # e.g. no baseline to fit a pixel scale to, no positive CLEAN flux
+            raise VisibilityFileError(f"{os.path.basename(path.rstrip('/'))}: {err}") from None
+        raw, vis, r, obs = vis, calibrated(vis, imaged.data), imaged.result, imaged.prepared.obs
+        if held is not None and imaged.selfcal is not None:
+            held = calibrated(held, calibration_data(held, held_interval).corrected(imaged.selfcal.solution))
+        bar.stage(len(candidates or [None]), len(candidates or [None]) + 1, "quality figures and products")
+        fit, mean_model = raw_fit(vis, r, scale)  # degridded once: the χ² and the residual image share it
+        uv, values, _ = imaged.prepared.likelihood_data(imaged.data)
+        residual = nufft_dirty(uv, values - mean_model, imaged.prepared.imaging_weights[imaged.prepared.on], cfg.N, scale)
+        ms = multiscale_components((uv, values, None), imaged.prepared.imaging_weights[imaged.prepared.on], r, residual,
+                                   scale, cfg.N)
+        check, conformal, heldout_z = predictive_summary(held, held_raw, raw, imaged, scale, seed)
+        extra = structure_maps(imaged)
+        if conformal is not None:
+            extra["std-recalibrated"] = r.std.numpy() * conformal
+        images = sky_images(imaged, residual, cfg.N, extra)
+        name = product_name(source)
+        provenance = Provenance(command, source, sha, prior.sha256, key, settings_json(cfg.to_dict()), applied)
+        rendered = render_products(name=name, vis=vis, raw=raw, imaged=imaged, scale=scale, N=cfg.N, images=images,
+                                   model_vis=mean_model, gains=gains_csv(imaged), provenance=provenance,
+                                   chi2=(fit["chi2_per_coordinate"], fit["chi2_clean_components"]), heldout_z=heldout_z)
+        files = {k: storage.join(out, f) for k, f in (("fits", "image.fits"), ("png", "panel.png"),
+                                                      ("diagnostics", "diagnostics.png"), ("gains", "gains.csv"),
+                                                      ("image", f"{name}-image.fits")) if f in rendered}
+        summary = {"file": source, "input_sha256": sha, "run_key": key, "source": vis.source, "telescope": vis.telescope, "date_obs": vis.date_obs,
+                   "ra_deg": vis.ra_deg, "dec_deg": vis.dec_deg, "ref_freq_hz": vis.ref_freq_hz, "stokes_from": vis.stokes_from,
+                   "n_vis": vis.n, "n_flagged": vis.n_flagged, "n_bad_coordinates": vis.n_bad_coordinates,
+                   "n_autocorrelations": vis.n_autocorrelations, "n_bad_antennas": vis.n_bad_antennas,
+                   "n_bad_times": vis.n_bad_times, "n_bad_weights": vis.n_bad_weights,
+                   "warnings": list(vis.warnings), "n_on_grid": obs.grid.n_on, "n_off_grid": obs.grid.n_off,
+                   "N": cfg.N, "pixel_scale_arcsec": scale, **people_figures(images, imaged, scale), "pixel_scale_candidates": candidates,
+                   "weighting": cfg.weighting, "robust": cfg.robust,
+                   "sigma_jy_weights": obs.sigma_weights, "sigma_jy_scatter": obs.sigma_scatter, "noise_used": cfg.noise,
+                   "flux_scale_jy_per_pixel": r.flux_scale, "flux_scale_initial": r.flux_scale_initial,
+                   "sigma_y_model": r.sigma_y, "likelihood": r.likelihood, **fit,
+                   "chi2_gridded_cells": r.chi2_gridded, **holdout_chi2(held, r, scale, cfg, ms), **brightness_range(r),
+                   **multiscale_fit(vis, ms, scale), **selfcal_summary(raw, imaged, scale, applied, reason),
+                   **closures, **check,
+                   "total_flux_jy": r.total_flux,
+                   "total_flux_clean_jy": r.total_flux_clean, "sampler": cfg.sampler.to_dict(), "K": cfg.K,
+                   "samples": cfg.samples, "prior": cfg.prior, "prior_sha256": prior.sha256,
+                   "seconds_sampling": r.seconds, "seconds": time.perf_counter() - t0, **files}
+        summary = products.commit(out, rendered, rounded(summary, SUMMARY_DIGITS, EXACT_KEYS), source, storage_options)
+        return {**json.loads(dumps(summary)), "reused": False}
+    finally:
         bar.close()
-        raise
-    except ValueError as err:  # e.g. no baseline to fit a pixel scale to, no positive CLEAN flux
-        bar.close()
-        raise VisibilityFileError(f"{os.path.basename(path.rstrip('/'))}: {err}") from None
-    raw, vis, r, obs = vis, calibrated(vis, imaged.data), imaged.result, imaged.prepared.obs
-    if held is not None and imaged.selfcal is not None:
-        held = calibrated(held, calibration_data(held, held_interval).corrected(imaged.selfcal.solution))
-    bar.stage(len(candidates or [None]), len(candidates or [None]) + 1, "quality figures and products")
-    fit, mean_model = raw_fit(vis, r, scale)  # degridded once: the χ² and the residual image share it
-    uv, values, _ = imaged.prepared.likelihood_data(imaged.data)
-    residual = nufft_dirty(uv, values - mean_model, imaged.prepared.imaging_weights[imaged.prepared.on], cfg.N, scale)
-    ms = multiscale_components((uv, values, None), imaged.prepared.imaging_weights[imaged.prepared.on], r, residual,
-                               scale, cfg.N)
-    check, conformal, heldout_z = predictive_summary(held, held_raw, raw, imaged, scale, seed)
-    extra = structure_maps(imaged)
-    if conformal is not None:
-        extra["std-recalibrated"] = r.std.numpy() * conformal
-    images = sky_images(imaged, residual, cfg.N, extra)
-    name = product_name(source)
-    provenance = Provenance(command, source, sha, prior.sha256, key, settings_json(cfg.to_dict()), applied)
-    rendered = render_products(name=name, vis=vis, raw=raw, imaged=imaged, scale=scale, N=cfg.N, images=images,
-                               model_vis=mean_model, gains=gains_csv(imaged), provenance=provenance,
-                               chi2=(fit["chi2_per_coordinate"], fit["chi2_clean_components"]), heldout_z=heldout_z)
-    files = {k: storage.join(out, f) for k, f in (("fits", "image.fits"), ("png", "panel.png"),
-                                                  ("diagnostics", "diagnostics.png"), ("gains", "gains.csv"),
-                                                  ("image", f"{name}-image.fits")) if f in rendered}
-    summary = {"file": source, "input_sha256": sha, "run_key": key, "source": vis.source, "telescope": vis.telescope, "date_obs": vis.date_obs,
-               "ra_deg": vis.ra_deg, "dec_deg": vis.dec_deg, "ref_freq_hz": vis.ref_freq_hz, "stokes_from": vis.stokes_from,
-               "n_vis": vis.n, "n_flagged": vis.n_flagged, "n_bad_coordinates": vis.n_bad_coordinates,
-               "n_autocorrelations": vis.n_autocorrelations, "n_bad_antennas": vis.n_bad_antennas,
-               "n_bad_times": vis.n_bad_times, "n_bad_weights": vis.n_bad_weights,
-               "warnings": list(vis.warnings), "n_on_grid": obs.grid.n_on, "n_off_grid": obs.grid.n_off,
-               "N": cfg.N, "pixel_scale_arcsec": scale, **people_figures(images, imaged, scale), "pixel_scale_candidates": candidates,
-               "weighting": cfg.weighting, "robust": cfg.robust,
-               "sigma_jy_weights": obs.sigma_weights, "sigma_jy_scatter": obs.sigma_scatter, "noise_used": cfg.noise,
-               "flux_scale_jy_per_pixel": r.flux_scale, "flux_scale_initial": r.flux_scale_initial,
-               "sigma_y_model": r.sigma_y, "likelihood": r.likelihood, **fit,
-               "chi2_gridded_cells": r.chi2_gridded, **holdout_chi2(held, r, scale, cfg, ms), **brightness_range(r),
-               **multiscale_fit(vis, ms, scale), **selfcal_summary(raw, imaged, scale, applied, reason),
-               **closures, **check,
-               "total_flux_jy": r.total_flux,
-               "total_flux_clean_jy": r.total_flux_clean, "sampler": cfg.sampler.to_dict(), "K": cfg.K,
-               "samples": cfg.samples, "prior": cfg.prior, "prior_sha256": prior.sha256,
-               "seconds_sampling": r.seconds, "seconds": time.perf_counter() - t0, **files}
-    summary = products.commit(out, rendered, rounded(summary, SUMMARY_DIGITS, EXACT_KEYS), source, storage_options)
-    bar.close()
-    return {**json.loads(dumps(summary)), "reused": False}
 
 
 def _clear(out: str, source: str, storage_options: StorageOptions) -> None:
