@@ -17,6 +17,7 @@ from typing import Any, Optional, Sequence
 from configs import (ARRAY_CHOICES, PREPARE_PRESETS, RECONSTRUCT_PRESETS, SURVEY_PRESETS, TRAIN_PRESETS,
                           prepare_preset, reconstruct_preset, survey_preset, train_preset)
 from configs.image import DEFAULT_FIELD_FRACTIONS, SELFCAL_GAINS, SELFCAL_MODES, ImageConfig
+from flows.cli_exit import EXIT_INTERRUPTED, EXIT_TERMINATED, Terminated, package_version, install_sigterm
 from flows.cli_tools import (export_prior_command, fractions, image_command, non_negative, positive_int, preflight,
                              solint)
 from runtime.environment import configure_local_environment
@@ -173,7 +174,7 @@ def _survey_options(p: argparse.ArgumentParser) -> None:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="radio-ddrm", description=__doc__, formatter_class=RAW)
-    parser.add_argument("--version", action="version", version=f"radio-ddrm {_version()}")
+    parser.add_argument("--version", action="version", version=f"radio-ddrm {package_version()}")
     sub = parser.add_subparsers(dest="command", required=True)
 
     s = sub.add_parser("survey", formatter_class=RAW, help="the whole survey: prepare, train, reconstruct, report",
@@ -309,38 +310,11 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-EXIT_INTERRUPTED = 130  # Ctrl-C (SIGINT), as shells report 128 + 2
-EXIT_TERMINATED = 143  # SIGTERM (128 + 15): a scheduler or `kill` stopping the run
-
-
-class Terminated(BaseException):
-    """SIGTERM, raised in the main thread like KeyboardInterrupt, so that the same unwinding runs."""
-
-
-def _on_sigterm(signum, frame) -> None:
-    raise Terminated()
-
-
-def _version() -> str:
-    from importlib.metadata import PackageNotFoundError, version
-
-    try:
-        return version("radio-ddrm")
-    except PackageNotFoundError:
-        import ddrm
-
-        return ddrm.__version__
-
-
 def main(argv: Optional[Sequence[str]] = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     args = build_parser().parse_args(argv)
     args.argv = argv
-    import signal
-    import threading
-
-    if threading.current_thread() is threading.main_thread():
-        signal.signal(signal.SIGTERM, _on_sigterm)
+    install_sigterm()
     try:
         return args.func(args)
     except (ValueError, OSError, RuntimeError, ImportError) as err:
