@@ -12,12 +12,13 @@ import numpy as np
 import torch
 
 from ddrm.imaging import Imaged
-from ddrm.interferometry.closure import closure_phase, closures
+from ddrm.interferometry.closure import closure_phase
 from ddrm.interferometry.nufft import degrid
 from reporting.imaging_diagnostics import diagnostics_png
 from reporting.imaging_panel import Panel, _unit, imaging_panel_png
 from sources.uvfits import Visibilities
 from stores.fits_io import beam_cards, cube_header, multi_extension_fits
+from tasks.image_quality import raw_closures
 from stores.fits_products import PRODUCTS, UNITS, Provenance, centred_psf, product_bytes, product_header, restored
 
 EXTENSIONS = (".gz", ".bz2", ".uvfits", ".uvf", ".fits", ".fit", ".ms")
@@ -98,7 +99,8 @@ def _panel(images: dict[str, np.ndarray], beam, scale: float, title: str) -> byt
               Panel("mean, restored", images["image"], "Jy/beam", group="restored"),
               Panel("posterior std", images["std"], "Jy/pixel"), Panel("residual", images["residual"], "Jy/beam",
                                                                       "residual"),
-              Panel("mean / std", np.clip(images["significance"], 0, None), "", "ratio")]
+              Panel("mean / std", np.clip(np.nan_to_num(images["significance"]), 0, None), "",
+                    "ratio")]
     return imaging_panel_png(panels, scale, beam.fwhm_pixels, beam.position_angle_deg, title)
 
 
@@ -107,7 +109,7 @@ def _diagnostics(vis: Visibilities, raw: Visibilities, imaged: Imaged, scale: fl
     uv, values, weights = imaged.prepared.likelihood_data(imaged.data)
     on = imaged.prepared.on
     raw_uv = np.stack([raw.u, raw.v], axis=1)[on]
-    cl = closures(raw.vis[on], raw.weight[on], raw.antenna1[on], raw.antenna2[on], raw.time_jd[on], raw.freq_hz[on])
+    cl = raw_closures(raw, on)
     hours, resid = np.zeros(0), np.zeros(0)
     if len(cl.phase):
         model = np.asarray(degrid(imaged.result.mean.double()[None], raw_uv, scale))[0]

@@ -16,23 +16,26 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
+MAX_POINTS = 4000  # visibilities drawn in the amplitude and phase panels (all of them enter the histograms)
+
 
 def diagnostics_png(uv: np.ndarray, vis: np.ndarray, weight: np.ndarray, model: np.ndarray,
                     closure_time_h: np.ndarray, closure_residual: np.ndarray, title: str,
                     heldout_z: Optional[np.ndarray] = None) -> bytes:
     """PNG of 2×2 panels: uv (n, 2) wavelengths, data ``vis`` (n,) Jy with weights (n,) and the mean's
     ``model`` (n,); closure-phase residuals in σ (T,) at hours ``closure_time_h`` (T,) (may be empty)."""
-    dist = np.hypot(uv[:, 0], uv[:, 1]) / 1e9  # Gλ
+    shown = np.sort(np.random.default_rng(0).permutation(len(vis))[:MAX_POINTS])  # a seeded subset to draw
+    dist = np.hypot(uv[shown, 0], uv[shown, 1]) / 1e9  # Gλ
     unit, dist = ("Gλ", dist) if dist.max() > 0.5 else ("Mλ", dist * 1e3)
     fig, axes = plt.subplots(2, 2, figsize=(9.0, 6.4), dpi=100)
     fig.subplots_adjust(left=0.08, right=0.97, bottom=0.09, top=0.9, wspace=0.28, hspace=0.4)
     (amp, phase), (resid, closure) = axes
-    amp.plot(dist, np.abs(vis), ".", ms=2, color="0.5", label="data")
-    amp.plot(dist, np.abs(model), ".", ms=2, color="C3", label="posterior mean")
+    amp.plot(dist, np.abs(vis[shown]), ".", ms=2, color="0.5", label="data")
+    amp.plot(dist, np.abs(model[shown]), ".", ms=2, color="C3", label="posterior mean")
     amp.set(xlabel=f"uv distance [{unit}]", ylabel="amplitude [Jy]", yscale="log", title="amplitude")
     amp.legend(fontsize=7, markerscale=4)
-    phase.plot(dist, np.degrees(np.angle(vis)), ".", ms=2, color="0.5")
-    phase.plot(dist, np.degrees(np.angle(model)), ".", ms=2, color="C3")
+    phase.plot(dist, np.degrees(np.angle(vis[shown])), ".", ms=2, color="0.5")
+    phase.plot(dist, np.degrees(np.angle(model[shown])), ".", ms=2, color="C3")
     phase.set(xlabel=f"uv distance [{unit}]", ylabel="phase [deg]", ylim=(-180, 180), title="phase")
     z = np.concatenate([(vis - model).real, (vis - model).imag]) * np.sqrt(np.concatenate([weight, weight]))
     z = z[np.isfinite(z)]

@@ -108,6 +108,6 @@ def structure_maps(imaged: Imaged) -> dict[str, np.ndarray]:
     mean, std, samples = r.mean.double(), r.std.double(), r.samples.double()
     off = r.clean.double() < 0.01 * float(r.clean.max())
     rms = float(mean[off].pow(2).mean().sqrt()) if bool(off.any()) else float(mean.abs().max()) * 1e-3
-    floor = 1e-12 * max(float(std.max()), 1e-30)
-    return {"significance": (mean / std.clamp_min(floor)).numpy(),
+    defined = std > 1e-9 * max(float(std.max()), 1e-300)  # one sample (or none that differ): no std, no ratio
+    return {"significance": torch.where(defined, mean / std.clamp_min(1e-300), torch.nan).numpy(),
             "detection": (samples > DETECTION_K * rms).double().mean(0).numpy()}

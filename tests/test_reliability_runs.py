@@ -173,7 +173,7 @@ def test_ctrl_c_gives_one_line_and_exit_130_in_both_modes(tmp_path, mode):
             seen += proc.stderr.readline()
         time.sleep(3)
     else:
-        time.sleep(10)  # the prior loaded and the sampler running
+        time.sleep(5)  # the imaging under way (the handler is in place within a second)
     proc.send_signal(signal.SIGINT)
     out, err = proc.communicate(timeout=120)
     assert proc.returncode == 130, err[-3000:]
