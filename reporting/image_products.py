@@ -18,7 +18,6 @@ from reporting.imaging_diagnostics import diagnostics_png
 from reporting.imaging_panel import Panel, _unit, imaging_panel_png
 from sources.uvfits import Visibilities
 from stores.fits_io import beam_cards, cube_header, multi_extension_fits
-from tasks.image_quality import raw_closures
 from stores.fits_products import PRODUCTS, UNITS, Provenance, centred_psf, product_bytes, product_header, restored
 
 EXTENSIONS = (".gz", ".bz2", ".uvfits", ".uvf", ".fits", ".fit", ".ms")
@@ -58,9 +57,10 @@ def people_figures(images: dict[str, np.ndarray], imaged: Imaged, scale: float) 
 def render_products(*, name: str, vis: Visibilities, raw: Visibilities, imaged: Imaged, scale: float, N: int,
                     images: dict[str, np.ndarray], model_vis: np.ndarray, gains: Optional[bytes],
                     provenance: Provenance, chi2: tuple[float, float],
-                    heldout_z: Optional[np.ndarray] = None) -> dict[str, bytes]:
+                    heldout_z: Optional[np.ndarray] = None, closures=None) -> dict[str, bytes]:
     """File name -> bytes of every product (module docstring); ``model_vis`` the mean's visibilities at the
-    imaged data (``imaged.prepared.likelihood_data``); ``chi2`` (the mean's, CLEAN's) on the raw data."""
+    imaged data (``imaged.prepared.likelihood_data``); ``chi2`` (the mean's, CLEAN's) on the raw data;
+    ``closures`` those of the raw on-field data (``interferometry.closure.Closures``), None: no closure panel."""
     r = imaged.result
     major, minor = r.beam.fwhm_pixels
     cards = beam_cards(major, minor, r.beam.position_angle_deg, scale)
@@ -75,7 +75,7 @@ def render_products(*, name: str, vis: Visibilities, raw: Visibilities, imaged: 
     out["image.fits"] = _multi_extension(vis, r, scale, N, images, cards)
     title = _title(vis, chi2)
     out["panel.png"] = _panel(images, r.beam, scale, title)
-    out["diagnostics.png"] = _diagnostics(vis, raw, imaged, scale, model_vis, title, heldout_z)
+    out["diagnostics.png"] = _diagnostics(raw, imaged, scale, model_vis, title, heldout_z, closures)
     return out if gains is None else {**out, "gains.csv": gains}
 
 
@@ -104,14 +104,13 @@ def _panel(images: dict[str, np.ndarray], beam, scale: float, title: str) -> byt
     return imaging_panel_png(panels, scale, beam.fwhm_pixels, beam.position_angle_deg, title)
 
 
-def _diagnostics(vis: Visibilities, raw: Visibilities, imaged: Imaged, scale: float, model_vis: np.ndarray,
-                 title: str, heldout_z: Optional[np.ndarray]) -> bytes:
+def _diagnostics(raw: Visibilities, imaged: Imaged, scale: float, model_vis: np.ndarray, title: str,
+                 heldout_z: Optional[np.ndarray], cl) -> bytes:
     uv, values, weights = imaged.prepared.likelihood_data(imaged.data)
     on = imaged.prepared.on
     raw_uv = np.stack([raw.u, raw.v], axis=1)[on]
-    cl = raw_closures(raw, on)
     hours, resid = np.zeros(0), np.zeros(0)
-    if len(cl.phase):
+    if cl is not None and len(cl.phase):
         model = np.asarray(degrid(imaged.result.mean.double()[None], raw_uv, scale))[0]
         d = cl.phase - closure_phase(model, cl.triangles, cl.signs)
         resid = np.angle(np.exp(1j * d)) / cl.sigma_phase

@@ -37,7 +37,7 @@ import torch
 
 from configs import stable_hash
 from configs.image import ImageConfig, ImagingSettingsError
-from ddrm.imaging import IMAGING_ALGORITHM, ImagingResult, ImagingSettings, image_visibilities
+from ddrm.imaging import IMAGING_ALGORITHM, ImagingSettings, image_visibilities
 from ddrm.interferometry.crossval import holdout_mask
 from ddrm.interferometry.dirty import nufft_dirty
 from ddrm.interferometry.gains import solution_intervals
@@ -46,21 +46,21 @@ from ddrm.seeding import derive_seed
 from ddrm.selfcal import CalData, SelfCalConfig, is_vlbi
 from reporting.image_products import people_figures, product_name, render_products, sky_images
 from reporting.progress import StageBar
-from sources.measurement_set import read_visibilities
 from sources.fits_bounds import available_memory
+from sources.measurement_set import read_visibilities
 from sources.uvfits import Visibilities, VisibilityFileError
 from stores import products, storage
 from stores.checkpoints import Prior, load_prior
-from stores.inputs import local_copy
 from stores.fits_products import Provenance, settings_json
+from stores.inputs import local_copy
+from stores.jsonio import dumps, rounded
+from stores.products import SUMMARY, ProductWriteError  # noqa: F401 (SUMMARY: the pool reads it from here)
 from stores.storage import StorageOptions
 from tasks.image_predictive import predictive_summary, structure_maps
 from tasks.image_scale import image_at_best_scale
 from tasks.image_quality import gains_csv, holdout_chi2, brightness_range, multiscale_components, \
-    multiscale_fit, raw_fit, selfcal_summary
+    multiscale_fit, raw_closures, raw_fit, selfcal_summary
 
-from stores.jsonio import dumps, rounded
-from stores.products import SUMMARY, ProductWriteError
 
 RUN = "run.json"
 SUMMARY_DIGITS = 6  # significant digits of summary.json's numbers, except those that locate or scale the image:
@@ -189,7 +189,8 @@ def image_file(path: str, cfg: ImageConfig, root: str = "runs", storage_options:
         provenance = Provenance(command, source, sha, prior.sha256, key, settings_json(cfg.to_dict()), applied)
         rendered = render_products(name=name, vis=vis, raw=raw, imaged=imaged, scale=scale, N=cfg.N, images=images,
                                    model_vis=mean_model, gains=gains_csv(imaged), provenance=provenance,
-                                   chi2=(fit["chi2_per_coordinate"], fit["chi2_clean_components"]), heldout_z=heldout_z)
+                                   chi2=(fit["chi2_per_coordinate"], fit["chi2_clean_components"]), heldout_z=heldout_z,
+                                   closures=raw_closures(raw, imaged.prepared.on))
         files = {k: storage.join(out, f) for k, f in (("fits", "image.fits"), ("png", "panel.png"),
                                                       ("diagnostics", "diagnostics.png"), ("gains", "gains.csv"),
                                                       ("image", f"{name}-image.fits")) if f in rendered}

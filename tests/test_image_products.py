@@ -5,7 +5,6 @@ survey store) and says its version and defaults."""
 
 import hashlib
 import json
-import os
 import signal
 import subprocess
 import sys
