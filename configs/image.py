@@ -54,7 +54,8 @@ def check_field_fractions(values) -> tuple[float, ...]:
     values = tuple(values)
     if not values or not all(isinstance(f, (int, float)) and MIN_FIELD_FRACTION <= f <= 1 for f in values) \
             or len(set(values)) != len(values):
-        raise ValueError(f"field_fractions must be distinct numbers in [1/16, 1], got {values}")
+        raise ValueError(f"field_fractions must be distinct numbers in [1/{round(1 / MIN_FIELD_FRACTION)}, 1], "
+                         f"got {values}")
     return values
 
 

@@ -17,6 +17,7 @@ from typing import Any, Optional, Sequence
 from configs import (ARRAY_CHOICES, PREPARE_PRESETS, RECONSTRUCT_PRESETS, SURVEY_PRESETS, TRAIN_PRESETS,
                           prepare_preset, reconstruct_preset, survey_preset, train_preset)
 from configs.image import DEFAULT_FIELD_FRACTIONS, SELFCAL_GAINS, SELFCAL_MODES, ImageConfig
+from ddrm.interferometry.gains import MIN_SOLINT_S
 from flows.cli_exit import EXIT_INTERRUPTED, EXIT_TERMINATED, Terminated, package_version, install_sigterm
 from flows.cli_tools import (export_prior_command, fractions, image_command, non_negative, positive_int, preflight,
                              solint)
@@ -253,7 +254,7 @@ def build_parser() -> argparse.ArgumentParser:
                                "Jy/pixel), -std, -residual, -psf, -dirty and -clean.fits, image.fits (all in one), "
                                "panel.png, diagnostics.png, summary.json; <root>/images/<run key>/run.json")
     im.add_argument("files", nargs="+", help="uvfits files or Measurement Set folders")
-    im.add_argument("--N", type=positive_int, help="image size in pixels (default 150)")
+    im.add_argument("--N", type=positive_int, help=f"image size in pixels (default {IMAGE_DEFAULTS.N})")
     im.add_argument("--pixel-scale", dest="pixel_scale",
                     help="e.g. 1.8arcsec, 0.5mas, 20uas (default: from the data, see --field-fractions)")
     im.add_argument("--field-fractions", dest="field_fractions", type=fractions,
@@ -264,7 +265,7 @@ def build_parser() -> argparse.ArgumentParser:
     im.add_argument("--weighting", choices=["natural", "uniform", "briggs"],
                     help=f"imaging weights (default {IMAGE_DEFAULTS.weighting})")
     im.add_argument("--robust", type=float, help=f"Briggs robustness R in [-2, 2] (default {IMAGE_DEFAULTS.robust:g})")
-    im.add_argument("--prior", help="packaged prior name or checkpoint URL (default first)")
+    im.add_argument("--prior", help=f"packaged prior name or checkpoint URL (default {IMAGE_DEFAULTS.prior})")
     im.add_argument("--sampler", default="ddrm", help="sampler by name (default ddrm, with its final data step)")
     im.add_argument("--K", type=positive_int, help=f"diffusion steps K (default {IMAGE_DEFAULTS.K})")
     im.add_argument("--samples", type=positive_int,
@@ -279,7 +280,7 @@ def build_parser() -> argparse.ArgumentParser:
     im.add_argument("--selfcal", choices=("auto",) + SELFCAL_MODES,
                     help="antenna gains solved with the image (default auto: phase for VLBI files, a baseline over "
                          "200 km, none otherwise); the gains go to gains.csv, closure chi2 to the summary")
-    im.add_argument("--solint", type=solint, help="gain solution interval: scan (default), inf, or seconds (>= 0.01)")
+    im.add_argument("--solint", type=solint, help=f"gain solution interval: scan (default), inf, or seconds (>= {MIN_SOLINT_S:g})")
     im.add_argument("--selfcal-gains", dest="selfcal_gains", choices=SELFCAL_GAINS,
                     help="mode (default): one gain solution for all samples; draw: each sample's gains drawn from "
                          "their posterior, so the std includes the gains' uncertainty")

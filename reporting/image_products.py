@@ -11,6 +11,7 @@ from typing import Any, Optional
 import numpy as np
 import torch
 
+from ddrm.baselines import restore
 from ddrm.imaging import Imaged
 from ddrm.interferometry.closure import closure_phase
 from ddrm.interferometry.nufft import degrid
@@ -18,7 +19,7 @@ from reporting.imaging_diagnostics import diagnostics_png
 from reporting.imaging_panel import Panel, _unit, imaging_panel_png
 from sources.uvfits import Visibilities
 from stores.fits_io import beam_cards, cube_header, multi_extension_fits
-from stores.fits_products import PRODUCTS, UNITS, Provenance, centred_psf, product_bytes, product_header, restored
+from stores.fits_products import PRODUCTS, UNITS, Provenance, centred_psf, product_bytes, product_header
 
 EXTENSIONS = (".gz", ".bz2", ".uvfits", ".uvf", ".fits", ".fit", ".ms")
 
@@ -37,7 +38,8 @@ def sky_images(imaged: Imaged, residual: torch.Tensor, N: int, extra: Optional[d
     """name -> (N, N) of ``stores.fits_products.PRODUCTS`` (``extra``: the structure maps, the recalibrated std)."""
     r = imaged.result
     mean = r.mean.numpy().astype(np.float64)
-    return {"image": restored(mean, r.beam.image(N).numpy()), "model": mean, "std": r.std.numpy(),
+    image = restore(r.mean.double()[None], torch.zeros(1, N, N, dtype=torch.float64), r.beam, 0).restored[0]
+    return {"image": image.numpy(), "model": mean, "std": r.std.numpy(),
             "residual": residual.numpy(), "psf": centred_psf(imaged.prepared.psf.numpy(), N),
             "dirty": r.dirty.numpy(), "clean": r.clean.numpy(), **(extra or {})}
 

@@ -35,10 +35,11 @@ class StageBar:
 
 
 def angle(arcsec: float) -> str:
-    """An angle in a readable unit: μas, mas or arcsec."""
-    if arcsec < 1e-3:
-        return f"{arcsec * 1e6:.3g} μas"
-    return f"{arcsec * 1e3:.3g} mas" if arcsec < 1 else f"{arcsec:.3g} arcsec"
+    """An angle in a readable unit: μas, mas or arcsec (the panel's rule, ``imaging_panel._unit``)."""
+    from reporting.imaging_panel import _unit
+
+    label, per = _unit(arcsec)
+    return f"{arcsec / per:.3g} {label}"
 
 
 def progress_artifact(key: str, description: str) -> Optional[Any]:

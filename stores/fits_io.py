@@ -101,14 +101,15 @@ def read_fits(path: PathLike) -> tuple[np.ndarray, fits.Header]:
 
 
 def cube_header(N: int, ra_deg: float, dec_deg: float, pixel_scale_arcsec: float, freq_hz: float,
-                date_obs: str = "") -> fits.Header:
-    """RA---SIN / DEC--SIN at the phase centre, CDELT from the pixel scale, a FREQ axis, DATE-OBS."""
-    w = WCS(naxis=3)
-    w.wcs.ctype = ["RA---SIN", "DEC--SIN", "FREQ"]
-    w.wcs.crpix = [N // 2 + 1, N // 2 + 1, 1]
-    w.wcs.crval = [ra_deg, dec_deg, freq_hz]
-    w.wcs.cdelt = [-pixel_scale_arcsec / 3600.0, pixel_scale_arcsec / 3600.0, 1.0]
-    w.wcs.cunit = ["deg", "deg", "Hz"]
+                date_obs: str = "", *, bandwidth_hz: float = 1.0, stokes: bool = False) -> fits.Header:
+    """RA---SIN / DEC--SIN at the phase centre, CDELT from the pixel scale, a FREQ axis (CDELT3 the bandwidth),
+    with ``stokes`` a fourth axis STOKES = I (1), DATE-OBS."""
+    w = WCS(naxis=4 if stokes else 3)
+    w.wcs.ctype = ["RA---SIN", "DEC--SIN", "FREQ"] + ["STOKES"] * stokes
+    w.wcs.crpix = [N // 2 + 1, N // 2 + 1, 1] + [1] * stokes
+    w.wcs.crval = [ra_deg, dec_deg, freq_hz] + [1.0] * stokes
+    w.wcs.cdelt = [-pixel_scale_arcsec / 3600.0, pixel_scale_arcsec / 3600.0, bandwidth_hz] + [1.0] * stokes
+    w.wcs.cunit = ["deg", "deg", "Hz"] + [""] * stokes
     w.wcs.radesys, w.wcs.equinox = "ICRS", 2000.0
     if date_obs:
         w.wcs.dateobs = date_obs

@@ -21,16 +21,14 @@ from __future__ import annotations
 import io
 import json
 import textwrap
-import warnings
 from dataclasses import dataclass
-from typing import Any, Optional
+from typing import Optional
 
 import numpy as np
 from astropy.io import fits
-from astropy.utils.exceptions import AstropyWarning
-from astropy.wcs import WCS
 
 import ddrm
+from stores.fits_io import cube_header
 
 PRODUCTS = ("image", "model", "std", "residual", "psf", "dirty", "clean", "significance", "detection",
             "std-recalibrated")
@@ -40,7 +38,7 @@ WHAT = {"image": "posterior mean restored: mean conv. CLEAN beam (no residual ad
         "model": "posterior mean (sky model)", "std": "posterior standard deviation",
         "residual": "dirty image of the data minus the mean's visibilities", "psf": "point-spread function (peak 1)",
         "dirty": "dirty image", "clean": "Hogbom CLEAN restored (components conv. beam + residual)",
-        "significance": "posterior mean / posterior std", "detection": "P(x > 3 off-source rms), share of samples",
+        "significance": "posterior mean / posterior std", "detection": "P(x > k off-source rms), share of samples",
         "std-recalibrated": "std x conformal scale from held-out data"}
 SETTING_KEYS = {"N": ("NPIX", "image size in pixels"), "K": ("DDRM_K", "diffusion steps K"),
                 "samples": ("SAMPLES", "posterior samples S"), "weighting": ("WEIGHTNG", "imaging weighting"),
@@ -69,18 +67,8 @@ def product_header(N: int, *, ra_deg: float, dec_deg: float, pixel_scale_arcsec:
                    bandwidth_hz: float, date_obs: str, telescope: str, source: str, bunit: str,
                    beam_deg: Optional[tuple[float, float, float]], provenance: Provenance) -> fits.Header:
     """The four-axis header of one product (module docstring); ``beam_deg`` (BMAJ, BMIN, BPA) in degrees."""
-    w = WCS(naxis=4)
-    w.wcs.ctype = ["RA---SIN", "DEC--SIN", "FREQ", "STOKES"]
-    w.wcs.crpix = [N // 2 + 1, N // 2 + 1, 1, 1]
-    w.wcs.crval = [ra_deg, dec_deg, freq_hz, 1.0]
-    w.wcs.cdelt = [-pixel_scale_arcsec / 3600.0, pixel_scale_arcsec / 3600.0, bandwidth_hz or 1.0, 1.0]
-    w.wcs.cunit = ["deg", "deg", "Hz", ""]
-    w.wcs.radesys, w.wcs.equinox = "ICRS", 2000.0
-    if date_obs:
-        w.wcs.dateobs = date_obs
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", AstropyWarning)
-        h = w.to_header()
+    h = cube_header(N, ra_deg, dec_deg, pixel_scale_arcsec, freq_hz, date_obs, bandwidth_hz=bandwidth_hz or 1.0,
+                    stokes=True)
     h["BUNIT"] = (bunit, "brightness unit")
     if beam_deg is not None:
         h["BMAJ"], h["BMIN"], h["BPA"] = ((beam_deg[0], "beam major FWHM (deg)"),
@@ -88,7 +76,6 @@ def product_header(N: int, *, ra_deg: float, dec_deg: float, pixel_scale_arcsec:
                                           (beam_deg[2], "beam PA (deg, N through E)"))
     h["TELESCOP"] = (telescope[:68], "from the input")
     h["OBJECT"] = (source[:68], "from the input")
-    h["ORIGIN"] = (f"radio-ddrm {ddrm.__version__}", "software and version")
     return _provenance(h, pixel_scale_arcsec, provenance)
 
 
@@ -124,16 +111,3 @@ def centred_psf(psf: np.ndarray, N: int) -> np.ndarray:
     full = np.roll(np.asarray(psf), (N, N), axis=(0, 1))
     lo = N - N // 2
     return full[lo:lo + N, lo:lo + N]
-
-
-def restored(model: np.ndarray, beam_image: np.ndarray) -> np.ndarray:
-    """model (N, N) Jy/pixel ⊛ a peak-1 beam centred at pixel (0, 0) (``CleanBeam.image``), circular: Jy/beam."""
-    N = model.shape[-1]
-    return np.fft.irfft2(np.fft.rfft2(model) * np.fft.rfft2(beam_image), s=(N, N))
-
-
-def settings_json(settings: dict[str, Any]) -> dict[str, Any]:
-    """The settings as strict JSON values (non-finite numbers null)."""
-    from stores.jsonio import finite
-
-    return finite(settings)

@@ -51,15 +51,15 @@ from sources.measurement_set import read_visibilities
 from sources.uvfits import Visibilities, VisibilityFileError
 from stores import products, storage
 from stores.checkpoints import Prior, load_prior
-from stores.fits_products import Provenance, settings_json
+from stores.fits_products import Provenance
 from stores.inputs import local_copy
-from stores.jsonio import dumps, rounded
+from stores.jsonio import dumps, finite, rounded
 from stores.products import SUMMARY, ProductWriteError  # noqa: F401 (SUMMARY: the pool reads it from here)
 from stores.storage import StorageOptions
 from tasks.image_predictive import predictive_summary, structure_maps
 from tasks.image_scale import image_at_best_scale
 from tasks.image_quality import gains_csv, holdout_chi2, brightness_range, multiscale_components, \
-    multiscale_fit, raw_closures, raw_fit, selfcal_summary
+    multiscale_fit, raw_fit, selfcal_summary
 
 
 RUN = "run.json"
@@ -165,7 +165,7 @@ def image_file(path: str, cfg: ImageConfig, root: str = "runs", storage_options:
         try:
             selfcal, applied, reason = cfg.selfcal_for(is_vlbi(np.stack([vis.u, vis.v], axis=1), vis.freq_hz))
             data = calibration_data(vis, interval)
-            imaged, scale, closures, candidates = image_at_best_scale(vis, cfg, lambda s: image_visibilities(
+            imaged, scale, closures, candidates, raw_closures = image_at_best_scale(vis, cfg, lambda s: image_visibilities(
                 prior, data, settings_for(cfg, s), make_generators([seed]), selfcal), bar.stage)
         except ImagingSettingsError:
             raise
@@ -186,11 +186,11 @@ def image_file(path: str, cfg: ImageConfig, root: str = "runs", storage_options:
             extra["std-recalibrated"] = r.std.numpy() * conformal
         images = sky_images(imaged, residual, cfg.N, extra)
         name = product_name(source)
-        provenance = Provenance(command, source, sha, prior.sha256, key, settings_json(cfg.to_dict()), applied)
+        provenance = Provenance(command, source, sha, prior.sha256, key, finite(cfg.to_dict()), applied)
         rendered = render_products(name=name, vis=vis, raw=raw, imaged=imaged, scale=scale, N=cfg.N, images=images,
                                    model_vis=mean_model, gains=gains_csv(imaged), provenance=provenance,
                                    chi2=(fit["chi2_per_coordinate"], fit["chi2_clean_components"]), heldout_z=heldout_z,
-                                   closures=raw_closures(raw, imaged.prepared.on))
+                                   closures=raw_closures)
         files = {k: storage.join(out, f) for k, f in (("fits", "image.fits"), ("png", "panel.png"),
                                                       ("diagnostics", "diagnostics.png"), ("gains", "gains.csv"),
                                                       ("image", f"{name}-image.fits")) if f in rendered}

@@ -26,9 +26,11 @@ from ddrm.interferometry import predictive as pp
 from ddrm.interferometry.closure import closure_phase, closures, log_closure_amplitude
 from ddrm.interferometry.fit import on_field
 from ddrm.interferometry.nufft import degrid
+from ddrm.metrics import source_mask
 from sources.uvfits import Visibilities
 
 DETECTION_K = 3.0
+SOURCE_FRACTION = 0.01  # source pixels: CLEAN's restored image above this share of its peak (``metrics.source_mask``)
 
 
 def _blocks_half(held: Visibilities, seed: int) -> np.ndarray:
@@ -106,7 +108,7 @@ def structure_maps(imaged: Imaged) -> dict[str, np.ndarray]:
     """{"significance": mean/std, "detection": P(x > k rms_off)} (N, N) (module docstring)."""
     r = imaged.result
     mean, std, samples = r.mean.double(), r.std.double(), r.samples.double()
-    off = r.clean.double() < 0.01 * float(r.clean.max())
+    off = ~source_mask(r.clean.double()[None], SOURCE_FRACTION)[0]
     rms = float(mean[off].pow(2).mean().sqrt()) if bool(off.any()) else float(mean.abs().max()) * 1e-3
     defined = std > 1e-9 * max(float(std.max()), 1e-300)  # one sample (or none that differ): no std, no ratio
     return {"significance": torch.where(defined, mean / std.clamp_min(1e-300), torch.nan).numpy(),

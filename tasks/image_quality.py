@@ -16,7 +16,7 @@ import torch
 
 from configs.image import ImageConfig
 from ddrm.imaging import Imaged, ImagingResult
-from ddrm.interferometry.closure import closures
+from ddrm.interferometry.closure import Closures, closures
 from ddrm.interferometry.fit import fit_chi2
 from ddrm.interferometry.nufft import degrid
 from sources.uvfits import Visibilities
@@ -96,28 +96,14 @@ def holdout_chi2(held: Optional[Visibilities], r: ImagingResult, scale: float, c
             **{f"chi2_holdout_{name}": value for name, value in chi2.items()}}
 
 
-_CLOSURES: dict = {}  # the last few files' closures: the ladder's fields and the diagnostics share them
-
-
-def raw_closures(raw: Visibilities, on: np.ndarray):
-    """``closures`` of the raw on-field samples (S/N >= 3), computed once per (data, mask) and kept for the
-    other callers of the same file (the scale ladder, the diagnostics)."""
-    key = (id(raw), raw.n, hash(on.tobytes()))
-    if key not in _CLOSURES:
-        if len(_CLOSURES) >= 4:
-            _CLOSURES.pop(next(iter(_CLOSURES)))
-        _CLOSURES[key] = (raw, closures(raw.vis[on], raw.weight[on], raw.antenna1[on], raw.antenna2[on],
-                                        raw.time_jd[on], raw.freq_hz[on]))  # raw held: its id stays unique
-    return _CLOSURES[key][1]
-
-
-def closure_fit(raw: Visibilities, imaged: Imaged, scale: float) -> dict[str, Any]:
-    """Closure-phase and log-closure-amplitude χ² (``interferometry.closure``, S/N ≥ 3) of the posterior
+def closure_fit(raw: Visibilities, imaged: Imaged, scale: float) -> tuple[dict[str, Any], Closures]:
+    """(Closure-phase and log-closure-amplitude χ² (``interferometry.closure``, S/N ≥ 3) of the posterior
     mean, CLEAN of the uncalibrated data and, if self-calibrated, CLEAN of the calibrated data, all against
-    the raw data's closures (on-field samples): they do not depend on the gains."""
+    the raw data's closures (on-field samples): they do not depend on the gains; those closures, for the
+    diagnostics)."""
     on = imaged.prepared.on
     uv = np.stack([raw.u, raw.v], axis=1)[on]
-    cl = raw_closures(raw, on)
+    cl = closures(raw.vis[on], raw.weight[on], raw.antenna1[on], raw.antenna2[on], raw.time_jd[on], raw.freq_hz[on])
     images = {"mean": imaged.result.mean, "clean": imaged.clean_uncalibrated}
     if imaged.selfcal is not None:
         images["clean_selfcal"] = imaged.result.clean_model
@@ -127,7 +113,7 @@ def closure_fit(raw: Visibilities, imaged: Imaged, scale: float) -> dict[str, An
         m = np.asarray(m)
         out[f"chi2_cphase_{name}"] = cl.chi2_phase(m)
         out[f"chi2_logcamp_{name}"] = cl.chi2_logamp(m)
-    return out
+    return out, cl
 
 
 def selfcal_summary(raw: Visibilities, imaged: Imaged, scale: float, applied: str, reason: str) -> dict[str, Any]:

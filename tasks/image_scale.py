@@ -24,6 +24,7 @@ import numpy as np
 
 from configs.image import ImageConfig, ImagingSettingsError
 from ddrm.imaging import Imaged
+from ddrm.interferometry.closure import Closures
 from ddrm.interferometry.gridding import MAX_OVERSAMPLING, fit_pixel_scale, min_pixel_scale
 from reporting.progress import angle
 from sources.uvfits import Visibilities
@@ -62,18 +63,20 @@ def best_candidate(scores: Sequence[float]) -> int:
 
 def image_at_best_scale(vis: Visibilities, cfg: ImageConfig, image_at: Callable[[float], Imaged],
                         on_stage: Callable[[int, int, str], None] = lambda done, total, what: None
-                        ) -> tuple[Imaged, float, dict[str, Any], Optional[list[dict[str, Any]]]]:
+                        ) -> tuple[Imaged, float, dict[str, Any], Optional[list[dict[str, Any]]], Closures]:
     """(the kept result of ``image_at(scale)``, its scale, its ``closure_fit`` against the raw ``vis``, the
-    candidates' record or None when only one scale was possible); ``on_stage(done, total, what)`` is told
+    candidates' record or None when only one scale was possible, the raw closures of its on-field data);
+    ``on_stage(done, total, what)`` is told
     before each field (total: the fields and one stage for the products after them)."""
     scales = candidate_scales(vis, cfg)
     kept, record = None, []
     for i, scale in enumerate(scales):
         on_stage(i, len(scales) + 1, f"field {i + 1}/{len(scales)}, pixel {angle(scale)}")
         imaged = image_at(scale)
-        fit = closure_fit(vis, imaged, scale)
+        fit, cl = closure_fit(vis, imaged, scale)
         record.append({"pixel_scale_arcsec": scale, "closure_score": closure_score(fit),
                        "chi2_cphase_mean": fit["chi2_cphase_mean"], "chi2_logcamp_mean": fit["chi2_logcamp_mean"]})
         if best_candidate([r["closure_score"] for r in record]) == len(record) - 1:
-            kept = (imaged, scale, fit)  # only the best so far is held in memory
-    return (*kept, record if len(scales) > 1 else None)
+            kept = (imaged, scale, fit, cl)  # only the best so far is held in memory
+    imaged, scale, fit, cl = kept
+    return imaged, scale, fit, record if len(scales) > 1 else None, cl
