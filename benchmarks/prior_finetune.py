@@ -26,7 +26,7 @@ import numpy as np
 import torch
 
 from ddrm.ddpm import EMA
-from ddrm.training import OptimConfig, augment, crop_batch_size, lr_at, random_crops, train_step
+from ddrm.training import OptimConfig, augment, crop_batch_size, lr_at, random_crops, shrink, train_step
 from ddrm.unet import UNet
 from ddrm.units import to_model
 from sources.first_package import data_file, read, split_crops
@@ -55,8 +55,11 @@ def main() -> None:
     p.add_argument("--small-sigma", type=float, default=0.1)
     p.add_argument("--small-frac", type=float, default=0.5)
     p.add_argument("--seed", type=int, default=1)
+    p.add_argument("--shrink-prob", type=float, default=0.0, help="share of windows shrunk into empty sky")
+    p.add_argument("--shrink-min", type=float, default=0.08, help="smallest shrink factor (log-uniform to 1)")
+    p.add_argument("--threads", type=int, default=2)
     args = p.parse_args()
-    torch.set_num_threads(2)
+    torch.set_num_threads(args.threads)
     meta = read_meta("first")
     optim = OptimConfig(steps=args.steps, lr=args.lr, warmup_steps=50, ema_decay=0.999)
     model = UNet(meta.unet)
@@ -84,6 +87,8 @@ def main() -> None:
         n = crop_batch_size(batch, crops, size)
         x0 = random_crops(augment(x[torch.randint(0, len(x), (n,), generator=gen)], gen, int(meta.train["max_shift"])),
                           size, gen)
+        if args.shrink_prob:
+            x0 = shrink(x0, gen, args.shrink_min, args.shrink_prob)
         t, is_small = draw_t(n, small, args.small_frac, sched.T, gen)
         loss = train_step(model, ema, opt, x0, sched, gen, step, optim, t=t)
         seen += n

@@ -18,6 +18,8 @@ class TrainConfig:
 
     ``crop_sizes``: train on random windows (``ddrm.training.random_crops``), step s at size
     ``crop_sizes[s % len]`` with ``batch_size`` scaled by area from ``crop_sizes[0]``; empty: whole images.
+    ``shrink_prob``: the share of windows whose source is shrunk into empty sky by a log-uniform factor in
+    [``shrink_min``, 1] (``ddrm.training.shrink``: compact sources for VLBI); 0: none.
     ``num_workers`` None: one per GPU, else one per ``cpus_per_worker`` free CPUs. ``use_gpu``
     None: GPUs when the cluster has them. Mixed precision (bf16 autocast) applies on GPU only.
     """
@@ -29,6 +31,8 @@ class TrainConfig:
     batch_size: int = 16
     max_shift: int = 2
     crop_sizes: tuple[int, ...] = ()
+    shrink_prob: float = 0.0
+    shrink_min: float = 0.08
     seed: int = 0
     num_workers: Optional[int] = None
     cpus_per_worker: int = 1
@@ -49,6 +53,9 @@ class TrainConfig:
             raise ValueError("checkpoint_every, report_every and keep_checkpoints must be >= 1")
         if self.checkpoint_every % self.report_every:
             raise ValueError("checkpoint_every must be a multiple of report_every")
+        if not 0 <= self.shrink_prob <= 1 or not 0 < self.shrink_min <= 1:
+            raise ValueError(f"need 0 <= shrink_prob <= 1 and 0 < shrink_min <= 1, got {self.shrink_prob}, "
+                             f"{self.shrink_min}")
         if any(c < self.unet.multiple for c in self.crop_sizes):
             raise ValueError(f"crop sizes must be >= {self.unet.multiple}, got {self.crop_sizes}")
 
@@ -60,7 +67,8 @@ class TrainConfig:
         """What determines the trained weights (not how many workers or how often to report)."""
         d = self.to_dict()
         keys = ("name", "unet", "schedule", "optim", "batch_size", "max_shift", "seed") + \
-            (("crop_sizes",) if self.crop_sizes else ())  # keeps the keys of runs made before crops existed
+            (("crop_sizes",) if self.crop_sizes else ()) + \
+            (("shrink_prob", "shrink_min") if self.shrink_prob else ())  # keeps older runs' keys
         return {k: d[k] for k in keys}
 
 

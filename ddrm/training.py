@@ -1,6 +1,6 @@
 """One DDPM training step, its learning-rate schedule and radio-image augmentation (pure; no I/O).
 
-Step s: x_0 ← augment(batch); loss = ddpm_loss (docs/design.md §4); AdamW with
+Step s: x_0 ← augment(batch) (and ``shrink`` into empty sky, the scale augmentation); loss = ddpm_loss (docs/design.md §4); AdamW with
 lr(s) = lr · min(1, (s+1)/warmup) · ½(1 + cos(π · clip((s - warmup)/(S - warmup), 0, 1))),
 gradients clipped to a global norm, then the EMA update θ_ema ← d θ_ema + (1 - d) θ.
 """
@@ -64,6 +64,44 @@ def augment(x: torch.Tensor, generator: torch.Generator, max_shift: int = 0) -> 
         img = torch.rot90(img, d % 4, dims=(-2, -1))
         out.append(torch.roll(img, (dy, dx), dims=(-2, -1)) if max_shift else img)
     return torch.stack(out)
+
+
+def shrink(x: torch.Tensor, generator: torch.Generator, min_factor: float, prob: float) -> torch.Tensor:
+    """Scale augmentation: with probability ``prob`` per image, the sky s = (x + 1)/2 ≥ 0 of x (B, C, n, n)
+    (model space: sky 0 at x = -1) is resampled to m = round(f n) pixels a side, f log-uniform in
+    [``min_factor``, 1] (antialiased bilinear), its total Σ s restored exactly (flux conserved), pasted at a
+    uniform position into an empty n × n window, then scaled to its original peak (the imaging fits the
+    flux scale, so the prior's images are peak-normalised; the shape, not the brightness, is what shrinks).
+    A source then fills anything from ``min_factor`` to all of the window. → (B, C, n, n)."""
+    if not 0 < min_factor <= 1 or not 0 <= prob <= 1:
+        raise ValueError(f"need 0 < min_factor <= 1 and 0 <= prob <= 1, got {min_factor}, {prob}")
+    B, n = x.shape[0], x.shape[-1]
+    dev = generator.device
+    draw = torch.rand(B, generator=generator, device=dev).tolist()
+    logf = (torch.rand(B, generator=generator, device=dev) * math.log(min_factor)).tolist()
+    corner = torch.rand(B, 2, generator=generator, device=dev).tolist()
+    out = []
+    for img, d, lf, (r, c) in zip(x, draw, logf, corner):
+        m = max(1, round(n * math.exp(lf)))
+        if d >= prob or m >= n:
+            out.append(img)
+            continue
+        sky = ((img + 1) / 2).clamp_min(0)
+        window = paste_shrunk(sky, m, int(r * (n - m + 1)), int(c * (n - m + 1)))
+        peak = float(window.max())
+        out.append(2 * (window * (float(sky.max()) / peak) if peak > 0 else window) - 1)
+    return torch.stack(out)
+
+
+def paste_shrunk(sky: torch.Tensor, m: int, row: int, col: int) -> torch.Tensor:
+    """sky (C, n, n) ≥ 0 resampled to (C, m, m) (antialiased bilinear) with Σ restored exactly, placed with its
+    corner at (row, col) in an empty (C, n, n) window: the total flux is conserved."""
+    small = torch.nn.functional.interpolate(sky[None], size=(m, m), mode="bilinear", antialias=True,
+                                            align_corners=False)[0].clamp_min(0)
+    small = small * (sky.sum() / small.sum().clamp_min(1e-30))
+    window = torch.zeros_like(sky)
+    window[..., row:row + m, col:col + m] = small
+    return window
 
 
 def crop_batch_size(batch_size: int, crop_sizes: tuple[int, ...], size: int) -> int:

@@ -22,7 +22,8 @@ import torch
 
 from ddrm.ddpm import EMA
 from ddrm.seeding import derive_seed
-from ddrm.training import augment, crop_batch_size, lr_at, make_optimizer, random_crops, train_step
+from ddrm.training import augment, crop_batch_size, lr_at, make_optimizer, random_crops, shrink,
+    train_step
 from ddrm.unet import UNet
 from ddrm.units import to_model
 
@@ -78,12 +79,14 @@ def _resume(model: UNet, ema: EMA, optimizer: torch.optim.Optimizer, cfg: TrainC
 
 
 def training_batch(data: torch.Tensor, cfg: TrainConfig, step: int, generator: torch.Generator) -> torch.Tensor:
-    """Step ``step``'s batch: random images, random crops if ``cfg.crop_sizes``, then augmentation."""
+    """Step ``step``'s batch: random images, random crops if ``cfg.crop_sizes``, then augmentation (the
+    symmetries, and the scale augmentation if ``cfg.shrink_prob``)."""
     size = cfg.crop_sizes[step % len(cfg.crop_sizes)] if cfg.crop_sizes else None
     n = crop_batch_size(cfg.batch_size, cfg.crop_sizes, size) if size else cfg.batch_size
     idx = torch.randint(0, len(data), (n,), generator=generator, device=generator.device)
     x = data[idx.to(data.device)]
-    return augment(random_crops(x, size, generator) if size else x, generator, cfg.max_shift)
+    x = augment(random_crops(x, size, generator) if size else x, generator, cfg.max_shift)
+    return shrink(x, generator, cfg.shrink_min, cfg.shrink_prob) if cfg.shrink_prob else x
 
 
 def _report(metrics: dict, rank: int, state: Optional[dict], meta: PriorMeta) -> None:
