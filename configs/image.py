@@ -8,7 +8,9 @@ from typing import Optional, Union
 from astropy import units as u
 
 from ddrm.baselines import CleanConfig
+from ddrm.closure_imaging import ClosureImagingConfig
 from ddrm.exact_gibbs import ExactRefineConfig
+from ddrm.interferometry.phase_stability import DATA_TERMS
 from ddrm.interferometry.gridding import DEFAULT_FIT_FRACTION, WEIGHTINGS
 from ddrm.samplers import DDRMConfig
 from ddrm.samplers import SamplerConfig
@@ -20,6 +22,7 @@ NOISE_SOURCES = ("weights", "scatter")
 LIKELIHOODS = ("exact", "gridded")  # the visibilities at their own (u, v), or the nearest-cell grid alone
 ROBUST_RANGE = (-2.0, 2.0)  # Briggs robustness, as in CASA (-2: near uniform, 2: near natural)
 DEFAULT_FIELD_FRACTIONS = (1.0, 0.5, 0.25)  # candidate pixel scales, as fractions of the Nyquist-fitted one
+CLOSURE_FIELD_FRACTIONS = (0.5, 0.25, 0.125)  # the closures' ladder: sparse VLBI sees compact sources
 MIN_FIELD_FRACTION = 1 / 16  # finer rungs would oversample the beam past ``gridding.MAX_OVERSAMPLING``
 
 
@@ -63,7 +66,8 @@ def check_field_fractions(values) -> tuple[float, ...]:
 class ImageConfig:
     """N×N images of each file at ``pixel_scale_arcsec`` (None: chosen from the data: the longest baseline at
     ``fit_fraction`` of Nyquist gives the scale s₀, the file is imaged at each s₀·f for f in ``field_fractions``
-    and the scale whose posterior mean fits the gain-free closures best is kept: ``tasks.image_scale``);
+    (None: ``fractions_for`` the data term) and the scale whose posterior mean fits held-out closures best is
+    kept: ``tasks.image_scale``);
     ``weighting`` (natural, uniform, briggs with ``robust``) sets the operator's singular values;
     σ from the data ``weights`` or their in-cell ``scatter``; ``sampler`` draws S samples with K steps
     (``image_sampler``) on the gridded operator; ``likelihood`` "exact" then refines them under the
@@ -72,12 +76,17 @@ class ImageConfig:
     ``selfcal`` none / phase / amp-phase, or "auto": phase for VLBI (a baseline over 200 km), none otherwise,
     with gains per ``solint`` ("scan" or seconds) and a log-amplitude prior σ ``amp_sigma`` (``ddrm.selfcal``);
     ``selfcal_gains`` "mode" (one solution for every sample) or "draw" (each sample's gains drawn from their
-    posterior, so the std includes them: ``ddrm.selfcal_chain``)."""
+    posterior, so the std includes them: ``ddrm.selfcal_chain``); ``data`` the posterior's data term:
+    "visibilities", "closures" (closure phases and log closure amplitudes, which no station gain corrupts:
+    ``ddrm.closure_imaging`` with ``closure``; the gains are solved afterwards against its mean) or "auto"
+    (closures where the station phases wander faster than a solution interval:
+    ``interferometry.phase_stability``); ``total_flux`` (Jy) fixes the closure posterior's flux (None: the
+    shortest baselines', else CLEAN's)."""
 
     N: int = 150
     pixel_scale_arcsec: Optional[float] = None
     fit_fraction: float = DEFAULT_FIT_FRACTION
-    field_fractions: tuple[float, ...] = DEFAULT_FIELD_FRACTIONS
+    field_fractions: Optional[tuple[float, ...]] = None
     weighting: str = "natural"
     robust: float = 0.0
     prior: str = "first"
@@ -94,6 +103,9 @@ class ImageConfig:
     solint: Union[str, float] = "scan"
     amp_sigma: float = 0.1
     selfcal_gains: str = "mode"
+    data: str = "auto"
+    total_flux: Optional[float] = None
+    closure: ClosureImagingConfig = field(default_factory=ClosureImagingConfig)
     strict: bool = False
 
     def __post_init__(self) -> None:
@@ -103,7 +115,8 @@ class ImageConfig:
             raise ValueError("pixel_scale_arcsec must be positive")
         if not 0 < self.fit_fraction <= 1:
             raise ValueError(f"fit_fraction must lie in (0, 1], got {self.fit_fraction}")
-        object.__setattr__(self, "field_fractions", check_field_fractions(self.field_fractions))
+        if self.field_fractions is not None:
+            object.__setattr__(self, "field_fractions", check_field_fractions(self.field_fractions))
         if not (isinstance(self.robust, (int, float)) and ROBUST_RANGE[0] <= self.robust <= ROBUST_RANGE[1]):
             raise ValueError(f"robust must lie in [{ROBUST_RANGE[0]:g}, {ROBUST_RANGE[1]:g}] (Briggs, as in CASA), "
                              f"got {self.robust}")
@@ -122,10 +135,24 @@ class ImageConfig:
         SelfCalConfig(solint=self.solint, amp_sigma=self.amp_sigma)  # validates both
         if self.selfcal_gains not in SELFCAL_GAINS:
             raise ValueError(f"selfcal_gains must be one of {SELFCAL_GAINS}, got {self.selfcal_gains!r}")
+        if self.data not in ("auto",) + DATA_TERMS:
+            raise ValueError(f"data must be one of {('auto',) + DATA_TERMS}, got {self.data!r}")
+        if self.total_flux is not None and not (isinstance(self.total_flux, (int, float)) and
+                                                0 < self.total_flux < float("inf")):
+            raise ValueError(f"total_flux must be a positive number of Jy, got {self.total_flux!r}")
+        if isinstance(self.closure, dict):
+            object.__setattr__(self, "closure", ClosureImagingConfig(**self.closure))
         if self.selfcal_gains == "draw" and (self.likelihood != "exact" or self.selfcal == "none"):
             raise ValueError("selfcal_gains 'draw' draws the gains inside the exact likelihood's sweeps: it needs "
                              "likelihood 'exact' and a self-calibration (got likelihood "
                              f"{self.likelihood!r}, selfcal {self.selfcal!r})")
+
+    def fractions_for(self, term: str) -> tuple[float, ...]:
+        """The field ladder: the user's, else ``CLOSURE_FIELD_FRACTIONS`` for the closures' data term and
+        ``DEFAULT_FIELD_FRACTIONS`` for the visibilities'."""
+        if self.field_fractions is not None:
+            return self.field_fractions
+        return CLOSURE_FIELD_FRACTIONS if term == "closures" else DEFAULT_FIELD_FRACTIONS
 
     def selfcal_for(self, vlbi: bool) -> tuple[Optional[SelfCalConfig], str, str]:
         """(the config, the mode applied, why) for a file that is VLBI or not."""

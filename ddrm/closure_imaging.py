@@ -3,9 +3,9 @@
     flux       the total flux F_tot: the user's, else the mean amplitude of the baselines shorter than half
                a cell (EHT's intra-site pairs: the field is unresolved there), else CLEAN's total
     start      a circular Gaussian of F_tot whose size fits the amplitudes' fall with |uv| (ln|V| = ln F_tot -
-               2π²σ²|uv|², least squares; amplitudes carry only the gains' modest errors); the visibilities
-               phase-self-calibrated to it per integration, then the visibility posterior of those
-               (``imaging.posterior``): a start whose phases the closures have not yet corrected
+               2π²σ²|uv|², least squares; amplitudes carry only the gains' modest errors), every sample from it
+               (or, with ``start="posterior"``, the visibility posterior of the data phase-self-calibrated to
+               it per integration, ``imaging.posterior``)
     sweeps     split Gibbs from that start with the closure likelihood as the data term
                (``interferometry.closure_likelihood``: x | z drawn by randomise-then-optimise), ρ from
                ``rho_max`` to ``rho_min`` (``exact_gibbs.refine``): the image answers to the closure phases and
@@ -19,6 +19,7 @@ Pure: arrays and tensors in; errors are ValueError.
 from __future__ import annotations
 
 import math
+import time
 from dataclasses import dataclass, replace
 from typing import Optional, Sequence
 
@@ -27,7 +28,9 @@ import torch
 
 from .ddpm import Denoiser
 from .exact_gibbs import ExactRefineConfig, refine
-from .imaging import Imaged, ImagingSettings, chain_generators, clean_components, posterior, prepare
+from .baselines import dirty_noise_std, hogbom_clean
+from .imaging import (Imaged, ImagingResult, ImagingSettings, Prepared, chain_generators, clean_components, posterior,
+                      prepare)
 from .interferometry.closure import closures
 from .interferometry.closure_likelihood import ClosureLikelihood, closure_step
 from .interferometry.gains import GainConfig
@@ -49,7 +52,7 @@ class ClosureImagingConfig:
     rho_max: float = 0.3
     rho_min: float = 0.01
     iterations: int = 16
-    lbfgs: int = 20
+    lbfgs: int = 40
     snr_cut: float = 3.0
     flux_sigma: float = 0.003
     centroid_sigma: float = 1.0
@@ -99,11 +102,25 @@ def gaussian_image(N: int, pixel_scale_arcsec: float, flux: float, sigma_rad: fl
     return g * (flux / g.sum())
 
 
+def clean_only(prep: Prepared, settings: ImagingSettings, F: float, flux: float) -> ImagingResult:
+    """An ``ImagingResult`` holding the prepared data's dirty and CLEAN images (no posterior yet) at flux scale F."""
+    sigma = prep.obs.sigma_weights
+    c = hogbom_clean(prep.dirty[None], prep.psf, gain=settings.clean.gain, max_iter=settings.clean.max_iter,
+                     threshold=settings.clean.threshold_sigmas * dirty_noise_std(prep.obs.op, sigma))
+    empty = torch.zeros_like(prep.dirty, dtype=torch.float64)
+    return ImagingResult(mean=empty, std=empty, dirty=prep.dirty, clean=c.restored[0],
+                         clean_per_pixel=c.restored_per_pixel[0], beam=c.beam, flux_scale=F, flux_scale_initial=F,
+                         sigma_y=2 * sigma / F, sigma_jy=sigma, chi2_gridded=float("nan"), total_flux=flux,
+                         total_flux_clean=float(c.model.sum()), seconds=0.0, samples=empty[None],
+                         clean_model=c.model[0].double())
+
+
 def image_closures(prior: Denoiser, data: CalData, freq_hz: np.ndarray, settings: ImagingSettings,
                    generators: Sequence[torch.Generator], config: ClosureImagingConfig = ClosureImagingConfig(),
                    total_flux: Optional[float] = None) -> Imaged:
     """flux → start → sweeps → gains (module docstring). ``freq_hz`` (n,): each sample's frequency (closures
     form per time and frequency); ``total_flux`` (Jy): the user's, else from the data."""
+    t0 = time.perf_counter()
     N, scale = settings.N, settings.pixel_scale_arcsec
     data = replace(data, interval=integrations(data.time_jd))
     prep = prepare(data, settings)
@@ -123,12 +140,12 @@ def image_closures(prior: Denoiser, data: CalData, freq_hz: np.ndarray, settings
     started = data.corrected(record.solution)
     record.rounds.append({"stage": "gaussian-start", "mode": "phase", "chi2": chi2(started.subset(on), start, scale)})
     prep = prepare(started, settings)
-    first = posterior(prior, prep, started, settings, generators)
     if config.start == "gaussian":
         F = float(start.max()) / START_PEAK
         x0 = (2 * start / F - 1).expand(settings.S, N, N)
-        first = replace(first, flux_scale=F)
+        first = clean_only(prep, settings, F, flux)
     else:
+        first = posterior(prior, prep, started, settings, generators)
         F = first.flux_scale
         x0 = 2 * first.samples / F - 1
 
@@ -139,6 +156,7 @@ def image_closures(prior: Denoiser, data: CalData, freq_hz: np.ndarray, settings
     sweeps = ExactRefineConfig(config.rho_max, config.rho_min, config.iterations, None)
     x = refine(prior, x0[None], step, sweeps, chain_generators(generators, 22))
     samples = (x[0].double() + 1) / 2 * F
+    seconds = time.perf_counter() - t0
     mean = samples.mean(0)
     std = samples.std(0) if len(samples) > 1 else torch.zeros_like(mean)
     record.solution = solve(modelled, mean, scale, GainConfig(mode="amp-phase", solint=INTEGRATION_TOL_S * 2))
@@ -146,5 +164,6 @@ def image_closures(prior: Denoiser, data: CalData, freq_hz: np.ndarray, settings
     record.rounds.append({"stage": "closure-mean", "mode": "amp-phase",
                           "chi2": chi2(calibrated.subset(on), mean, scale)})
     record.converged = True
-    result = replace(first, samples=samples, mean=mean, std=std, total_flux=float(mean.sum()), likelihood="closures")
+    result = replace(first, samples=samples, mean=mean, std=std, total_flux=float(mean.sum()), likelihood="closures",
+                     seconds=seconds)
     return Imaged(result, calibrated, prepare(calibrated, settings), record, clean_raw)

@@ -38,7 +38,8 @@ from .selfcal_chain import GainBlock, calibrating_refine
 # gain table or a summary for the same settings: run keys hash it, so a rerun never reuses an older algorithm's
 # products. 2: mean-amplitude gain normalisation, positive CLEAN models, a CLEAN stage's best round kept.
 # 3: the pixel scale chosen by the closure fit over a ladder of fields (tasks.image_scale).
-IMAGING_ALGORITHM = 3
+# 4: the ladder scored on held-out scans; the data term chosen from the phases' stability (closures or visibilities).
+IMAGING_ALGORITHM = 4
 
 
 @dataclass(frozen=True, eq=False)

@@ -16,11 +16,12 @@ from typing import Any, Optional, Sequence
 
 from configs import (ARRAY_CHOICES, PREPARE_PRESETS, RECONSTRUCT_PRESETS, SURVEY_PRESETS, TRAIN_PRESETS,
                           prepare_preset, reconstruct_preset, survey_preset, train_preset)
-from configs.image import DEFAULT_FIELD_FRACTIONS, SELFCAL_GAINS, SELFCAL_MODES, ImageConfig
+from configs.image import CLOSURE_FIELD_FRACTIONS, DEFAULT_FIELD_FRACTIONS, SELFCAL_GAINS, SELFCAL_MODES, ImageConfig
 from ddrm.interferometry.gains import MIN_SOLINT_S
+from ddrm.interferometry.phase_stability import DATA_TERMS
 from flows.cli_exit import EXIT_INTERRUPTED, EXIT_TERMINATED, Terminated, package_version, install_sigterm
-from flows.cli_tools import (export_prior_command, fractions, image_command, non_negative, positive_int, preflight,
-                             solint)
+from flows.cli_tools import (export_prior_command, fractions, image_command, non_negative, positive_float,
+                             positive_int, preflight, solint)
 from runtime.environment import configure_local_environment
 
 RAW = argparse.RawDescriptionHelpFormatter
@@ -259,9 +260,11 @@ def build_parser() -> argparse.ArgumentParser:
                     help="e.g. 1.8arcsec, 0.5mas, 20uas (default: from the data, see --field-fractions)")
     im.add_argument("--field-fractions", dest="field_fractions", type=fractions,
                     help="without --pixel-scale: candidate pixel scales as fractions of the one that puts the longest "
-                         f"baseline near Nyquist (default {','.join(f'{f:g}' for f in DEFAULT_FIELD_FRACTIONS)}); the "
-                         "one whose posterior mean fits the closure phases and amplitudes best is kept. 1 alone: that "
-                         "scale, no search")
+                         f"baseline near Nyquist (default {','.join(f'{f:g}' for f in DEFAULT_FIELD_FRACTIONS)}, "
+                         f"{','.join(f'{f:g}' for f in CLOSURE_FIELD_FRACTIONS)} with --data closures); each is imaged "
+                         "from all but a fifth of the scans, and the one whose posterior mean fits the held-out scans' "
+                         "closure phases and amplitudes best is imaged from all the data. One value: that scale, no "
+                         "search")
     im.add_argument("--weighting", choices=["natural", "uniform", "briggs"],
                     help=f"imaging weights (default {IMAGE_DEFAULTS.weighting})")
     im.add_argument("--robust", type=float, help=f"Briggs robustness R in [-2, 2] (default {IMAGE_DEFAULTS.robust:g})")
@@ -284,6 +287,14 @@ def build_parser() -> argparse.ArgumentParser:
     im.add_argument("--selfcal-gains", dest="selfcal_gains", choices=SELFCAL_GAINS,
                     help="mode (default): one gain solution for all samples; draw: each sample's gains drawn from "
                          "their posterior, so the std includes the gains' uncertainty")
+    im.add_argument("--data", choices=("auto",) + DATA_TERMS,
+                    help="the posterior's data term: visibilities, closures (closure phases and log closure "
+                         "amplitudes, which station gains cannot corrupt; the gains are solved afterwards against "
+                         "the image), or auto (default: closures where the station phases wander between "
+                         "integrations faster than their thermal noise)")
+    im.add_argument("--total-flux", dest="total_flux", type=positive_float,
+                    help="total flux (Jy) of the closure posterior (default: the shortest baselines' amplitude, "
+                         "else CLEAN's)")
     im.add_argument("--noise", choices=["weights", "scatter"],
                     help=f"thermal σ (Jy) from the data weights or from the scatter within uv cells "
                          f"(default {IMAGE_DEFAULTS.noise})")

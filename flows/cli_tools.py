@@ -4,6 +4,7 @@ subcommand makes (the parser is in flows/cli.py)."""
 from __future__ import annotations
 
 import argparse
+import math
 import os
 import sys
 
@@ -41,7 +42,8 @@ def image_command(args: argparse.Namespace) -> int:
 
     _some_input_exists(args.files)
     given = {k: getattr(args, k) for k in ("N", "weighting", "robust", "prior", "K", "samples", "noise", "likelihood", "holdout",
-                                            "selfcal", "solint", "selfcal_gains", "field_fractions")
+                                            "selfcal", "solint", "selfcal_gains", "field_fractions", "data",
+                                            "total_flux")
              if getattr(args, k) is not None}  # the defaults are ImageConfig's, defined once
     cfg = ImageConfig(**given, pixel_scale_arcsec=parse_angle_arcsec(args.pixel_scale) if args.pixel_scale else None,
                       sampler=image_sampler(args.sampler), strict=args.strict)
@@ -173,6 +175,13 @@ def non_negative(text: str) -> float:
     value = _parsed(text, float, "a number")
     if not value >= 0:
         raise argparse.ArgumentTypeError(f"must be >= 0, got {text}")
+    return value
+
+
+def positive_float(text: str) -> float:
+    value = _parsed(text, float, "a number")
+    if not 0 < value < math.inf:
+        raise argparse.ArgumentTypeError(f"must be a positive number, got {text}")
     return value
 
 

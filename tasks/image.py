@@ -37,13 +37,12 @@ import torch
 
 from configs import stable_hash
 from configs.image import ImageConfig, ImagingSettingsError
-from ddrm.imaging import IMAGING_ALGORITHM, ImagingSettings, image_visibilities
+from ddrm.imaging import IMAGING_ALGORITHM, ImagingSettings
 from ddrm.interferometry.crossval import holdout_mask
 from ddrm.interferometry.dirty import nufft_dirty
 from ddrm.interferometry.gains import solution_intervals
-from ddrm.samplers import make_generators
 from ddrm.seeding import derive_seed
-from ddrm.selfcal import CalData, SelfCalConfig, is_vlbi
+from ddrm.selfcal import CalData, SelfCalConfig
 from reporting.image_products import people_figures, product_name, render_products, sky_images
 from reporting.progress import StageBar
 from sources.fits_bounds import available_memory
@@ -58,6 +57,7 @@ from stores.products import SUMMARY, ProductWriteError  # noqa: F401 (SUMMARY: t
 from stores.storage import StorageOptions
 from tasks.image_predictive import predictive_summary, structure_maps
 from tasks.image_scale import image_at_best_scale
+from tasks.image_terms import data_term, imager
 from tasks.image_quality import gains_csv, holdout_chi2, brightness_range, multiscale_components, \
     multiscale_fit, raw_fit, selfcal_summary
 
@@ -163,10 +163,11 @@ def image_file(path: str, cfg: ImageConfig, root: str = "runs", storage_options:
     bar = StageBar(product_name(source), show_progress)
     try:  # the bar is closed however the imaging ends (an error, Ctrl-C), so a message starts its own line
         try:
-            selfcal, applied, reason = cfg.selfcal_for(is_vlbi(np.stack([vis.u, vis.v], axis=1), vis.freq_hz))
-            data = calibration_data(vis, interval)
-            imaged, scale, closures, candidates, raw_closures = image_at_best_scale(vis, cfg, lambda s: image_visibilities(
-                prior, data, settings_for(cfg, s), make_generators([seed]), selfcal), bar.stage)
+            term = data_term(vis, cfg)
+            image_at, applied, reason = imager(vis, calibration_data(vis, interval), cfg, prior, seed,
+                                               term["data_term"], settings_for)
+            imaged, scale, closures, candidates, raw_closures = image_at_best_scale(vis, cfg, term["data_term"], image_at,
+                                                                                    bar.stage)
         except ImagingSettingsError:
             raise
         except ValueError as err:  # e.g. no baseline to fit a pixel scale to, no positive CLEAN flux
@@ -174,7 +175,7 @@ def image_file(path: str, cfg: ImageConfig, root: str = "runs", storage_options:
         raw, vis, r, obs = vis, calibrated(vis, imaged.data), imaged.result, imaged.prepared.obs
         if held is not None and imaged.selfcal is not None:
             held = calibrated(held, calibration_data(held, held_interval).corrected(imaged.selfcal.solution))
-        bar.stage(len(candidates or [None]), len(candidates or [None]) + 1, "quality figures and products")
+        bar.stage(len(candidates or []) + 1, len(candidates or []) + 2, "quality figures and products")
         fit, mean_model = raw_fit(vis, r, scale)  # degridded once: the χ² and the residual image share it
         uv, values, _ = imaged.prepared.likelihood_data(imaged.data)
         residual = nufft_dirty(uv, values - mean_model, imaged.prepared.imaging_weights[imaged.prepared.on], cfg.N, scale)
@@ -204,7 +205,7 @@ def image_file(path: str, cfg: ImageConfig, root: str = "runs", storage_options:
                    "weighting": cfg.weighting, "robust": cfg.robust,
                    "sigma_jy_weights": obs.sigma_weights, "sigma_jy_scatter": obs.sigma_scatter, "noise_used": cfg.noise,
                    "flux_scale_jy_per_pixel": r.flux_scale, "flux_scale_initial": r.flux_scale_initial,
-                   "sigma_y_model": r.sigma_y, "likelihood": r.likelihood, **fit,
+                   "sigma_y_model": r.sigma_y, **term, "likelihood": r.likelihood, **fit,
                    "chi2_gridded_cells": r.chi2_gridded, **holdout_chi2(held, r, scale, cfg, ms), **brightness_range(r),
                    **multiscale_fit(vis, ms, scale), **selfcal_summary(raw, imaged, scale, applied, reason),
                    **closures, **check,

@@ -1,18 +1,20 @@
-"""The pixel scale chosen from the data: a short ladder of fields, scored on the gain-free closures.
+"""The pixel scale chosen from the data: a short ladder of fields, scored on held-out closures.
 
 The longest baseline fixes the coarsest useful pixel, s₀ = ``fit_fraction`` / (2 max|uv|)
 (``gridding.fit_pixel_scale``); it says nothing about how large the source is. At N = 64 on EHT data s₀
-gives a 720 μas field for a 40 μas ring, and the FIRST prior fills such a field with galaxy-sized blobs
-that lack the compact power the long baselines see (log-closure-amplitude χ² 11 on M87). So the file is
-imaged at each candidate s = s₀·f, f in ``ImageConfig.field_fractions`` (default 1, ½, ¼), and the
-candidate whose posterior mean has the lowest pooled closure χ²
+gives a 720 μas field for a 40 μas ring, and the FIRST prior fills such a field with galaxy-sized blobs.
+So the file is imaged at each candidate s = s₀·f, f in ``ImageConfig.fractions_for`` the data term (1, ½, ¼
+for the visibilities, ½, ¼, ⅛ for the closures),
+from all but a seeded ``HELD_SCANS`` share of whole scans (``crossval.scan_holdout``), and each candidate's
+posterior mean is scored on the held-out scans' closures:
 
     score = (n_φ χ²_φ + n_A χ²_A) / (n_φ + n_A)      (closure phases φ, log closure amplitudes A, S/N ≥ 3)
 
-is kept. The closures do not depend on the antenna gains, so the score does not reward a field for what
-self-calibration absorbed, and it is the same statistic the summary reports (``image_quality.closure_fit``).
-Every candidate draws from the same seeded generators, so the kept result equals a run with
-``--pixel-scale`` set to its scale. Ties and files without closures keep the largest field (s₀).
+Held out, a busier image does not score better for fitting the noise of what it saw (in-sample, the largest
+field's blobs lowered the score), and the closures do not reward what self-calibration absorbed. The lowest
+score's scale is then imaged from all the data; every run draws from the same seeded generators, so the
+result equals a run with ``--pixel-scale`` set to it. Ties, and files without held-out closures, keep the
+largest field (s₀); a file of one scan is scored in-sample.
 """
 
 from __future__ import annotations
@@ -24,19 +26,21 @@ import numpy as np
 
 from configs.image import ImageConfig, ImagingSettingsError
 from ddrm.imaging import Imaged
-from ddrm.interferometry.closure import Closures
+from ddrm.interferometry.closure import Closures, closures
+from ddrm.interferometry.crossval import scan_holdout
+from ddrm.interferometry.nufft import degrid
 from ddrm.interferometry.gridding import MAX_OVERSAMPLING, fit_pixel_scale, min_pixel_scale
 from reporting.progress import angle
 from sources.uvfits import Visibilities
 from tasks.image_quality import closure_fit
 
 
-def candidate_scales(vis: Visibilities, cfg: ImageConfig) -> list[float]:
-    """The pixel scales (arcsec) to try: the user's one, or s₀·f for each f of ``cfg.field_fractions``;
+def candidate_scales(vis: Visibilities, cfg: ImageConfig, term: str) -> list[float]:
+    """The pixel scales (arcsec) to try: the user's one, or s₀·f for each f of ``cfg.fractions_for(term)``;
     ImagingSettingsError for one finer than the data support (``gridding.min_pixel_scale``)."""
     uv = np.stack([vis.u, vis.v], axis=1)
     scales = [cfg.pixel_scale_arcsec] if cfg.pixel_scale_arcsec is not None else \
-        [fit_pixel_scale(uv, cfg.N, cfg.fit_fraction) * f for f in cfg.field_fractions]
+        [fit_pixel_scale(uv, cfg.N, cfg.fit_fraction) * f for f in cfg.fractions_for(term)]
     finest = min_pixel_scale(uv)
     if min(scales) < finest:
         raise ImagingSettingsError(
@@ -61,22 +65,49 @@ def best_candidate(scores: Sequence[float]) -> int:
     return min(finite)[1] if finite else 0
 
 
-def image_at_best_scale(vis: Visibilities, cfg: ImageConfig, image_at: Callable[[float], Imaged],
-                        on_stage: Callable[[int, int, str], None] = lambda done, total, what: None
+HELD_SCANS = 0.2  # the share of scans each candidate field is scored on
+
+
+def heldout_closures(held: Visibilities, on: np.ndarray) -> Closures:
+    """The held-out samples' closures (S/N ≥ 3) on the field (``on``: the samples an N×N image models)."""
+    return closures(held.vis[on], held.weight[on], held.antenna1[on], held.antenna2[on], held.time_jd[on],
+                    held.freq_hz[on])
+
+
+def heldout_fit(held: Visibilities, imaged: Imaged, scale: float) -> dict[str, Any]:
+    """The candidate mean's closure χ² on the held-out scans, in ``closure_fit``'s keys."""
+    from ddrm.interferometry.fit import on_field
+
+    uv = np.stack([held.u, held.v], axis=1)
+    on = on_field(uv, imaged.result.mean.shape[-1], scale)
+    cl = heldout_closures(held, on)
+    model = np.asarray(degrid(imaged.result.mean.double(), uv[on], scale))
+    return {"n_closure_phases": int(len(cl.phase)), "n_log_closure_amplitudes": int(len(cl.logamp)),
+            "chi2_cphase_mean": cl.chi2_phase(model), "chi2_logcamp_mean": cl.chi2_logamp(model)}
+
+
+def image_at_best_scale(vis: Visibilities, cfg: ImageConfig, term: str,
+                        image_at: Callable[[float, Optional[np.ndarray]], Imaged], on_stage: Callable[[int, int, str], None] = lambda done, total, what: None
                         ) -> tuple[Imaged, float, dict[str, Any], Optional[list[dict[str, Any]]], Closures]:
-    """(the kept result of ``image_at(scale)``, its scale, its ``closure_fit`` against the raw ``vis``, the
-    candidates' record or None when only one scale was possible, the raw closures of its on-field data);
-    ``on_stage(done, total, what)`` is told
-    before each field (total: the fields and one stage for the products after them)."""
-    scales = candidate_scales(vis, cfg)
-    kept, record = None, []
-    for i, scale in enumerate(scales):
-        on_stage(i, len(scales) + 1, f"field {i + 1}/{len(scales)}, pixel {angle(scale)}")
-        imaged = image_at(scale)
-        fit, cl = closure_fit(vis, imaged, scale)
-        record.append({"pixel_scale_arcsec": scale, "closure_score": closure_score(fit),
-                       "chi2_cphase_mean": fit["chi2_cphase_mean"], "chi2_logcamp_mean": fit["chi2_logcamp_mean"]})
-        if best_candidate([r["closure_score"] for r in record]) == len(record) - 1:
-            kept = (imaged, scale, fit, cl)  # only the best so far is held in memory
-    imaged, scale, fit, cl = kept
-    return imaged, scale, fit, record if len(scales) > 1 else None, cl
+    """(the kept result of ``image_at(scale, None)`` (all the data), its scale, its ``closure_fit`` against the
+    raw ``vis``, the candidates' record or None when only one scale was possible, the raw closures of its
+    on-field data). ``image_at(scale, keep)`` images the samples ``keep`` (n,) bool; ``on_stage(done, total,
+    what)`` is told before each field (total: the fields, the final image and the products)."""
+    scales = candidate_scales(vis, cfg, term)
+    record: list[dict[str, Any]] = []
+    if len(scales) > 1:
+        held = scan_holdout(vis.time_jd, HELD_SCANS, cfg.seed)
+        for i, scale in enumerate(scales):
+            on_stage(i, len(scales) + 2, f"field {i + 1}/{len(scales)}, pixel {angle(scale)} (scans held out)")
+            if held.any():
+                fit, on = heldout_fit(vis.subset(held), image_at(scale, ~held), scale), "held-out scans"
+            else:
+                fit, on = closure_fit(vis, image_at(scale, None), scale)[0], "in-sample (one scan)"
+            record.append({"pixel_scale_arcsec": scale, "closure_score": closure_score(fit), "scored_on": on,
+                           "n_scored": fit["n_closure_phases"] + fit["n_log_closure_amplitudes"],
+                           "chi2_cphase_mean": fit["chi2_cphase_mean"], "chi2_logcamp_mean": fit["chi2_logcamp_mean"]})
+    scale = scales[best_candidate([r["closure_score"] for r in record])] if record else scales[0]
+    on_stage(len(record), len(record) + 2, f"pixel {angle(scale)}, all the data")
+    imaged = image_at(scale, None)
+    fit, cl = closure_fit(vis, imaged, scale)
+    return imaged, scale, fit, record or None, cl

@@ -22,8 +22,8 @@ import torch
 
 from ddrm.ddpm import EMA
 from ddrm.seeding import derive_seed
-from ddrm.training import augment, crop_batch_size, lr_at, make_optimizer, random_crops, shrink,
-    train_step
+from ddrm.training import (augment, crop_batch_size, lr_at, make_optimizer, random_crops, shrink,
+                           train_step)
 from ddrm.unet import UNet
 from ddrm.units import to_model
 

@@ -41,3 +41,17 @@ def holdout_mask(antenna1: np.ndarray, antenna2: np.ndarray, time_jd: np.ndarray
     if len(taken) == len(blocks):
         raise ValueError(f"{len(blocks)} (baseline, scan) blocks: too few to hold out {fraction:.0%} and fit the rest")
     return np.isin(which, taken)
+
+
+def scan_holdout(time_jd: np.ndarray, fraction: float, seed: int, gap_s: float = SCAN_GAP_S) -> np.ndarray:
+    """(n,) bool, True for the samples of the held-out scans: whole scans in a seeded order until at least
+    ``fraction`` of the scans are held out, and at least one scan is kept and one held; all False with
+    fewer than two scans."""
+    if not 0 < fraction < 1:
+        raise ValueError(f"the held-out fraction must lie in (0, 1), got {fraction}")
+    scans = scan_index(time_jd, gap_s)
+    n = int(scans.max()) + 1 if len(scans) else 0
+    if n < 2:
+        return np.zeros(len(scans), dtype=bool)
+    k = min(max(1, int(np.ceil(fraction * n))), n - 1)
+    return np.isin(scans, np.random.default_rng(seed).permutation(n)[:k])

@@ -17,6 +17,22 @@ from __future__ import annotations
 import numpy as np
 
 CHI2_1_MEDIAN = 0.454936  # the median of χ² with one degree of freedom
+DATA_TERMS = ("visibilities", "closures")
+PHASE_WANDER_LIMIT = 4.0  # R above it: phase steps twice their thermal size; the visibilities' phases are not data
+
+
+def choose_data_term(requested: str, ratio: float) -> tuple[str, str]:
+    """(the data term, why) for ``requested`` "visibilities", "closures" or "auto" and the file's R: "auto"
+    takes closures where R > ``PHASE_WANDER_LIMIT`` (module docstring), the visibilities otherwise (and where
+    no phase step could be measured)."""
+    if requested != "auto":
+        return requested, "set by the user"
+    if ratio == ratio and ratio > PHASE_WANDER_LIMIT:
+        return "closures", (f"auto: station phases wander between integrations (phase steps {ratio:.3g}x their "
+                            f"thermal variance > {PHASE_WANDER_LIMIT:g})")
+    return "visibilities", (f"auto: station phases stable between integrations (phase steps {ratio:.3g}x their "
+                            f"thermal variance <= {PHASE_WANDER_LIMIT:g})" if ratio == ratio else
+                            "auto: no phase step to measure stability on")
 
 
 def phase_scatter_ratio(vis: np.ndarray, weight: np.ndarray, antenna1: np.ndarray, antenna2: np.ndarray,
