@@ -3,9 +3,11 @@
     flux       the total flux F_tot: the user's, else the mean amplitude of the baselines shorter than half
                a cell (EHT's intra-site pairs: the field is unresolved there), else CLEAN's total
     start      a circular Gaussian of F_tot whose size fits the amplitudes' fall with |uv| (ln|V| = ln F_tot -
-               2π²σ²|uv|², least squares; amplitudes carry only the gains' modest errors), every sample from it
-               (or, with ``start="posterior"``, the visibility posterior of the data phase-self-calibrated to
-               it per integration, ``imaging.posterior``)
+               2π²σ²|uv|², least squares; amplitudes carry only the gains' modest errors); the data
+               phase-self-calibrated to it per integration, and their visibility posterior
+               (``imaging.posterior``): each sample starts elsewhere. (``start="gaussian"``, every sample from
+               the Gaussian itself, is cheaper, but a point-symmetric sky's closure phases are 0 or π, and from
+               the Gaussian's 0 the von Mises term has no gradient towards π: a symmetric ring stayed a blob)
     sweeps     split Gibbs from that start with the closure likelihood as the data term
                (``interferometry.closure_likelihood``: x | z drawn by randomise-then-optimise), ρ from
                ``rho_max`` to ``rho_min`` (``exact_gibbs.refine``): the image answers to the closure phases and
@@ -56,7 +58,7 @@ class ClosureImagingConfig:
     snr_cut: float = 3.0
     flux_sigma: float = 0.003
     centroid_sigma: float = 1.0
-    start: str = "gaussian"
+    start: str = "posterior"
 
     def __post_init__(self) -> None:
         ExactRefineConfig(self.rho_max, self.rho_min, self.iterations, None)  # validates the schedule
