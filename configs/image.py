@@ -155,7 +155,8 @@ class ImageConfig:
         return CLOSURE_FIELD_FRACTIONS if term == "closures" else DEFAULT_FIELD_FRACTIONS
 
     def selfcal_for(self, vlbi: bool) -> tuple[Optional[SelfCalConfig], str, str]:
-        """(the config, the mode applied, why) for a file that is VLBI or not."""
+        """(the config, the mode applied, why) for a file that is VLBI or not, by the array ("auto" as the
+        imaging decides it from the data instead: ``tasks.image_terms``)."""
         mode = ("phase" if vlbi else "none") if self.selfcal == "auto" else self.selfcal
         reason = (f"auto: {'VLBI' if vlbi else 'connected-element'} file (longest baseline "
                   f"{'over' if vlbi else 'under'} 200 km)") if self.selfcal == "auto" else "set by the user"

@@ -56,10 +56,10 @@ from stores.jsonio import dumps, finite, rounded
 from stores.products import SUMMARY, ProductWriteError  # noqa: F401 (SUMMARY: the pool reads it from here)
 from stores.storage import StorageOptions
 from tasks.image_predictive import predictive_summary, structure_maps
-from tasks.image_scale import image_at_best_scale
+from tasks.image_scale import chosen_field, gain_evidence, image_at_best_scale
 from tasks.image_terms import data_term, imager
 from tasks.image_quality import gains_csv, holdout_chi2, brightness_range, multiscale_components, \
-    multiscale_fit, raw_fit, selfcal_summary
+    multiscale_fit, raw_fit, sampling_error, selfcal_summary
 
 
 RUN = "run.json"
@@ -164,10 +164,10 @@ def image_file(path: str, cfg: ImageConfig, root: str = "runs", storage_options:
     try:  # the bar is closed however the imaging ends (an error, Ctrl-C), so a message starts its own line
         try:
             term = data_term(vis, cfg)
-            image_at, applied, reason = imager(vis, calibration_data(vis, interval), cfg, prior, seed,
-                                               term["data_term"], settings_for)
-            imaged, scale, closures, candidates, raw_closures = image_at_best_scale(vis, cfg, term["data_term"], image_at,
-                                                                                    bar.stage)
+            candidate, final = imager(vis, calibration_data(vis, interval), cfg, prior, seed, term["data_term"],
+                                      settings_for, lambda im, s: gain_evidence(vis, im, s))
+            imaged, scale, closures, candidates, raw_closures, applied, reason = image_at_best_scale(
+                vis, cfg, term["data_term"], candidate, final, bar.stage)
         except ImagingSettingsError:
             raise
         except ValueError as err:  # e.g. no baseline to fit a pixel scale to, no positive CLEAN flux
@@ -195,20 +195,23 @@ def image_file(path: str, cfg: ImageConfig, root: str = "runs", storage_options:
         files = {k: storage.join(out, f) for k, f in (("fits", "image.fits"), ("png", "panel.png"),
                                                       ("diagnostics", "diagnostics.png"), ("gains", "gains.csv"),
                                                       ("image", f"{name}-image.fits")) if f in rendered}
-        summary = {"file": source, "input_sha256": sha, "run_key": key, "source": vis.source, "telescope": vis.telescope, "date_obs": vis.date_obs,
+        calib = selfcal_summary(raw, imaged, scale, applied, reason)
+        summary = {"chi2_raw_visibilities": calib.get("chi2_before_selfcal", fit["chi2_per_coordinate"]),
+                   "chi2_after_gains": fit["chi2_per_coordinate"] if imaged.selfcal is not None else None,
+                   "file": source, "input_sha256": sha, "run_key": key, "source": vis.source, "telescope": vis.telescope, "date_obs": vis.date_obs,
                    "ra_deg": vis.ra_deg, "dec_deg": vis.dec_deg, "ref_freq_hz": vis.ref_freq_hz, "stokes_from": vis.stokes_from,
                    "n_vis": vis.n, "n_flagged": vis.n_flagged, "n_bad_coordinates": vis.n_bad_coordinates,
                    "n_autocorrelations": vis.n_autocorrelations, "n_bad_antennas": vis.n_bad_antennas,
                    "n_bad_times": vis.n_bad_times, "n_bad_weights": vis.n_bad_weights,
                    "warnings": list(vis.warnings), "n_on_grid": obs.grid.n_on, "n_off_grid": obs.grid.n_off,
-                   "N": cfg.N, "pixel_scale_arcsec": scale, **people_figures(images, imaged, scale), "pixel_scale_candidates": candidates,
+                   "N": cfg.N, "pixel_scale_arcsec": scale, **people_figures(images, imaged, scale), "pixel_scale_candidates": candidates, **chosen_field(candidates, scale),
                    "weighting": cfg.weighting, "robust": cfg.robust,
                    "sigma_jy_weights": obs.sigma_weights, "sigma_jy_scatter": obs.sigma_scatter, "noise_used": cfg.noise,
                    "flux_scale_jy_per_pixel": r.flux_scale, "flux_scale_initial": r.flux_scale_initial,
                    "sigma_y_model": r.sigma_y, **term, "likelihood": r.likelihood, **fit,
                    "chi2_gridded_cells": r.chi2_gridded, **holdout_chi2(held, r, scale, cfg, ms), **brightness_range(r),
-                   **multiscale_fit(vis, ms, scale), **selfcal_summary(raw, imaged, scale, applied, reason),
-                   **closures, **check,
+                   **multiscale_fit(vis, ms, scale), **calib,
+                   **closures, **check, **sampling_error(r),
                    "total_flux_jy": r.total_flux,
                    "total_flux_clean_jy": r.total_flux_clean, "sampler": cfg.sampler.to_dict(), "K": cfg.K,
                    "samples": cfg.samples, "prior": cfg.prior, "prior_sha256": prior.sha256,

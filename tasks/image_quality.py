@@ -116,6 +116,22 @@ def closure_fit(raw: Visibilities, imaged: Imaged, scale: float) -> tuple[dict[s
     return out, cl
 
 
+MC_RULE = 0.05  # the mean's sampling noise, max σ/√S, at most this share of its peak
+
+
+def sampling_error(r) -> dict[str, Any]:
+    """The posterior mean's Monte-Carlo error: σ/√S per pixel (σ the samples' std), its rms and its largest value
+    against the mean's peak, and the S at which that ratio would meet ``MC_RULE`` (the rule for S: sampling
+    noise should not speckle the mean)."""
+    S = int(r.samples.shape[0])
+    err = r.std / max(S, 1) ** 0.5
+    peak = float(r.mean.max())
+    ratio = float(err.max()) / peak if peak > 0 and S > 1 else float("nan")
+    need = int(np.ceil(S * (ratio / MC_RULE) ** 2)) if ratio == ratio else None
+    return {"mean_mc_error_rms_jy_per_pixel": float(err.pow(2).mean().sqrt()) if S > 1 else None,
+            "mean_mc_error_peak_ratio": ratio, "samples_for_mc_rule": need, "mc_rule": MC_RULE}
+
+
 def selfcal_summary(raw: Visibilities, imaged: Imaged, scale: float, applied: str, reason: str) -> dict[str, Any]:
     """What self-calibration applied (and why), its rounds, and the mean's raw χ² before (uncalibrated
     data) and after (calibrated)."""

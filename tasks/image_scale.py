@@ -28,6 +28,7 @@ from configs.image import ImageConfig, ImagingSettingsError
 from ddrm.imaging import Imaged
 from ddrm.interferometry.closure import Closures, closures
 from ddrm.interferometry.crossval import scan_holdout
+from ddrm.interferometry.fit import fit_chi2, on_field
 from ddrm.interferometry.nufft import degrid
 from ddrm.interferometry.gridding import MAX_OVERSAMPLING, fit_pixel_scale, min_pixel_scale
 from reporting.progress import angle
@@ -76,8 +77,6 @@ def heldout_closures(held: Visibilities, on: np.ndarray) -> Closures:
 
 def heldout_fit(held: Visibilities, imaged: Imaged, scale: float) -> dict[str, Any]:
     """The candidate mean's closure χ² on the held-out scans, in ``closure_fit``'s keys."""
-    from ddrm.interferometry.fit import on_field
-
     uv = np.stack([held.u, held.v], axis=1)
     on = on_field(uv, imaged.result.mean.shape[-1], scale)
     cl = heldout_closures(held, on)
@@ -86,13 +85,22 @@ def heldout_fit(held: Visibilities, imaged: Imaged, scale: float) -> dict[str, A
             "chi2_cphase_mean": cl.chi2_phase(model), "chi2_logcamp_mean": cl.chi2_logamp(model)}
 
 
+def gain_evidence(vis: Visibilities, imaged: Imaged, scale: float) -> tuple[float, float]:
+    """(the mean's χ² per coordinate on the raw visibilities, its pooled closure χ² on them)."""
+    chi2, _, _ = fit_chi2({"mean": imaged.result.mean}, np.stack([vis.u, vis.v], axis=1), vis.vis, vis.weight, scale)
+    return chi2["mean"], closure_score(closure_fit(vis, imaged, scale)[0])
+
+
 def image_at_best_scale(vis: Visibilities, cfg: ImageConfig, term: str,
-                        image_at: Callable[[float, Optional[np.ndarray]], Imaged], on_stage: Callable[[int, int, str], None] = lambda done, total, what: None
-                        ) -> tuple[Imaged, float, dict[str, Any], Optional[list[dict[str, Any]]], Closures]:
-    """(the kept result of ``image_at(scale, None)`` (all the data), its scale, its ``closure_fit`` against the
-    raw ``vis``, the candidates' record or None when only one scale was possible, the raw closures of its
-    on-field data). ``image_at(scale, keep)`` images the samples ``keep`` (n,) bool; ``on_stage(done, total,
-    what)`` is told before each field (total: the fields, the final image and the products)."""
+                        candidate: Callable[[float, Optional[np.ndarray]], Imaged],
+                        final: Callable[[float], tuple[Imaged, str, str]],
+                        on_stage: Callable[[int, int, str], None] = lambda done, total, what: None
+                        ) -> tuple[Imaged, float, dict[str, Any], Optional[list[dict[str, Any]]], Closures, str, str]:
+    """(the kept result of ``final(scale)`` (all the data), its scale, its ``closure_fit`` against the raw
+    ``vis``, the candidates' record or None when only one scale was possible, the raw closures of its on-field
+    data, the self-calibration applied and why). ``candidate(scale, keep)`` images the samples ``keep`` (n,)
+    bool; ``on_stage(done, total, what)`` is told before each field (total: the fields, the final image and
+    the products)."""
     scales = candidate_scales(vis, cfg, term)
     record: list[dict[str, Any]] = []
     if len(scales) > 1:
@@ -100,14 +108,21 @@ def image_at_best_scale(vis: Visibilities, cfg: ImageConfig, term: str,
         for i, scale in enumerate(scales):
             on_stage(i, len(scales) + 2, f"field {i + 1}/{len(scales)}, pixel {angle(scale)} (scans held out)")
             if held.any():
-                fit, on = heldout_fit(vis.subset(held), image_at(scale, ~held), scale), "held-out scans"
+                fit, on = heldout_fit(vis.subset(held), candidate(scale, ~held), scale), "held-out scans"
             else:
-                fit, on = closure_fit(vis, image_at(scale, None), scale)[0], "in-sample (one scan)"
+                fit, on = closure_fit(vis, candidate(scale, None), scale)[0], "in-sample (one scan)"
             record.append({"pixel_scale_arcsec": scale, "closure_score": closure_score(fit), "scored_on": on,
                            "n_scored": fit["n_closure_phases"] + fit["n_log_closure_amplitudes"],
                            "chi2_cphase_mean": fit["chi2_cphase_mean"], "chi2_logcamp_mean": fit["chi2_logcamp_mean"]})
     scale = scales[best_candidate([r["closure_score"] for r in record])] if record else scales[0]
     on_stage(len(record), len(record) + 2, f"pixel {angle(scale)}, all the data")
-    imaged = image_at(scale, None)
+    imaged, applied, reason = final(scale)
     fit, cl = closure_fit(vis, imaged, scale)
-    return imaged, scale, fit, record or None, cl
+    return imaged, scale, fit, record or None, cl, applied, reason
+
+
+def chosen_field(candidates: Optional[list[dict[str, Any]]], scale: float) -> dict[str, Any]:
+    """The summary's line on the kept field: its held-out closure score (None without a search)."""
+    kept = next((c for c in candidates or [] if c["pixel_scale_arcsec"] == scale), None)
+    return {"field_heldout_closure_score": kept["closure_score"] if kept else None,
+            "field_scored_on": kept["scored_on"] if kept else None}

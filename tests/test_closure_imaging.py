@@ -50,10 +50,10 @@ def test_held_out_scans_are_whole_disjoint_and_seeded():
 
 @pytest.fixture(scope="module")
 def ring_file(tmp_path_factory):
-    from tests.ehtim_files import observe, ring
+    from tests.ehtim_files import crescent, observe
 
-    sky = ring(40, 8)
-    return sky, observe(sky, str(tmp_path_factory.mktemp("eht") / "ring.uvfits"), seed=3)
+    sky = crescent(40, 8)  # M87-like: brighter in the South
+    return sky, observe(sky, str(tmp_path_factory.mktemp("eht") / "crescent.uvfits"), seed=3)
 
 
 def test_the_closure_posterior_recovers_a_ring_that_the_visibility_posterior_does_not(ring_file):

@@ -48,7 +48,7 @@ def test_a_json_list_becomes_the_same_frozen_config():
 
 
 @needs_files
-def test_on_a_real_eht_file_the_best_closure_fit_is_kept_and_reproducible(tmp_path):
+def test_on_a_real_eht_file_the_best_held_out_closure_fit_is_kept_and_reproducible(tmp_path):
     from astropy.io import fits
 
     from tasks.image import image_file
@@ -60,10 +60,12 @@ def test_on_a_real_eht_file_the_best_closure_fit_is_kept_and_reproducible(tmp_pa
         [candidates[0]["pixel_scale_arcsec"], candidates[0]["pixel_scale_arcsec"] / 4], rel=1e-12)
     best = candidates[best_candidate([c["closure_score"] for c in candidates])]
     assert searched["pixel_scale_arcsec"] == best["pixel_scale_arcsec"]
-    assert searched["chi2_logcamp_mean"] == pytest.approx(best["chi2_logcamp_mean"], rel=1e-12)
-    assert all(np.isfinite(c["closure_score"]) for c in candidates)
+    assert all(np.isfinite(c["closure_score"]) and c["scored_on"] == "held-out scans" and c["n_scored"] > 0
+               for c in candidates)
     by_hand = image_file(str(VIS / M87), ImageConfig(N=32, K=3, samples=1, pixel_scale_arcsec=best["pixel_scale_arcsec"]),
                          root=str(tmp_path / "b"))
     assert by_hand["pixel_scale_candidates"] is None  # a scale set by hand is not searched
     with fits.open(searched["fits"]) as a, fits.open(by_hand["fits"]) as b:
-        np.testing.assert_array_equal(a[0].data, b[0].data)  # the same generators at every candidate
+        # the same generators at every run; the final image is recomputed, so threads' rounding (amplified by
+        # the iterative solves) leaves differences of a few 1e-3 of the peak
+        np.testing.assert_allclose(a[0].data, b[0].data, rtol=0, atol=1e-2 * float(np.abs(b[0].data).max()))

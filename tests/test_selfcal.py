@@ -121,3 +121,28 @@ def test_an_extended_galaxy_self_calibrates_to_the_noise_in_the_clean_rounds(tmp
     rows = s["selfcal_detail"]["rounds_run"]
     assert rows[-1]["stage"] == "clean" and rows[-1]["chi2"] < 1.3, rows  # measured 1.09
     assert s["selfcal_detail"]["converged"] and len(rows) > 11, rows  # more than the ten rounds of before
+
+
+def test_auto_self_calibrates_only_where_the_raw_fit_is_worse_than_the_closures_allow(tmp_path):
+    """``--selfcal auto`` decides from the data (``tasks.image_terms``): the calibrated file is left alone (its
+    image fits the raw data without gains), the file with antenna gains is phase-self-calibrated (the gains
+    lower the gain-free closure χ²), whatever the array."""
+    from configs.image import ImageConfig
+    from ddrm.exact_gibbs import ExactRefineConfig
+    from tasks.image import image_file
+    from tests.test_first import FIRST, _test_images
+
+    if FIRST is None:
+        pytest.skip("firstgalaxydata is not installed")
+    x = _test_images(1, N)[0].double() * 0.05
+    times = scan_times(3, 8)
+    files = {name: write(array_uvdata(x, SCALE, times_s=times, weight=1e3, seed=3, gains=gains)[0],
+                         str(tmp_path / f"{name}.uvfits"))
+             for name, gains in (("calibrated", None), ("corrupted", random_gains(3, 27, seed=7)))}
+    cfg = ImageConfig(N=N, pixel_scale_arcsec=SCALE, K=10, samples=2, data="visibilities",
+                      exact=ExactRefineConfig(iterations=6))
+    calibrated = image_file(files["calibrated"], cfg, root=str(tmp_path / "a"))
+    corrupted = image_file(files["corrupted"], cfg, root=str(tmp_path / "b"))
+    assert calibrated["selfcal"] == "none" and "fits the raw data" in calibrated["selfcal_reason"]
+    assert corrupted["selfcal"] == "phase" and "lowered the closure chi2" in corrupted["selfcal_reason"]
+    assert corrupted["chi2_before_selfcal"] > 10 * corrupted["chi2_per_coordinate"]

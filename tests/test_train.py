@@ -119,3 +119,27 @@ def test_asking_for_more_workers_than_fit_fails_fast(ray_session):
     with pytest.raises(InsufficientResourcesError, match="no GPUs"):
         plan_workers(1, 1, True)
     assert plan_workers(None, 1, None) == (free, False)
+
+
+def test_the_scale_augmentation_conserves_flux_and_is_seeded():
+    """``paste_shrunk`` keeps Σ sky exactly; ``shrink`` keeps each image's peak (the prior's images are
+    peak-normalised), draws the same shapes from the same seed and others from another, and leaves the images
+    alone at prob 0."""
+    from ddrm.training import paste_shrunk, shrink
+
+    g = torch.Generator().manual_seed(0)
+    x = torch.full((6, 1, 48, 48), -1.0)
+    x[:, :, 10:38, 14:30] = torch.rand(6, 1, 28, 16, generator=g) * 2 - 1
+    sky = (x[0] + 1) / 2
+    for m in (3, 10, 47):
+        pasted = paste_shrunk(sky, m, 48 - m, 0)
+        assert float(pasted.sum()) == pytest.approx(float(sky.sum()), rel=1e-6)
+        assert int((pasted[..., :48 - m, :] != 0).sum()) == 0  # nothing outside the pasted window
+    a = shrink(x, torch.Generator().manual_seed(1), 0.1, 1.0)
+    assert torch.equal(a, shrink(x, torch.Generator().manual_seed(1), 0.1, 1.0))
+    assert not torch.equal(a, shrink(x, torch.Generator().manual_seed(2), 0.1, 1.0))
+    assert torch.allclose(a.amax((1, 2, 3)), x.amax((1, 2, 3)))
+    assert (((a + 1) / 2 > 1e-6).sum((1, 2, 3)) < ((x + 1) / 2 > 1e-6).sum((1, 2, 3))).all()  # smaller sources
+    assert torch.equal(shrink(x, torch.Generator().manual_seed(1), 0.1, 0.0), x)
+    with pytest.raises(ValueError):
+        shrink(x, g, 0.0, 0.5)
