@@ -84,3 +84,16 @@ def test_the_closure_posterior_recovers_a_ring_that_the_visibility_posterior_doe
     assert rho_closures > 0.8 > rho_visibilities + 0.1, (rho_closures, rho_visibilities)
     assert closed.result.likelihood == "closures"
     assert abs(float(closed.result.mean.sum()) - sky.flux) < 0.1 * sky.flux  # the short baselines' flux
+
+
+def test_the_ring_fit_measures_known_rings():
+    from ddrm.interferometry.ring_fit import ring_fit
+    from tests.ehtim_files import crescent, ring
+
+    for sky, diameter, pa in ((crescent(40, 8), 40, 180), (crescent(30, 6, 90), 30, 90), (ring(44, 8), 44, None)):
+        fit = ring_fit(torch.from_numpy(sky.render(64, 1.4)), 1.4)
+        assert fit["diameter"] == pytest.approx(diameter, abs=1.0), (sky.name, fit)
+        if pa is None:
+            assert fit["asymmetry"] < 0.02
+        else:
+            assert abs((fit["brightest_pa_deg"] - pa + 180) % 360 - 180) < 10 and fit["asymmetry"] > 0.2
