@@ -10,6 +10,13 @@ prior checkpoint that ``denoiser_calibration.py --prior`` and ``gibbs_tuning.py 
 
     python benchmarks/prior_finetune.py --out runs/priors/first-smallsigma --steps 2400 --minutes 50
 
+With ``--shrink-prob P`` a share P of the windows has its source shrunk into empty sky by a log-uniform factor
+in [``--shrink-min``, 1] (``ddrm.training.shrink``): the scale augmentation for compact (VLBI) sources. The
+compact prior's recipe (a 2-core CPU, one thread, beside other work; 2026-12-06):
+
+    OMP_NUM_THREADS=1 python benchmarks/prior_finetune.py --out runs/priors/first-shrink --steps 6000 \
+        --minutes 125 --lr 2e-4 --small-frac 0 --shrink-prob 0.5 --shrink-min 0.08 --threads 1
+
 Resumes from ``--out`` (weights, EMA, optimiser, step) and stops at ``--steps`` or ``--minutes``,
 whichever comes first. Last line: ``steps=<n> samples_per_s=<x> loss_small=<x> loss_uniform=<x>``
 (ε-losses of the last 200 steps, each step's loss weighted by its share of small-noise or uniform draws).
