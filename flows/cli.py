@@ -324,10 +324,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
-    args = build_parser().parse_args(argv)
-    args.argv = argv
     install_sigterm()
     try:
+        args = build_parser().parse_args(argv)
+        args.argv = argv
         return args.func(args)
     except (ValueError, OSError, RuntimeError, ImportError) as err:
         from stores.storage import redact

@@ -172,8 +172,11 @@ def test_ctrl_c_gives_one_line_and_exit_130_in_both_modes(tmp_path, mode):
         while "to image" not in seen and time.monotonic() < deadline:
             seen += proc.stderr.readline()
         time.sleep(3)
-    else:
-        time.sleep(5)  # the imaging under way (the handler is in place within a second)
+    else:  # the run under way: its root written (a loaded machine imports for seconds first)
+        deadline = time.monotonic() + 120
+        while not (tmp_path / "r").exists() and time.monotonic() < deadline:
+            time.sleep(0.2)
+        time.sleep(3)
     proc.send_signal(signal.SIGINT)
     out, err = proc.communicate(timeout=120)
     assert proc.returncode == 130, err[-3000:]
