@@ -34,14 +34,14 @@ from .exact_gibbs import ExactRefineConfig, refine
 from .baselines import dirty_noise_std, hogbom_clean
 from .imaging import (Imaged, ImagingResult, ImagingSettings, Prepared, chain_generators, clean_components, posterior,
                       prepare)
-from .interferometry.closure import closures
+from .interferometry.closure import TIME_TOL_S, closures
 from .interferometry.closure_likelihood import ClosureLikelihood, closure_step
 from .interferometry.gains import GainConfig
 from .interferometry.gridding import ARCSEC
 from .selfcal import CalData, SelfCalConfig, SelfCalRecord, chi2, solve
 
 START_PEAK = 0.5  # the Gaussian start's peak in the prior's [0, 1] range: room for a brighter compact source
-INTEGRATION_TOL_S = 0.5  # samples this close in time share an integration (the closures' grouping)
+INTEGRATION_TOL_S = TIME_TOL_S  # samples this close in time share an integration (the closures' grouping)
 
 
 @dataclass(frozen=True)

@@ -26,6 +26,7 @@ from itertools import combinations
 
 import numpy as np
 
+TIME_TOL_S = 0.5  # samples this close in time form closures together (one integration)
 ALL_CANDIDATES_UP_TO = 12  # stations per time; above, quadrangles containing the two first stations only
 
 
@@ -125,7 +126,7 @@ def _one_time(index: dict, sigma_rel: dict, snr_cut: float):
 
 
 def closures(vis: np.ndarray, weight: np.ndarray, antenna1: np.ndarray, antenna2: np.ndarray, time_jd: np.ndarray,
-             freq_hz: np.ndarray, snr_cut: float = 3.0, time_tol_s: float = 0.5) -> Closures:
+             freq_hz: np.ndarray, snr_cut: float = 3.0, time_tol_s: float = TIME_TOL_S) -> Closures:
     """The non-redundant closures of visibilities (n,) with weights 1/σ² per real coordinate (module
     docstring), grouped by time (within ``time_tol_s``) and frequency. Flagged (w ≤ 0), zero-amplitude and
     autocorrelation samples take no part; a baseline seen twice in a group keeps its heavier sample."""
