@@ -22,16 +22,16 @@ import os
 import numpy as np
 import torch
 
-from ddrm import DDRMConfig
-from ddrm import SplitGibbsConfig
-from ddrm.calibration import RELIABILITY_LEVELS as LEVELS
-from ddrm.calibration import recalibrate, reliability, tarp_coverage
-from ddrm.interferometry.observe import paper_operator
-from ddrm.metrics import all_metrics, psnr_from_mse
-from ddrm.pipeline import posterior_of_stack
+from ddrm import DDRMConfig, SplitGibbsConfig
+from ddrm.inverse.calibration import RELIABILITY_LEVELS as LEVELS
+from ddrm.inverse.calibration import recalibrate, reliability, tarp_coverage
+from ddrm.inverse.metrics import all_metrics, psnr_from_mse
+from ddrm.radio.observe import paper_operator
+from ddrm.radio.pipeline import posterior_of_stack
 from reporting.plots import reliability_png
 from sources.first_package import data_file, read, split_crops
 from stores.checkpoints import load_prior
+
 
 def export(path: str, n: int = 64) -> None:
     g = read(data_file())
@@ -44,7 +44,7 @@ def export(path: str, n: int = 64) -> None:
 
 
 def posterior(images: torch.Tensor, op, sigma: float, sampler, prior, K: int, S: int, batch: int, device, seed: int):
-    """Samples (n, S, N, N) in image space and seconds per observation (``ddrm.pipeline.posterior_of_stack``)."""
+    """Samples (n, S, N, N) in image space and seconds per observation (``ddrm.radio.pipeline.posterior_of_stack``)."""
     post = posterior_of_stack(prior, images, op, sigma, sampler, K=K, S=S, batch=batch, seed=seed, device=device)
     return post.samples, post.seconds
 

@@ -25,18 +25,17 @@ import argparse
 import numpy as np
 import torch
 
-from ddrm.calibration import denoiser_calibration
-from ddrm.ddpm import EpsDenoiser
-from ddrm.metrics import source_mask
-from ddrm.units import to_image
-from ddrm.units import to_model
+from ddrm.diffusion.ddpm import EpsDenoiser
+from ddrm.inverse.calibration import denoiser_calibration
+from ddrm.inverse.metrics import source_mask
+from ddrm.inverse.units import to_image, to_model
 from stores.checkpoints import load_prior
 
 RHOS = (0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5)
 
 
 def check(prior, x0: torch.Tensor, rho: float, probes: int, gen: torch.Generator) -> dict:
-    """Error and ρ² mean diag J over all and over source pixels (``ddrm.calibration.denoiser_calibration``)."""
+    """Error and ρ² mean diag J over all and over source pixels (``ddrm.inverse.calibration.denoiser_calibration``)."""
 
     err, tw, rho_t = denoiser_calibration(EpsDenoiser(prior.model, prior.schedule, clip=False), prior.schedule,
                                           x0, rho, probes, gen)

@@ -20,11 +20,11 @@ import numpy as np
 import torch
 
 from ddrm import DDRMConfig
-from ddrm.baselines import baselines
-from ddrm.images import centre_crop_or_pad
-from ddrm.interferometry import array_operator
-from ddrm.metrics import psnr_from_mse
-from ddrm.pipeline import posterior_of_stack
+from ddrm.diffusion.images import centre_crop_or_pad
+from ddrm.inverse.metrics import psnr_from_mse
+from ddrm.radio import array_operator
+from ddrm.radio.baselines import baselines
+from ddrm.radio.pipeline import posterior_of_stack
 from sources.first_package import data_file, read
 from stores.checkpoints import load_prior
 

@@ -33,11 +33,11 @@ import numpy as np
 import torch
 
 from ddrm import DDRMConfig, SplitGibbsConfig
-from ddrm.images import centre_crop_or_pad
-from ddrm.interferometry.observe import observe_array, paper_operator
-from ddrm.metrics import all_metrics, interval_coverage, mse_mean, psnr_from_mse, source_mask
-from ddrm.pipeline import posterior_of_stack
-from ddrm.units import to_image
+from ddrm.diffusion.images import centre_crop_or_pad
+from ddrm.inverse.metrics import all_metrics, interval_coverage, mse_mean, psnr_from_mse, source_mask
+from ddrm.inverse.units import to_image
+from ddrm.radio.observe import observe_array, paper_operator
+from ddrm.radio.pipeline import posterior_of_stack
 from stores.checkpoints import load_prior
 
 
@@ -86,7 +86,7 @@ def score(samples_model: torch.Tensor, truth: torch.Tensor, mean_model: torch.Te
 
 def run(truth, op, prior, sampler, sigma: float, K: int, S: int, batch: int):
     """Posterior samples in model units (n, S, N, N), unclipped, and seconds per observation
-    (``ddrm.pipeline.posterior_of_stack``)."""
+    (``ddrm.radio.pipeline.posterior_of_stack``)."""
     post = posterior_of_stack(prior, truth, op, sigma, sampler, K=K, S=S, batch=batch, clip=False)
     return 2 * post.samples - 1, post.seconds
 

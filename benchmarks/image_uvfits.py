@@ -16,12 +16,12 @@ import tempfile
 import time
 from pathlib import Path
 
-from configs.image import ImageConfig
 import numpy as np
 
-from ddrm.interferometry.dirty import nufft_dirty, nufft_psf
-from ddrm.interferometry.gridding import fit_pixel_scale, grid_weighted, visibility_imaging_weights
-from ddrm.interferometry.imaging import observation_from_grid
+from configs.image import ImageConfig
+from ddrm.radio.dirty import nufft_dirty, nufft_psf
+from ddrm.radio.grid_problem import observation_from_grid
+from ddrm.radio.gridding import fit_pixel_scale, grid_weighted, visibility_imaging_weights
 from sources.uvfits import read_uvfits
 
 VIS = Path(__file__).resolve().parents[1] / "../shared/data/visibilities"
@@ -44,11 +44,11 @@ def million_row_file(path: str, rep: int = 170) -> str:
 def grid_rates(path: str) -> tuple[float, float]:
     """Seconds per million visibilities at N = 150, Briggs: (reading + gridding onto the operator's grid,
     the one nearest-cell rule, with weights and σ), and (the dirty image and PSF by non-uniform FFT)."""
-    cfg = ImageConfig(N=150, weighting="briggs")
+    cfg = ImageConfig.of(N=150, weighting="briggs")
     t0 = time.perf_counter()
     v = read_uvfits(path)
-    uvw = np.stack([v.u, v.v], axis=1)
-    grid = grid_weighted(uvw, v.vis, v.weight, cfg.N, fit_pixel_scale(uvw, cfg.N), cfg.weighting, cfg.robust)
+    uvw = v.uv
+    grid = grid_weighted(uvw, v.vis, v.weight, cfg.N, fit_pixel_scale(uvw, cfg.N), cfg.grid.weighting, cfg.grid.robust)
     observation_from_grid(grid)
     t1 = time.perf_counter()
     weights = visibility_imaging_weights(uvw, v.weight, grid)
@@ -59,7 +59,7 @@ def grid_rates(path: str) -> tuple[float, float]:
 
 
 def one_file(cfg: ImageConfig, root: str) -> tuple[float, dict]:
-    from tasks.image import image_file
+    from imaging.file import image_file
 
     t0 = time.perf_counter()
     summary = image_file(str(VIS / "mojave.uvfits"), cfg, root)
@@ -78,20 +78,20 @@ def main() -> None:
         print(f"dirty image + PSF (ducc0 wgridder, for the dirty and CLEAN products): {dirty_per_mvis:.2f} s per million")
         seconds, summaries = {}, {}
         for mode in ("gridded", "exact", "default"):  # the two likelihoods alone, then what a user runs (VLBI: phase selfcal)
-            cfg = ImageConfig(N=150, K=50, samples=8) if mode == "default" else \
-                ImageConfig(N=150, K=50, samples=8, likelihood=mode, selfcal="none")
+            cfg = ImageConfig.of(N=150, K=50, samples=8) if mode == "default" else \
+                ImageConfig.of(N=150, K=50, samples=8, likelihood=mode, selfcal="none")
             seconds[mode], summaries[mode] = one_file(cfg, root)
             s = summaries[mode]
             print(f"{mode}: {seconds[mode]:.1f} s per observation (N=150, K=50, S=8); raw χ² of the mean "
                   f"{s['chi2_per_coordinate']:.3f} (samples {s['chi2_samples_mean']:.3f} ± {s['chi2_samples_std']:.3f}), "
                   f"CLEAN components {s['chi2_clean_components']:.3f}; total flux {s['total_flux_jy']:.3f} Jy "
                   f"(CLEAN {s['total_flux_clean_jy']:.3f})")
-        _, held = one_file(ImageConfig(N=150, K=50, samples=8, holdout=0.2), root)
+        _, held = one_file(ImageConfig.of(N=150, K=50, samples=8, holdout=0.2), root)
         print(f"held-out χ² (20 % of the baseline x scan blocks): exact mean {held['chi2_holdout_mean']:.3f}, "
               f"CLEAN {held['chi2_holdout_clean']:.3f}, zero image {held['chi2_holdout_zero']:.1f}")
         batch = [str(shutil.copy(VIS / "mojave.uvfits", Path(root) / f"obs{i}.uvfits")) for i in range(2)]
         ensure_ray(num_cpus=2)
-        rates, cfg = {}, ImageConfig(N=150, K=20, samples=8)
+        rates, cfg = {}, ImageConfig.of(N=150, K=20, samples=8)
         for actors in (1, 2):
             t0 = time.perf_counter()
             image_observations(batch, cfg, root=f"{root}/a{actors}", num_actors=actors)

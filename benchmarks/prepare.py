@@ -13,10 +13,10 @@ import time
 
 import torch
 
-from ddrm.galaxies import synth_galaxies
+from configs import prepare_preset
+from ddrm.diffusion.galaxies import synth_galaxies
 from flows.prepare import prepare_dataset
 from runtime.environment import configure_local_environment
-from configs import prepare_preset
 
 CASES = {64: prepare_preset("demo", name="bench64", N=64, n_images=8192, shard_size=1024),
          150: prepare_preset("demo", name="bench150", N=150, n_images=2048, shard_size=256, chunk_images=32)}

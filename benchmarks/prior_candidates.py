@@ -18,18 +18,18 @@ from dataclasses import replace
 import numpy as np
 import torch
 
-from ddrm.ddpm import EMA, EpsDenoiser
-from ddrm.interferometry import array_operator
-from ddrm.baselines import baselines
-from ddrm.metrics import all_metrics, psnr_from_mse
-from ddrm.pipeline import posterior_of_stack
-from ddrm.samplers import DDRMConfig
-from ddrm.training import make_optimizer, train_step
-from ddrm.unet import UNET_PRESETS, UNet, UNetConfig
-from ddrm.units import to_model
 from configs import train_preset
-from stores.dataset import Dataset
+from ddrm.diffusion.ddpm import EMA, EpsDenoiser
+from ddrm.diffusion.training import make_optimizer, train_step
+from ddrm.diffusion.unet import UNET_PRESETS, UNet, UNetConfig
+from ddrm.inverse.metrics import all_metrics, psnr_from_mse
+from ddrm.inverse.samplers import DDRMConfig
+from ddrm.inverse.units import to_model
+from ddrm.radio import array_operator
+from ddrm.radio.baselines import baselines
+from ddrm.radio.pipeline import posterior_of_stack
 from ddrm.seeding import derive_seed
+from stores.dataset import Dataset
 from tasks.train_worker import training_batch
 
 CANDIDATES = {

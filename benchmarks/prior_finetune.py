@@ -11,7 +11,7 @@ prior checkpoint that ``denoiser_calibration.py --prior`` and ``gibbs_tuning.py 
     python benchmarks/prior_finetune.py --out runs/priors/first-smallsigma --steps 2400 --minutes 50
 
 With ``--shrink-prob P`` a share P of the windows has its source shrunk into empty sky by a log-uniform factor
-in [``--shrink-min``, 1] (``ddrm.training.shrink``): the scale augmentation for compact (VLBI) sources. The
+in [``--shrink-min``, 1] (``ddrm.diffusion.training.shrink``): the scale augmentation for compact (VLBI) sources. The
 compact prior's recipe (a 2-core CPU, one thread, beside other work; 2026-12-06):
 
     OMP_NUM_THREADS=1 python benchmarks/prior_finetune.py --out runs/priors/first-shrink --steps 6000 \
@@ -32,13 +32,12 @@ import time
 import numpy as np
 import torch
 
-from ddrm.ddpm import EMA
-from ddrm.training import OptimConfig, augment, crop_batch_size, lr_at, random_crops, shrink, train_step
-from ddrm.unet import UNet
-from ddrm.units import to_model
+from ddrm.diffusion.ddpm import EMA
+from ddrm.diffusion.training import OptimConfig, augment, crop_batch_size, lr_at, random_crops, shrink, train_step
+from ddrm.diffusion.unet import UNet
+from ddrm.inverse.units import to_model
 from sources.first_package import data_file, read, split_crops
-from stores.checkpoints import WEIGHTS, read_meta, read_state
-from stores.checkpoints import write_checkpoint
+from stores.checkpoints import WEIGHTS, read_meta, read_state, write_checkpoint
 
 
 def train_images() -> torch.Tensor:

@@ -22,19 +22,19 @@ import numpy as np
 import torch
 from prefect import flow
 
-from ddrm.interferometry import array_operator
-from ddrm.pipeline import simulate_and_score
-from ddrm.samplers import make_generators
-from ddrm.schedule import Schedule
-from ddrm.unet import UNet, unet_preset
+from configs import prepare_preset, reconstruct_preset
+from ddrm.diffusion.schedule import Schedule
+from ddrm.diffusion.unet import UNet, unet_preset
+from ddrm.inverse.samplers import make_generators
+from ddrm.radio import array_operator
+from ddrm.radio.pipeline import simulate_and_score
 from flows.prepare import prepare_dataset
+from runtime.environment import configure_local_environment
+from runtime.ray_cluster import ensure_ray
 from stores import survey as ss
 from stores.checkpoints import PriorMeta, write_checkpoint
-from configs import prepare_preset, reconstruct_preset
 from stores.dataset import Dataset
-from runtime.ray_cluster import ensure_ray
 from tasks.reconstruct import Reconstructor, load_denoiser, plan_survey, run_actor_pool
-from runtime.environment import configure_local_environment
 
 CFG = reconstruct_preset("demo", name="bench", arrays=("vla",), K_values=(20,), samples=4, n_images=96)
 

@@ -13,9 +13,9 @@ import warnings
 import torch
 
 from ddrm import DDRMConfig, SplitGibbsConfig
-from ddrm.interferometry.observe import paper_operator
-from ddrm.operators import FourierSamplingOperator
-from ddrm.pipeline import posterior_of_stack
+from ddrm.inverse.operators import FourierSamplingOperator
+from ddrm.radio.observe import paper_operator
+from ddrm.radio.pipeline import posterior_of_stack
 from stores.checkpoints import load_prior
 
 
@@ -30,7 +30,7 @@ def operator(N: int):
 
 def seconds_per_obs(sampler, N: int, K: int, S: int, B: int, device: torch.device) -> float:
     """Sampling seconds per observation of an empty sky, B observations per call, after a K = 2 warm-up
-    (``ddrm.pipeline.posterior_of_stack``, which synchronises the device)."""
+    (``ddrm.radio.pipeline.posterior_of_stack``, which synchronises the device)."""
     prior, op, empty = load_prior("first", device), operator(N), torch.zeros(B, N, N)
     posterior_of_stack(prior, empty, op, 0.02, sampler, K=2, S=S, batch=B, device=device)  # warm-up
     return posterior_of_stack(prior, empty, op, 0.02, sampler, K=K, S=S, batch=B, device=device).seconds

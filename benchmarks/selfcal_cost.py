@@ -2,7 +2,7 @@
 --K 50 --samples 8`` in process with the shipped prior, once without self-calibration, once with the VLBI
 default (phase, per scan), then without again (A-B-A: this machine's speed drifts by tens of per cent
 over minutes, so the ratio is taken against the mean of the two plain runs). Per file: seconds, the ratio,
-the pixel scale kept (``tasks.image_scale``), the raw χ² before and after, the closure χ² of the posterior mean,
+the pixel scale kept (``imaging.scale``), the raw χ² before and after, the closure χ² of the posterior mean,
 of CLEAN and of CLEAN with self-calibration.
 
     python -m benchmarks.selfcal_cost      # from the repository root, on a quiet machine
@@ -19,8 +19,8 @@ from pathlib import Path
 import torch
 
 from configs.image import ImageConfig
+from imaging.file import image_file
 from stores.checkpoints import load_prior
-from tasks.image import image_file
 
 VIS = Path(__file__).resolve().parents[1] / "../shared/data/visibilities"
 FILES = ("SR1_M87_2017_095_lo_hops_netcal_StokesI.uvfits", "SR1_M87_2017_101_lo_hops_netcal_StokesI.uvfits",
@@ -31,7 +31,7 @@ KEYS = ("pixel_scale_arcsec", "chi2_before_selfcal", "chi2_per_coordinate", "chi
 
 
 def timed(path: Path, selfcal: str, root: str, prior) -> tuple[float, dict]:
-    cfg = ImageConfig(N=64, K=50, samples=8, selfcal=selfcal)
+    cfg = ImageConfig.of(N=64, K=50, samples=8, selfcal=selfcal)
     t0 = time.perf_counter()
     summary = image_file(str(path), cfg, root=root, prior=prior)
     return time.perf_counter() - t0, summary

@@ -27,14 +27,21 @@ from scipy import stats
 
 from benchmarks.selfcal_sim import LAYOUTS, N
 from configs.image import ImageConfig
-from ddrm.exact_gibbs import ExactRefineConfig
+from ddrm.radio.exact_gibbs import ExactRefineConfig
+from imaging.file import image_file
 from sources.first_package import data_file, read, split_crops
-from tasks.image import image_file
 from tests.sim_files import array_uvdata, random_gains, write
 from tests.test_selfcal import _psnr, _shifted, registration_shift
 
 S, GALAXIES = 8, 4
 
+
+
+def with_exact(cfg, exact):
+    """The image config with other exact-likelihood sweeps (a setting the command line does not offer)."""
+    import dataclasses
+
+    return dataclasses.replace(cfg, likelihood=dataclasses.replace(cfg.likelihood, exact=exact))
 
 def validation_images(n: int) -> list[np.ndarray]:
     """The first n non-empty N×N crops of the validation split, × 0.05 Jy/pixel."""
@@ -43,8 +50,8 @@ def validation_images(n: int) -> list[np.ndarray]:
 
 
 def coverage(path: str, scale: float, draw: bool, root: str, truth: np.ndarray) -> dict:
-    cfg = ImageConfig(N=N, pixel_scale_arcsec=scale, K=10, samples=S, selfcal="amp-phase",
-                      selfcal_gains="draw" if draw else "mode", exact=ExactRefineConfig(iterations=6))
+    cfg = with_exact(ImageConfig.of(N=N, pixel_scale=scale, K=10, samples=S, selfcal="amp-phase",
+                      selfcal_gains="draw" if draw else "mode"), ExactRefineConfig(iterations=6))
     s = image_file(path, cfg, root=root)
     with fits.open(s["fits"]) as h:
         mean, std = (np.squeeze(h[k].data).astype(np.float64) for k in (0, "STD"))

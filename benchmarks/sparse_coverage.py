@@ -5,12 +5,12 @@ On the paper's EHT and VLA cell masks (H = S F exactly), FIRST *validation* gala
 literature split, centre 150×150, the first ``--n`` non-empty ones), K = 50, S = 4, σ_y ∈ {0, 0.02}:
 the posterior-mean PSNR (dB, mean over images) of
 
-    dirty, clean          the baselines (``ddrm.baselines``)
+    dirty, clean          the baselines (``ddrm.radio.baselines``)
     multiscale            radler's multiscale CLEAN on the same dirty image, PSF and threshold (if installed)
     ddrm                  the paper's DDRM
     ddrm_data             DDRM with its final data step (the imaging stage's sampler on the grid)
     default               ddrm_data, then the exact-likelihood split-Gibbs sweeps from small ρ
-                          (``ddrm.exact_gibbs.refine``, the imaging default's second stage, here with the
+                          (``ddrm.radio.exact_gibbs.refine``, the imaging default's second stage, here with the
                           operator's own exact step)
     gibbs                 split Gibbs with its defaults from ρ = 10 (``--gibbs``; 8 sweeps, slow on a CPU)
 
@@ -33,16 +33,16 @@ import time
 import numpy as np
 import torch
 
+import ddrm.radio.multiscale as multiscale
 from ddrm import DDRMConfig, SplitGibbsConfig
-from ddrm.baselines import CleanConfig, baselines
-from ddrm.interferometry import multiscale
-from ddrm.exact_gibbs import ExactRefineConfig, operator_step, refine
-from ddrm.interferometry.observe import paper_operator
-from ddrm.metrics import FAINT_LEVEL, mse_mean, psnr_from_mse
-from ddrm.pipeline import simulate
-from ddrm.reconstruct import reconstruct
-from ddrm.samplers import make_generators
-from ddrm.units import to_image
+from ddrm.inverse.metrics import FAINT_LEVEL, mse_mean, psnr_from_mse
+from ddrm.inverse.reconstruct import reconstruct
+from ddrm.inverse.samplers import make_generators
+from ddrm.inverse.units import to_image
+from ddrm.radio.baselines import CleanConfig, baselines
+from ddrm.radio.exact_gibbs import ExactRefineConfig, operator_step, refine
+from ddrm.radio.observe import paper_operator
+from ddrm.radio.pipeline import simulate
 from sources.first_package import data_file, read, split_crops
 from stores.checkpoints import load_prior
 
@@ -55,7 +55,7 @@ def psnr_of_mean(images: torch.Tensor, truth: torch.Tensor) -> float:
 
 def faint_ratio(images: torch.Tensor, truth: torch.Tensor) -> float:
     """Σ image / Σ truth over the truth's faint pixels, those in [1/255, 5 %] of each image's peak (the 8-bit
-    floor to the faint-emission bound of ``ddrm.metrics.dynamic_range``), pooled over the batch; images
+    floor to the faint-emission bound of ``ddrm.inverse.metrics.dynamic_range``), pooled over the batch; images
     (B, S, N, N) are averaged over S first."""
     x = (images.mean(1) if images.dim() == 4 else images).double()
     peak = truth.double().flatten(1).amax(1)[:, None, None]

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import time
 
-from ddrm.interferometry import observe_array
+from ddrm.radio import observe_array
 
 N, REPEATS = 150, 3
 

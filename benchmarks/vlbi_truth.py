@@ -11,9 +11,9 @@ uncalibrated station phases, and written with ehtim's ``save_uvfits``. Then, on 
                  centroid, ``--rounds`` rounds of ``--maxit`` iterations re-blurred to half the nominal resolution, 128 µas at 64 px
     CLEAN        Hogbom CLEAN of the data phase-self-calibrated per scan (``--data visibilities``'s own CLEAN)
 
-Scores against the truth drawn on each method's own grid: ρ_NX (``ddrm.metrics.nxcorr``, best shift) with
+Scores against the truth drawn on each method's own grid: ρ_NX (``ddrm.inverse.metrics.nxcorr``, best shift) with
 both blurred to 10 µas and to the nominal beam (1/max|uv|), the total flux (Jy), and the closure-phase and
-log-closure-amplitude χ² on the raw file (``interferometry.closure``, S/N ≥ 3, the file's weights as our reader
+log-closure-amplitude χ² on the raw file (``radio.closure``, S/N ≥ 3, the file's weights as our reader
 gives them). The truth's own χ² comes first: about 1 says the σ are right.
 
     python -m benchmarks.vlbi_truth [--skies ring40,jet4|all] [--rounds 2] [--out runs/benchmarks/vlbi_truth.json]
@@ -35,9 +35,10 @@ from typing import Optional
 import numpy as np
 import torch
 
-from ddrm.interferometry.closure import closures
-from ddrm.interferometry.nufft import degrid
-from ddrm.metrics import nxcorr
+from ddrm.inverse.metrics import nxcorr
+from ddrm.radio.closure import closures
+from ddrm.radio.gridding import ARCSEC
+from ddrm.radio.nufft import degrid
 from sources.measurement_set import read_visibilities
 from tests import ehtim_files as ef
 
@@ -63,9 +64,9 @@ DEFAULT_SKIES = "ring40,crescent44,crescent30,jet4,double40,gaussian30,first-val
 
 def closure_chi2(vis, image: np.ndarray, pixel_uas: float) -> tuple[float, float]:
     """(χ²_cphase, χ²_logcamp) of an image (N, N) Jy/pixel, our orientation, on the raw file."""
-    uv = np.stack([vis.u, vis.v], 1)
+    uv = vis.uv
     cl = closures(vis.vis, vis.weight, vis.antenna1, vis.antenna2, vis.time_jd, vis.freq_hz)
-    model = degrid(torch.from_numpy(np.ascontiguousarray(image, dtype=np.float64)), uv, pixel_uas * 1e-6)
+    model = degrid(uv=uv, image=torch.from_numpy(np.ascontiguousarray(image, dtype=np.float64)), pixel_size=pixel_uas * 1e-6 * ARCSEC)
     return cl.chi2_phase(model), cl.chi2_logamp(model)
 
 

@@ -6,8 +6,9 @@ import json
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any, Optional
 
-from ddrm.galaxies import GalaxyConfig
-from ddrm.images import FIT_MODES, NORMALISATIONS
+from ddrm.config import Config
+from ddrm.diffusion.galaxies import GalaxyConfig
+from ddrm.diffusion.images import FIT_MODES, NORMALISATIONS
 
 from .common import FIRST_PIXEL_SCALE_ARCSEC, check_name, from_preset
 
@@ -15,7 +16,7 @@ SHARED_FIRST = "../shared/data/first-mirabest/mirabest_train_uint8.npz"
 
 
 @dataclass(frozen=True)
-class PrepareConfig:
+class PrepareConfig(Config):
     """Dataset preparation: a synthetic population or real images (FITS folder, .npy/.npz) → zarr.
 
     ``source`` is ``"synthetic"`` or a path. ``n_images`` is the synthetic count or, for real
@@ -59,9 +60,6 @@ class PrepareConfig:
     @property
     def synthetic(self) -> bool:
         return self.source == "synthetic"
-
-    def to_dict(self) -> dict:
-        return asdict(self)
 
     def content_key(self) -> dict:
         """What determines the data: everything but ``strict`` (which only decides how failures end)."""

@@ -2,19 +2,18 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from typing import Any, Optional
 
-from ddrm.baselines import CleanConfig
-from ddrm.interferometry import array_names, array_spec
 import numpy as np
 
-from ddrm.samplers import DDRMConfig, SamplerConfig
+from ddrm.config import Config
+from ddrm.inverse.samplers import DDRMConfig, SamplerConfig
+from ddrm.radio import array_names, array_spec
+from ddrm.radio.baselines import CleanConfig
 from ddrm.seeding import derive_seed
 
-from .common import PACKAGED_PRIORS
-
-from .common import check_name, from_preset
+from .common import PACKAGED_PRIORS, check_name, from_preset
 from .prepare import PREPARE_PRESETS, PrepareConfig
 from .train import TRAIN_PRESETS, TrainConfig
 
@@ -23,14 +22,14 @@ KEY_VERSION = 3  # survey-key version: 2 = seeds from array names, 3 = S-correct
 
 
 @dataclass(frozen=True)
-class ReconstructConfig:
+class ReconstructConfig(Config):
     """A survey of simulated observations: the first ``n_images`` test-split images × ``arrays`` ×
     noise levels ``sigma_y`` (model space, per measured coordinate) × ``K_values``; every sampler of
     ``samplers`` draws S = ``samples`` posterior samples of the same y, beside dirty and CLEAN images.
     ``n_calibration`` validation-split images are observed the same way, only to fit the conformal
-    scale of the posterior std per (array, σ_y, K, sampler) (``ddrm.calibration``); tables use test images only.
+    scale of the posterior std per (array, σ_y, K, sampler) (``ddrm.inverse.calibration``); tables use test images only.
 
-    Arrays are names in the catalogue (``ddrm.interferometry.ARRAYS``): Earth-rotation presets
+    Arrays are names in the catalogue (``ddrm.radio.ARRAYS``): Earth-rotation presets
     (``vla``, ``eht``, ``alma``) or mask-only arrays (the paper's ``paper-vla``, ...; N = 150 only).
     Observations are processed in batches of ``batch_size`` with the same array and K by a pool of
     actors (``num_actors`` None: fill the cluster). ``batch_size`` None: 1 on CPU actors (batching is
@@ -77,10 +76,6 @@ class ReconstructConfig:
     @property
     def sampler_names(self) -> tuple[str, ...]:
         return tuple(s.name for s in self.samplers)
-
-    def to_dict(self) -> dict:
-        d = {k: v for k, v in asdict(self).items() if k != "samplers"}
-        return {**d, "samplers": [s.to_dict() for s in self.samplers]}
 
     def plan(self, test_images: np.ndarray,
              val_images: np.ndarray = np.zeros(0, dtype=np.int64)) -> tuple[np.ndarray, ...]:

@@ -2,24 +2,25 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from typing import Any, Optional
 
-from ddrm.schedule import Schedule
-from ddrm.training import OptimConfig
-from ddrm.unet import UNET_PRESETS, UNetConfig
+from ddrm.config import Config
+from ddrm.diffusion.schedule import Schedule
+from ddrm.diffusion.training import OptimConfig
+from ddrm.diffusion.unet import UNET_PRESETS, UNetConfig
 
 from .common import check_name, from_preset
 
 
 @dataclass(frozen=True)
-class TrainConfig:
+class TrainConfig(Config):
     """DDPM prior training with Ray Train. ``batch_size`` is per worker (global = workers × it).
 
-    ``crop_sizes``: train on random windows (``ddrm.training.random_crops``), step s at size
+    ``crop_sizes``: train on random windows (``ddrm.diffusion.training.random_crops``), step s at size
     ``crop_sizes[s % len]`` with ``batch_size`` scaled by area from ``crop_sizes[0]``; empty: whole images.
     ``shrink_prob``: the share of windows whose source is shrunk into empty sky by a log-uniform factor in
-    [``shrink_min``, 1] (``ddrm.training.shrink``: compact sources for VLBI); 0: none.
+    [``shrink_min``, 1] (``ddrm.diffusion.training.shrink``: compact sources for VLBI); 0: none.
     ``num_workers`` None: one per GPU, else one per ``cpus_per_worker`` free CPUs. ``use_gpu``
     None: GPUs when the cluster has them. Mixed precision (bf16 autocast) applies on GPU only.
     """
@@ -58,10 +59,6 @@ class TrainConfig:
                              f"{self.shrink_min}")
         if any(c < self.unet.multiple for c in self.crop_sizes):
             raise ValueError(f"crop sizes must be >= {self.unet.multiple}, got {self.crop_sizes}")
-
-    def to_dict(self) -> dict:
-        return {**asdict(self), "unet": self.unet.to_dict(), "schedule": self.schedule.to_dict(),
-                "optim": self.optim.to_dict()}
 
     def content_key(self) -> dict:
         """What determines the trained weights (not how many workers or how often to report)."""

@@ -1,19 +1,26 @@
 """radio-ddrm's pure library: tensors in, tensors out (no I/O, no orchestration).
 
-Schedules, the U-Net denoiser, the DDPM loss and samplers, linear operators with an
-SVD interface, posterior samplers behind one signature (DDRM first), reconstruction from
-measurements, metrics and classical baselines. The maths: docs/design.md.
+Three subjects, one folder each (lower ones never import higher ones):
+
+    diffusion/   the prior: schedules, the U-Net denoiser, the DDPM loss and sampling, training, training images
+    inverse/     y = H x + z under that prior: operators with an SVD, the samplers behind one signature (DDRM
+                 first), reconstruction, analytic priors, metrics, the calibration of intervals
+    radio/       interferometry: layouts, uv-coverage, gridding, the NUFFT, simulated observations, closures,
+                 gains, the visibility and closure likelihoods, self-calibration and the imaging recipe
+
+The maths: docs/design.md.
 """
 
-from .ddpm import EMA, EpsDenoiser, ddpm_loss, sample_ancestral, sample_ddim
-from .operators import (DenseSVDOperator, FourierSamplingOperator, IdentityOperator, PixelMaskOperator,
-                        RealFourierBasis, SVDOperator)
-from .reconstruct import Posterior, reconstruct
-from .samplers import DDRMConfig, SamplerConfig, SplitGibbsConfig, ddrm_sample, make_generators, register, run_sampler
-from .samplers.ddrm import ddrm
-from .samplers.split_gibbs import split_gibbs
-from .schedule import Schedule
-from .unet import UNet, UNetConfig, unet_preset
+from ddrm.diffusion.ddpm import EMA, EpsDenoiser, ddpm_loss, sample_ancestral, sample_ddim
+from ddrm.diffusion.schedule import Schedule
+from ddrm.diffusion.unet import UNet, UNetConfig, unet_preset
+from ddrm.inverse.operators import (DenseSVDOperator, FourierSamplingOperator, IdentityOperator, PixelMaskOperator,
+                                    RealFourierBasis, SVDOperator)
+from ddrm.inverse.reconstruct import Posterior, reconstruct
+from ddrm.inverse.samplers import (DDRMConfig, SamplerConfig, SplitGibbsConfig, ddrm_sample, make_generators, register,
+                                   run_sampler)
+from ddrm.inverse.samplers.ddrm import ddrm
+from ddrm.inverse.samplers.split_gibbs import split_gibbs
 
 __version__ = "0.1.0"
 

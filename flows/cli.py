@@ -14,14 +14,12 @@ import sys
 from dataclasses import replace
 from typing import Any, Optional, Sequence
 
-from configs import (ARRAY_CHOICES, PREPARE_PRESETS, RECONSTRUCT_PRESETS, SURVEY_PRESETS, TRAIN_PRESETS,
-                          prepare_preset, reconstruct_preset, survey_preset, train_preset)
-from configs.image import CLOSURE_FIELD_FRACTIONS, DEFAULT_FIELD_FRACTIONS, SELFCAL_GAINS, SELFCAL_MODES, ImageConfig
-from ddrm.interferometry.gains import MIN_SOLINT_S
-from ddrm.interferometry.phase_stability import DATA_TERMS
-from flows.cli_exit import EXIT_INTERRUPTED, EXIT_TERMINATED, Terminated, package_version, install_sigterm
-from flows.cli_tools import (export_prior_command, fractions, image_command, non_negative, positive_float,
-                             positive_int, preflight, solint)
+from configs import (ARRAY_CHOICES, PREPARE_PRESETS, RECONSTRUCT_PRESETS, SURVEY_PRESETS, TRAIN_PRESETS, prepare_preset,
+                     reconstruct_preset, survey_preset, train_preset)
+from configs.image import ImageConfig
+from flows.cli_exit import EXIT_INTERRUPTED, EXIT_TERMINATED, Terminated, install_sigterm, package_version
+from flows.cli_options import add_config_options, non_negative, positive_int
+from flows.cli_tools import export_prior_command, image_command, preflight
 from runtime.environment import configure_local_environment
 
 RAW = argparse.RawDescriptionHelpFormatter
@@ -45,7 +43,7 @@ def _reconstruct_config(args: argparse.Namespace, base):
     if getattr(args, "actors", None):
         over["num_actors"] = args.actors
     if getattr(args, "sampler", None):
-        from ddrm.samplers import config_for
+        from ddrm.inverse.samplers import config_for
 
         over["samplers"] = tuple(config_for(name) for name in dict.fromkeys(args.sampler))
     if getattr(args, "multiscale", False):
@@ -111,10 +109,9 @@ def _train(args: argparse.Namespace) -> int:
 
 
 def _reconstruct(args: argparse.Namespace) -> int:
-    from flows.reconstruct import reconstruct_survey
-
     import torch
 
+    from flows.reconstruct import reconstruct_survey
     from stores.checkpoints import load_prior
     from stores.dataset import Dataset
 
@@ -255,51 +252,8 @@ def build_parser() -> argparse.ArgumentParser:
                                "Jy/pixel), -std, -residual, -psf, -dirty and -clean.fits, image.fits (all in one), "
                                "panel.png, diagnostics.png, summary.json; <root>/images/<run key>/run.json")
     im.add_argument("files", nargs="+", help="uvfits files or Measurement Set folders")
-    im.add_argument("--N", type=positive_int, help=f"image size in pixels (default {IMAGE_DEFAULTS.N})")
-    im.add_argument("--pixel-scale", dest="pixel_scale",
-                    help="e.g. 1.8arcsec, 0.5mas, 20uas (default: from the data, see --field-fractions)")
-    im.add_argument("--field-fractions", dest="field_fractions", type=fractions,
-                    help="without --pixel-scale: candidate pixel scales as fractions of the one that puts the longest "
-                         f"baseline near Nyquist (default {','.join(f'{f:g}' for f in DEFAULT_FIELD_FRACTIONS)}, "
-                         f"{','.join(f'{f:g}' for f in CLOSURE_FIELD_FRACTIONS)} with --data closures); each is imaged "
-                         "from all but a fifth of the scans, and the one whose posterior mean fits the held-out scans' "
-                         "closure phases and amplitudes best is imaged from all the data. One value: that scale, no "
-                         "search")
-    im.add_argument("--weighting", choices=["natural", "uniform", "briggs"],
-                    help=f"imaging weights (default {IMAGE_DEFAULTS.weighting})")
-    im.add_argument("--robust", type=float, help=f"Briggs robustness R in [-2, 2] (default {IMAGE_DEFAULTS.robust:g})")
-    im.add_argument("--prior", help=f"packaged prior name or checkpoint URL (default {IMAGE_DEFAULTS.prior})")
-    im.add_argument("--sampler", default="ddrm", help="sampler by name (default ddrm, with its final data step)")
-    im.add_argument("--K", type=positive_int, help=f"diffusion steps K (default {IMAGE_DEFAULTS.K})")
-    im.add_argument("--samples", type=positive_int,
-                    help=f"posterior samples S: the mean, std and significance maps (default {IMAGE_DEFAULTS.samples})")
-    im.add_argument("--likelihood", choices=["exact", "gridded"],
-                    help="exact (default): the posterior fits the visibilities at their own (u, v); gridded: the "
-                         "nearest-cell grid alone (faster, fits the visibilities worse)")
-    im.add_argument("--holdout", type=float,
-                    help="hold out this fraction of the data in whole (baseline x scan) blocks, image from the "
-                         "rest, and report the held-out chi2 of the mean, CLEAN and the zero image, and the posterior "
-                         "predictive check of the error bars with a recalibrated std map (default 0)")
-    im.add_argument("--selfcal", choices=("auto",) + SELFCAL_MODES,
-                    help="antenna gains solved with the image (default auto: phase for VLBI files, a baseline over "
-                         "200 km, none otherwise); the gains go to gains.csv, closure chi2 to the summary")
-    im.add_argument("--solint", type=solint, help=f"gain solution interval: scan (default), inf, or seconds (>= {MIN_SOLINT_S:g})")
-    im.add_argument("--selfcal-gains", dest="selfcal_gains", choices=SELFCAL_GAINS,
-                    help="mode (default): one gain solution for all samples; draw: each sample's gains drawn from "
-                         "their posterior, so the std includes the gains' uncertainty")
-    im.add_argument("--data", choices=("auto",) + DATA_TERMS,
-                    help="the posterior's data term: visibilities, closures (closure phases and log closure "
-                         "amplitudes, which station gains cannot corrupt; the gains are solved afterwards against "
-                         "the image), or auto (default: closures where the station phases wander between "
-                         "integrations faster than their thermal noise)")
-    im.add_argument("--total-flux", dest="total_flux", type=positive_float,
-                    help="total flux (Jy) of the closure posterior (default: the shortest baselines' amplitude, "
-                         "else CLEAN's)")
-    im.add_argument("--noise", choices=["weights", "scatter"],
-                    help=f"thermal σ (Jy) from the data weights or from the scatter within uv cells "
-                         f"(default {IMAGE_DEFAULTS.noise})")
+    add_config_options(im, IMAGE_DEFAULTS)  # every imaging setting, from configs.image.ImageConfig's fields
     im.add_argument("--root", default="runs", help="output root (default runs)")
-    im.add_argument("--strict", action="store_true", help="fail on a bad file instead of skipping it")
     im.add_argument("--ray-address", dest="ray_address",
                     help="image on a pool of Ray actors of this cluster (the image_observations flow: globs and "
                          "s3:// files, a rerun images only what is missing)")

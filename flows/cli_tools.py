@@ -4,7 +4,6 @@ subcommand makes (the parser is in flows/cli.py)."""
 from __future__ import annotations
 
 import argparse
-import math
 import os
 import sys
 
@@ -29,28 +28,24 @@ EXIT_SKIPPED = 1  # ``radio-ddrm image``: some files were skipped (listed in run
 def image_command(args: argparse.Namespace) -> int:
     """Image visibility files: in this process one after another, or with ``--ray-address``/``--actors``
     through the ``image_observations`` flow on a pool of Ray actors (globs and s3:// files). Both modes write
-    the same folders and reuse the same finished results (``tasks.image``). Before any work: the root is
+    the same folders and reuse the same finished results (``imaging.file``). Before any work: the root is
     writable, the prior loads and matches its checksum, K <= T, and N and S fit in memory. A bad file is
     skipped with its reason unless --strict; the exit code is 0 when every file is imaged (or reused),
     EXIT_SKIPPED when any was skipped."""
     import torch
 
-    from configs.image import ImageConfig, image_sampler, parse_angle_arcsec
+    from configs.image import ImageConfig
+    from flows.cli_options import given_options
+    from imaging.file import check_memory
     from stores.checkpoints import load_prior
     from stores.storage import check_writable
-    from tasks.image import check_memory
 
     _some_input_exists(args.files)
-    given = {k: getattr(args, k) for k in ("N", "weighting", "robust", "prior", "K", "samples", "noise", "likelihood", "holdout",
-                                            "selfcal", "solint", "selfcal_gains", "field_fractions", "data",
-                                            "total_flux")
-             if getattr(args, k) is not None}  # the defaults are ImageConfig's, defined once
-    cfg = ImageConfig(**given, pixel_scale_arcsec=parse_angle_arcsec(args.pixel_scale) if args.pixel_scale else None,
-                      sampler=image_sampler(args.sampler), strict=args.strict)
+    cfg = ImageConfig.of(**given_options(args, ImageConfig))  # the defaults are ImageConfig's, defined once
     configure_local_environment()
     check_writable(args.root)
     prior = load_prior(cfg.prior, torch.device("cpu"))
-    prior.meta.check(cfg.prior, max_K=cfg.K)
+    prior.meta.check(cfg.prior, max_K=cfg.sampler.K)
     check_memory(cfg, prior)
     if args.ray_address or args.actors:
         return _image_flow(args, cfg)
@@ -68,7 +63,7 @@ def _some_input_exists(files: list[str]) -> None:
 def _image_files(args: argparse.Namespace, cfg, prior) -> int:
     import json
 
-    from tasks.image import image_or_skip, raise_fatal, run_key, run_settings, write_run_record
+    from imaging.file import image_or_skip, raise_fatal, run_key, run_settings, write_run_record
 
     results, failures = [], []
     for path in args.files:
@@ -118,9 +113,9 @@ def export_prior_command(args: argparse.Namespace) -> int:
     import re
     from importlib import resources
 
+    from reporting.plots import loss_curve_png
     from stores import packaged, storage
     from stores.checkpoints import read_meta, read_state
-    from reporting.plots import loss_curve_png
     from tasks.train import prior_samples_png, read_history
 
     if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_-]{0,63}", args.name):
@@ -139,57 +134,3 @@ def export_prior_command(args: argparse.Namespace) -> int:
     print(json.dumps({"packaged": dest, "sha256": packaged.sha256(os.path.join(dest, packaged.WEIGHTS)),
                       "bytes": os.path.getsize(os.path.join(dest, packaged.WEIGHTS))}))
     return 0
-
-
-# argument types of the command line
-def solint(text: str):
-    """'scan', 'inf' or a number of seconds, at least ``gains.MIN_SOLINT_S`` (checked as the config checks it)."""
-    from ddrm.interferometry.gains import GainConfig
-
-    if text == "scan":
-        return text
-    try:
-        value = float(text)
-        GainConfig(solint=value)
-    except ValueError as err:
-        raise argparse.ArgumentTypeError(str(err) if "solint" in str(err) else
-                                         f"solint must be 'scan', 'inf' or seconds, got {text!r}") from None
-    return value
-
-
-def _parsed(text: str, convert, what: str):
-    try:
-        return convert(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not {what}: {text!r}") from None
-
-
-def positive_int(text: str) -> int:
-    value = _parsed(text, int, "an integer")
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be >= 1, got {value}")
-    return value
-
-
-def non_negative(text: str) -> float:
-    value = _parsed(text, float, "a number")
-    if not value >= 0:
-        raise argparse.ArgumentTypeError(f"must be >= 0, got {text}")
-    return value
-
-
-def positive_float(text: str) -> float:
-    value = _parsed(text, float, "a number")
-    if not 0 < value < math.inf:
-        raise argparse.ArgumentTypeError(f"must be a positive number, got {text}")
-    return value
-
-
-def fractions(text: str) -> tuple[float, ...]:
-    """'1,0.5,0.25' -> (1.0, 0.5, 0.25), checked as the config checks it (``configs.image.check_field_fractions``)."""
-    from configs.image import check_field_fractions
-
-    try:
-        return check_field_fractions(float(t) for t in text.split(","))
-    except ValueError as err:
-        raise argparse.ArgumentTypeError(f"{err} (from {text!r}: numbers separated by commas)") from None

@@ -16,7 +16,7 @@ def image_observations(files: Union[str, list[str]], config: Optional[ImageConfi
                        ray_address: Optional[str] = None, num_actors: Optional[int] = None,
                        storage_options: Optional[dict] = None, command: str = "") -> dict:
     """Image every file to ``<root>/images/<run key>/<file>/`` (image.fits, panel.png, summary.json; see
-    ``tasks.image``); returns the summary rows and counts. Bad files are skipped and listed unless
+    ``imaging.file``); returns the summary rows and counts. Bad files are skipped and listed unless
     ``config.strict``. ``command``: the command line, recorded in the FITS products' HISTORY."""
     config = config or ImageConfig()
     plan = plan_images(files, config, root, storage_options)

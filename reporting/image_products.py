@@ -11,13 +11,14 @@ from typing import Any, Optional
 import numpy as np
 import torch
 
-from ddrm.baselines import restore
-from ddrm.imaging import Imaged
-from ddrm.interferometry.closure import closure_phase
-from ddrm.interferometry.nufft import degrid
+from ddrm.radio.baselines import restore
+from ddrm.radio.closure import closure_phase
+from ddrm.radio.gridding import ARCSEC
+from ddrm.radio.imaging import Imaged
+from ddrm.radio.nufft import degrid
 from reporting.imaging_diagnostics import diagnostics_png
 from reporting.imaging_panel import Panel, _unit, imaging_panel_png
-from sources.uvfits import Visibilities
+from ddrm.radio.visibilities import Visibilities
 from stores.fits_io import beam_cards, cube_header, multi_extension_fits
 from stores.fits_products import PRODUCTS, UNITS, Provenance, centred_psf, product_bytes, product_header
 
@@ -62,7 +63,7 @@ def render_products(*, name: str, vis: Visibilities, raw: Visibilities, imaged: 
                     heldout_z: Optional[np.ndarray] = None, closures=None) -> dict[str, bytes]:
     """File name -> bytes of every product (module docstring); ``model_vis`` the mean's visibilities at the
     imaged data (``imaged.prepared.likelihood_data``); ``chi2`` (the mean's, CLEAN's) on the raw data;
-    ``closures`` those of the raw on-field data (``interferometry.closure.Closures``), None: no closure panel."""
+    ``closures`` those of the raw on-field data (``radio.closure.Closures``), None: no closure panel."""
     r = imaged.result
     major, minor = r.beam.fwhm_pixels
     cards = beam_cards(major, minor, r.beam.position_angle_deg, scale)
@@ -108,15 +109,15 @@ def _panel(images: dict[str, np.ndarray], beam, scale: float, title: str) -> byt
 
 def _diagnostics(raw: Visibilities, imaged: Imaged, scale: float, model_vis: np.ndarray, title: str,
                  heldout_z: Optional[np.ndarray], cl) -> bytes:
-    uv, values, weights = imaged.prepared.likelihood_data(imaged.data)
+    imaged_on = imaged.prepared.likelihood_data(imaged.data)
     on = imaged.prepared.on
-    raw_uv = np.stack([raw.u, raw.v], axis=1)[on]
+    raw_uv = raw.uv[on]
     hours, resid = np.zeros(0), np.zeros(0)
     if cl is not None and len(cl.phase):
-        model = np.asarray(degrid(imaged.result.mean.double()[None], raw_uv, scale))[0]
+        model = np.asarray(degrid(uv=raw_uv, image=imaged.result.mean.double()[None], pixel_size=scale * ARCSEC))[0]
         d = cl.phase - closure_phase(model, cl.triangles, cl.signs)
         resid = np.angle(np.exp(1j * d)) / cl.sigma_phase
         t = raw.time_jd[on][cl.triangles[:, 0]]
         hours = (t - t.min()) * 24
-    return diagnostics_png(np.asarray(uv), np.asarray(values), np.asarray(weights), np.asarray(model_vis), hours,
+    return diagnostics_png(imaged_on.uv, imaged_on.vis, imaged_on.weight, np.asarray(model_vis), hours,
                            resid, title, heldout_z)

@@ -1,7 +1,7 @@
 """Diagnostics of one imaged observation, in the habit of ehtim's ``plotall``: the data's amplitude and phase
 against uv distance with the posterior mean's model visibilities over them, the normalised residuals of the
 visibilities, (V - M)/σ with σ = 1/√w per real coordinate, against N(0, 1) (with ``--holdout``, the
-held-out posterior predictive z of ``ddrm.interferometry.predictive`` beside them), and the closure-phase
+held-out posterior predictive z of ``ddrm.radio.predictive`` beside them), and the closure-phase
 residuals
 wrap(φ_C - φ_C^model)/σ_φ against time."""
 

@@ -13,9 +13,9 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
-from ddrm.baselines import dirty_beam  # noqa: E402
-from ddrm.interferometry import ArrayObservation  # noqa: E402
-from ddrm.operators import FourierSamplingOperator  # noqa: E402
+from ddrm.inverse.operators import FourierSamplingOperator  # noqa: E402
+from ddrm.radio import ArrayObservation  # noqa: E402
+from ddrm.radio.baselines import dirty_beam  # noqa: E402
 
 PathLike = Union[str, Path]
 

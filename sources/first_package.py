@@ -77,7 +77,7 @@ def split_crops(galaxies: FirstGalaxies, split: str, N: int = 150) -> tuple[np.n
     in package order, with empty crops skipped (ingest refuses an image with no positive pixel)."""
     import torch
 
-    from ddrm.images import centre_crop_or_pad
+    from ddrm.diffusion.images import centre_crop_or_pad
 
     idx = np.flatnonzero(galaxies.split == split)
     crops = [centre_crop_or_pad(torch.from_numpy(galaxies.images[i]), N).numpy() for i in idx]

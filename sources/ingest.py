@@ -15,10 +15,9 @@ from typing import NamedTuple, Optional
 import numpy as np
 import torch
 
-from ddrm.images import as_image, fit_to_size, normalise
-
-from sources import first_package
 from configs import SPLITS, PrepareConfig, stable_hash
+from ddrm.diffusion.images import as_image, fit_to_size, normalise
+from sources import first_package
 from stores.fits_io import read_fits
 
 FITS_SUFFIXES = (".fits", ".fit", ".fts", ".fits.gz")

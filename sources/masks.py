@@ -7,8 +7,8 @@ from typing import Union
 
 import numpy as np
 
-from ddrm.interferometry import mask_operator
-from ddrm.operators import FourierSamplingOperator
+from ddrm.inverse.operators import FourierSamplingOperator
+from ddrm.radio import mask_operator
 
 
 def load_mask_operator(path: Union[str, Path], *, centred: bool = True) -> FourierSamplingOperator:

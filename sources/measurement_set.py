@@ -13,7 +13,7 @@ import tempfile
 import warnings
 from dataclasses import replace
 
-from .uvfits import Visibilities, VisibilityFileError, check_input, read_uvfits
+from .uvfits import VisibilityFile, VisibilityFileError, check_input, read_uvfits
 
 MS_EXTRA = "pip install 'radio-ddrm[ms]' (pyuvdata and python-casacore)"
 
@@ -24,7 +24,7 @@ def is_measurement_set(path: str) -> bool:
     return os.path.isdir(path) or path.lower().endswith(".ms")
 
 
-def read_measurement_set(path: str) -> Visibilities:
+def read_measurement_set(path: str) -> VisibilityFile:
     """Stokes I visibilities of a Measurement Set; VisibilityFileError (naming the file) if unusable."""
     name = os.path.basename(path.rstrip("/"))
     check_input(path)
@@ -51,6 +51,6 @@ def read_measurement_set(path: str) -> Visibilities:
     return replace(vis, path=path)
 
 
-def read_visibilities(path: str) -> Visibilities:
+def read_visibilities(path: str) -> VisibilityFile:
     """A uvfits file or a Measurement Set folder, by its path."""
     return read_measurement_set(path) if is_measurement_set(path) else read_uvfits(path)

@@ -23,11 +23,13 @@ from __future__ import annotations
 
 import os
 import warnings
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 from astropy.io import fits
 from astropy.utils.exceptions import AstropyWarning
+
+from ddrm.radio.visibilities import Visibilities
 
 from .fits_bounds import available_memory, check_compressed
 from .uvfits_rows import RowCheck, absurd_weights, check_rows, header_date, header_position
@@ -42,17 +44,13 @@ class VisibilityFileError(ValueError):
     """A visibility file that cannot be used; the message names the file and the reason."""
 
 
-@dataclass(frozen=True, eq=False)
-class Visibilities:
-    """Unflagged Stokes I visibilities: u, v (n,) wavelengths, vis (n,) complex Jy, weight (n,) 1/σ² per
-    real coordinate, freq_hz (n,); what was read about the observation, and the flag counts."""
+@dataclass(frozen=True, eq=False, kw_only=True)
+class VisibilityFile(Visibilities):
+    """A file's unflagged Stokes I visibilities (``ddrm.radio.visibilities.Visibilities``: uv, vis, weight,
+    antennas, time, frequency and the antenna table), with what was read about the observation and the flag
+    counts."""
 
     path: str
-    u: np.ndarray
-    v: np.ndarray
-    vis: np.ndarray
-    weight: np.ndarray
-    freq_hz: np.ndarray
     ra_deg: float
     dec_deg: float
     date_obs: str
@@ -67,26 +65,7 @@ class Visibilities:
     n_bad_antennas: int = 0  # flagged: antennas not in the AN table (or out of bounds), BASELINE not finite
     n_bad_times: int = 0  # flagged: time not finite
     n_bad_weights: int = 0  # flagged: weight over 1e18 or 1e8 x the median (sources.uvfits_rows)
-    antenna1: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))  # (n,) uvfits BASELINE
-    antenna2: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))  # = 256 a1 + a2
-    time_jd: np.ndarray = field(default_factory=lambda: np.zeros(0))  # (n,) DATE (+ its second part), days
     bandwidth_hz: float = 0.0  # IFs x channels x |channel width| (0: unknown)
-
-    @property
-    def n(self) -> int:
-        return len(self.vis)
-
-    @property
-    def ref_freq_hz(self) -> float:
-        return float(np.average(self.freq_hz, weights=self.weight))
-
-    def subset(self, keep: np.ndarray) -> "Visibilities":
-        """The visibilities where ``keep`` (n,) bool is True (the header and read counts unchanged)."""
-        from dataclasses import replace
-
-        per = ("u", "v", "vis", "weight", "freq_hz", "antenna1", "antenna2", "time_jd")
-        return replace(self, **{k: getattr(self, k)[keep] if len(getattr(self, k)) == self.n else getattr(self, k)
-                                for k in per})
 
 
 def _fail(path: str, reason: str) -> VisibilityFileError:
@@ -147,7 +126,7 @@ def check_input(path: str) -> None:
         raise _fail(path, "not a regular file (a pipe, socket or device cannot be read as visibilities)")
 
 
-def read_uvfits(path: str) -> Visibilities:
+def read_uvfits(path: str) -> VisibilityFile:
     """Read a uvfits file; VisibilityFileError (a ValueError naming the file) if it is unusable."""
     check_input(path)
     _check_size(path)
@@ -172,6 +151,7 @@ def read_uvfits(path: str) -> Visibilities:
                     if "AIPS FQ" in hdul else None
                 tables = [h for h in hdul if h.name == "AIPS AN" and "NOSTA" in h.columns.names]
                 stations = np.concatenate([np.asarray(h.data["NOSTA"], np.int64) for h in tables]) if tables else None
+                antennas = _antenna_table(tables)
     except VisibilityFileError:
         raise
     except FileNotFoundError:
@@ -180,7 +160,17 @@ def read_uvfits(path: str) -> Visibilities:
         raise _fail(path, f"no {err.args[0]} random parameter (not a visibility file?)") from None
     except Exception as err:  # astropy: OSError, TypeError, ValueError... for truncated or corrupt files
         raise _fail(path, f"unreadable or truncated FITS ({type(err).__name__}: {err})") from None
-    return _assemble(path, header, cube, uu, vv, ww, if_freq, check_rows(baseline, time_jd, stations), time_jd)
+    return _assemble(path, header, cube, uu, vv, ww, if_freq, check_rows(baseline, time_jd, stations), time_jd,
+                     antennas)
+
+
+def _antenna_table(tables) -> tuple[tuple[int, str], ...]:
+    """(NOSTA, ANNAME) of the AIPS AN tables' rows (names empty where the table has no ANNAME)."""
+    out = []
+    for h in tables:
+        names = h.data["ANNAME"] if "ANNAME" in h.columns.names else [""] * len(h.data)
+        out += [(int(n), str(a).strip()) for n, a in zip(h.data["NOSTA"], names)]
+    return tuple(out)
 
 
 def _check_size(path: str) -> None:
@@ -212,7 +202,7 @@ def _if_offsets(path: str, if_freq, n_if: int) -> tuple[np.ndarray, tuple[str, .
 
 
 def _assemble(path: str, header: fits.Header, cube: np.ndarray, uu: np.ndarray, vv: np.ndarray, ww: np.ndarray,
-              if_freq, rows: RowCheck, time_jd: np.ndarray) -> Visibilities:
+              if_freq, rows: RowCheck, time_jd: np.ndarray, antennas: tuple = ()) -> VisibilityFile:
     axes = _axes(header)
     for needed in ("COMPLEX", "STOKES", "FREQ"):
         if needed not in axes:
@@ -254,13 +244,16 @@ def _assemble(path: str, header: fits.Header, cube: np.ndarray, uu: np.ndarray, 
     ra, dec, position_notes = _position(path, header, fits_index)
     date_obs, date_notes = header_date(header.get("DATE-OBS", ""))
     row_of = np.broadcast_to(np.arange(cube.shape[0])[:, None, None], keep.shape)[keep]
-    return Visibilities(path, u[keep], v[keep], vis[keep], w[keep], nu[keep].copy(), ra, dec, date_obs,
-                        str(header.get("TELESCOP", "")).strip(), str(header.get("OBJECT", "")).strip(),
-                        int(keep.size), int((~keep).sum()), stokes_from, counts["coordinates"],
-                        notes + position_notes + date_notes + _row_notes(counts, rows.known),
-                        counts["auto"], counts["antennas"], counts["times"], counts["weights"],
-                        rows.antenna1[row_of], rows.antenna2[row_of], time_jd[row_of],
-                        float(n_if * n_chan * abs(header.get(f"CDELT{fits_index['FREQ']}", 0.0) or 0.0)))
+    return VisibilityFile(
+        uv=np.stack([u[keep], v[keep]], axis=1), vis=vis[keep], weight=w[keep], freq_hz=nu[keep].copy(),
+        antenna1=rows.antenna1[row_of], antenna2=rows.antenna2[row_of], time_jd=time_jd[row_of], antennas=antennas,
+        path=path, ra_deg=ra, dec_deg=dec, date_obs=date_obs, telescope=str(header.get("TELESCOP", "")).strip(),
+        source=str(header.get("OBJECT", "")).strip(), n_read=int(keep.size), n_flagged=int((~keep).sum()),
+        stokes_from=stokes_from, n_bad_coordinates=counts["coordinates"],
+        warnings=notes + position_notes + date_notes + _row_notes(counts, rows.known),
+        n_autocorrelations=counts["auto"], n_bad_antennas=counts["antennas"], n_bad_times=counts["times"],
+        n_bad_weights=counts["weights"],
+        bandwidth_hz=float(n_if * n_chan * abs(header.get(f"CDELT{fits_index['FREQ']}", 0.0) or 0.0)))
 
 
 def _position(path: str, header: fits.Header, fits_index: dict) -> tuple[float, float, tuple[str, ...]]:

@@ -21,10 +21,9 @@ from typing import Any, Optional
 
 import torch
 
-from ddrm.ddpm import EpsDenoiser
-from ddrm.schedule import Schedule
-from ddrm.unet import UNet, UNetConfig
-
+from ddrm.diffusion.ddpm import EpsDenoiser
+from ddrm.diffusion.schedule import Schedule
+from ddrm.diffusion.unet import UNet, UNetConfig
 from stores import packaged, storage
 from stores.storage import StorageOptions
 
@@ -128,7 +127,7 @@ class PriorMeta:
 
 class Prior(EpsDenoiser):
     """A loaded prior, ready to use: the x̂_0 denoiser D(x_t, t) of the EMA network (eval mode, on its
-    device) with its schedule (``ddrm.ddpm.EpsDenoiser``), plus the checkpoint's metadata and the SHA256
+    device) with its schedule (``ddrm.diffusion.ddpm.EpsDenoiser``), plus the checkpoint's metadata and the SHA256
     of the weights file it was loaded from. Every sampler takes it as its ``prior``."""
 
     def __init__(self, model: UNet, schedule: Schedule, meta: PriorMeta, sha256: str = "") -> None:

@@ -11,7 +11,7 @@ Layout of ``<root>/surveys/<name>-<key>.zarr`` (key = hash of config, dataset an
     <sampler>_samples              (n_obs, S, N, N) float32 (only with save_samples)
     metrics                        (n_obs, len(columns)) float64, one chunk per observation; columns
                                    ``<method>_<metric>`` for the samplers that run and the baselines
-                                   (``ddrm.pipeline.metric_columns``), then ``sigma_y`` and ``S``
+                                   (``ddrm.radio.pipeline.metric_columns``), then ``sigma_y`` and ``S``
     finished_at                    (n_obs,) float64 UNIX time the observation was written
     done                           (n_obs,) bool, set last: what a rerun skips
     attrs["radio_ddrm"]            config, dataset, checkpoint, arrays, noise levels, K values, samplers,
@@ -31,10 +31,9 @@ from typing import Any, Optional
 import numpy as np
 
 import ddrm
-
 from configs import ReconstructConfig, stable_hash
-from ddrm.baselines import BASELINES, baseline_names
-from ddrm.pipeline import metric_columns
+from ddrm.radio.baselines import BASELINES, baseline_names
+from ddrm.radio.pipeline import metric_columns
 from stores import storage
 from stores.checkpoints import PriorMeta
 from stores.integrity import PLAN_FILL, StoreDamagedError

@@ -1,6 +1,6 @@
 """Prefect tasks of ``image_observations``: plan (the prior loaded and verified once, here in the driver;
 the run key; what is not done yet), image on a pool of Ray actors (each loads the prior once; a file's
-operator is built in the actor), and the summary artifacts and run record.
+operator is built in the actor: ``Imager``), and the summary artifacts and run record.
 
 The pool is ``runtime.actor_pool.actor_pool``: when an actor or its node dies, its file goes to the actors
 still alive unless its summary was already written; actors that cannot start fail the run."""
@@ -9,23 +9,43 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
-from typing import Optional
+from typing import Any, Optional
 
 import ray
+import torch
 from prefect import get_run_logger, task
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from prefect.cache_policies import NO_CACHE
 
 from configs.image import ImageConfig
+from imaging.file import (SUMMARY, check_memory, finished, image_or_skip, input_checksum, output_dir, raise_fatal,
+                          run_key, run_settings, write_run_record)
 from reporting.artifacts import artifact_key, png_markdown
 from reporting.progress import progress_artifact, update_progress
 from runtime.actor_pool import actor_pool
 from stores import storage
+from stores.checkpoints import load_prior
 from stores.inputs import expand_files
 from stores.storage import StorageOptions
 
-from .image import (SUMMARY, Imager, check_memory, finished, input_checksum, output_dir,
-                    raise_fatal, run_key, run_settings, write_run_record)
+
+class Imager:
+    """Loads the prior once (and checks it is the one the driver verified); images files on request (one
+    operator per file, built here)."""
+
+    def __init__(self, cfg: ImageConfig, root: str, storage_options: StorageOptions, threads: int,
+                 prior_sha256: Optional[str] = None, command: str = "") -> None:
+        torch.set_num_threads(threads)
+        self.cfg, self.root, self.storage_options, self.command = cfg, root, storage_options, command
+        # the U-Net on the actor's GPU where it has one; the NUFFT likelihood stays on the CPU (``EpsDenoiser``)
+        self.prior = load_prior(cfg.prior, torch.device("cuda" if torch.cuda.is_available() else "cpu"))
+        if prior_sha256 and self.prior.sha256 != prior_sha256:
+            raise ValueError(f"{cfg.prior}: the prior's weights changed since the run started "
+                             f"({self.prior.sha256[:12]}… here, {prior_sha256[:12]}… verified)")
+
+    def image(self, path: str) -> dict[str, Any]:
+        return image_or_skip(path, self.cfg, self.root, self.storage_options, self.prior, self.command)
+
 
 # no restarts: a dead actor's file is requeued to the living by ``run_pool`` (a restart would wait for
 # resources that a lost node took with it)
@@ -57,7 +77,7 @@ def plan_images(files, config: ImageConfig, root: str, storage_options: StorageO
 
     storage.check_writable(root, storage_options)
     prior = load_prior(config.prior, torch.device("cpu"), storage_options=storage_options)
-    prior.meta.check(config.prior, max_K=config.K)
+    prior.meta.check(config.prior, max_K=config.sampler.K)
     check_memory(config, prior)
     everything = expand_files(files, storage_options)
     if not everything:

@@ -11,16 +11,15 @@ from prefect import get_run_logger, task
 from prefect.artifacts import create_markdown_artifact
 from prefect.cache_policies import NO_CACHE
 
-from ddrm.galaxies import MORPHOLOGIES, synth_galaxies
-from ddrm.seeding import derive_seed
-
-from stores import dataset as ds
-from stores import storage
 from configs import PrepareConfig
-from sources.ingest import (Item, describe_error, files_hash, list_items, load_item, load_normalised, source_provenance,
-                     source_splits)
+from ddrm.diffusion.galaxies import MORPHOLOGIES, synth_galaxies
+from ddrm.seeding import derive_seed
 from reporting.artifacts import artifact_key, png_markdown
 from reporting.plots import image_grid_png
+from sources.ingest import (Item, describe_error, files_hash, list_items, load_item, load_normalised, source_provenance,
+                            source_splits)
+from stores import dataset as ds
+from stores import storage
 from stores.storage import StorageOptions
 
 MAX_SKIPPED_RECORDED = 1000

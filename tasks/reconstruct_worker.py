@@ -15,19 +15,18 @@ import ray
 import torch
 
 from configs import ReconstructConfig
-from ddrm.ddpm import Denoiser
-from ddrm.interferometry import array_operator
-from ddrm.pipeline import simulate_and_score
-from ddrm.priors import GaussianFourierPrior
-from ddrm.samplers import make_generators
-from ddrm.schedule import Schedule
-from ddrm.units import to_model
+from ddrm.diffusion.ddpm import Denoiser
+from ddrm.diffusion.schedule import Schedule
+from ddrm.inverse.priors import GaussianFourierPrior
+from ddrm.inverse.samplers import make_generators
+from ddrm.inverse.units import to_model
+from ddrm.radio import array_operator
+from ddrm.radio.pipeline import simulate_and_score
 from stores import storage
 from stores import survey as ss
 from stores.checkpoints import PriorMeta, load_prior, read_meta
 from stores.dataset import Dataset
 from stores.storage import StorageOptions
-
 
 ANALYTIC_PRIOR = "gaussian"
 ANALYTIC_FIT_IMAGES = 2048

@@ -17,19 +17,18 @@ from prefect import get_run_logger, task
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from prefect.cache_policies import NO_CACHE
 
-from ddrm.interferometry import array_pixel_scale, array_spec
-
+from configs import ReconstructConfig
+from ddrm.radio import array_pixel_scale, array_spec
+from reporting.artifacts import artifact_key, png_markdown
+from reporting.calibration import calibrate, calibration_markdown, reliability_figure
+from reporting.plots import gallery_png, psnr_vs_K_png
 from stores import storage
 from stores import survey as ss
 from stores.dataset import Dataset
+from stores.fits_io import fits_bytes
 from stores.integrity import StoreDamagedError, verify
 from stores.runs import report_dir
-from stores.fits_io import fits_bytes
-from reporting.artifacts import artifact_key, png_markdown
-from reporting.plots import gallery_png, psnr_vs_K_png
 from stores.storage import StorageOptions
-from configs import ReconstructConfig
-from tasks.calibration import calibrate, calibration_markdown, reliability_figure
 
 TABLE_METRICS = ("mse", "psnr", "psnr_mean", "snr", "sre", "cov68", "cov95", "cov68_src", "cov95_src", "nfe", "t_sampling")
 LABELS = {"clean": "CLEAN", "dirty": "dirty", "multiscale": "MS-CLEAN"}

@@ -18,19 +18,19 @@ from ray.train import CheckpointConfig, FailureConfig, RunConfig, ScalingConfig
 from ray.train.torch import TorchTrainer
 
 import ddrm
-from ddrm.ddpm import sample_ddim
-from ddrm.units import to_image
-
-from stores import runs, storage
-from stores.checkpoints import PriorMeta, latest_checkpoint, load_prior, read_meta
 from configs import TrainConfig, stable_hash
-from stores.dataset import Dataset
+from ddrm.diffusion.ddpm import sample_ddim
+from ddrm.inverse.units import to_image
 from reporting.artifacts import artifact_key, png_markdown
-from reporting.progress import progress_artifact, update_progress
 from reporting.plots import image_grid_png, loss_curve_png
+from reporting.progress import progress_artifact, update_progress
 from runtime.ray_cluster import ensure_ray, plan_workers
 from runtime.train_backend import LoopbackTorchConfig
+from stores import runs, storage
+from stores.checkpoints import PriorMeta, latest_checkpoint, load_prior, read_meta
+from stores.dataset import Dataset
 from stores.storage import StorageOptions
+
 from .train_worker import train_loop_per_worker
 
 HISTORY = "history.json"

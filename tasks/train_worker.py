@@ -20,15 +20,13 @@ import ray.train
 import ray.train.torch
 import torch
 
-from ddrm.ddpm import EMA
-from ddrm.seeding import derive_seed
-from ddrm.training import (augment, crop_batch_size, lr_at, make_optimizer, random_crops, shrink,
-                           train_step)
-from ddrm.unet import UNet
-from ddrm.units import to_model
-
-from stores.checkpoints import PriorMeta, list_checkpoints, read_meta, read_state, write_checkpoint
 from configs import TrainConfig
+from ddrm.diffusion.ddpm import EMA
+from ddrm.diffusion.training import augment, crop_batch_size, lr_at, make_optimizer, random_crops, shrink, train_step
+from ddrm.diffusion.unet import UNet
+from ddrm.inverse.units import to_model
+from ddrm.seeding import derive_seed
+from stores.checkpoints import PriorMeta, list_checkpoints, read_meta, read_state, write_checkpoint
 from stores.dataset import Dataset
 
 log = logging.getLogger(__name__)

@@ -7,7 +7,7 @@ import warnings
 import pytest
 import torch
 
-from ddrm.operators import FourierSamplingOperator
+from ddrm.inverse.operators import FourierSamplingOperator
 from runtime.environment import configure_local_environment
 
 configure_local_environment()

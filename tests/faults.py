@@ -8,7 +8,7 @@ from __future__ import annotations
 import functools
 import os
 
-from tasks.image import Imager
+from tasks.image_pool import Imager
 from tasks.reconstruct import Reconstructor
 from tasks.train_worker import train_loop_per_worker
 

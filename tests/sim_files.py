@@ -38,9 +38,9 @@ def array_uvdata(x: torch.Tensor, scale_arcsec: Optional[float], *, layout: str 
     from astropy.coordinates import EarthLocation
     from astropy.time import Time
 
-    from ddrm.interferometry import load_layout
-    from ddrm.interferometry.gridding import cell_coordinates, fit_pixel_scale
-    from ddrm.interferometry.simulate import exact_visibilities
+    from ddrm.radio import load_layout
+    from ddrm.radio.gridding import cell_coordinates, fit_pixel_scale
+    from ddrm.radio.simulate import exact_visibilities
 
     lay = load_layout(layout)
     centre = lay.xyz.mean(axis=0)
@@ -68,7 +68,7 @@ def array_uvdata(x: torch.Tensor, scale_arcsec: Optional[float], *, layout: str 
         rng = np.random.default_rng(seed)
         vis = vis + (rng.standard_normal(len(vis)) + 1j * rng.standard_normal(len(vis))) / math.sqrt(weight)
     w = np.full(len(vis), float(weight))
-    from ddrm.interferometry.crossval import scan_index
+    from ddrm.radio.crossval import scan_index
 
     scan = scan_index(uvd.time_array)
     if gains is not None:

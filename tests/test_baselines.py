@@ -3,8 +3,8 @@ import math
 import pytest
 import torch
 
-from ddrm.baselines import CleanBeam, dirty_beam, dirty_image, dirty_noise_std, fit_clean_beam, hogbom_clean
-from ddrm.operators import FourierSamplingOperator, IdentityOperator
+from ddrm.inverse.operators import FourierSamplingOperator, IdentityOperator
+from ddrm.radio.baselines import CleanBeam, dirty_beam, dirty_image, dirty_noise_std, fit_clean_beam, hogbom_clean
 from tests.conftest import random_counts
 
 
@@ -84,7 +84,7 @@ def test_baselines_reject_bad_input(fourier_op):
 
 
 def test_clean_beam_position_angle_is_north_through_east():
-    from ddrm.baselines import CleanBeam
+    from ddrm.radio.baselines import CleanBeam
 
     q_major, q_minor = 1 / 9.0, 1.0  # σ² = 9 along the major axis, 1 along the minor
     along_rows = CleanBeam(q_minor, 0.0, q_major)  # elongated along rows: North-South
@@ -102,10 +102,10 @@ def test_multiscale_baseline_of_an_extended_source_beats_hogbom_on_the_gridded_o
     """A smooth blob (σ 8 px) and a compact one seen through the paper's VLA mask, noiseless: radler's multiscale
     rows (same threshold, gain and beam) are much closer to the truth than Hogbom's (measured 0.19 against 0.61
     relative L2); the store's names follow the configuration."""
-    from ddrm.baselines import CleanConfig, baseline_names, baselines
-    from ddrm.interferometry import multiscale
-    from ddrm.interferometry.observe import paper_operator
-    from ddrm.pipeline import metric_columns
+    import ddrm.radio.multiscale as multiscale
+    from ddrm.radio.baselines import CleanConfig, baseline_names, baselines
+    from ddrm.radio.observe import paper_operator
+    from ddrm.radio.pipeline import metric_columns
 
     if not multiscale.available():
         pytest.skip("radler is not installed (pip install 'radio-ddrm[classical]')")
@@ -125,8 +125,8 @@ def test_a_diverging_multiscale_minor_loop_is_undone(fourier_op):
     """Under a noise-like PSF (30 % random cells) radler's minor loop diverges (measured: relative error 6.7 at
     20,000 iterations); the cycle that raised the residual is undone, so the result is no worse than the dirty
     image's components (none)."""
-    from ddrm.baselines import CleanConfig, baselines
-    from ddrm.interferometry import multiscale
+    import ddrm.radio.multiscale as multiscale
+    from ddrm.radio.baselines import CleanConfig, baselines
 
     if not multiscale.available():
         pytest.skip("radler is not installed (pip install 'radio-ddrm[classical]')")

@@ -9,13 +9,13 @@ import torch
 
 from configs import prepare_preset, reconstruct_preset
 from ddrm import DDRMConfig, SplitGibbsConfig
-from ddrm.calibration import conformal_scale, covered, scores
+from ddrm.inverse.calibration import conformal_scale, covered, scores
 from flows.prepare import prepare_dataset
 from flows.reconstruct import aggregate_metrics, reconstruct_survey
+from reporting.calibration import calibrate
 from stores import storage
 from stores import survey as ss
 from stores.dataset import Dataset
-from tasks.calibration import calibrate
 from tasks.report import table_for
 
 

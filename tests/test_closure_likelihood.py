@@ -7,9 +7,10 @@ import numpy as np
 import pytest
 import torch
 
-from ddrm.interferometry.closure import closures
-from ddrm.interferometry.closure_likelihood import ClosureLikelihood, closure_step
-from ddrm.interferometry.nufft import degrid
+from ddrm.radio.closure import closures
+from ddrm.radio.closure_likelihood import ClosureLikelihood, closure_step
+from ddrm.radio.gridding import ARCSEC
+from ddrm.radio.nufft import degrid
 
 N, SCALE = 24, 2e-6  # arcsec
 
@@ -40,7 +41,7 @@ def _sky(seed: int = 1) -> torch.Tensor:
 def _likelihood(noise: float = 0.02, gains=None):
     uv, a1, a2, t = _array()
     truth = _sky()
-    vis = degrid(truth, uv, SCALE)
+    vis = degrid(uv=uv, image=truth, pixel_size=SCALE * ARCSEC)
     rng = np.random.default_rng(5)
     vis = vis + noise * (rng.normal(size=len(vis)) + 1j * rng.normal(size=len(vis)))
     weight = np.full(len(vis), 1 / noise ** 2)
@@ -74,7 +75,7 @@ def test_invariant_under_station_gains_and_chi2_equals_the_checker():
     corrupted, c_corr, _ = _likelihood(gains=gains)
     image = torch.flip(_sky(), (0, 1)) * 0.9  # a shift would not be seen: closures ignore position
     assert torch.allclose(corrupted.neg_log(image[None]), plain.neg_log(image[None]), rtol=1e-9)
-    model = degrid(image, uv, SCALE)
+    model = degrid(uv=uv, image=image, pixel_size=SCALE * ARCSEC)
     cp, la = corrupted.chi2(image)
     assert cp == pytest.approx(c_corr.chi2_phase(model), rel=1e-9)
     assert la == pytest.approx(c_corr.chi2_logamp(model), rel=1e-9)

@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 import torch
 
-from ddrm.interferometry.gridding import ARCSEC, cell_coordinates
-from ddrm.interferometry.nufft import adjoint, chi2_per_coordinate, degrid
-from ddrm.likelihood import VisibilityLikelihood, likelihood_step, solve
+from ddrm.radio.gridding import ARCSEC, cell_coordinates
+from ddrm.radio.likelihood import VisibilityLikelihood, likelihood_step, solve
+from ddrm.radio.nufft import adjoint, chi2_per_coordinate, degrid
 
 SCALE = 0.01  # arcsec/pixel
 
@@ -33,7 +33,7 @@ def test_degridder_is_the_direct_sum_for_point_sources_off_cell_centres(N):
     for (r, c), s in {(N // 2 + 3, N // 2 - 5): 2.0, (0, N - 1): 0.5, (N - 1, 0): 0.25, (0, 0): 1.0}.items():
         image[r, c] = s  # corners included: the mirrored row offsets of an even grid
     direct = _dense(uv, N) @ image.ravel()
-    np.testing.assert_allclose(degrid(torch.from_numpy(image), uv, SCALE), direct, atol=1e-6 * np.abs(direct).max())
+    np.testing.assert_allclose(degrid(uv=uv, image=torch.from_numpy(image), pixel_size=SCALE * ARCSEC), direct, atol=1e-6 * np.abs(direct).max())
     assert chi2_per_coordinate(direct, direct, np.ones(len(uv))) == 0.0
 
 
@@ -42,8 +42,8 @@ def test_the_dirty_image_is_the_exact_adjoint_of_the_degridder(N):
     rng = np.random.default_rng(N)
     uv, image = _uv(300, N + 1), rng.random((N, N))
     v = rng.normal(size=300) + 1j * rng.normal(size=300)
-    lhs = np.real(np.vdot(degrid(torch.from_numpy(image), uv, SCALE), v))
-    rhs = float((image * adjoint(uv, v, N, SCALE).numpy()).sum())
+    lhs = np.real(np.vdot(degrid(uv=uv, image=torch.from_numpy(image), pixel_size=SCALE * ARCSEC), v))
+    rhs = float((image * adjoint(uv=uv, vis=v, npix=N, pixel_size=SCALE * ARCSEC).numpy()).sum())
     assert lhs == pytest.approx(rhs, rel=1e-9)
 
 
@@ -106,9 +106,10 @@ def test_the_holdout_is_seeded_in_disjoint_blocks_and_the_true_sky_scores_one(tm
     held-out χ² is 1 within its noise."""
     import warnings
 
-    from ddrm.interferometry.crossval import holdout_mask, scan_index
+    from ddrm.radio.crossval import holdout_mask, scan_index
     from sources.uvfits import read_uvfits
-    from tests.test_imaging import N, SCALE as VLA_SCALE, _galaxy, _vla_uvdata
+    from tests.test_imaging import SCALE as VLA_SCALE
+    from tests.test_imaging import N, _galaxy, _vla_uvdata
 
     x = _galaxy() * 0.5
     uvd, _ = _vla_uvdata(x, weight=1e4, seed=5)
@@ -126,15 +127,15 @@ def test_the_holdout_is_seeded_in_disjoint_blocks_and_the_true_sky_scores_one(tm
     held_blocks = set(zip(vis.antenna1[held], vis.antenna2[held], scan_index(vis.time_jd)[held]))
     kept_blocks = set(zip(vis.antenna1[~held], vis.antenna2[~held], scan_index(vis.time_jd)[~held]))
     assert held_blocks.isdisjoint(kept_blocks) and held_blocks | kept_blocks == blocks
-    uv = np.stack([vis.u, vis.v], axis=1)[held]
-    chi2 = chi2_per_coordinate(degrid(x, uv, VLA_SCALE), vis.vis[held], vis.weight[held])
+    uv = vis.uv[held]
+    chi2 = chi2_per_coordinate(degrid(uv=uv, image=x, pixel_size=VLA_SCALE * ARCSEC), vis.vis[held], vis.weight[held])
     n = int(held.sum())
     assert abs(chi2 - 1) < 5 * np.sqrt(1 / n), (chi2, n)  # χ²/(2n) has std √(1/n)
     assert x.shape == (N, N)
 
 
 def test_scans_split_at_gaps():
-    from ddrm.interferometry.crossval import scan_index
+    from ddrm.radio.crossval import scan_index
 
     t = np.concatenate([np.arange(10) * 10.0, 1000 + np.arange(5) * 10.0, 5000 + np.arange(3) * 10.0]) / 86400
     np.testing.assert_array_equal(scan_index(t + 2460000.5), [0] * 10 + [1] * 5 + [2] * 3)
@@ -144,9 +145,9 @@ def test_radler_multiscale_clean_of_an_extended_source_beats_hogbom():
     """Two Gaussian blobs (σ 4 and 1.5 px) seen by a sparse random coverage, visibilities by a direct
     NUFFT with noise: radler's multiscale components, convolved with the CLEAN beam, are closer to the truth
     convolved with it than Hogbom's; both keep the total flux."""
-    from ddrm.baselines import hogbom_clean
-    from ddrm.interferometry import multiscale
-    from ddrm.interferometry.dirty import nufft_dirty, nufft_psf
+    import ddrm.radio.multiscale as multiscale
+    from ddrm.radio.baselines import hogbom_clean
+    from ddrm.radio.dirty import nufft_dirty, nufft_psf
 
     if not multiscale.available():
         pytest.skip("radler is not installed (pip install radler)")
@@ -156,7 +157,7 @@ def test_radler_multiscale_clean_of_an_extended_source_beats_hogbom():
     y, x = np.mgrid[:N, :N] - N // 2
     truth = 0.02 * np.exp(-((x - 3) ** 2 + (y + 2) ** 2) / 32.0) + 0.05 * np.exp(-((x + 8) ** 2 + (y - 6) ** 2) / 4.5)
     w = np.full(len(uv), 1e6)
-    vis = degrid(torch.from_numpy(truth), uv, SCALE) + (rng.normal(size=len(uv)) + 1j * rng.normal(size=len(uv))) / 1e3
+    vis = degrid(uv=uv, image=torch.from_numpy(truth), pixel_size=SCALE * ARCSEC) + (rng.normal(size=len(uv)) + 1j * rng.normal(size=len(uv))) / 1e3
     hogbom = hogbom_clean(nufft_dirty(uv, vis, w, N, SCALE)[None], nufft_psf(uv, w, N, SCALE), gain=0.1,
                           max_iter=5000, threshold=1e-4)
     ms = multiscale.multiscale_clean(uv, vis, w, N, SCALE, hogbom.beam.fwhm_pixels[0], threshold_jy=1e-4)
@@ -174,8 +175,8 @@ def test_radler_multiscale_clean_of_an_extended_source_beats_hogbom():
 
 def test_the_operator_step_of_a_cell_mask_has_the_closed_form_posterior_mean_and_covariance():
     """x | z, y for y = H x + σ n with H an SVD operator (a cell mask): dense P = I/ρ² + HᵀH/σ²."""
-    from ddrm.exact_gibbs import operator_step
-    from ddrm.operators.fourier import FourierSamplingOperator
+    from ddrm.inverse.operators.fourier import FourierSamplingOperator
+    from ddrm.radio.exact_gibbs import operator_step
 
     N, rho, sigma, S = 6, 0.3, 0.2, 4000
     rng = np.random.default_rng(5)
@@ -206,7 +207,7 @@ def test_the_discrepancy_step_takes_the_smallest_rho_whose_mean_fits_the_data():
     plain mean), otherwise a ρ_f whose mean fits while the mean one bisection step below it does not. Where
     χ²(ρ_max) > 1 (errors beyond the noise) the target is scaled by it, so a mean within that floor's reach
     stays at ρ_min. The χ² of the mean falls monotonically as ρ grows."""
-    from ddrm.exact_gibbs import ExactRefineConfig, discrepancy_mean
+    from ddrm.radio.exact_gibbs import ExactRefineConfig, discrepancy_mean
 
     N, F, lo, hi = 8, 1.0, 0.01, 0.3
     step = (hi / lo) ** (2.0 ** -8)  # the bisection's resolution in ρ

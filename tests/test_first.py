@@ -8,11 +8,11 @@ import torch
 
 from configs import prepare_preset
 from ddrm import DDRMConfig, make_generators, reconstruct
-from ddrm.images import centre_crop_or_pad
-from ddrm.interferometry import array_operator
-from ddrm.metrics import psnr_from_mse
-from ddrm.pipeline import simulate
-from ddrm.baselines import baselines
+from ddrm.diffusion.images import centre_crop_or_pad
+from ddrm.inverse.metrics import psnr_from_mse
+from ddrm.radio import array_operator
+from ddrm.radio.baselines import baselines
+from ddrm.radio.pipeline import simulate
 from stores import packaged
 from stores.checkpoints import load_prior, read_meta
 from tests.conftest import TORCH_THREADS

@@ -3,9 +3,9 @@ import pytest
 from astropy.io import fits
 from astropy.wcs import WCS
 
-from ddrm.interferometry import observe_array
-from stores.fits_io import read_fits, write_fits
+from ddrm.radio import observe_array
 from reporting.plots import plot_dirty_beam, plot_uv_coverage
+from stores.fits_io import read_fits, write_fits
 
 
 def test_fits_round_trip_keeps_data_and_wcs(tmp_path):

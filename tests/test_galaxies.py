@@ -3,8 +3,8 @@ import math
 import pytest
 import torch
 
-from ddrm.galaxies import FWHM_PER_SIGMA, MORPHOLOGIES, GalaxyConfig, synth_galaxies
-from ddrm.images import centre_crop_or_pad, fit_to_size, image_problem, normalise, resample
+from ddrm.diffusion.galaxies import FWHM_PER_SIGMA, MORPHOLOGIES, GalaxyConfig, synth_galaxies
+from ddrm.diffusion.images import centre_crop_or_pad, fit_to_size, image_problem, normalise, resample
 
 
 def draw(n=64, N=64, seed=0, **kw):

@@ -1,4 +1,4 @@
-"""The pixel scale chosen from the data (``tasks.image_scale``): the choice rule in closed form, the config
+"""The pixel scale chosen from the data (``imaging.scale``): the choice rule in closed form, the config
 and command line refusing bad ladders, and one real EHT file end to end: the kept scale is the best-scoring
 candidate and equals a run at that scale set by hand."""
 
@@ -11,8 +11,8 @@ import numpy as np
 import pytest
 
 from configs.image import ImageConfig
-from flows.cli_tools import fractions
-from tasks.image_scale import best_candidate, closure_score
+from flows.cli_options import fractions
+from imaging.scale import best_candidate, closure_score
 from tests.test_uvfits import VIS, needs_files
 
 M87 = "SR1_M87_2017_095_lo_hops_netcal_StokesI.uvfits"
@@ -35,15 +35,15 @@ def test_the_score_pools_both_closure_kinds_per_closure():
 @pytest.mark.parametrize("bad", [(), (0.5, 0.5), (1.5,), (0.0, 1.0)])
 def test_a_bad_ladder_is_refused_where_the_config_is_built(bad):
     with pytest.raises(ValueError, match="field_fractions"):
-        ImageConfig(field_fractions=bad)
+        ImageConfig.of(field_fractions=bad)
     with pytest.raises(argparse.ArgumentTypeError):
         fractions(",".join(str(b) for b in bad) or "x")
     with pytest.raises(ValueError, match="field_fractions"):
-        ImageConfig(field_fractions=("1",))
+        ImageConfig.of(field_fractions=("1",))
 
 
 def test_a_json_list_becomes_the_same_frozen_config():
-    assert ImageConfig(field_fractions=[1, 0.5]) == ImageConfig(field_fractions=(1, 0.5))
+    assert ImageConfig.of(field_fractions=[1, 0.5]) == ImageConfig.of(field_fractions=(1, 0.5))
     assert fractions("1,0.5,0.25") == (1.0, 0.5, 0.25)
 
 
@@ -51,9 +51,9 @@ def test_a_json_list_becomes_the_same_frozen_config():
 def test_on_a_real_eht_file_the_best_held_out_closure_fit_is_kept_and_reproducible(tmp_path):
     from astropy.io import fits
 
-    from tasks.image import image_file
+    from imaging.file import image_file
 
-    cfg = ImageConfig(N=32, K=3, samples=1, field_fractions=(1.0, 0.25))
+    cfg = ImageConfig.of(N=32, K=3, samples=1, field_fractions=(1.0, 0.25))
     searched = image_file(str(VIS / M87), cfg, root=str(tmp_path / "a"))
     candidates = searched["pixel_scale_candidates"]
     assert [c["pixel_scale_arcsec"] for c in candidates] == pytest.approx(
@@ -62,7 +62,7 @@ def test_on_a_real_eht_file_the_best_held_out_closure_fit_is_kept_and_reproducib
     assert searched["pixel_scale_arcsec"] == best["pixel_scale_arcsec"]
     assert all(np.isfinite(c["closure_score"]) and c["scored_on"] == "held-out scans" and c["n_scored"] > 0
                for c in candidates)
-    by_hand = image_file(str(VIS / M87), ImageConfig(N=32, K=3, samples=1, pixel_scale_arcsec=best["pixel_scale_arcsec"]),
+    by_hand = image_file(str(VIS / M87), ImageConfig.of(N=32, K=3, samples=1, pixel_scale=best["pixel_scale_arcsec"]),
                          root=str(tmp_path / "b"))
     assert by_hand["pixel_scale_candidates"] is None  # a scale set by hand is not searched
     with fits.open(searched["fits"]) as a, fits.open(by_hand["fits"]) as b:

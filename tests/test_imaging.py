@@ -7,9 +7,9 @@ import numpy as np
 import pytest
 import torch
 
-from ddrm.interferometry.gridding import cell_coordinates, grid_weighted
-from ddrm.interferometry.imaging import observation_from_grid
-from ddrm.interferometry.simulate import exact_measurements
+from ddrm.radio.grid_problem import observation_from_grid
+from ddrm.radio.gridding import cell_coordinates, grid_weighted
+from ddrm.radio.simulate import exact_measurements
 from sources.uvfits import read_uvfits
 
 C = 299792458.0
@@ -27,7 +27,7 @@ def _vla_uvdata(x: torch.Tensor, weight: float = 1.0, seed: int = 0):
 
 
 def _galaxy() -> torch.Tensor:
-    from ddrm.galaxies import GalaxyConfig, synth_galaxies
+    from ddrm.diffusion.galaxies import GalaxyConfig, synth_galaxies
 
     return synth_galaxies(1, N, GalaxyConfig(), torch.Generator().manual_seed(4)).images[0].double()
 
@@ -43,7 +43,7 @@ def test_a_uvfits_written_by_pyuvdata_reads_back_into_our_measurements(tmp_path)
     assert vis.n == uvd.Nblts and vis.stokes_from == "(RR+LL)/2" and vis.telescope == "VLA"
     assert (vis.ra_deg, vis.dec_deg) == pytest.approx((150.0, 30.0), abs=1e-6)
     np.testing.assert_allclose(np.abs(vis.u), np.abs(uvw[:, 0]), rtol=1e-5, atol=1e-3)  # seconds · ν = wavelengths
-    obs = observation_from_grid(grid_weighted(np.stack([vis.u, vis.v], 1), vis.vis, vis.weight, N, SCALE))
+    obs = observation_from_grid(grid_weighted(vis.uv, vis.vis, vis.weight, N, SCALE))
     kappa = cell_coordinates(np.concatenate([uvw, -uvw]), N, SCALE)
     ours = exact_measurements(x[None], obs.op, kappa)[0]  # the same visibilities, gridded by our own simulation
     not_dc = obs.op.measured != 0  # the zero-spacing cell takes the mean |V| (the total flux), by design
@@ -67,7 +67,7 @@ def test_ddrm_from_a_pyuvdata_file_of_a_first_galaxy_beats_the_dirty_image(tmp_p
     from astropy.io import fits
 
     from configs.image import ImageConfig
-    from tasks.image import image_file
+    from imaging.file import image_file
     from tests.test_first import FIRST, _test_images
 
     if FIRST is None:
@@ -80,7 +80,7 @@ def test_ddrm_from_a_pyuvdata_file_of_a_first_galaxy_beats_the_dirty_image(tmp_p
         uvd.write_uvfits(path)
     truth, errors, chi2 = x.numpy(), {}, {}
     for likelihood in ("gridded", "exact"):
-        summary = image_file(path, ImageConfig(N=N, pixel_scale_arcsec=SCALE, K=20, samples=4, likelihood=likelihood,
+        summary = image_file(path, ImageConfig.of(N=N, pixel_scale=SCALE, K=20, samples=4, likelihood=likelihood,
                                                       selfcal="none"),  # a calibrated file: the subject is the imaging
                              root=str(tmp_path))
         with fits.open(summary["fits"]) as hdul:
@@ -113,7 +113,7 @@ def test_a_measurement_set_written_by_pyuvdata_reads_as_its_uvfits_twin(tmp_path
     a, b = read_visibilities(str(tmp_path / "obs.uvfits")), read_visibilities(str(tmp_path / "obs.ms"))
     assert b.path.endswith("obs.ms") and b.n == a.n == uvd.Nblts - 50 and b.n_flagged == a.n_flagged > 0
     np.testing.assert_allclose(b.vis, a.vis, rtol=1e-6, atol=1e-7)
-    np.testing.assert_allclose(np.stack([b.u, b.v]), np.stack([a.u, a.v]), rtol=1e-7, atol=1e-3)
+    np.testing.assert_allclose(b.uv, a.uv, rtol=1e-7, atol=1e-3)
     np.testing.assert_array_equal(b.weight, a.weight)
     assert (b.ra_deg, b.dec_deg, b.date_obs, b.telescope) == (a.ra_deg, a.dec_deg, a.date_obs, a.telescope)
 

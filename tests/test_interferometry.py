@@ -7,11 +7,11 @@ import numpy as np
 import pytest
 import torch
 
-from ddrm.interferometry import (add_noise, exact_measurements, exact_visibilities, fit_pixel_scale, grid_counts,
-                                 grid_visibilities, known_layouts, load_layout, observation_preset, observe_array,
-                                 paper_mask, paper_operator, parse_layout_csv, uv_coverage)
-from ddrm.interferometry.coverage import project_baselines
-from ddrm.operators import conjugate_flip
+from ddrm.inverse.operators import conjugate_flip
+from ddrm.radio import (add_noise, exact_measurements, exact_visibilities, fit_pixel_scale, grid_counts,
+                        grid_visibilities, known_layouts, load_layout, observation_preset, observe_array, paper_mask,
+                        paper_operator, parse_layout_csv, uv_coverage)
+from ddrm.radio.coverage import project_baselines
 
 F64 = torch.float64
 
@@ -173,7 +173,7 @@ def test_bad_observation_config():
 
 
 def test_weighted_gridding_of_cell_centred_samples_is_the_unitary_dft():
-    from ddrm.interferometry.gridding import ARCSEC, grid_weighted
+    from ddrm.radio.gridding import ARCSEC, grid_weighted
 
     N, scale = 16, 2.0
     g = torch.Generator().manual_seed(0)
@@ -191,7 +191,7 @@ def test_weighted_gridding_of_cell_centred_samples_is_the_unitary_dft():
 
 
 def test_briggs_weighting_spans_uniform_and_natural():
-    from ddrm.interferometry.gridding import imaging_weights
+    from ddrm.radio.gridding import imaging_weights
 
     W = torch.tensor([[0.0, 1.0], [4.0, 16.0]], dtype=F64)
     natural, uniform = imaging_weights(W, "natural"), imaging_weights(W, "uniform")
@@ -203,8 +203,8 @@ def test_briggs_weighting_spans_uniform_and_natural():
 
 
 def test_gridded_observation_matches_the_operator_and_its_noise_level():
-    from ddrm.interferometry.gridding import ARCSEC, grid_weighted
-    from ddrm.interferometry.imaging import observation_from_grid, to_model_space
+    from ddrm.radio.grid_problem import observation_from_grid, to_model_space
+    from ddrm.radio.gridding import ARCSEC, grid_weighted
 
     N, scale, n = 16, 2.0, 400
     rng = np.random.default_rng(3)
@@ -232,9 +232,9 @@ def test_dirty_image_matches_ducc0_exactly_on_cell_centred_samples():
     dirty image when samples sit at cell centres; its image is our (row, col) transposed and flipped,
     with its centre one pixel over (ducc0 uses V = Σ I exp(-2πi(ul + vm)))."""
     ducc0 = pytest.importorskip("ducc0", reason="ducc0 (the test extra) is not installed")
-    from ddrm.baselines import dirty_image
-    from ddrm.interferometry.gridding import ARCSEC, grid_weighted
-    from ddrm.interferometry.imaging import observation_from_grid
+    from ddrm.radio.baselines import dirty_image
+    from ddrm.radio.grid_problem import observation_from_grid
+    from ddrm.radio.gridding import ARCSEC, grid_weighted
 
     N, scale = 64, 1.0
     rng = np.random.default_rng(2)

@@ -3,7 +3,7 @@ import math
 import pytest
 import torch
 
-from ddrm import metrics
+import ddrm.inverse.metrics as metrics
 
 
 def test_known_mse_gives_known_psnr_and_snr():
@@ -54,7 +54,7 @@ def test_single_sample_and_bad_shapes():
 
 
 def test_dynamic_range_and_faint_flux_closed_form():
-    from ddrm.metrics import dynamic_range
+    from ddrm.inverse.metrics import dynamic_range
 
     ref = torch.zeros(32, 32, dtype=torch.float64)
     ref[16, 16], ref[16, 17:20] = 1.0, 0.03  # a core and a 3 % jet

@@ -6,8 +6,8 @@ import warnings
 import pytest
 import torch
 
-from ddrm.operators import (DenseSVDOperator, FourierSamplingOperator, IdentityOperator, PixelMaskOperator,
-                            RealFourierBasis, conjugate_flip)
+from ddrm.inverse.operators import (DenseSVDOperator, FourierSamplingOperator, IdentityOperator, PixelMaskOperator,
+                                    RealFourierBasis, conjugate_flip)
 
 F64 = torch.float64
 

@@ -9,9 +9,9 @@ import pytest
 import torch
 
 from ddrm import DDRMConfig, SplitGibbsConfig, make_generators, run_sampler
-from ddrm.calibration import denoiser_calibration
-from ddrm.metrics import coverage, interval_halfwidth_factor
-from ddrm.priors import GaussianFourierPrior
+from ddrm.inverse.calibration import denoiser_calibration
+from ddrm.inverse.metrics import coverage, interval_halfwidth_factor
+from ddrm.inverse.priors import GaussianFourierPrior
 from tests.test_sampler import SCHEDULE, fourier, observe, prior
 
 N, SAMPLES = 8, 2000

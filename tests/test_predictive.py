@@ -5,7 +5,7 @@ shrunk is caught, and the conformal scale fitted on one half of the held-out dat
 import numpy as np
 import pytest
 
-from ddrm.interferometry import predictive as pp
+import ddrm.radio.predictive as pp
 
 
 def _gaussian_problem(seed: int, n_x: int = 30, n_fit: int = 10, n_held: int = 3000, sigma: float = 0.3):

@@ -10,13 +10,13 @@ import pytest
 import torch
 from astropy.io import fits
 
-from ddrm.galaxies import synth_galaxies
+from configs import SHARED_FIRST, prepare_preset
+from ddrm.diffusion.galaxies import synth_galaxies
+from ddrm.seeding import derive_seed
 from flows.prepare import prepare_dataset
+from sources.ingest import Item, list_items, load_item
 from stores import dataset as ds
 from stores import storage
-from configs import SHARED_FIRST, prepare_preset
-from sources.ingest import Item, list_items, load_item
-from ddrm.seeding import derive_seed
 
 SMALL = prepare_preset("demo", N=32, n_images=96, shard_size=32, chunk_images=16, name="tiny")
 FIRST = Path(__file__).resolve().parents[1] / SHARED_FIRST

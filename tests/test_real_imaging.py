@@ -8,10 +8,9 @@ import numpy as np
 import pytest
 
 from configs.image import ImageConfig
-from ddrm.interferometry.dirty import nufft_dirty, nufft_psf
-from ddrm.interferometry.gridding import (ARCSEC, cell_coordinates, fit_pixel_scale, grid_weighted,
-                                          visibility_imaging_weights,
-                                          zero_spacing_amplitudes)
+from ddrm.radio.dirty import nufft_dirty, nufft_psf
+from ddrm.radio.gridding import (ARCSEC, cell_coordinates, fit_pixel_scale, grid_weighted, visibility_imaging_weights,
+                                 zero_spacing_amplitudes)
 from sources.uvfits import read_uvfits
 from tests.test_uvfits import FILES, VIS, needs_files
 
@@ -54,7 +53,7 @@ def _ducc0_dirty(ducc0, uv, vis, w, N, scale):
 def test_dirty_image_of_each_real_file_matches_ducc0(name, weighting):
     ducc0 = pytest.importorskip("ducc0", reason="ducc0 (the test extra) is not installed")
     vis = read_uvfits(str(VIS / name))
-    uv, N = np.stack([vis.u, vis.v], axis=1), 64
+    uv, N = vis.uv, 64
     scale = fit_pixel_scale(uv, N)
     w = visibility_imaging_weights(uv, vis.weight, grid_weighted(uv, vis.vis, vis.weight, N, scale, weighting))
     values = zero_spacing_amplitudes(uv, vis.vis, N, scale)
@@ -70,10 +69,10 @@ def test_each_real_file_images_end_to_end_with_its_wcs_and_total_flux(name, tmp_
     from astropy.io import fits
     from astropy.wcs import WCS
 
-    from tasks.image import image_file
+    from imaging.file import image_file
 
     n_vis, ra, dec = FILES[name]
-    summary = image_file(str(VIS / name), ImageConfig(N=64, K=10, samples=2, field_fractions=(1.0,)),  # one scale:
+    summary = image_file(str(VIS / name), ImageConfig.of(N=64, K=10, samples=2, field_fractions=(1.0,)),  # one scale:
                          root=str(tmp_path))  # the ladder has its own end-to-end test (test_image_scale)
     assert summary["n_vis"] + summary["n_flagged"] == n_vis and summary["n_on_grid"] > 0
     # item 3: the DC cell (or CLEAN's total where no baseline measured it) fixes the total flux

@@ -10,18 +10,18 @@ import torch
 from astropy.io import fits
 from astropy.wcs import WCS
 
-from ddrm.interferometry import array_pixel_scale
-from ddrm.priors import GaussianFourierPrior
-from ddrm.schedule import Schedule
-from ddrm.unet import UNet, UNetConfig
+from configs import prepare_preset, reconstruct_preset
+from ddrm.diffusion.schedule import Schedule
+from ddrm.diffusion.unet import UNet, UNetConfig
+from ddrm.inverse.priors import GaussianFourierPrior
+from ddrm.radio import array_pixel_scale
 from flows.prepare import prepare_dataset
 from flows.reconstruct import aggregate_metrics, reconstruct_survey
 from stores import storage
 from stores import survey as ss
 from stores.checkpoints import PriorMeta, write_checkpoint
-from tests.faults import faulty_reconstructor
-from configs import prepare_preset, reconstruct_preset
 from tasks.report import TABLE_METRICS, table_for
+from tests.faults import faulty_reconstructor
 
 DATA = prepare_preset("demo", name="recon-data", N=32, n_images=160, shard_size=64, chunk_images=16)
 SURVEY = reconstruct_preset("demo", name="t", n_images=4, K_values=(5, 10), samples=4, batch_size=2)

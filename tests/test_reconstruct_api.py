@@ -8,14 +8,14 @@ import pytest
 import torch
 from astropy.io import fits
 
-import ddrm.interferometry.catalogue as catalogue
+import ddrm.radio.catalogue as catalogue
 from configs import prepare_preset, reconstruct_preset
 from ddrm import DDRMConfig, make_generators, reconstruct
-from ddrm.baselines import CleanConfig, baselines
-from ddrm.pipeline import simulate, simulate_and_score
-from ddrm.priors import GaussianFourierPrior
-from ddrm.samplers import config_for, run_sampler, sampler_names
-from ddrm.schedule import Schedule
+from ddrm.diffusion.schedule import Schedule
+from ddrm.inverse.priors import GaussianFourierPrior
+from ddrm.inverse.samplers import config_for, run_sampler, sampler_names
+from ddrm.radio.baselines import CleanConfig, baselines
+from ddrm.radio.pipeline import simulate, simulate_and_score
 from flows.prepare import prepare_dataset
 from flows.reconstruct import aggregate_metrics, reconstruct_survey
 from stores import survey as ss

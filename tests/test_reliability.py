@@ -94,16 +94,16 @@ def test_inputs_with_colliding_names_get_their_own_folders_and_reuse_is_exact(tm
 
 
 def test_the_run_key_follows_every_setting_and_the_prior_weights():
+    from imaging.file import file_label, run_key
     from stores.checkpoints import Prior
-    from tasks.image import file_label, run_key
 
     prior = load_prior("first", torch.device("cpu"))
     base = run_key(ImageConfig(), prior)
     for change in ({"N": 64}, {"K": 10}, {"samples": 2}, {"seed": 1}, {"weighting": "briggs"}, {"robust": 0.5},
-                   {"pixel_scale_arcsec": 0.1}, {"noise": "scatter"}, {"selfcal_gains": "draw"}):
-        assert run_key(ImageConfig(**change), prior) != base, change
+                   {"pixel_scale": 0.1}, {"noise": "scatter"}, {"selfcal_gains": "draw"}):
+        assert run_key(ImageConfig.of(**change), prior) != base, change
     assert run_key(ImageConfig(), Prior(prior.model, prior.schedule, prior.meta, sha256="0" * 64)) != base
-    assert run_key(ImageConfig(strict=True), prior) == base  # strictness changes no product
+    assert run_key(ImageConfig.of(strict=True), prior) == base  # strictness changes no product
     assert file_label("/d1/obs.uvfits") != file_label("/d2/obs.uvfits")
     assert file_label("/x/a.b.uvfits").startswith("a.b.uvfits-") and file_label("/x/a.b.uvfits") == \
         file_label("/x/a.b.uvfits")
@@ -111,19 +111,13 @@ def test_the_run_key_follows_every_setting_and_the_prior_weights():
 
 def test_the_run_key_follows_the_code_not_only_the_command_line(monkeypatch):
     """A new algorithm, or a self-calibration setting the command line does not expose, is another run."""
-    import tasks.image as image
-    from ddrm.selfcal import SelfCalConfig
+    import imaging.file as image
+    from ddrm.radio.selfcal import SelfCalConfig
 
     prior = load_prior("first", torch.device("cpu"))
     base = image.run_key(ImageConfig(), prior)
-
-    @dataclasses.dataclass(frozen=True)
-    class Patient(SelfCalConfig):
-        patience: int = 5
-
-    monkeypatch.setattr(image, "SelfCalConfig", Patient)
-    assert image.run_key(ImageConfig(), prior) != base
-    monkeypatch.undo()
+    patient = dataclasses.replace(ImageConfig(), selfcal=SelfCalConfig(mode="auto", patience=5))
+    assert image.run_key(patient, prior) != base
     assert image.run_key(ImageConfig(), prior) == base
     monkeypatch.setattr(image, "IMAGING_ALGORITHM", image.IMAGING_ALGORITHM + 1)
     assert image.run_key(ImageConfig(), prior) != base
@@ -137,7 +131,7 @@ def test_flow_mode_agrees_with_file_mode_and_reuses_its_results(ray_session, tmp
     root = str(tmp_path / "run")
     rc, lines, _ = _image(capsys, tmp_path / "x.uvfits", *TOY, "--root", root)
     assert rc == 0
-    out = image_observations([str(tmp_path / "x.uvfits")], ImageConfig(N=32, K=2, samples=1, selfcal="none",
+    out = image_observations([str(tmp_path / "x.uvfits")], ImageConfig.of(N=32, K=2, samples=1, selfcal="none",
                                                                           field_fractions=(1.0,)), root=root,
                              num_actors=1)
     assert out["imaged_now"] == 0 and out["images"] == 1 and out["run"] == lines[-1]["run"]

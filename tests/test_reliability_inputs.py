@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 from astropy.io import fits
 
-from ddrm.interferometry.gains import solution_intervals
+from ddrm.radio.gains import solution_intervals
 from sources.fits_bounds import check_compressed
 from sources.uvfits import VisibilityFileError, read_uvfits
 from tests.test_reliability import EHT, MOJAVE, TOY, _altered, _image, needs_files
@@ -116,7 +116,7 @@ def test_bad_header_strings_are_warnings_or_named_skips_and_the_batch_goes_on(tm
     files = [_altered(MOJAVE, tmp_path / "ra.uvfits", obsra), _altered(MOJAVE, tmp_path / "tex.uvfits", mathtext),
              tmp_path / "boom.uvfits"]
     (tmp_path / "boom.uvfits").write_bytes(MOJAVE.read_bytes())
-    import tasks.image as image
+    import imaging.file as image
 
     real = image.read_visibilities
 

@@ -104,7 +104,7 @@ def test_unbounded_values_are_refused_by_the_parser(capsys, flag, value):
         main(["image", str(MOJAVE), flag, value])
     assert stop.value.code == 2 and value in capsys.readouterr().err
     with pytest.raises(ValueError):
-        ImageConfig(**({"field_fractions": (float(value),)} if flag == "--field-fractions" else {"solint": float(value)}))
+        ImageConfig.of(**({"field_fractions": (float(value),)} if flag == "--field-fractions" else {"solint": float(value)}))
 
 
 # ---- 14. a full disk -----------------------------------------------------------------------------------

@@ -5,10 +5,10 @@ import warnings
 import pytest
 import torch
 
-from ddrm.operators import FourierSamplingOperator, PixelMaskOperator
-from ddrm.priors import GaussianFourierPrior
-from ddrm.samplers import ddrm_sample, make_generators
-from ddrm.schedule import Schedule
+from ddrm.diffusion.schedule import Schedule
+from ddrm.inverse.operators import FourierSamplingOperator, PixelMaskOperator
+from ddrm.inverse.priors import GaussianFourierPrior
+from ddrm.inverse.samplers import ddrm_sample, make_generators
 
 SCHEDULE = Schedule("cosine", 1000)
 

@@ -3,7 +3,7 @@ import math
 import pytest
 import torch
 
-from ddrm.schedule import Schedule
+from ddrm.diffusion.schedule import Schedule
 
 
 def f(u, s=0.008):

@@ -11,6 +11,13 @@ from tests.sim_files import array_uvdata, random_gains, scan_times, write
 N, SCALE = 64, 1.8
 
 
+
+def with_exact(cfg, exact):
+    """The image config with other exact-likelihood sweeps (a setting the command line does not offer)."""
+    import dataclasses
+
+    return dataclasses.replace(cfg, likelihood=dataclasses.replace(cfg.likelihood, exact=exact))
+
 def _psnr(image: np.ndarray, truth: np.ndarray) -> float:
     return float(10 * np.log10(truth.max() ** 2 / np.mean((image - truth) ** 2)))
 
@@ -59,10 +66,10 @@ def test_self_calibration_undoes_antenna_gains_and_closures_ignore_them(tmp_path
     from astropy.io import fits
 
     from configs.image import ImageConfig
-    from ddrm.exact_gibbs import ExactRefineConfig
-    from ddrm.interferometry.closure import closures
+    from ddrm.radio.closure import closures
+    from ddrm.radio.exact_gibbs import ExactRefineConfig
+    from imaging.file import image_file
     from sources.uvfits import read_uvfits
-    from tasks.image import image_file
     from tests.test_first import FIRST, _test_images
 
     if FIRST is None:
@@ -83,8 +90,8 @@ def test_self_calibration_undoes_antenna_gains_and_closures_ignore_them(tmp_path
     psnr, summaries = {}, {}
     for name, selfcal in (("clean", "none"), ("corrupted", "amp-phase")):
         path = paths["clean" if name == "clean" else "corrupted"]
-        cfg = ImageConfig(N=N, pixel_scale_arcsec=SCALE, K=10, samples=2, selfcal=selfcal,
-                          exact=ExactRefineConfig(iterations=6))
+        cfg = with_exact(ImageConfig.of(N=N, pixel_scale=SCALE, K=10, samples=2, selfcal=selfcal),
+                         ExactRefineConfig(iterations=6))
         s = summaries[name] = image_file(path, cfg, root=str(tmp_path / name))
         with fits.open(s["fits"]) as hdul:
             reg = _registered(np.squeeze(hdul[0].data).astype(np.float64), x.numpy())
@@ -108,7 +115,7 @@ def test_an_extended_galaxy_self_calibrates_to_the_noise_in_the_clean_rounds(tmp
     negative components ended at 6.0, and the image 18 dB short of the file without gain errors
     (``benchmarks/selfcal_sim.py``). The gridded posterior keeps the test to the CLEAN stage."""
     from configs.image import ImageConfig
-    from tasks.image import image_file
+    from imaging.file import image_file
     from tests.test_first import FIRST, _test_images
 
     if FIRST is None:
@@ -116,7 +123,7 @@ def test_an_extended_galaxy_self_calibrates_to_the_noise_in_the_clean_rounds(tmp
     x = _test_images(4, N)[3].double() * 0.05
     uvd, _, _ = array_uvdata(x, SCALE, times_s=scan_times(3, 8), weight=1e3, seed=3, gains=random_gains(3, 27, 10))
     path = write(uvd, str(tmp_path / "corrupted.uvfits"))
-    cfg = ImageConfig(N=N, pixel_scale_arcsec=SCALE, K=5, samples=1, selfcal="amp-phase", likelihood="gridded")
+    cfg = ImageConfig.of(N=N, pixel_scale=SCALE, K=5, samples=1, selfcal="amp-phase", likelihood="gridded")
     s = image_file(path, cfg, root=str(tmp_path / "out"))
     rows = s["selfcal_detail"]["rounds_run"]
     assert rows[-1]["stage"] == "clean" and rows[-1]["chi2"] < 1.3, rows  # measured 1.09
@@ -124,12 +131,12 @@ def test_an_extended_galaxy_self_calibrates_to_the_noise_in_the_clean_rounds(tmp
 
 
 def test_auto_self_calibrates_only_where_the_raw_fit_is_worse_than_the_closures_allow(tmp_path):
-    """``--selfcal auto`` decides from the data (``tasks.image_terms``): the calibrated file is left alone (its
+    """``--selfcal auto`` decides from the data (``imaging.terms``): the calibrated file is left alone (its
     image fits the raw data without gains), the file with antenna gains is phase-self-calibrated (the gains
     lower the gain-free closure χ²), whatever the array."""
     from configs.image import ImageConfig
-    from ddrm.exact_gibbs import ExactRefineConfig
-    from tasks.image import image_file
+    from ddrm.radio.exact_gibbs import ExactRefineConfig
+    from imaging.file import image_file
     from tests.test_first import FIRST, _test_images
 
     if FIRST is None:
@@ -139,8 +146,8 @@ def test_auto_self_calibrates_only_where_the_raw_fit_is_worse_than_the_closures_
     files = {name: write(array_uvdata(x, SCALE, times_s=times, weight=1e3, seed=3, gains=gains)[0],
                          str(tmp_path / f"{name}.uvfits"))
              for name, gains in (("calibrated", None), ("corrupted", random_gains(3, 27, seed=7)))}
-    cfg = ImageConfig(N=N, pixel_scale_arcsec=SCALE, K=10, samples=2, data="visibilities",
-                      exact=ExactRefineConfig(iterations=6))
+    cfg = with_exact(ImageConfig.of(N=N, pixel_scale=SCALE, K=10, samples=2, data="visibilities"),
+                     ExactRefineConfig(iterations=6))
     calibrated = image_file(files["calibrated"], cfg, root=str(tmp_path / "a"))
     corrupted = image_file(files["corrupted"], cfg, root=str(tmp_path / "b"))
     assert calibrated["selfcal"] == "none" and "fits the raw data" in calibrated["selfcal_reason"]

@@ -1,4 +1,4 @@
-"""The gains as a block of the exact chain (``ddrm.selfcal_chain``), in a closed-form case: a denoiser that
+"""The gains as a block of the exact chain (``ddrm.radio.selfcal_chain``), in a closed-form case: a denoiser that
 returns the true sky (an oracle prior), so the only unknowns are the gains and the chain must find them."""
 
 from __future__ import annotations
@@ -9,14 +9,15 @@ import numpy as np
 import pytest
 import torch
 
-from ddrm.exact_gibbs import ExactRefineConfig
-from ddrm.interferometry.gains import GainConfig, interval_bounds, solution_intervals, solve_gains
-from ddrm.interferometry.gridding import ARCSEC
-from ddrm.interferometry.nufft import degrid
-from ddrm.likelihood import VisibilityLikelihood
-from ddrm.schedule import Schedule
-from ddrm.selfcal import CalData, SelfCalConfig, SelfCalRecord, gain_change, iterate
-from ddrm.selfcal_chain import GainBlock, calibrating_refine
+from ddrm.diffusion.schedule import Schedule
+from ddrm.radio.exact_gibbs import ExactRefineConfig
+from ddrm.radio.gains import GainConfig, interval_bounds, solution_intervals, solve_gains
+from ddrm.radio.gridding import ARCSEC
+from ddrm.radio.likelihood import VisibilityLikelihood
+from ddrm.radio.nufft import degrid
+from ddrm.radio.selfcal import SelfCalConfig, SelfCalTrace, gain_change, iterate
+from ddrm.radio.visibilities import Visibilities
+from ddrm.radio.selfcal_chain import GainBlock, calibrating_refine
 
 # pixels, arcsec/pixel, Jy/pixel, Jy per real coordinate: the data weak enough that the prior sets the image
 N, SCALE, F, SIGMA = 16, 0.01, 1.0, 0.3
@@ -52,30 +53,29 @@ def _problem(seed: int = 0):
     interval = solution_intervals(time_jd, "scan")
     gains = np.exp(1j * rng.uniform(-np.pi, np.pi, (2, n_ant)))
     noise = SIGMA * (rng.normal(size=len(uv)) + 1j * rng.normal(size=len(uv)))
-    vis = gains[interval, a1] * np.conj(gains[interval, a2]) * np.asarray(degrid(sky, uv, SCALE)) + noise
-    data = CalData(uv, vis, np.full(len(uv), SIGMA ** -2), a1, a2, interval, time_jd)
+    vis = gains[interval, a1] * np.conj(gains[interval, a2]) * np.asarray(degrid(uv=uv, image=sky, pixel_size=SCALE * ARCSEC)) + noise
+    data = Visibilities(uv=uv, vis=vis, weight=np.full(len(uv), SIGMA ** -2), antenna1=a1, antenna2=a2,
+                        interval=interval, time_jd=time_jd)
     return data, sky, gains
 
 
-def _like_of(d: CalData) -> VisibilityLikelihood:
+def _like_of(d: Visibilities) -> VisibilityLikelihood:
     return VisibilityLikelihood.build(d.uv, d.vis, d.weight, N, SCALE, F)
 
 
-def _start(data: CalData, gains: np.ndarray, config: SelfCalConfig) -> SelfCalRecord:
-    """A record whose solution holds ``gains`` (intervals, antennas)."""
-    record = SelfCalRecord(config)
+def _start(data: Visibilities, gains: np.ndarray, config: SelfCalConfig) -> SelfCalTrace:
+    """A trace whose solution holds ``gains`` (intervals, antennas)."""
     sol = solve_gains(data.vis, np.ones(len(data.vis)), data.weight, data.antenna1, data.antenna2, data.interval,
                       GainConfig(), *interval_bounds(data.time_jd, data.interval))
-    record.solution = replace(sol, gains=gains.copy())
-    return record
+    return SelfCalTrace(config, solution=replace(sol, gains=gains.copy()))
 
 
-def _run(data: CalData, sky: torch.Tensor, record: SelfCalRecord, exact: ExactRefineConfig, seed: int):
+def _run(data: Visibilities, sky: torch.Tensor, record: SelfCalTrace, exact: ExactRefineConfig, seed: int):
     truth = 2 * sky / F - 1
     block = GainBlock(data, _like_of, record, exact, SCALE, F, first_round=1)
     gens = [torch.Generator().manual_seed(seed)]
-    x = calibrating_refine(Oracle(truth), truth.expand(1, 2, N, N).clone(), block, gens)
-    return block, x
+    x, record = calibrating_refine(Oracle(truth), truth.expand(1, 2, N, N).clone(), block, gens)
+    return block, x, record
 
 
 def test_the_chain_solves_the_gains_against_the_image_and_ends_under_its_last_solution():
@@ -87,7 +87,7 @@ def test_the_chain_solves_the_gains_against_the_image_and_ends_under_its_last_so
     data, sky, true = _problem()
     off = true * np.exp(0.3j * np.random.default_rng(9).normal(size=true.shape))
     record = _start(data, off, SelfCalConfig(mode="phase", every=1, gain_tol=1e-9, tol=1e-9, rounds=30))
-    block, x = _run(data, sky, record, ExactRefineConfig(iterations=20), seed=1)
+    block, x, record = _run(data, sky, record, ExactRefineConfig(iterations=20), seed=1)
     assert len(record.rounds) == 20 and not record.converged
     ref = record.solution.reference
     expected = true * np.conj(true[np.arange(2), ref])[:, None]  # the reference antenna's phase is 0
@@ -96,10 +96,10 @@ def test_the_chain_solves_the_gains_against_the_image_and_ends_under_its_last_so
     assert before > 0.5 and after < 0.1, (before, after)
     np.testing.assert_array_equal(block.like.y, _like_of(data.corrected(record.solution)).y)
     fixed = data.corrected(record.solution)
-    r = fixed.vis - np.asarray(degrid(F * (x[0].mean(0) + 1) / 2, data.uv, SCALE))
+    r = fixed.vis - np.asarray(degrid(uv=data.uv, image=F * (x[0].mean(0) + 1) / 2, pixel_size=SCALE * ARCSEC))
     assert (fixed.weight * np.abs(r) ** 2).sum() / (2 * len(r)) < 1.2
     record = _start(data, off, SelfCalConfig(mode="phase", every=5, gain_tol=1e-9, tol=1e-9))
-    _run(data, sky, record, ExactRefineConfig(rho_max=0.1, rho_min=0.01, iterations=11), seed=1)
+    _, _, record = _run(data, sky, record, ExactRefineConfig(rho_max=0.1, rho_min=0.01, iterations=11), seed=1)
     rhos = [0.1 * 0.1 ** (k / 10) for k in (0, 5, 10)]  # the sweeps' ρ (to the schedule's nearest σ_t)
     assert [r["rho"] for r in record.rounds] == pytest.approx(rhos, rel=0.1), record.rounds
 
@@ -108,14 +108,15 @@ def test_converged_gains_freeze_and_bad_settings_are_refused():
     """Started from the true gains, the second block moves them by less than ``gain_tol``: frozen, no third
     block. A block without a starting solution and a non-positive ``every`` are refused."""
     data, sky, true = _problem(1)
-    model = np.asarray(degrid(sky, data.uv, SCALE))
-    record = SelfCalRecord(SelfCalConfig(mode="phase", every=1, gain_tol=0.01, tol=0.05))
-    record.solution = solve_gains(data.vis, model, data.weight, data.antenna1, data.antenna2, data.interval,
-                                  GainConfig(), *interval_bounds(data.time_jd, data.interval))
-    _run(data, sky, record, ExactRefineConfig(iterations=6), seed=2)
+    model = np.asarray(degrid(uv=data.uv, image=sky, pixel_size=SCALE * ARCSEC))
+    record = SelfCalTrace(SelfCalConfig(mode="phase", every=1, gain_tol=0.01, tol=0.05),
+                          solution=solve_gains(data.vis, model, data.weight, data.antenna1, data.antenna2,
+                                               data.interval, GainConfig(),
+                                               *interval_bounds(data.time_jd, data.interval)))
+    _, _, record = _run(data, sky, record, ExactRefineConfig(iterations=6), seed=2)
     assert record.converged and len(record.rounds) == 2, record.rounds
     with pytest.raises(ValueError, match="starts from a solution"):
-        GainBlock(data, _like_of, SelfCalRecord(SelfCalConfig()), ExactRefineConfig(), SCALE, F, first_round=1)
+        GainBlock(data, _like_of, SelfCalTrace(SelfCalConfig()), ExactRefineConfig(), SCALE, F, first_round=1)
     with pytest.raises(ValueError, match="every"):
         SelfCalConfig(every=0)
 
@@ -144,7 +145,7 @@ def test_a_wandering_loop_keeps_its_best_round_and_a_settled_one_stops():
     wrong = torch.flip(sky, (0, 1))
     models = iter([sky] + [torch.roll(wrong, k % 2, 0) for k in range(9)])  # the wrong model, moving
     record = _start(data, np.ones_like(true), SelfCalConfig(mode="phase", patience=2, gain_tol=1e-12))
-    iterate(data, lambda d: next(models), SCALE, record, "clean", first_round=1, rounds=10)
+    record, _ = iterate(data, lambda d: next(models), SCALE, record, "clean", first_round=1, rounds=10)
     rows = record.rounds
     assert len(rows) == 3 and rows[-1]["kept"] == 1 and not record.converged, rows
     assert rows[0]["chi2"] < 1.2 < min(r["chi2"] for r in rows[1:]), rows
@@ -152,8 +153,8 @@ def test_a_wandering_loop_keeps_its_best_round_and_a_settled_one_stops():
     assert np.abs(ratio / ratio[:, :1] - 1).max() < 0.1  # the right round's gains, up to the reference phase
     rng = torch.Generator().manual_seed(0)
     record = _start(data, np.ones_like(true), SelfCalConfig(mode="phase"))
-    iterate(data, lambda d: sky * (1 + 1e-3 * torch.randn(sky.shape, generator=rng, dtype=sky.dtype)), SCALE,
-            record, "clean", first_round=1, rounds=10)
+    record, _ = iterate(data, lambda d: sky * (1 + 1e-3 * torch.randn(sky.shape, generator=rng, dtype=sky.dtype)),
+                        SCALE, record, "clean", first_round=1, rounds=10)
     rows = record.rounds
     assert record.converged and len(rows) == 2, rows
     assert 0 < rows[-1]["gain_change"] < 0.005 and 0 < rows[-1]["gain_change_sigma"] < 0.5, rows
@@ -167,10 +168,10 @@ def test_drawn_gains_scatter_by_their_laplace_sigma_and_widen_the_posterior():
     problem, where every sample's last sweep is the mean given the same z (the true sky), one mode leaves
     the samples identical (std 0) and the drawn gains alone spread them (measured 8.7e-4 in model units);
     the mean stays within that spread of the mode chain's."""
-    from ddrm.selfcal_chain import drawn
+    from ddrm.radio.selfcal_chain import drawn
 
     data, sky, true = _problem(2)
-    sol = solve_gains(data.vis, np.asarray(degrid(sky, data.uv, SCALE)), data.weight, data.antenna1, data.antenna2,
+    sol = solve_gains(data.vis, np.asarray(degrid(uv=data.uv, image=sky, pixel_size=SCALE * ARCSEC)), data.weight, data.antenna1, data.antenna2,
                       data.interval, GainConfig(mode="amp-phase"), *interval_bounds(data.time_jd, data.interval))
     sol = replace(sol, solved=sol.solved.copy())
     sol.solved[1, 3] = False
@@ -181,23 +182,24 @@ def test_drawn_gains_scatter_by_their_laplace_sigma_and_widen_the_posterior():
     np.testing.assert_allclose(np.angle(g / sol.gains).std(0)[free], sol.sigma[..., 1][free], rtol=0.05)
     assert (g[:, 1, 3] == sol.gains[1, 3]).all()
 
-    model = np.asarray(degrid(sky, data.uv, SCALE))
+    model = np.asarray(degrid(uv=data.uv, image=sky, pixel_size=SCALE * ARCSEC))
     stds, means = {}, {}
     for draw in (False, True):
-        record = SelfCalRecord(SelfCalConfig(mode="phase", every=2, draw=draw, gain_tol=1e-9, tol=1e-9))
-        record.solution = solve_gains(data.vis, model, data.weight, data.antenna1, data.antenna2, data.interval,
-                                      GainConfig(), *interval_bounds(data.time_jd, data.interval))
+        record = SelfCalTrace(SelfCalConfig(mode="phase", every=2, gains="draw" if draw else "mode", gain_tol=1e-9, tol=1e-9),
+                              solution=solve_gains(data.vis, model, data.weight, data.antenna1, data.antenna2,
+                                                   data.interval, GainConfig(),
+                                                   *interval_bounds(data.time_jd, data.interval)))
         truth = 2 * sky / F - 1
         block = GainBlock(data, _like_of, record, ExactRefineConfig(iterations=6), SCALE, F, first_round=1,
                           generators=[torch.Generator().manual_seed(4)])
         gens = [torch.Generator().manual_seed(5)]
-        x = calibrating_refine(Oracle(truth), truth.expand(1, 8, N, N).clone(), block, gens)
+        x, _ = calibrating_refine(Oracle(truth), truth.expand(1, 8, N, N).clone(), block, gens)
         assert block.like.b.shape == ((8, N, N) if draw else (N, N))
         stds[draw], means[draw] = float(x[0].std(0).mean()), x[0].mean(0)
     assert stds[False] == 0.0 and stds[True] > 3e-4, stds
     assert float((means[True] - means[False]).abs().max()) < 3 * stds[True]
     with pytest.raises(ValueError, match="generator"):
-        GainBlock(data, _like_of, SelfCalRecord(SelfCalConfig(draw=True), solution=sol), ExactRefineConfig(), SCALE, F,
+        GainBlock(data, _like_of, SelfCalTrace(SelfCalConfig(gains="draw"), solution=sol), ExactRefineConfig(), SCALE, F,
                   first_round=1)
 
 
@@ -207,9 +209,9 @@ def test_self_calibration_with_flagged_scans_and_antennas_keeps_every_gain_finit
     with the shipped prior on data where one scan is flagged whole (weight 0) and one antenna has no data in
     the other: those gains stay at 1 and are recorded unsolved, every other is solved, nothing is NaN, and
     the gains table says so row by row."""
-    from configs.image import DEFAULT_SAMPLER
     from ddrm import make_generators
-    from ddrm.imaging import ImagingSettings, image_visibilities
+    from ddrm.radio.imaging import image_visibilities
+    from ddrm.radio.imaging_config import DataTermConfig, GridConfig, ImagingConfig, SamplingConfig
     from stores.checkpoints import load_prior
 
     data, sky, true = _problem(3)
@@ -217,11 +219,10 @@ def test_self_calibration_with_flagged_scans_and_antennas_keeps_every_gain_finit
     weight[data.interval == 0] = 0.0  # a scan with every antenna flagged
     weight[(data.interval == 1) & ((data.antenna1 == 2) | (data.antenna2 == 2))] = 0.0  # antenna 2 silent
     data = replace(data, weight=weight)
-    settings = ImagingSettings(N=32, pixel_scale_arcsec=SCALE, sampler=DEFAULT_SAMPLER, K=4, S=2,
-                               exact=ExactRefineConfig(iterations=6))
-    selfcal = SelfCalConfig(mode="amp-phase", draw=draw)
-    imaged = image_visibilities(load_prior("first", torch.device("cpu")), data, settings, make_generators([0]),
-                                selfcal)
+    config = ImagingConfig(grid=GridConfig(N=32, pixel_scale_arcsec=SCALE), sampler=SamplingConfig(K=4, samples=2),
+                           likelihood=DataTermConfig(exact=ExactRefineConfig(iterations=6)),
+                           selfcal=SelfCalConfig(mode="amp-phase", gains="draw" if draw else "mode"))
+    imaged = image_visibilities(load_prior("first", torch.device("cpu")), data, config, make_generators([0]))
     sol = imaged.selfcal.solution
     assert not sol.solved[0].any() and (sol.gains[0] == 1).all()
     assert not sol.solved[1, 2] and sol.gains[1, 2] == 1 and sol.solved[1, np.arange(8) != 2].all()

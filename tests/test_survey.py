@@ -5,10 +5,10 @@ from pathlib import Path
 
 import pytest
 
-from ddrm.training import OptimConfig
-from ddrm.unet import UNetConfig
-from flows.survey import survey
 from configs import prepare_preset, reconstruct_preset, survey_preset, train_preset
+from ddrm.diffusion.training import OptimConfig
+from ddrm.diffusion.unet import UNetConfig
+from flows.survey import survey
 from tasks.train import read_history
 
 MICRO = UNetConfig(base_channels=8, channel_mult=(1, 2), num_res_blocks=1, attention_levels=(), norm_groups=4)
@@ -77,7 +77,7 @@ def test_survey_config_errors():
 def test_the_multiscale_option_keys_its_own_store_and_leaves_other_keys_alone():
     """CleanConfig(multiscale=True) is part of a survey's key; without it the key's content has no such field,
     so stores made before the option still resume."""
-    from ddrm.baselines import CleanConfig
+    from ddrm.radio.baselines import CleanConfig
 
     plain = reconstruct_preset("demo")
     with_ms = replace(plain, clean=CleanConfig(multiscale=True))

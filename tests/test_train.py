@@ -10,14 +10,14 @@ import ray
 import torch
 from prefect import flow
 
-from ddrm.ddpm import EpsDenoiser
-from ddrm.training import OptimConfig, augment, lr_at
-from ddrm.unet import UNet, UNetConfig
+from configs import prepare_preset, train_preset
+from ddrm.diffusion.ddpm import EpsDenoiser
+from ddrm.diffusion.training import OptimConfig, augment, lr_at
+from ddrm.diffusion.unet import UNet, UNetConfig
 from flows.prepare import prepare_dataset
 from flows.train import train_prior
-from stores.checkpoints import list_checkpoints, load_prior, read_meta, read_state
-from configs import prepare_preset, train_preset
 from runtime.ray_cluster import InsufficientResourcesError, plan_workers
+from stores.checkpoints import list_checkpoints, load_prior, read_meta, read_state
 from tasks.train import fit_prior, plan_training, read_history
 from tests.faults import faulty_train_loop
 
@@ -125,7 +125,7 @@ def test_the_scale_augmentation_conserves_flux_and_is_seeded():
     """``paste_shrunk`` keeps Σ sky exactly; ``shrink`` keeps each image's peak (the prior's images are
     peak-normalised), draws the same shapes from the same seed and others from another, and leaves the images
     alone at prob 0."""
-    from ddrm.training import paste_shrunk, shrink
+    from ddrm.diffusion.training import paste_shrunk, shrink
 
     g = torch.Generator().manual_seed(0)
     x = torch.full((6, 1, 48, 48), -1.0)

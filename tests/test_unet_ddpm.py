@@ -1,10 +1,10 @@
 import pytest
 import torch
 
-from ddrm.ddpm import EMA, EpsDenoiser, ddpm_loss, sample_ancestral, sample_ddim
-from ddrm.priors import GaussianFourierPrior
-from ddrm.schedule import Schedule
-from ddrm.unet import UNet, UNetConfig, unet_preset
+from ddrm.diffusion.ddpm import EMA, EpsDenoiser, ddpm_loss, sample_ancestral, sample_ddim
+from ddrm.diffusion.schedule import Schedule
+from ddrm.diffusion.unet import UNet, UNetConfig, unet_preset
+from ddrm.inverse.priors import GaussianFourierPrior
 
 SCH = Schedule()
 

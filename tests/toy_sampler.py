@@ -7,8 +7,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import ClassVar
 
-
-from ddrm.samplers import SamplerConfig, fill_normal, register
+from ddrm.inverse.samplers import SamplerConfig, fill_normal, register
 
 
 @dataclass(frozen=True)
