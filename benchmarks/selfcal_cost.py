@@ -25,16 +25,23 @@ from stores.checkpoints import load_prior
 VIS = Path(__file__).resolve().parents[1] / "../shared/data/visibilities"
 FILES = ("SR1_M87_2017_095_lo_hops_netcal_StokesI.uvfits", "SR1_M87_2017_101_lo_hops_netcal_StokesI.uvfits",
          "CenA_2017_100_lo_hops_netcal_StokesI.uvfits")
-KEYS = ("pixel_scale_arcsec", "chi2_before_selfcal", "chi2_per_coordinate", "chi2_clean_components",
-        "chi2_cphase_mean", "chi2_cphase_clean", "chi2_cphase_clean_selfcal", "chi2_logcamp_mean", "chi2_logcamp_clean",
-        "chi2_logcamp_clean_selfcal")
+KEYS = ("field.pixel_scale_arcsec", "selfcal.chi2_before", "fit.chi2_per_coordinate", "fit.chi2_clean_components",
+        "closures.chi2_cphase_mean", "closures.chi2_cphase_clean", "closures.chi2_cphase_clean_selfcal",
+        "closures.chi2_logcamp_mean", "closures.chi2_logcamp_clean", "closures.chi2_logcamp_clean_selfcal")
+
+
+def value(product, path: str):
+    """The product's field at a dotted path."""
+    for name in path.split("."):
+        product = getattr(product, name)
+    return product
 
 
 def timed(path: Path, selfcal: str, root: str, prior) -> tuple[float, dict]:
     cfg = ImageConfig.of(N=64, K=50, samples=8, selfcal=selfcal)
     t0 = time.perf_counter()
-    summary = image_file(str(path), cfg, root=root, prior=prior)
-    return time.perf_counter() - t0, summary
+    product = image_file(str(path), cfg, root=root, prior=prior).product
+    return time.perf_counter() - t0, product
 
 
 def main() -> None:
@@ -48,9 +55,9 @@ def main() -> None:
             a2, _ = timed(VIS / name, "none", f"{root}/a2", prior)
         ratio = b / ((a1 + a2) / 2)
         ratios.append(ratio)
-        rounds = len(s["selfcal_detail"]["rounds_run"])
+        rounds = len(s.selfcal.trace["rounds_run"])
         print(f"{name}: {a1:.1f} / {b:.1f} / {a2:.1f} s (none / phase / none), ratio {ratio:.2f}, {rounds} rounds, "
-              + " ".join(f"{k}={s[k]:.3g}" for k in KEYS), flush=True)
+              + " ".join(f"{k}={value(s, k):.3g}" for k in KEYS), flush=True)
     print(f"ratio_max={max(ratios):.2f}")
 
 

@@ -52,15 +52,15 @@ def validation_images(n: int) -> list[np.ndarray]:
 def coverage(path: str, scale: float, draw: bool, root: str, truth: np.ndarray) -> dict:
     cfg = with_exact(ImageConfig.of(N=N, pixel_scale=scale, K=10, samples=S, selfcal="amp-phase",
                       selfcal_gains="draw" if draw else "mode"), ExactRefineConfig(iterations=6))
-    s = image_file(path, cfg, root=root)
-    with fits.open(s["fits"]) as h:
+    s = image_file(path, cfg, root=root).product
+    with fits.open(s.images.fits) as h:
         mean, std = (np.squeeze(h[k].data).astype(np.float64) for k in (0, "STD"))
     shift = registration_shift(mean, truth)
     mean, std = _shifted(mean, shift), np.abs(_shifted(std, shift))
     source = truth > 0.1 * truth.max()
     err = np.abs(mean - truth)[source]
     return {"cover1": float((err <= std[source]).mean()), "cover2": float((err <= 2 * std[source]).mean()),
-            "std_median": float(np.median(std[source])), "psnr": _psnr(mean, truth), "seconds": s["seconds"]}
+            "std_median": float(np.median(std[source])), "psnr": _psnr(mean, truth), "seconds": s.timings.seconds}
 
 
 def main() -> None:

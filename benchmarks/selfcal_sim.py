@@ -60,13 +60,13 @@ def with_exact(cfg, exact):
 def image_psnr(path: str, scale: float, selfcal: str, solnorm: str, root: str, truth: np.ndarray) -> dict:
     selfcal_module.GainConfig = functools.partial(GainConfig, solnorm=solnorm)  # the self-calibration's solves
     cfg = with_exact(ImageConfig.of(N=N, pixel_scale=scale, K=50, samples=8, selfcal=selfcal), ExactRefineConfig())
-    s = image_file(path, cfg, root=root)
-    with fits.open(s["fits"]) as h:
+    s = image_file(path, cfg, root=root).product
+    with fits.open(s.images.fits) as h:
         reg = _registered(np.squeeze(h[0].data).astype(np.float64), truth)
     a = float((reg * truth).sum() / (reg * reg).sum())
     return {"psnr": _psnr(reg, truth), "psnr_scaled": _psnr(a * reg, truth), "flux_scale": a,
-            "raw_chi2": s["chi2_per_coordinate"], "cphase": s.get("chi2_cphase_mean"),
-            "logcamp": s.get("chi2_logcamp_mean"), "seconds": s["seconds"]}
+            "raw_chi2": s.fit.chi2_per_coordinate, "cphase": s.closures.chi2_cphase_mean,
+            "logcamp": s.closures.chi2_logcamp_mean, "seconds": s.timings.seconds}
 
 
 def oracle_gains(path: str, truth: torch.Tensor, scale: float, mode: str, solnorm: str = "all") -> np.ndarray:

@@ -39,6 +39,7 @@ from ddrm.inverse.metrics import nxcorr
 from ddrm.radio.closure import closures
 from ddrm.radio.gridding import ARCSEC
 from ddrm.radio.nufft import degrid
+from imaging.product import ImagingProduct
 from sources.measurement_set import read_visibilities
 from tests import ehtim_files as ef
 
@@ -86,13 +87,13 @@ def run_ddrm(path: str, root: str, extra: list[str]) -> tuple[np.ndarray, float,
            "--samples", "8", *extra]
     subprocess.run(cmd, check=True, capture_output=True)
     folder = next(os.path.join(d, f) for d, _, fs in os.walk(root) for f in fs if f == "summary.json")
-    summary = json.load(open(folder))
+    summary = ImagingProduct.from_dict(json.load(open(folder)))
     base = os.path.dirname(folder)
     model = next(f for f in os.listdir(base) if f.endswith("-model.fits"))
     clean = next(f for f in os.listdir(base) if f.endswith("-clean.fits"))
     mean = np.asarray(fits.getdata(os.path.join(base, model)), np.float64).squeeze()
     restored = np.asarray(fits.getdata(os.path.join(base, clean)), np.float64).squeeze()
-    return mean, summary["pixel_scale_arcsec"] * 1e6, {**summary, "clean_restored": restored}
+    return mean, summary.field.pixel_scale_arcsec * 1e6, {"product": summary, "clean_restored": restored}
 
 
 def run_ehtim(path: str, rounds: int, maxit: int) -> tuple[np.ndarray, float, float]:
@@ -128,14 +129,14 @@ def one_sky(sky: ef.Sky, work: str, rounds: int, maxit: int, seed: int, old: Opt
     t0 = time.perf_counter()
     mean, pix, summary = run_ddrm(path, os.path.join(work, sky.name, "ddrm"), [])
     row["radio-ddrm"] = {**scores(vis, sky, mean, pix, beam_uas), "seconds": time.perf_counter() - t0,
-                         "data_term": summary["data_term"]}
+                         "data_term": summary["product"].data_term.data_term}
     if old is not None:
         return {**old, "radio-ddrm": row["radio-ddrm"], "truth": row["truth"]}
     _, pix_v, vsum = run_ddrm(path, os.path.join(work, sky.name, "clean"),
                               ["--data", "visibilities", "--K", "5", "--samples", "2", "--pixel-scale", f"{pix}uas"])
     # closures and ρ_NX do not see the flux scale: the restored image (Jy/beam) is scored as it is
     row["clean-selfcal"] = {**scores(vis, sky, vsum["clean_restored"], pix_v, beam_uas),
-                            "flux": vsum["total_flux_clean_jy"]}
+                            "flux": vsum["product"].posterior.total_flux_clean_jy}
     img, pix_e, secs = run_ehtim(path, rounds, maxit)
     row["ehtim"] = {**scores(vis, sky, img, pix_e, beam_uas), "seconds": secs}
     return row

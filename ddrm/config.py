@@ -5,7 +5,7 @@ habit: the fields are the config).
                      list; a config class with a ``config_tag`` (a family of configs, such as the samplers)
                      adds {tag: its ``name``}
     from_dict(C, d)  C(**{field: value(d[field]) as the field's type}); a family member is chosen by the tag;
-                     C.__post_init__ validates the result
+                     null for a float is NaN (strict JSON has no NaN); C.__post_init__ validates the result
 
 so ``from_dict(type(c), json.loads(json.dumps(to_dict(c)))) == c`` for every config, and a key C does not
 have is a ValueError naming it. ``Config`` gives both as methods. ``option`` marks a field that the command
@@ -78,6 +78,8 @@ def _from_json(hint: Any, value: Any, where: str) -> Any:
         return value if isinstance(value, hint) else from_dict(hint, value)
     if hint is float and isinstance(value, int) and not isinstance(value, bool):
         return float(value)
+    if hint is float and value is None:  # strict JSON writes NaN and the infinities as null (stores.jsonio)
+        return float("nan")
     if isinstance(hint, type) and hint is not Any and not isinstance(value, hint):
         raise ValueError(f"{where}: expected {hint.__name__}, got {value!r}")
     return value
@@ -122,9 +124,11 @@ def option_name(path: tuple[str, ...], f: dataclasses.Field) -> str:
 
 
 def with_options(config: Any, given: dict[str, Any]) -> Any:
-    """``config`` with the options ``given`` by name (``option_name``) set where they sit in its nesting, and
-    validated as a whole; ValueError for a name that is no option of it."""
-    paths = {option_name(p, f): p for p, f, _ in options(type(config))}
+    """``config`` with the options ``given`` by name (``option_name``; a top-level field by its own name) set
+    where they sit in its nesting, and validated as a whole; ValueError for a name that is neither."""
+    paths = {f.name: (f.name,) for f in dataclasses.fields(config) if f.init and not dataclasses.is_dataclass(
+        typing.get_type_hints(type(config))[f.name])}  # the top level's own settings, options or not
+    paths.update({option_name(p, f): p for p, f, _ in options(type(config))})
     unknown = sorted(set(given) - set(paths))
     if unknown:
         raise ValueError(f"{type(config).__name__} has no option {', '.join(map(repr, unknown))} "

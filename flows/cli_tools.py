@@ -65,23 +65,25 @@ def _image_files(args: argparse.Namespace, cfg, prior) -> int:
 
     from imaging.file import image_or_skip, raise_fatal, run_key, run_settings, write_run_record
 
+    from imaging.product import Skipped
+    from stores.jsonio import dumps
+
     results, failures = [], []
     for path in args.files:
-        summary = image_or_skip(path, cfg, args.root, prior=prior, command=_command_line(args), show_progress=True)
-        if "error" in summary:
-            raise_fatal(summary)
+        outcome = image_or_skip(path, cfg, args.root, prior=prior, command=_command_line(args), show_progress=True)
+        if isinstance(outcome, Skipped):
+            raise_fatal(outcome)
             if cfg.strict:
-                raise ValueError(summary["error"])
-            failures.append(summary)
-            print(f"skipped {summary['error']}", file=sys.stderr)
+                raise ValueError(outcome.error)
+            failures.append(outcome)
+            print(f"skipped {outcome.error}", file=sys.stderr)
             continue
-        results.append(summary)
-        print(json.dumps({k: summary.get(k) for k in ("file", "fits", "png", "total_flux_jy", "total_flux_clean_jy",
-                                                       "chi2_per_coordinate", "seconds", "reused")}))
+        results.append(outcome)
+        print(dumps(outcome.line()))
     key = run_key(cfg, prior)
     record = write_run_record(args.root, key, run_settings(cfg, prior), results, failures)
-    print(json.dumps({"run": record, "imaged": sum(not r["reused"] for r in results),
-                      "reused": sum(bool(r["reused"]) for r in results), "skipped": failures}))
+    print(json.dumps({"run": record, "imaged": sum(not r.reused for r in results),
+                      "reused": sum(r.reused for r in results), "skipped": [f.record() for f in failures]}))
     return EXIT_SKIPPED if failures else 0
 
 

@@ -47,16 +47,16 @@ def _blocks_half(held: Visibilities, seed: int) -> np.ndarray:
 
 def predictive_summary(held: Optional[Visibilities], held_raw: Optional[Visibilities], kept_raw: Visibilities,
                        imaged: Imaged, scale: float, seed: int
-                       ) -> tuple[dict[str, Any], Optional[float], np.ndarray]:
-    """({"predictive_check": ...} for summary.json, the conformal scale c, the held-out visibilities' z at
-    c = 1) or ({}, None, []) without a hold-out."""
+                       ) -> tuple[Optional[dict[str, Any]], Optional[float], np.ndarray]:
+    """(the check for the product's ``predictive``, the conformal scale c, the held-out visibilities' z at
+    c = 1) or (None, None, []) without a hold-out."""
     none = np.zeros(0)
     if held is None:
-        return {}, None, none
+        return None, None, none
     samples = imaged.result.samples
     S, N = samples.shape[0], samples.shape[-1]
     if S < 2:
-        return {"predictive_check": {"note": "needs at least 2 posterior samples"}}, None, none
+        return {"note": "needs at least 2 posterior samples"}, None, none
     uv = held.uv
     on = on_field(uv, N, scale)
     models = degrid(uv=uv[on], image=samples, pixel_size=scale * ARCSEC)
@@ -71,12 +71,12 @@ def predictive_summary(held: Optional[Visibilities], held_raw: Optional[Visibili
         fit_on = (*closure_terms["closure_phases"], np.random.default_rng(seed).random(
             len(closure_terms["closure_phases"][0])) < 0.5)
     if fit_on is None:
-        return {"predictive_check": out}, None, z
+        return out, None, z
     c = pp.conformal_scale(*fit_on[:3], S)
     out["conformal_scale"] = c
     out["conformal_fitted_on"] = "visibilities" if len(r) else "closure_phases"
     out["recalibrated_cross_fitted"] = pp.cross_fitted(*fit_on[:3], S, fit_on[3])
-    return {"predictive_check": out}, c, z
+    return out, c, z
 
 
 def _closure_terms(held_raw: Optional[Visibilities], kept_raw: Visibilities, samples: torch.Tensor,

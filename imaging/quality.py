@@ -14,13 +14,13 @@ from typing import Any, Optional
 import numpy as np
 import torch
 
-from configs.image import ImageConfig
 from ddrm.radio.closure import Closures, closures
 from ddrm.radio.fit import fit_chi2
 from ddrm.radio.gridding import ARCSEC
 from ddrm.radio.imaging import Imaged, ImagingResult
 from ddrm.radio.nufft import degrid
 from ddrm.radio.visibilities import Visibilities
+from imaging.product import ClosureFit, Holdout, SelfCal
 
 
 def brightness_range(r: ImagingResult) -> dict[str, Any]:
@@ -83,20 +83,19 @@ def multiscale_fit(vis: Visibilities, ms: Optional[torch.Tensor], scale: float) 
     return {"chi2_multiscale_components": chi2["ms"], "total_flux_multiscale_jy": float(ms.sum())}
 
 
-def holdout_chi2(held: Optional[Visibilities], r: ImagingResult, scale: float, cfg: ImageConfig,
-                 ms: Optional[torch.Tensor] = None) -> dict[str, Any]:
+def holdout_chi2(held: Optional[Visibilities], r: ImagingResult, scale: float, fraction: float,
+                 ms: Optional[torch.Tensor] = None) -> Optional[Holdout]:
     """Held-out χ² per real coordinate of the posterior mean, the CLEAN (and multiscale) components and the
-    zero image, on the visibilities kept out of the imaging (``crossval``); {} without a hold-out."""
+    zero image, on the visibilities kept out of the imaging (``crossval``); None without a hold-out."""
     if held is None:
-        return {}
+        return None
     images = {"mean": r.mean, "clean": r.clean_model, "zero": torch.zeros_like(r.mean),
               **({"multiscale": ms} if ms is not None else {})}
     chi2, _, on = fit_chi2(images, held.uv, held.vis, held.weight, scale)
-    return {"holdout_fraction": cfg.holdout, "n_vis_holdout": int(on.sum()),
-            **{f"chi2_holdout_{name}": value for name, value in chi2.items()}}
+    return Holdout(fraction=fraction, n_vis=int(on.sum()), chi2=dict(chi2))
 
 
-def closure_fit(raw: Visibilities, imaged: Imaged, scale: float) -> tuple[dict[str, Any], Closures]:
+def closure_fit(raw: Visibilities, imaged: Imaged, scale: float) -> tuple[ClosureFit, Closures]:
     """(Closure-phase and log-closure-amplitude χ² (``radio.closure``, S/N ≥ 3) of the posterior
     mean, CLEAN of the uncalibrated data and, if self-calibrated, CLEAN of the calibrated data, all against
     the raw data's closures (on-field samples): they do not depend on the gains; those closures, for the
@@ -108,12 +107,12 @@ def closure_fit(raw: Visibilities, imaged: Imaged, scale: float) -> tuple[dict[s
     if imaged.selfcal is not None:
         images["clean_selfcal"] = imaged.result.clean_model
     models = dict(zip(images, degrid(uv=uv, image=torch.stack([v.double() for v in images.values()]), pixel_size=scale * ARCSEC)))
-    out: dict[str, Any] = {"n_closure_phases": int(len(cl.phase)), "n_log_closure_amplitudes": int(len(cl.logamp))}
+    chi2: dict[str, Any] = {}
     for name, m in models.items():
         m = np.asarray(m)
-        out[f"chi2_cphase_{name}"] = cl.chi2_phase(m)
-        out[f"chi2_logcamp_{name}"] = cl.chi2_logamp(m)
-    return out, cl
+        chi2[f"chi2_cphase_{name}"] = cl.chi2_phase(m)
+        chi2[f"chi2_logcamp_{name}"] = cl.chi2_logamp(m)
+    return ClosureFit(n_closure_phases=int(len(cl.phase)), n_log_closure_amplitudes=int(len(cl.logamp)), **chi2), cl
 
 
 MC_RULE = 0.05  # the mean's sampling noise, max σ/√S, at most this share of its peak
@@ -132,14 +131,13 @@ def sampling_error(r) -> dict[str, Any]:
             "mean_mc_error_peak_ratio": ratio, "samples_for_mc_rule": need, "mc_rule": MC_RULE}
 
 
-def selfcal_summary(raw: Visibilities, imaged: Imaged, scale: float, applied: str, reason: str) -> dict[str, Any]:
-    """What self-calibration applied (and why), its rounds, and the mean's raw χ² before (uncalibrated
-    data) and after (calibrated)."""
-    out: dict[str, Any] = {"selfcal": applied, "selfcal_reason": reason}
+def selfcal_summary(raw: Visibilities, imaged: Imaged, scale: float, applied: str, reason: str) -> SelfCal:
+    """What self-calibration applied (and why), its trace, and the mean's raw χ² against the uncalibrated
+    data."""
     if imaged.selfcal is None:
-        return out
+        return SelfCal(applied=applied, reason=reason)
     before, _, _ = fit_chi2({"mean": imaged.result.mean}, raw.uv, raw.vis, raw.weight, scale)
-    return {**out, "selfcal_detail": imaged.selfcal.summary(), "chi2_before_selfcal": before["mean"]}
+    return SelfCal(applied=applied, reason=reason, trace=imaged.selfcal.summary(), chi2_before=before["mean"])
 
 
 def gains_csv(imaged: Imaged) -> Optional[bytes]:

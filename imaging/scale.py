@@ -20,7 +20,8 @@ largest field (s₀); a file of one scan is scored in-sample.
 from __future__ import annotations
 
 import math
-from typing import Any, Callable, Optional, Sequence
+from dataclasses import dataclass
+from typing import Callable, Optional, Sequence
 
 import numpy as np
 
@@ -31,9 +32,10 @@ from ddrm.radio.fit import fit_chi2, on_field
 from ddrm.radio.gridding import ARCSEC, MAX_OVERSAMPLING, fit_pixel_scale, min_pixel_scale
 from ddrm.radio.imaging import Imaged
 from ddrm.radio.nufft import degrid
+from ddrm.radio.visibilities import Visibilities
+from imaging.product import Candidate, ClosureFit
 from imaging.quality import closure_fit
 from reporting.progress import angle
-from ddrm.radio.visibilities import Visibilities
 
 
 def candidate_scales(vis: Visibilities, cfg: ImageConfig, term: str) -> list[float]:
@@ -52,13 +54,10 @@ def candidate_scales(vis: Visibilities, cfg: ImageConfig, term: str) -> list[flo
     return scales
 
 
-def closure_score(fit: dict[str, Any]) -> float:
-    """Pooled χ² per closure of the posterior mean (module docstring); NaN when there is no closure."""
-    n_phase, n_amp = fit["n_closure_phases"], fit["n_log_closure_amplitudes"]
-    terms = [(n, fit[key]) for n, key in ((n_phase, "chi2_cphase_mean"), (n_amp, "chi2_logcamp_mean"))
-             if n > 0 and fit[key] is not None and math.isfinite(fit[key])]
-    total = sum(n for n, _ in terms)
-    return sum(n * c for n, c in terms) / total if total else float("nan")
+def closure_score(fit: ClosureFit) -> float:
+    """Pooled χ² per closure of the posterior mean (module docstring; ``ClosureFit.pooled``); NaN when there is
+    no closure."""
+    return fit.pooled
 
 
 def best_candidate(scores: Sequence[float]) -> int:
@@ -76,34 +75,48 @@ def heldout_closures(held: Visibilities, on: np.ndarray) -> Closures:
                     held.freq_hz[on])
 
 
-def heldout_fit(held: Visibilities, imaged: Imaged, scale: float) -> dict[str, Any]:
-    """The candidate mean's closure χ² on the held-out scans, in ``closure_fit``'s keys."""
+def heldout_fit(held: Visibilities, imaged: Imaged, scale: float) -> ClosureFit:
+    """The candidate mean's closure χ² on the held-out scans (CLEAN's not computed: None)."""
     uv = held.uv
     on = on_field(uv, imaged.result.mean.shape[-1], scale)
     cl = heldout_closures(held, on)
     model = np.asarray(degrid(uv=uv[on], image=imaged.result.mean.double(), pixel_size=scale * ARCSEC))
-    return {"n_closure_phases": int(len(cl.phase)), "n_log_closure_amplitudes": int(len(cl.logamp)),
-            "chi2_cphase_mean": cl.chi2_phase(model), "chi2_logcamp_mean": cl.chi2_logamp(model)}
+    return ClosureFit(n_closure_phases=int(len(cl.phase)), n_log_closure_amplitudes=int(len(cl.logamp)),
+                      chi2_cphase_mean=cl.chi2_phase(model), chi2_logcamp_mean=cl.chi2_logamp(model),
+                      chi2_cphase_clean=None, chi2_logcamp_clean=None)
 
 
 def gain_evidence(vis: Visibilities, imaged: Imaged, scale: float) -> tuple[float, float]:
     """(the mean's χ² per coordinate on the raw visibilities, its pooled closure χ² on them)."""
     chi2, _, _ = fit_chi2({"mean": imaged.result.mean}, vis.uv, vis.vis, vis.weight, scale)
-    return chi2["mean"], closure_score(closure_fit(vis, imaged, scale)[0])
+    return chi2["mean"], closure_fit(vis, imaged, scale)[0].pooled
+
+
+@dataclass(frozen=True, eq=False)
+class FieldImage:
+    """The kept result of ``final(scale)`` (all the data), its pixel scale (arcsec), its ``closure_fit`` against
+    the raw data, the candidates searched (None when only one scale was possible), the raw closures of its
+    on-field data, and the self-calibration applied with why."""
+
+    imaged: Imaged
+    scale: float
+    closure_fit: ClosureFit
+    candidates: Optional[tuple[Candidate, ...]]
+    raw_closures: Closures
+    selfcal: str
+    selfcal_reason: str
 
 
 def image_at_best_scale(vis: Visibilities, cfg: ImageConfig, term: str,
                         candidate: Callable[[float, Optional[np.ndarray]], Imaged],
                         final: Callable[[float], tuple[Imaged, str, str]],
-                        on_stage: Callable[[int, int, str], None] = lambda done, total, what: None
-                        ) -> tuple[Imaged, float, dict[str, Any], Optional[list[dict[str, Any]]], Closures, str, str]:
-    """(the kept result of ``final(scale)`` (all the data), its scale, its ``closure_fit`` against the raw
-    ``vis``, the candidates' record or None when only one scale was possible, the raw closures of its on-field
-    data, the self-calibration applied and why). ``candidate(scale, keep)`` images the samples ``keep`` (n,)
-    bool; ``on_stage(done, total, what)`` is told before each field (total: the fields, the final image and
-    the products)."""
+                        on_stage: Callable[[int, int, str], None] = lambda done, total, what: None) -> FieldImage:
+    """The field search (module docstring) and the final imaging at the kept scale. ``candidate(scale, keep)``
+    images the samples ``keep`` (n,) bool; ``final(scale)`` all of them -> (Imaged, the self-calibration
+    applied, why); ``on_stage(done, total, what)`` is told before each field (total: the fields, the final
+    image and the products)."""
     scales = candidate_scales(vis, cfg, term)
-    record: list[dict[str, Any]] = []
+    record: list[Candidate] = []
     if len(scales) > 1:
         held = scan_holdout(vis.time_jd, HELD_SCANS, cfg.seed)
         for i, scale in enumerate(scales):
@@ -112,18 +125,17 @@ def image_at_best_scale(vis: Visibilities, cfg: ImageConfig, term: str,
                 fit, on = heldout_fit(vis.subset(held), candidate(scale, ~held), scale), "held-out scans"
             else:
                 fit, on = closure_fit(vis, candidate(scale, None), scale)[0], "in-sample (one scan)"
-            record.append({"pixel_scale_arcsec": scale, "closure_score": closure_score(fit), "scored_on": on,
-                           "n_scored": fit["n_closure_phases"] + fit["n_log_closure_amplitudes"],
-                           "chi2_cphase_mean": fit["chi2_cphase_mean"], "chi2_logcamp_mean": fit["chi2_logcamp_mean"]})
-    scale = scales[best_candidate([r["closure_score"] for r in record])] if record else scales[0]
+            record.append(Candidate(pixel_scale_arcsec=scale, closure_score=fit.pooled, scored_on=on,
+                                    n_scored=fit.n_closure_phases + fit.n_log_closure_amplitudes,
+                                    chi2_cphase_mean=fit.chi2_cphase_mean, chi2_logcamp_mean=fit.chi2_logcamp_mean))
+    scale = scales[best_candidate([r.closure_score for r in record])] if record else scales[0]
     on_stage(len(record), len(record) + 2, f"pixel {angle(scale)}, all the data")
     imaged, applied, reason = final(scale)
     fit, cl = closure_fit(vis, imaged, scale)
-    return imaged, scale, fit, record or None, cl, applied, reason
+    return FieldImage(imaged, scale, fit, tuple(record) or None, cl, applied, reason)
 
 
-def chosen_field(candidates: Optional[list[dict[str, Any]]], scale: float) -> dict[str, Any]:
-    """The summary's line on the kept field: its held-out closure score (None without a search)."""
-    kept = next((c for c in candidates or [] if c["pixel_scale_arcsec"] == scale), None)
-    return {"field_heldout_closure_score": kept["closure_score"] if kept else None,
-            "field_scored_on": kept["scored_on"] if kept else None}
+def chosen_field(candidates: Optional[tuple[Candidate, ...]], scale: float) -> tuple[Optional[float], Optional[str]]:
+    """The kept field's held-out closure score and what it was scored on (None, None without a search)."""
+    kept = next((c for c in candidates or () if c.pixel_scale_arcsec == scale), None)
+    return (kept.closure_score, kept.scored_on) if kept else (None, None)

@@ -13,7 +13,7 @@ that decision.
 from __future__ import annotations
 
 from dataclasses import replace
-from typing import Any, Callable, Optional
+from typing import Callable, Optional
 
 import numpy as np
 
@@ -21,9 +21,10 @@ from ddrm.diffusion.ddpm import Denoiser
 from ddrm.inverse.samplers import make_generators
 from ddrm.radio.closure_imaging import image_closures
 from ddrm.radio.imaging import Imaged, image_visibilities
-from ddrm.radio.phase_stability import choose_data_term, phase_scatter_ratio
 from ddrm.radio.imaging_config import ImagingConfig
+from ddrm.radio.phase_stability import choose_data_term, phase_scatter_ratio
 from ddrm.radio.visibilities import Visibilities
+from imaging.product import DataTerm
 
 GAIN_EVIDENCE = 2.0  # raw χ² per coordinate up to this: the data are fitted without gains
 QUICK = {"K": 10, "samples": 2, "iterations": 6}  # the posterior that decides the self-calibration
@@ -32,12 +33,12 @@ Imager = Callable[[float, Optional[np.ndarray]], Imaged]
 Final = Callable[[float], tuple[Imaged, str, str]]
 
 
-def data_term(vis: Visibilities, cfg: ImagingConfig) -> dict[str, Any]:
-    """The summary's account of the data term: "data_term", "data_term_reason" and the phase-step statistic
-    R with the number of steps it rests on (``radio.phase_stability``)."""
+def data_term(vis: Visibilities, cfg: ImagingConfig) -> DataTerm:
+    """The data term, why, and the phase-step statistic R with the number of steps it rests on
+    (``radio.phase_stability``)."""
     ratio, steps = phase_scatter_ratio(vis.vis, vis.weight, vis.antenna1, vis.antenna2, vis.time_jd, vis.freq_hz)
     term, reason = choose_data_term(cfg.likelihood.data, ratio)
-    return {"data_term": term, "data_term_reason": reason, "phase_step_ratio": ratio, "n_phase_steps": steps}
+    return DataTerm(data_term=term, reason=reason, phase_step_ratio=ratio, n_phase_steps=steps)
 
 
 def imager(data: Visibilities, cfg: ImagingConfig, prior: Denoiser, seed: int, term: str,

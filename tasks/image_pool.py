@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
-from typing import Any, Optional
+from typing import Optional, Union
 
 import ray
 import torch
@@ -20,6 +20,7 @@ from prefect.cache_policies import NO_CACHE
 from configs.image import ImageConfig
 from imaging.file import (SUMMARY, check_memory, finished, image_or_skip, input_checksum, output_dir, raise_fatal,
                           run_key, run_settings, write_run_record)
+from imaging.product import ImagingProduct, Outcome, Skipped, table_row
 from reporting.artifacts import artifact_key, png_markdown
 from reporting.progress import progress_artifact, update_progress
 from runtime.actor_pool import actor_pool
@@ -43,16 +44,13 @@ class Imager:
             raise ValueError(f"{cfg.prior}: the prior's weights changed since the run started "
                              f"({self.prior.sha256[:12]}… here, {prior_sha256[:12]}… verified)")
 
-    def image(self, path: str) -> dict[str, Any]:
+    def image(self, path: str) -> Union[Outcome, Skipped]:
         return image_or_skip(path, self.cfg, self.root, self.storage_options, self.prior, self.command)
 
 
 # no restarts: a dead actor's file is requeued to the living by ``run_pool`` (a restart would wait for
 # resources that a lost node took with it)
 RemoteImager = ray.remote(max_restarts=0)(Imager)
-TABLE_FIELDS = ("file", "source", "telescope", "n_vis", "n_flagged", "pixel_scale_arcsec", "sigma_jy_weights",
-                "sigma_jy_scatter", "flux_scale_jy_per_pixel", "total_flux_jy", "total_flux_clean_jy",
-                "chi2_per_coordinate", "chi2_clean_components", "chi2_holdout_mean", "chi2_holdout_clean", "seconds")
 
 
 @dataclass(frozen=True)
@@ -97,9 +95,9 @@ def plan_images(files, config: ImageConfig, root: str, storage_options: StorageO
 @task(cache_policy=NO_CACHE)
 def run_imager_pool(plan: ImagePlan, config: ImageConfig, root: str, ray_address: Optional[str] = None,
                     num_actors: Optional[int] = None, storage_options: StorageOptions = None,
-                    command: str = "") -> list[dict]:
+                    command: str = "") -> list[Skipped]:
     """Image every pending file on a pool of actors, each result persisted by its actor as it finishes;
-    returns the failures ({file, error}). A bad file fails the run only with ``config.strict``."""
+    returns the files skipped. A bad file fails the run only with ``config.strict``."""
     logger = get_run_logger()
     pending = plan.pending
     if not pending:
@@ -108,49 +106,50 @@ def run_imager_pool(plan: ImagePlan, config: ImageConfig, root: str, ray_address
         sha = plan.checksums.get(path)
         return None if sha and finished(root, plan.key, path, sha, storage_options) else path
 
-    failures: list[dict] = []
+    failures: list[Skipped] = []
     artifact = progress_artifact(artifact_key("images", "progress"), f"{len(pending)} files to image")
     with actor_pool(RemoteImager, (config, root, storage_options, 1, plan.prior_sha256, command), len(pending),
                     num_actors=num_actors, cpus_per_actor=1, use_gpu=None, what="imaging actors",
                     ray_address=ray_address) as pool:
         for i, result in enumerate(pool.run(pending, lambda a, f: a.image.remote(f), remaining), 1):
             update_progress(artifact, i / len(pending))
-            if "error" in result:
+            if isinstance(result, Skipped):
                 raise_fatal(result)
-                logger.warning("skipped %s", result["error"])
+                logger.warning("skipped %s", result.error)
                 failures.append(result)
                 if config.strict:
-                    raise ValueError(result["error"])
+                    raise ValueError(result.error)
             else:
-                logger.info("%d/%d %s: total flux %.3g Jy (CLEAN %.3g), χ² %.3g, %.1f s", i, len(pending),
-                            result["file"], result["total_flux_jy"] or float("nan"),
-                            result["total_flux_clean_jy"] or float("nan"), result["chi2_per_coordinate"] or float("nan"),
-                            result["seconds"])
+                p = result.product
+                logger.info("%d/%d %s: total flux %.3g Jy (CLEAN %.3g), raw χ² %.3g, %.1f s", i, len(pending),
+                            p.file, p.posterior.total_flux_jy, p.posterior.total_flux_clean_jy,
+                            p.fit.chi2_raw_visibilities, p.timings.seconds)
     return failures
 
 
 @task(cache_policy=NO_CACHE)
-def image_artifacts(plan: ImagePlan, failures: list[dict], root: str, storage_options: StorageOptions = None) -> dict:
+def image_artifacts(plan: ImagePlan, failures: list[Skipped], root: str, storage_options: StorageOptions = None) -> dict:
     """The summary table and a gallery of every imaged file (Prefect artifacts) and the run record
     (``run.json``); returns the rows and counts."""
-    rows, panels, results, failed = [], [], [], {f["file"] for f in failures}
+    rows, panels, results, failed = [], [], [], {f.file for f in failures}
     for f in plan.files:
         raw = None if f in failed else storage.read_bytes(storage.join(output_dir(root, plan.key, f), SUMMARY),
                                                            storage_options)
         if raw is None:
             continue
-        summary = json.loads(raw)
-        results.append({"file": f, "reused": f not in plan.pending})
-        rows.append({k: summary.get(k) for k in TABLE_FIELDS})
-        png = storage.read_bytes(summary["png"], storage_options)
+        product = ImagingProduct.from_dict(json.loads(raw))
+        results.append(Outcome(product, reused=f not in plan.pending))
+        rows.append(table_row(product))
+        png = storage.read_bytes(product.images.png, storage_options) if product.images.png else None
         if png:
-            panels.append(f"### {summary['file']}\n\n{png_markdown(png, 'panel')}")
-    rows += [{"file": f["file"], "source": f"skipped: {f['error']}"} for f in failures]
+            panels.append(f"### {product.file}\n\n{png_markdown(png, 'panel')}")
+    rows += [{"file": f.file, "source": f"skipped: {f.error}"} for f in failures]
     if rows:
         create_table_artifact(table=rows, key=artifact_key("images", "summary"), description="imaged observations")
     if panels:
         create_markdown_artifact(markdown="\n\n".join(panels), key=artifact_key("images", "gallery"),
                                  description="dirty, CLEAN, posterior mean and std per observation")
     record = write_run_record(root, plan.key, plan.settings, results, failures, storage_options)
-    return {"rows": rows, "images": len(results), "skipped": len(failures), "skipped_files": failures,
+    return {"rows": rows, "images": len(results), "skipped": len(failures),
+            "skipped_files": [f.record() for f in failures],
             "run": record, "run_key": plan.key}

@@ -198,8 +198,9 @@ def test_image_flow_on_the_cluster_reads_and_writes_through_s3(cluster):
     assert len(summaries) == 2, summaries
     for path in summaries:
         summary = json.loads(fs.cat_file(path))
-        assert summary["fits"].startswith("s3://runs/imaging/") and fs.exists(summary["fits"].removeprefix("s3://"))
-        assert summary["total_flux_jy"] > 0
+        fits_url = summary["images"]["fits"]
+        assert fits_url.startswith("s3://runs/imaging/") and fs.exists(fits_url.removeprefix("s3://"))
+        assert summary["posterior"]["total_flux_jy"] > 0
     assert SECRET not in out.stdout + out.stderr
 
 

@@ -11,6 +11,7 @@ from astropy.io import fits
 from astropy.wcs import WCS
 
 from configs.image import ImageConfig
+from imaging.product import ImagingProduct
 from flows.image import image_observations
 
 VIS = Path(__file__).resolve().parents[1] / "../shared/data/visibilities"
@@ -36,17 +37,17 @@ def test_flow_images_skips_a_corrupt_file_survives_a_dead_actor_and_resumes(ray_
     assert out["images"] == 1 and out["skipped"] == 1 and out["imaged_now"] == 1
     assert any("corrupt.uvfits" in str(r["source"]) and "truncated" in str(r["source"]) for r in out["rows"])
     [written] = (tmp_path / "run").glob("images/image-*/mojave.uvfits-*/summary.json")
-    summary = json.loads(written.read_text())
-    with fits.open(summary["fits"]) as hdul:
+    summary = ImagingProduct.from_dict(json.loads(written.read_text()))
+    with fits.open(summary.images.fits) as hdul:
         assert [h.name for h in hdul] == ["PRIMARY", "STD", "DIRTY", "CLEAN", "RESIDUAL"]
         wcs = WCS(hdul[0].header)
         assert list(wcs.wcs.ctype) == ["RA---SIN", "DEC--SIN", "FREQ"]
-        assert tuple(wcs.wcs.crval[:2]) == pytest.approx((summary["ra_deg"], summary["dec_deg"]))
-        assert -wcs.wcs.cdelt[0] * 3600 == pytest.approx(summary["pixel_scale_arcsec"], rel=1e-9)
+        assert tuple(wcs.wcs.crval[:2]) == pytest.approx((summary.observation.ra_deg, summary.observation.dec_deg))
+        assert -wcs.wcs.cdelt[0] * 3600 == pytest.approx(summary.field.pixel_scale_arcsec, rel=1e-9)
         assert hdul[0].header["BUNIT"] == "Jy/pixel" and hdul["CLEAN"].header["BMAJ"] > 0
         assert hdul[0].header["DATE-OBS"].startswith("2006-06-15")
-    stamp = os.path.getmtime(summary["fits"])
+    stamp = os.path.getmtime(summary.images.fits)
     again = image_observations(files, cfg, root=root, num_actors=2)
-    assert again["imaged_now"] == 0 and os.path.getmtime(summary["fits"]) == stamp  # nothing done twice
+    assert again["imaged_now"] == 0 and os.path.getmtime(summary.images.fits) == stamp  # nothing done twice
     os.remove(written)  # an interrupted file: no summary yet
     assert image_observations(files, cfg, root=root, num_actors=2)["imaged_now"] == 1

@@ -67,10 +67,10 @@ def test_wsclean_style_products_open_in_astropy_and_ehtim_and_restore_with_the_h
     assert image.max() == pytest.approx(convolved.max(), rel=0.01)
 
     summary = json.loads((folder / "summary.json").read_text())
-    assert summary["pixel_scale"].endswith(" mas") and summary["beam"]["major"].endswith(" mas")
-    assert summary["peak_jy_per_beam"] == pytest.approx(image.max(), rel=1e-4)
-    assert summary["peak_jy_per_beam"] == pytest.approx(summary["peak_clean_jy_per_beam"], rel=0.1)  # VLBA
-    assert summary["residual_rms_jy_per_beam"] > 0 and summary["products"]["mojave-image.fits"]["bytes"] > 0
+    assert summary["field"]["pixel_scale"].endswith(" mas") and summary["images"]["beam"]["major"].endswith(" mas")
+    assert summary["images"]["peak_jy_per_beam"] == pytest.approx(image.max(), rel=1e-4)
+    assert summary["images"]["peak_jy_per_beam"] == pytest.approx(summary["images"]["peak_clean_jy_per_beam"], rel=0.1)  # VLBA
+    assert summary["images"]["residual_rms_jy_per_beam"] > 0 and summary["products"]["mojave-image.fits"]["bytes"] > 0
     for key, value in summary.items():  # numbers for people: six significant digits, but where the image is
         if isinstance(value, float) and key not in ("ra_deg", "dec_deg", "pixel_scale_arcsec", "ref_freq_hz"):
             assert len(f"{value:.15g}".lstrip("-0.").replace(".", "").rstrip("0").split("e")[0]) <= 6, (key, value)
@@ -117,7 +117,7 @@ def test_a_held_out_check_with_its_recalibrated_std_and_the_structure_maps(tmp_p
     rc, lines, _ = _image(capsys, MOJAVE, *TOY, "--samples", "2", "--holdout", "0.2", "--root", tmp_path / "r")
     assert rc == 0
     folder = Path(lines[0]["fits"]).parent
-    check = json.loads((folder / "summary.json").read_text())["predictive_check"]
+    check = json.loads((folder / "summary.json").read_text())["predictive"]
     for name in ("visibilities", "closure_phases", "log_closure_amplitudes", "recalibrated_cross_fitted"):
         assert check[name]["n"] > 100 and 0 <= check[name]["coverage_68"] <= check[name]["coverage_95"] <= 1, name
     c = check["conformal_scale"]

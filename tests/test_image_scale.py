@@ -6,12 +6,14 @@ from __future__ import annotations
 
 import argparse
 import math
+from dataclasses import replace
 
 import numpy as np
 import pytest
 
 from configs.image import ImageConfig
 from flows.cli_options import fractions
+from imaging.product import ClosureFit
 from imaging.scale import best_candidate, closure_score
 from tests.test_uvfits import VIS, needs_files
 
@@ -26,10 +28,11 @@ def test_the_lowest_finite_score_wins_and_ties_keep_the_larger_field():
 
 
 def test_the_score_pools_both_closure_kinds_per_closure():
-    fit = {"n_closure_phases": 30, "n_log_closure_amplitudes": 10, "chi2_cphase_mean": 1.0, "chi2_logcamp_mean": 5.0}
+    fit = ClosureFit(n_closure_phases=30, n_log_closure_amplitudes=10, chi2_cphase_mean=1.0, chi2_logcamp_mean=5.0,
+                     chi2_cphase_clean=None, chi2_logcamp_clean=None)
     assert closure_score(fit) == pytest.approx((30 * 1.0 + 10 * 5.0) / 40)
-    assert closure_score({**fit, "n_log_closure_amplitudes": 0}) == 1.0  # three stations: phases only
-    assert math.isnan(closure_score({**fit, "n_closure_phases": 0, "n_log_closure_amplitudes": 0}))
+    assert closure_score(replace(fit, n_log_closure_amplitudes=0)) == 1.0  # three stations: phases only
+    assert math.isnan(closure_score(replace(fit, n_closure_phases=0, n_log_closure_amplitudes=0)))
 
 
 @pytest.mark.parametrize("bad", [(), (0.5, 0.5), (1.5,), (0.0, 1.0)])
@@ -54,18 +57,18 @@ def test_on_a_real_eht_file_the_best_held_out_closure_fit_is_kept_and_reproducib
     from imaging.file import image_file
 
     cfg = ImageConfig.of(N=32, K=3, samples=1, field_fractions=(1.0, 0.25))
-    searched = image_file(str(VIS / M87), cfg, root=str(tmp_path / "a"))
-    candidates = searched["pixel_scale_candidates"]
-    assert [c["pixel_scale_arcsec"] for c in candidates] == pytest.approx(
-        [candidates[0]["pixel_scale_arcsec"], candidates[0]["pixel_scale_arcsec"] / 4], rel=1e-12)
-    best = candidates[best_candidate([c["closure_score"] for c in candidates])]
-    assert searched["pixel_scale_arcsec"] == best["pixel_scale_arcsec"]
-    assert all(np.isfinite(c["closure_score"]) and c["scored_on"] == "held-out scans" and c["n_scored"] > 0
+    searched = image_file(str(VIS / M87), cfg, root=str(tmp_path / "a")).product
+    candidates = searched.field.candidates
+    assert [c.pixel_scale_arcsec for c in candidates] == pytest.approx(
+        [candidates[0].pixel_scale_arcsec, candidates[0].pixel_scale_arcsec / 4], rel=1e-12)
+    best = candidates[best_candidate([c.closure_score for c in candidates])]
+    assert searched.field.pixel_scale_arcsec == best.pixel_scale_arcsec
+    assert all(np.isfinite(c.closure_score) and c.scored_on == "held-out scans" and c.n_scored > 0
                for c in candidates)
-    by_hand = image_file(str(VIS / M87), ImageConfig.of(N=32, K=3, samples=1, pixel_scale=best["pixel_scale_arcsec"]),
-                         root=str(tmp_path / "b"))
-    assert by_hand["pixel_scale_candidates"] is None  # a scale set by hand is not searched
-    with fits.open(searched["fits"]) as a, fits.open(by_hand["fits"]) as b:
+    by_hand = image_file(str(VIS / M87), ImageConfig.of(N=32, K=3, samples=1, pixel_scale=best.pixel_scale_arcsec),
+                         root=str(tmp_path / "b")).product
+    assert by_hand.field.candidates is None  # a scale set by hand is not searched
+    with fits.open(searched.images.fits) as a, fits.open(by_hand.images.fits) as b:
         # the same generators at every run; the final image is recomputed, so threads' rounding (amplified by
         # the iterative solves) leaves differences of a few 1e-3 of the peak
         np.testing.assert_allclose(a[0].data, b[0].data, rtol=0, atol=1e-2 * float(np.abs(b[0].data).max()))

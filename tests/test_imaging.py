@@ -82,12 +82,12 @@ def test_ddrm_from_a_pyuvdata_file_of_a_first_galaxy_beats_the_dirty_image(tmp_p
     for likelihood in ("gridded", "exact"):
         summary = image_file(path, ImageConfig.of(N=N, pixel_scale=SCALE, K=20, samples=4, likelihood=likelihood,
                                                       selfcal="none"),  # a calibrated file: the subject is the imaging
-                             root=str(tmp_path))
-        with fits.open(summary["fits"]) as hdul:
+                             root=str(tmp_path)).product
+        with fits.open(summary.images.fits) as hdul:
             mean, dirty = hdul[0].data.astype(np.float64), hdul["DIRTY"].data.astype(np.float64)
         errors[likelihood] = np.linalg.norm(mean - truth) / np.linalg.norm(truth)
-        chi2[likelihood] = summary["chi2_per_coordinate"]  # against the visibilities themselves
-        assert summary["total_flux_jy"] == pytest.approx(float(truth.sum()), rel=0.15)
+        chi2[likelihood] = summary.fit.chi2_per_coordinate  # against the visibilities themselves
+        assert summary.posterior.total_flux_jy == pytest.approx(float(truth.sum()), rel=0.15)
     a = float((dirty * truth).sum() / (dirty * dirty).sum())  # the dirty image's best scale
     err_dirty = np.linalg.norm(a * dirty - truth) / np.linalg.norm(truth)
     assert errors["gridded"] < 0.5 * err_dirty, (errors, err_dirty)

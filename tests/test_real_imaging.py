@@ -73,12 +73,12 @@ def test_each_real_file_images_end_to_end_with_its_wcs_and_total_flux(name, tmp_
 
     n_vis, ra, dec = FILES[name]
     summary = image_file(str(VIS / name), ImageConfig.of(N=64, K=10, samples=2, field_fractions=(1.0,)),  # one scale:
-                         root=str(tmp_path))  # the ladder has its own end-to-end test (test_image_scale)
-    assert summary["n_vis"] + summary["n_flagged"] == n_vis and summary["n_on_grid"] > 0
+                         root=str(tmp_path)).product  # the ladder has its own end-to-end test (test_image_scale)
+    assert summary.observation.n_vis + summary.observation.n_flagged == n_vis and summary.field.n_on_grid > 0
     # item 3: the DC cell (or CLEAN's total where no baseline measured it) fixes the total flux
-    assert summary["total_flux_jy"] == pytest.approx(summary["total_flux_clean_jy"], rel=0.10)
-    assert summary["total_flux_clean_jy"] > 0 and summary["chi2_per_coordinate"] > 0
-    with fits.open(summary["fits"]) as hdul:
+    assert summary.posterior.total_flux_jy == pytest.approx(summary.posterior.total_flux_clean_jy, rel=0.10)
+    assert summary.posterior.total_flux_clean_jy > 0 and summary.fit.chi2_per_coordinate > 0
+    with fits.open(summary.images.fits) as hdul:
         assert [h.name for h in hdul][1:] == ["STD", "DIRTY", "CLEAN", "RESIDUAL"]  # the posterior mean is the primary
         mean_hdu, clean_hdu = hdul[0], hdul["CLEAN"]
         assert mean_hdu.header["BUNIT"].upper() == "JY/PIXEL" and clean_hdu.header["BUNIT"].upper() == "JY/BEAM"
@@ -87,8 +87,8 @@ def test_each_real_file_images_end_to_end_with_its_wcs_and_total_flux(name, tmp_
         assert wcs.wcs.ctype[0] == "RA---SIN" and wcs.wcs.ctype[1] == "DEC--SIN"
         centre = wcs.celestial.pixel_to_world(32, 32)  # pixel (N//2, N//2), 0-based
         assert (centre.ra.deg, centre.dec.deg) == pytest.approx((ra, dec), abs=1e-4)
-        assert abs(wcs.celestial.wcs.cdelt[1]) * 3600 == pytest.approx(summary["pixel_scale_arcsec"], rel=1e-9)
+        assert abs(wcs.celestial.wcs.cdelt[1]) * 3600 == pytest.approx(summary.field.pixel_scale_arcsec, rel=1e-9)
         assert mean_hdu.header["DATE-OBS"] and float(np.nansum(mean_hdu.data)) == pytest.approx(
-            summary["total_flux_jy"], rel=1e-4)
+            summary.posterior.total_flux_jy, rel=1e-4)
     [written] = tmp_path.glob(f"images/image-*/{name}-*/summary.json")  # the run's folder, the file's own folder
-    assert json.loads(written.read_text())["file"].endswith(name)
+    assert json.loads(written.read_text())["observation"]["file"].endswith(name)

@@ -76,7 +76,8 @@ def test_inputs_with_colliding_names_get_their_own_folders_and_reuse_is_exact(tm
     record = json.loads(Path(lines[-1]["run"]).read_text())
     assert sorted(record["imaged"]) == sorted(map(str, files)) and record["skipped"] == []
     stamp = os.path.getmtime(summaries[str(files[0])]["fits"])
-    summaries_n_vis = json.loads((Path(summaries[str(files[1])]["fits"]).parent / "summary.json").read_text())["n_vis"]
+    summaries_n_vis = json.loads((Path(summaries[str(files[1])]["fits"]).parent / "summary.json").read_text())[
+        "observation"]["n_vis"]
     time.sleep(0.01)
     rc, again, _ = _image(capsys, *files, *TOY, "--root", root)  # identical: reused, nothing rewritten
     assert rc == 0 and all(r["reused"] for r in again[:-1]) and again[-1]["reused"] == 4
@@ -88,7 +89,7 @@ def test_inputs_with_colliding_names_get_their_own_folders_and_reuse_is_exact(tm
     shutil.copy(VIS / "SR1_M87_2017_101_lo_hops_netcal_StokesI.uvfits", files[1])  # the input's bytes change
     rc, changed, _ = _image(capsys, files[1], *TOY, "--root", root)
     written = json.loads((Path(changed[0]["fits"]).parent / "summary.json").read_text())
-    assert rc == 0 and not changed[0]["reused"] and written["n_vis"] != summaries_n_vis and changed[0]["fits"] == \
+    assert rc == 0 and not changed[0]["reused"] and written["observation"]["n_vis"] != summaries_n_vis and changed[0]["fits"] == \
         summaries[str(files[1])]["fits"]  # imaged again, in place
     assert not list(root.rglob(".*.tmp-*"))  # every product was renamed into place
 

@@ -48,8 +48,8 @@ def test_autocorrelations_are_dropped_at_reading_counted_and_never_imaged(tmp_pa
     assert any("autocorrelations" in w for w in auto.warnings)
     rc, lines, _ = _image(capsys, tmp_path / "auto.uvfits", *TOY, "--root", tmp_path / "r")
     summary = json.loads((Path(lines[0]["fits"]).parent / "summary.json").read_text())
-    assert rc == 0 and summary["n_autocorrelations"] == auto.n_autocorrelations
-    assert 0.2 < summary["total_flux_jy"] < 5  # M87 at 230 GHz is about 1 Jy; with the autocorrelations 2979 Jy
+    assert rc == 0 and summary["observation"]["n_autocorrelations"] == auto.n_autocorrelations
+    assert 0.2 < summary["posterior"]["total_flux_jy"] < 5  # M87 at 230 GHz is about 1 Jy; with the autocorrelations 2979 Jy
 
     def zero_baselines(hdul):  # every BASELINE 0: antenna 0 with itself, nothing but autocorrelations
         _rows(hdul, "BASELINE")[:] = 0.0

@@ -78,7 +78,7 @@ def test_summary_and_run_record_are_strict_json(tmp_path, capsys):
     assert rc == 0
     texts = [Path(lines[-1]["run"]).read_text(), (Path(lines[0]["fits"]).parent / "summary.json").read_text()]
     record = _strict(texts[0])
-    assert record["settings"]["solint"] is None and _strict(texts[1])["file"] == str(MOJAVE)
+    assert record["settings"]["selfcal"]["solint"] is None and _strict(texts[1])["observation"]["file"] == str(MOJAVE)
     if shutil.which("node"):  # JavaScript's own parser, where node is installed
         for text in texts:
             subprocess.run(["node", "-e", "JSON.parse(require('fs').readFileSync(0, 'utf8'))"], input=text,

@@ -92,21 +92,21 @@ def test_self_calibration_undoes_antenna_gains_and_closures_ignore_them(tmp_path
         path = paths["clean" if name == "clean" else "corrupted"]
         cfg = with_exact(ImageConfig.of(N=N, pixel_scale=SCALE, K=10, samples=2, selfcal=selfcal),
                          ExactRefineConfig(iterations=6))
-        s = summaries[name] = image_file(path, cfg, root=str(tmp_path / name))
-        with fits.open(s["fits"]) as hdul:
+        s = summaries[name] = image_file(path, cfg, root=str(tmp_path / name)).product
+        with fits.open(s.images.fits) as hdul:
             reg = _registered(np.squeeze(hdul[0].data).astype(np.float64), x.numpy())
         scale = float((reg * x.numpy()).sum() / (reg * reg).sum())
         psnr[name], psnr[f"{name} scaled"] = _psnr(reg, x.numpy()), _psnr(scale * reg, x.numpy())
     s = summaries["corrupted"]
-    assert s["selfcal"] == "amp-phase" and s["selfcal_reason"] == "set by the user"
+    assert s.selfcal.applied == "amp-phase" and s.selfcal.reason == "set by the user"
     assert psnr["corrupted"] > 49.0 and psnr["clean"] > 50.0, psnr  # measured 50.2 and 51.0 (uncalibrated 25.6)
     assert psnr["clean scaled"] - psnr["corrupted scaled"] < 1.5, psnr  # measured 0.71
-    assert s["chi2_per_coordinate"] < 2.0 and s["chi2_before_selfcal"] > 100, s  # measured 0.94 and 358
-    assert s["selfcal_detail"]["rounds_run"][0]["mode"] == "phase"  # phase-only first
-    rows = open(s["gains"]).read().splitlines()
+    assert s.fit.chi2_per_coordinate < 2.0 and s.selfcal.chi2_before > 100, s  # measured 0.94 and 358
+    assert s.selfcal.trace["rounds_run"][0]["mode"] == "phase"  # phase-only first
+    rows = open(s.images.gains).read().splitlines()
     assert rows[0].startswith("antenna,interval") and len(rows) == 1 + 27 * 3
     # closure χ² judges the image without the gains: the self-calibrated mean scores as the clean run's
-    assert s["chi2_cphase_mean"] < 2 * summaries["clean"]["chi2_cphase_mean"] + 0.5, (s, summaries["clean"])
+    assert s.closures.chi2_cphase_mean < 2 * summaries["clean"].closures.chi2_cphase_mean + 0.5, (s, summaries["clean"])
 
 
 def test_an_extended_galaxy_self_calibrates_to_the_noise_in_the_clean_rounds(tmp_path):
@@ -124,10 +124,10 @@ def test_an_extended_galaxy_self_calibrates_to_the_noise_in_the_clean_rounds(tmp
     uvd, _, _ = array_uvdata(x, SCALE, times_s=scan_times(3, 8), weight=1e3, seed=3, gains=random_gains(3, 27, 10))
     path = write(uvd, str(tmp_path / "corrupted.uvfits"))
     cfg = ImageConfig.of(N=N, pixel_scale=SCALE, K=5, samples=1, selfcal="amp-phase", likelihood="gridded")
-    s = image_file(path, cfg, root=str(tmp_path / "out"))
-    rows = s["selfcal_detail"]["rounds_run"]
+    s = image_file(path, cfg, root=str(tmp_path / "out")).product
+    rows = s.selfcal.trace["rounds_run"]
     assert rows[-1]["stage"] == "clean" and rows[-1]["chi2"] < 1.3, rows  # measured 1.09
-    assert s["selfcal_detail"]["converged"] and len(rows) > 11, rows  # more than the ten rounds of before
+    assert s.selfcal.trace["converged"] and len(rows) > 11, rows  # more than the ten rounds of before
 
 
 def test_auto_self_calibrates_only_where_the_raw_fit_is_worse_than_the_closures_allow(tmp_path):
@@ -148,8 +148,8 @@ def test_auto_self_calibrates_only_where_the_raw_fit_is_worse_than_the_closures_
              for name, gains in (("calibrated", None), ("corrupted", random_gains(3, 27, seed=7)))}
     cfg = with_exact(ImageConfig.of(N=N, pixel_scale=SCALE, K=10, samples=2, data="visibilities"),
                      ExactRefineConfig(iterations=6))
-    calibrated = image_file(files["calibrated"], cfg, root=str(tmp_path / "a"))
-    corrupted = image_file(files["corrupted"], cfg, root=str(tmp_path / "b"))
-    assert calibrated["selfcal"] == "none" and "fits the raw data" in calibrated["selfcal_reason"]
-    assert corrupted["selfcal"] == "phase" and "lowered the closure chi2" in corrupted["selfcal_reason"]
-    assert corrupted["chi2_before_selfcal"] > 10 * corrupted["chi2_per_coordinate"]
+    calibrated = image_file(files["calibrated"], cfg, root=str(tmp_path / "a")).product
+    corrupted = image_file(files["corrupted"], cfg, root=str(tmp_path / "b")).product
+    assert calibrated.selfcal.applied == "none" and "fits the raw data" in calibrated.selfcal.reason
+    assert corrupted.selfcal.applied == "phase" and "lowered the closure chi2" in corrupted.selfcal.reason
+    assert corrupted.selfcal.chi2_before > 10 * corrupted.fit.chi2_per_coordinate
