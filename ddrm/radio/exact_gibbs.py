@@ -15,15 +15,13 @@ returns the likelihood step's mean given z = D(x, ρ_min). Denoiser evaluations 
 
 The last sweep and the discrepancy principle. Per Fourier mode the mean is (z/ρ² + G x_data)/(1/ρ² + G):
 where the data's precision G is small against 1/ρ² (sparse coverage, weak baselines) a sweep moves x only
-ρ²G/(1 + ρ²G) of the way to the data, and 20 sweeps at ρ ≈ 0.01 leave the mean short of them (on a
-simulated EHT 2017 file without gain errors, raw χ² 1.2-3.4 and log-closure-amplitude χ² 3.5-11 for a
-sky the prior knows). With ``chi2_target`` set, the visibility likelihood's last sweep takes the mean at
+ρ²G/(1 + ρ²G) of the way to the data, and sweeps at small ρ leave the mean short of them (measured:
+docs/measurements.md). With ``chi2_target`` set, the visibility likelihood's last sweep takes the mean at
 the smallest ρ_f ∈ [ρ_min, ρ_max] whose posterior mean (over the S samples) has χ² ≤ ``chi2_target``
 (Morozov's discrepancy principle, bisection in log ρ; the target 1.1 is τ² with τ ≈ 1.05 > 1, above the
 χ²'s own scatter): ρ_min where the data are already fitted (dense coverage: nothing changes). Where no
-ρ ≤ ρ_max brings the χ² to 1, the target is scaled by the χ² at ρ_max, the errors' floor (without this,
-phase-only self-calibration of amplitude-corrupted data lost 6 dB on the simulated VLA-B file: the mean
-fitted the gain errors).
+ρ ≤ ρ_max brings the χ² to 1, the target is scaled by the χ² at ρ_max, the errors' floor (otherwise the
+mean fits what the data's model cannot explain, such as amplitude errors left by phase-only gains).
 
 The likelihood step is any exact Gaussian step ``step(z, ρ, sample) -> x`` on (B, S, N, N) model-space images:
 ``visibility_step`` (the visibilities at their own (u, v)) for real data, ``operator_step`` (per spectral

@@ -38,10 +38,8 @@ from ddrm.seeding import stage_generators
 
 # What the code does to a product where no setting says so. Bump it with any change that alters an image, a
 # gain table or a summary for the same settings: run keys hash it, so a rerun never reuses an older algorithm's
-# products. 2: mean-amplitude gain normalisation, positive CLEAN models, a CLEAN stage's best round kept.
-# 3: the pixel scale chosen by the closure fit over a ladder of fields (imaging.scale).
-# 4: the ladder scored on held-out scans; the data term chosen from the phases' stability (closures or visibilities).
-IMAGING_ALGORITHM = 4
+# products (the versions: docs/measurements.md).
+IMAGING_ALGORITHM = 5
 
 
 @dataclass(frozen=True, eq=False)

@@ -5,7 +5,7 @@
     CLEAN rounds      CLEAN the corrected data (positive components), solve the raw data's gains against their
                       visibilities (``radio.gains``), correct: V' = V / (g_p g_q*), w' = w |g_p g_q*|².
                       Phase-only first; "amp-phase" adds the amplitudes from the second round.
-    posterior         the posterior of the corrected data (``image_observation``)
+    posterior         the posterior of the corrected data (``imaging.posterior``)
     gain block        the exact chain's sweeps with the gains as a block: before each sweep the raw data's
                       gains are solved against the denoised samples' mean and the likelihood rebuilt
                       (``selfcal_chain``), so the last sweep's image and the gains agree
@@ -18,7 +18,7 @@ freezes the gains). The χ² alone is not enough: at the noise floor it stops ch
 image still improve together. A CLEAN stage also stops after ``patience`` rounds of one mode without a lower
 χ² than its best, and keeps the best round's gains: on sparse VLBI coverage CLEAN's model changes from round
 to round by more than the gains' noise, and the loop wanders instead of settling. Extended sources on dense
-coverage need many rounds (simulated VLA-B galaxies: 10-36), hence ``clean_rounds`` = 50. Each round's row
+coverage need many rounds (docs/measurements.md), hence ``clean_rounds`` = 50. Each round's row
 records both measures of the gains' move: ``gain_change`` and ``gain_change_sigma`` (rms in units of each
 gain's σ). Closure quantities judge the result without trusting any of it (``radio.closure``).
 Pure: arrays and tensors in.

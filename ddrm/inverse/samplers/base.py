@@ -9,7 +9,7 @@ model-space measurements, ``op`` an SVD operator, σ_y a float or (B,) tensor, `
 typed settings (a :class:`SamplerConfig` subclass), ``generators`` one per observation, K denoiser
 steps, S samples per observation, and x (B, S, N, N) model-space samples. The same order runs through
 every entry point: ``run_sampler``, ``reconstruct``, ``pipeline.simulate_and_score``,
-``imaging.image_observation``. ``@register(ConfigClass)`` attaches the function to its config
+``radio.imaging.gridded_posterior``. ``@register(ConfigClass)`` attaches the function to its config
 class, so a config picks its sampler (no string prefixes), carries it wherever it is pickled (Ray
 actors), and names the method in tables (``config.name``).
 """
