@@ -74,6 +74,9 @@ class Field(Config):
 
 @dataclass(frozen=True)
 class DataTerm(Config):
+    """What the posterior answered to ("visibilities" or "closures"), why, and the phase-step statistic R
+    (``ddrm.radio.phase_stability``) with the number of steps it rests on."""
+
     data_term: str
     reason: str
     phase_step_ratio: float
@@ -130,6 +133,10 @@ class Fit(Config):
 
 @dataclass(frozen=True)
 class ClosureFit(Config):
+    """Closure-phase and log-closure-amplitude χ² (S/N ≥ 3, ``ddrm.radio.closure``) of the mean and of CLEAN's
+    components (of the uncalibrated data, and of the calibrated data where self-calibrated); None where not
+    computed."""
+
     n_closure_phases: int
     n_log_closure_amplitudes: int
     chi2_cphase_mean: Optional[float]
