@@ -4,7 +4,7 @@ that round-trips through JSON (``ddrm.config``) and from which the command line'
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Union
 
 from astropy import units as u
 
@@ -61,3 +61,18 @@ class ImageConfig(ImagingConfig):
     @classmethod
     def of(cls, **given: Any) -> "ImageConfig":
         return with_options(cls(), given)
+
+
+SECTIONS = ("grid", "sampler", "likelihood", "selfcal", "clean")
+
+
+def image_config(config: Union["ImageConfig", dict, None]) -> "ImageConfig":
+    """An ``ImageConfig`` from itself, its JSON (``to_dict``'s nested form) or options by name (``of``: what a
+    deployment's parameters carry, e.g. {"N": 64, "K": 10}); None: the defaults."""
+    if config is None:
+        return ImageConfig()
+    if isinstance(config, ImageConfig):
+        return config
+    if any(isinstance(config.get(s), dict) for s in SECTIONS):  # "selfcal": "none" is an option, not a section
+        return ImageConfig.from_dict(config)
+    return ImageConfig.of(**config)

@@ -190,8 +190,9 @@ def test_image_flow_on_the_cluster_reads_and_writes_through_s3(cluster):
     fs = _s3(cluster)
     for name in ("mojave.uvfits", "CenA_2017_100_lo_hops_netcal_StokesI.uvfits"):
         fs.put_file(str(VIS / name), f"runs/obs/{name}")
-    out = _cli(cluster, "image", "s3://runs/obs/*.uvfits", "--N", "64", "--K", "10", "--samples", "2",
-               "--field-fractions", "1",  # one field: the S3 and cluster path is the subject, not the ladder
+    out = _cli(cluster, "image", "s3://runs/obs/*.uvfits", "--N", "32", "--K", "3", "--samples", "2",
+               "--field-fractions", "1", "--selfcal", "none", "--likelihood", "gridded",  # the S3 and cluster
+               # path is the subject, not the ladder, the self-calibration or the exact likelihood
                "--root", "s3://runs/imaging", "--ray-address", cluster["address"], timeout=600)
     assert out.returncode == 0, out.stdout[-2000:] + out.stderr[-3000:]
     summaries = sorted(fs.glob("runs/imaging/images/*/*/summary.json"))
