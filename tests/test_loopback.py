@@ -73,7 +73,8 @@ def test_every_ray_the_command_line_starts_listens_on_loopback_only(prefect_harn
                         "--root", str(tmp_path / "r"), *toy],
         "train": ["train", "--steps", "2", "--workers", "1", "--dataset", dataset, "--root", str(tmp_path / "t")],
         "image": ["image", str(VIS / "mojave.uvfits"), "--actors", "1", "--N", "32", "--K", "2", "--samples", "1",
-                  "--root", str(tmp_path / "i")],
+                  "--field-fractions", "1", "--selfcal", "none", "--likelihood", "gridded",  # the sockets are the
+                  "--root", str(tmp_path / "i")],                                            # subject
         "survey": ["survey", "--prior", "gaussian", "--no-fits", "--root", str(tmp_path / "s"), *toy],
     }
     with ThreadPoolExecutor(max_workers=len(commands)) as pool:  # mostly start-up waits: they overlap
