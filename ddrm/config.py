@@ -123,12 +123,29 @@ def option_name(path: tuple[str, ...], f: dataclasses.Field) -> str:
     return f.metadata.get("name") or path[-1]
 
 
+def option_paths(cls: type) -> dict[str, tuple[str, ...]]:
+    """Every option's name (``option_name``) and the top level's own scalar settings -> where it sits."""
+    hints = typing.get_type_hints(cls)
+    paths = {f.name: (f.name,) for f in dataclasses.fields(cls) if f.init and not dataclasses.is_dataclass(hints[f.name])}
+    paths.update({option_name(p, f): p for p, f, _ in options(cls)})
+    return paths
+
+
+def option_values(config: Any) -> dict[str, Any]:
+    """The config's options (and top-level settings) by name, as ``with_options`` takes them."""
+    out = {}
+    for name, path in option_paths(type(config)).items():
+        value = config
+        for key in path:
+            value = getattr(value, key)
+        out[name] = value
+    return out
+
+
 def with_options(config: Any, given: dict[str, Any]) -> Any:
     """``config`` with the options ``given`` by name (``option_name``; a top-level field by its own name) set
     where they sit in its nesting, and validated as a whole; ValueError for a name that is neither."""
-    paths = {f.name: (f.name,) for f in dataclasses.fields(config) if f.init and not dataclasses.is_dataclass(
-        typing.get_type_hints(type(config))[f.name])}  # the top level's own settings, options or not
-    paths.update({option_name(p, f): p for p, f, _ in options(type(config))})
+    paths = option_paths(type(config))
     unknown = sorted(set(given) - set(paths))
     if unknown:
         raise ValueError(f"{type(config).__name__} has no option {', '.join(map(repr, unknown))} "

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Optional
 
 from configs.image import ImageConfig
+from ddrm.config import option_values
 from ddrm.radio.dirty import nufft_dirty
 from ddrm.radio.imaging import IMAGING_ALGORITHM
 from ddrm.radio.visibilities import Visibilities
@@ -77,7 +78,7 @@ def assemble(run: Run, raw: Visibilities, held: Optional[Visibilities], found: F
     images = sky_images(imaged, residual, N, extra)
     name = product_name(run.source)
     provenance = FitsProvenance(run.command, run.source, run.sha256, run.prior.sha256, run.key,
-                                finite(cfg.to_dict()), found.selfcal)
+                                finite(cfg.to_dict()), found.selfcal, finite(option_values(cfg)))
     rendered = render_products(name=name, vis=vis, raw=raw, imaged=imaged, scale=scale, N=N, images=images,
                                model_vis=mean_model, gains=gains_csv(imaged), provenance=provenance,
                                chi2=(fit["chi2_per_coordinate"], fit["chi2_clean_components"]), heldout_z=heldout_z,

@@ -21,7 +21,7 @@ from __future__ import annotations
 import io
 import json
 import textwrap
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Optional
 
 import numpy as np
@@ -52,7 +52,8 @@ SETTING_KEYS = {"N": ("NPIX", "image size in pixels"), "K": ("DDRM_K", "diffusio
 @dataclass(frozen=True)
 class Provenance:
     """What made a product: the command line, the input and its SHA256, the prior's SHA256, the run key, the
-    settings (a JSON-able dict) and the self-calibration applied."""
+    settings (a JSON-able dict, written whole to HISTORY; the cards of ``SETTING_KEYS`` read it by option
+    name, a nested config through its ``options``) and the self-calibration applied."""
 
     command: str
     input_file: str
@@ -61,6 +62,7 @@ class Provenance:
     run_key: str
     settings: dict
     selfcal: str = "none"
+    options: dict = field(default_factory=dict)  # option name -> value (the command line's names)
 
 
 def product_header(N: int, *, ra_deg: float, dec_deg: float, pixel_scale_arcsec: float, freq_hz: float,
@@ -82,7 +84,7 @@ def product_header(N: int, *, ra_deg: float, dec_deg: float, pixel_scale_arcsec:
 def _provenance(h: fits.Header, scale: float, p: Provenance) -> fits.Header:
     h["PIXSCALE"] = (scale, "chosen pixel scale (arcsec)")
     for key, (card, comment) in SETTING_KEYS.items():
-        value = p.settings.get(key)
+        value = p.options.get(key, p.settings.get(key))
         if isinstance(value, (bool, int, float, str)):
             h[card] = (value if not isinstance(value, str) else value[:60], comment)
     h["SELFCALA"] = (p.selfcal, "self-calibration applied")

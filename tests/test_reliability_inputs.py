@@ -131,6 +131,7 @@ def test_bad_header_strings_are_warnings_or_named_skips_and_the_batch_goes_on(tm
     assert lines[-1]["skipped"] == [{"file": str(files[2]),
                                      "error": "boom.uvfits: ZeroDivisionError: float division by zero"}]
     ra = json.loads((Path(lines[0]["fits"]).parent / "summary.json").read_text())
+    ra = ra["observation"]
     assert abs(ra["ra_deg"] - 187.7059) < 1e-3 and any("OBSRA" in w for w in ra["warnings"])
     assert Path(lines[1]["png"]).stat().st_size > 10_000 and "Traceback" not in err
 
