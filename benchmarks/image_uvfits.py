@@ -59,7 +59,7 @@ def grid_rates(path: str) -> tuple[float, float]:
 
 
 def one_file(cfg: ImageConfig, root: str) -> tuple[float, dict]:
-    from imaging.file import image_file
+    from imager.file import image_file
 
     t0 = time.perf_counter()
     product = image_file(str(VIS / "mojave.uvfits"), cfg, root).product

@@ -2,7 +2,7 @@
 --K 50 --samples 8`` in process with the shipped prior, once without self-calibration, once with the VLBI
 default (phase, per scan), then without again (A-B-A: this machine's speed drifts by tens of per cent
 over minutes, so the ratio is taken against the mean of the two plain runs). Per file: seconds, the ratio,
-the pixel scale kept (``imaging.scale``), the raw χ² before and after, the closure χ² of the posterior mean,
+the pixel scale kept (``imager.scale``), the raw χ² before and after, the closure χ² of the posterior mean,
 of CLEAN and of CLEAN with self-calibration.
 
     python -m benchmarks.selfcal_cost      # from the repository root, on a quiet machine
@@ -19,7 +19,7 @@ from pathlib import Path
 import torch
 
 from configs.image import ImageConfig
-from imaging.file import image_file
+from imager.file import image_file
 from stores.checkpoints import load_prior
 
 VIS = Path(__file__).resolve().parents[1] / "../shared/data/visibilities"

@@ -28,7 +28,7 @@ from scipy import stats
 from benchmarks.selfcal_sim import LAYOUTS, N
 from configs.image import ImageConfig
 from ddrm.radio.exact_gibbs import ExactRefineConfig
-from imaging.file import image_file
+from imager.file import image_file
 from sources.first_package import data_file, read, split_crops
 from tests.sim_files import array_uvdata, random_gains, write
 from tests.test_selfcal import _psnr, _shifted, registration_shift

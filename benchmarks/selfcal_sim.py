@@ -36,7 +36,7 @@ from configs.image import ImageConfig
 from ddrm.radio.exact_gibbs import ExactRefineConfig
 from ddrm.radio.gains import GainConfig, solution_intervals
 from ddrm.radio.selfcal import solve
-from imaging.file import image_file
+from imager.file import image_file
 from sources.measurement_set import read_visibilities
 from tests.sim_files import array_uvdata, random_gains, scan_times, write
 from tests.test_first import _test_images

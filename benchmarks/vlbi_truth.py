@@ -39,7 +39,7 @@ from ddrm.inverse.metrics import nxcorr
 from ddrm.radio.closure import closures
 from ddrm.radio.gridding import ARCSEC
 from ddrm.radio.nufft import degrid
-from imaging.product import ImagingProduct
+from imager.product import ImagingProduct
 from sources.measurement_set import read_visibilities
 from tests import ehtim_files as ef
 

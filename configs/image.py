@@ -40,7 +40,7 @@ def parse_angle_arcsec(text: str) -> float:
 @dataclass(frozen=True)
 class ImageConfig(ImagingConfig):
     """The imaging of every file (``ImagingConfig``: grid, sampler, data term, self-calibration, CLEAN) with
-    the ``prior``, the ``seed`` (with each input's SHA256: ``imaging.file``), a ``holdout`` fraction F > 0 of
+    the ``prior``, the ``seed`` (with each input's SHA256: ``imager.file``), a ``holdout`` fraction F > 0 of
     (baseline × scan) blocks imaged without and scored on, and ``strict`` (a bad file fails the run instead of
     being skipped; it changes no product). ``of(**options)``: the defaults with options set by their names
     (the command line's: ``ddrm.config.with_options``)."""

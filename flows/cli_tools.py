@@ -28,7 +28,7 @@ EXIT_SKIPPED = 1  # ``radio-ddrm image``: some files were skipped (listed in run
 def image_command(args: argparse.Namespace) -> int:
     """Image visibility files: in this process one after another, or with ``--ray-address``/``--actors``
     through the ``image_observations`` flow on a pool of Ray actors (globs and s3:// files). Both modes write
-    the same folders and reuse the same finished results (``imaging.file``). Before any work: the root is
+    the same folders and reuse the same finished results (``imager.file``). Before any work: the root is
     writable, the prior loads and matches its checksum, K <= T, and N and S fit in memory. A bad file is
     skipped with its reason unless --strict; the exit code is 0 when every file is imaged (or reused),
     EXIT_SKIPPED when any was skipped."""
@@ -36,7 +36,7 @@ def image_command(args: argparse.Namespace) -> int:
 
     from configs.image import ImageConfig
     from flows.cli_options import given_options
-    from imaging.file import check_memory
+    from imager.file import check_memory
     from stores.checkpoints import load_prior
     from stores.storage import check_writable
 
@@ -63,9 +63,9 @@ def _some_input_exists(files: list[str]) -> None:
 def _image_files(args: argparse.Namespace, cfg, prior) -> int:
     import json
 
-    from imaging.file import image_or_skip, raise_fatal, run_key, run_settings, write_run_record
+    from imager.file import image_or_skip, raise_fatal, run_key, run_settings, write_run_record
 
-    from imaging.product import Skipped
+    from imager.product import Skipped
     from stores.jsonio import dumps
 
     results, failures = [], []

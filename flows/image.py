@@ -16,7 +16,7 @@ def image_observations(files: Union[str, list[str]], config: Union[dict, ImageCo
                        root: str = "runs", ray_address: Optional[str] = None, num_actors: Optional[int] = None,
                        storage_options: Optional[dict] = None, command: str = "") -> dict:
     """Image every file to ``<root>/images/<run key>/<file>/`` (image.fits, panel.png, summary.json; see
-    ``imaging.file``); returns the summary rows and counts. ``config``: an ``ImageConfig``, its JSON, or
+    ``imager.file``); returns the summary rows and counts. ``config``: an ``ImageConfig``, its JSON, or
     options by name as a deployment's parameter gives them ({"N": 64, "K": 10}: ``configs.image.image_config``).
     Bad files are skipped and listed unless ``config.strict``. ``command``: the command line, recorded in the
     FITS products' HISTORY."""

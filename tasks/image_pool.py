@@ -18,9 +18,9 @@ from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from prefect.cache_policies import NO_CACHE
 
 from configs.image import ImageConfig
-from imaging.file import (SUMMARY, check_memory, finished, image_or_skip, input_checksum, output_dir, raise_fatal,
+from imager.file import (SUMMARY, check_memory, finished, image_or_skip, input_checksum, output_dir, raise_fatal,
                           run_key, run_settings, write_run_record)
-from imaging.product import ImagingProduct, Outcome, Skipped, table_row
+from imager.product import ImagingProduct, Outcome, Skipped, table_row
 from reporting.artifacts import artifact_key, png_markdown
 from reporting.progress import progress_artifact, update_progress
 from runtime.actor_pool import actor_pool

@@ -62,7 +62,7 @@ def test_the_command_line_options_are_the_configs_fields_with_their_defaults():
 
 
 def test_the_run_key_hashes_exactly_the_configs_json():
-    from imaging.file import run_settings
+    from imager.file import run_settings
     from stores.checkpoints import load_prior
 
     cfg = ImageConfig.of(N=64)

@@ -11,7 +11,7 @@ from astropy.io import fits
 from astropy.wcs import WCS
 
 from configs.image import ImageConfig
-from imaging.product import ImagingProduct
+from imager.product import ImagingProduct
 from flows.image import image_observations
 
 VIS = Path(__file__).resolve().parents[1] / "../shared/data/visibilities"

@@ -1,4 +1,4 @@
-"""The pixel scale chosen from the data (``imaging.scale``): the choice rule in closed form, the config
+"""The pixel scale chosen from the data (``imager.scale``): the choice rule in closed form, the config
 and command line refusing bad ladders, and one real EHT file end to end: the kept scale is the best-scoring
 candidate and equals a run at that scale set by hand."""
 
@@ -13,8 +13,8 @@ import pytest
 
 from configs.image import ImageConfig
 from flows.cli_options import fractions
-from imaging.product import ClosureFit
-from imaging.scale import best_candidate, closure_score
+from imager.product import ClosureFit
+from imager.scale import best_candidate, closure_score
 from tests.test_uvfits import VIS, needs_files
 
 M87 = "SR1_M87_2017_095_lo_hops_netcal_StokesI.uvfits"
@@ -54,7 +54,7 @@ def test_a_json_list_becomes_the_same_frozen_config():
 def test_on_a_real_eht_file_the_best_held_out_closure_fit_is_kept_and_reproducible(tmp_path):
     from astropy.io import fits
 
-    from imaging.file import image_file
+    from imager.file import image_file
 
     cfg = ImageConfig.of(N=32, K=3, samples=1, field_fractions=(1.0, 0.25))
     searched = image_file(str(VIS / M87), cfg, root=str(tmp_path / "a")).product

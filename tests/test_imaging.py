@@ -67,7 +67,7 @@ def test_ddrm_from_a_pyuvdata_file_of_a_first_galaxy_beats_the_dirty_image(tmp_p
     from astropy.io import fits
 
     from configs.image import ImageConfig
-    from imaging.file import image_file
+    from imager.file import image_file
     from tests.test_first import FIRST, _test_images
 
     if FIRST is None:

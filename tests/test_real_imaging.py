@@ -69,7 +69,7 @@ def test_each_real_file_images_end_to_end_with_its_wcs_and_total_flux(name, tmp_
     from astropy.io import fits
     from astropy.wcs import WCS
 
-    from imaging.file import image_file
+    from imager.file import image_file
 
     n_vis, ra, dec = FILES[name]
     summary = image_file(str(VIS / name), ImageConfig.of(N=64, K=10, samples=2, field_fractions=(1.0,)),  # one scale:

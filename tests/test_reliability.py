@@ -95,7 +95,7 @@ def test_inputs_with_colliding_names_get_their_own_folders_and_reuse_is_exact(tm
 
 
 def test_the_run_key_follows_every_setting_and_the_prior_weights():
-    from imaging.file import file_label, run_key
+    from imager.file import file_label, run_key
     from stores.checkpoints import Prior
 
     prior = load_prior("first", torch.device("cpu"))
@@ -112,7 +112,7 @@ def test_the_run_key_follows_every_setting_and_the_prior_weights():
 
 def test_the_run_key_follows_the_code_not_only_the_command_line(monkeypatch):
     """A new algorithm, or a self-calibration setting the command line does not expose, is another run."""
-    import imaging.file as image
+    import imager.file as image
     from ddrm.radio.selfcal import SelfCalConfig
 
     prior = load_prior("first", torch.device("cpu"))

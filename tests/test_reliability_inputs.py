@@ -116,7 +116,7 @@ def test_bad_header_strings_are_warnings_or_named_skips_and_the_batch_goes_on(tm
     files = [_altered(MOJAVE, tmp_path / "ra.uvfits", obsra), _altered(MOJAVE, tmp_path / "tex.uvfits", mathtext),
              tmp_path / "boom.uvfits"]
     (tmp_path / "boom.uvfits").write_bytes(MOJAVE.read_bytes())
-    import imaging.file as image
+    import imager.file as image
 
     real = image.read_visibilities
 

@@ -68,7 +68,7 @@ def test_self_calibration_undoes_antenna_gains_and_closures_ignore_them(tmp_path
     from configs.image import ImageConfig
     from ddrm.radio.closure import closures
     from ddrm.radio.exact_gibbs import ExactRefineConfig
-    from imaging.file import image_file
+    from imager.file import image_file
     from sources.uvfits import read_uvfits
     from tests.test_first import FIRST, _test_images
 
@@ -115,7 +115,7 @@ def test_an_extended_galaxy_self_calibrates_to_the_noise_in_the_clean_rounds(tmp
     negative components ended at 6.0, and the image 18 dB short of the file without gain errors
     (``benchmarks/selfcal_sim.py``). The gridded posterior keeps the test to the CLEAN stage."""
     from configs.image import ImageConfig
-    from imaging.file import image_file
+    from imager.file import image_file
     from tests.test_first import FIRST, _test_images
 
     if FIRST is None:
@@ -131,12 +131,12 @@ def test_an_extended_galaxy_self_calibrates_to_the_noise_in_the_clean_rounds(tmp
 
 
 def test_auto_self_calibrates_only_where_the_raw_fit_is_worse_than_the_closures_allow(tmp_path):
-    """``--selfcal auto`` decides from the data (``imaging.terms``): the calibrated file is left alone (its
+    """``--selfcal auto`` decides from the data (``imager.terms``): the calibrated file is left alone (its
     image fits the raw data without gains), the file with antenna gains is phase-self-calibrated (the gains
     lower the gain-free closure χ²), whatever the array."""
     from configs.image import ImageConfig
     from ddrm.radio.exact_gibbs import ExactRefineConfig
-    from imaging.file import image_file
+    from imager.file import image_file
     from tests.test_first import FIRST, _test_images
 
     if FIRST is None:

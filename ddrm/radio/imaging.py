@@ -8,7 +8,7 @@
                the gains as a block (``selfcal_chain``)
 
 ``ImagingResult`` is what one observation imaged gives. Pure: arrays and tensors in, errors are ValueError.
-The stage's I/O is ``imaging.file``.
+The stage's I/O is ``imager.file``.
 """
 
 from __future__ import annotations

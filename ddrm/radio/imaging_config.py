@@ -168,7 +168,7 @@ def _selfcal_default() -> SelfCalConfig:
 @dataclass(frozen=True)
 class ImagingConfig(Config):
     """The grid, the sampler, the data term, the self-calibration (``mode`` "auto": decided from the data by
-    the imaging, ``imaging.terms``) and CLEAN of one imaging."""
+    the imaging, ``imager.terms``) and CLEAN of one imaging."""
 
     grid: GridConfig = field(default_factory=GridConfig)
     sampler: SamplingConfig = field(default_factory=SamplingConfig)

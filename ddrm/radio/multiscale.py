@@ -10,7 +10,7 @@ random cell mask) is undone, and the deconvolution stops there.
 
 D is the dirty image (Jy/beam) with the given imaging weights, A the degridder, M the model in Jy/pixel.
 radler is optional (``pip install radler``); ``available()`` says whether it imports. radler logs to file
-descriptor 1; callers that keep stdout for data silence it (``imaging.file``).
+descriptor 1; callers that keep stdout for data silence it (``imager.file``).
 """
 
 from __future__ import annotations

@@ -39,7 +39,7 @@ from ddrm.radio.nufft import SPEED_OF_LIGHT, chi2_per_coordinate, degrid
 from ddrm.radio.visibilities import Visibilities
 
 SELFCAL_MODES = ("none",) + MODES
-SELFCAL_CHOICES = ("auto",) + SELFCAL_MODES  # "auto": the caller decides from the data (imaging.terms)
+SELFCAL_CHOICES = ("auto",) + SELFCAL_MODES  # "auto": the caller decides from the data (imager.terms)
 SELFCAL_GAINS = ("mode", "draw")
 VLBI_BASELINE_M = 200e3  # a longest baseline beyond 200 km: independent clocks per station (VLBI)
 

@@ -24,7 +24,7 @@ from ddrm.radio.imaging import Imaged, image_visibilities
 from ddrm.radio.imaging_config import ImagingConfig
 from ddrm.radio.phase_stability import choose_data_term, phase_scatter_ratio
 from ddrm.radio.visibilities import Visibilities
-from imaging.product import DataTerm
+from imager.product import DataTerm
 
 GAIN_EVIDENCE = 2.0  # raw χ² per coordinate up to this: the data are fitted without gains
 QUICK = {"K": 10, "samples": 2, "iterations": 6}  # the posterior that decides the self-calibration

@@ -1,9 +1,9 @@
 """From an imaged field to what a user gets: the quality figures, the rendered products (FITS, PNG, CSV) and
-the typed ``ImagingProduct`` (``imaging.product``) that summary.json holds.
+the typed ``ImagingProduct`` (``imager.product``) that summary.json holds.
 
     fit        the mean's χ² on the raw visibilities and on the data as imaged; the residual image
     CLEAN      radler's multiscale components beside the posterior (where radler is installed)
-    check      the held-out predictive check and the structure maps (``imaging.predictive``)
+    check      the held-out predictive check and the structure maps (``imager.predictive``)
     products   every file rendered to bytes (``reporting.image_products``), written by the caller
 """
 
@@ -18,12 +18,12 @@ from ddrm.config import option_values
 from ddrm.radio.dirty import nufft_dirty
 from ddrm.radio.imaging import IMAGING_ALGORITHM
 from ddrm.radio.visibilities import Visibilities
-from imaging.predictive import predictive_summary, structure_maps
-from imaging.product import (Beam, DataTerm, Field, Fit, Images, ImagingProduct, Observation, Posterior, Provenance,
+from imager.predictive import predictive_summary, structure_maps
+from imager.product import (Beam, DataTerm, Field, Fit, Images, ImagingProduct, Observation, Posterior, Provenance,
                              Timings)
-from imaging.quality import (brightness_range, gains_csv, holdout_chi2, multiscale_components, multiscale_fit, raw_fit,
+from imager.quality import (brightness_range, gains_csv, holdout_chi2, multiscale_components, multiscale_fit, raw_fit,
                              sampling_error, selfcal_summary)
-from imaging.scale import FieldImage, chosen_field
+from imager.scale import FieldImage, chosen_field
 from reporting.image_products import people_figures, product_name, render_products, sky_images
 from stores import storage
 from stores.checkpoints import Prior

@@ -1,4 +1,4 @@
-"""Imaging real observations: a visibility file in, the posterior and its products out (the application of
+"""Imaging real observations (``imager``): a visibility file in, the posterior and its products out (the application of
 ``ddrm.radio``'s recipe to files, with the stores and the products; no Prefect or Ray).
 
     file         one file end to end: read, hold out, choose the data term and the self-calibration, search

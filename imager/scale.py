@@ -33,8 +33,8 @@ from ddrm.radio.gridding import ARCSEC, MAX_OVERSAMPLING, fit_pixel_scale, min_p
 from ddrm.radio.imaging import Imaged
 from ddrm.radio.nufft import degrid
 from ddrm.radio.visibilities import Visibilities
-from imaging.product import Candidate, ClosureFit
-from imaging.quality import closure_fit
+from imager.product import Candidate, ClosureFit
+from imager.quality import closure_fit
 from reporting.progress import angle
 
 

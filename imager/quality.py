@@ -1,6 +1,6 @@
 """What the imaging stage reports about an image: its fit to the visibilities (raw, held-out, closure
 quantities), its dynamic range, the multiscale CLEAN comparison and the self-calibration's gains. Each
-returns plain dicts for ``summary.json`` (``imaging.file``)."""
+returns plain dicts for ``summary.json`` (``imager.file``)."""
 
 from __future__ import annotations
 
@@ -20,7 +20,7 @@ from ddrm.radio.gridding import ARCSEC
 from ddrm.radio.imaging import Imaged, ImagingResult
 from ddrm.radio.nufft import degrid
 from ddrm.radio.visibilities import Visibilities
-from imaging.product import ClosureFit, Holdout, SelfCal
+from imager.product import ClosureFit, Holdout, SelfCal
 
 
 def brightness_range(r: ImagingResult) -> dict[str, Any]:

@@ -212,7 +212,7 @@ class ImagingProduct(Config):
     images: Images
     timings: Timings
     provenance: Provenance
-    predictive: Optional[dict] = None  # ``imaging.predictive``: z statistics per kind of held-out datum
+    predictive: Optional[dict] = None  # ``imager.predictive``: z statistics per kind of held-out datum
     products: dict = field(default_factory=dict)  # file name -> {"bytes", "sha256"} (``stores.products``)
     schema_version: int = SCHEMA_VERSION
 
@@ -224,7 +224,7 @@ class ImagingProduct(Config):
 @dataclass(frozen=True)
 class Skipped:
     """A file that was not imaged: its URL, the reason, and ``fatal`` "output" or "settings" where the run
-    itself cannot go on (``imaging.file.image_or_skip``)."""
+    itself cannot go on (``imager.file.image_or_skip``)."""
 
     file: str
     error: str

@@ -10,7 +10,7 @@ and the SHA256 of the prior's weights, so other settings write to another folder
 these. Each file's
 folder carries its full name and a hash of its URL, so ``a.b.uvfits`` and ``a.c.uvfits``, or ``d1/obs.uvfits``
 and ``d2/obs.uvfits``, never share one. A result is reused only when its summary (the ``ImagingProduct``,
-``imaging.product``, in this schema) names this run key and the SHA256 of the same input bytes and every
+``imager.product``, in this schema) names this run key and the SHA256 of the same input bytes and every
 product it lists is there with its recorded SHA256 (``stores.products``); otherwise the folder's old result is removed before anything new is written, and the
 input is imaged again in place. Products are rendered first and written whole, summary.json last: a folder
 holds a whole result or none. The random seed comes from ``seed`` and the SHA256 of the input's bytes, so the
@@ -38,10 +38,10 @@ from ddrm.radio.crossval import holdout_mask
 from ddrm.radio.gains import solution_intervals
 from ddrm.radio.imaging import IMAGING_ALGORITHM
 from ddrm.seeding import derive_seed
-from imaging.assemble import Run, assemble
-from imaging.product import SCHEMA_VERSION, DataTerm, ImagingProduct, Outcome, Skipped
-from imaging.scale import FieldImage, gain_evidence, image_at_best_scale
-from imaging.terms import data_term, imager
+from imager.assemble import Run, assemble
+from imager.product import SCHEMA_VERSION, DataTerm, ImagingProduct, Outcome, Skipped
+from imager.scale import FieldImage, gain_evidence, image_at_best_scale
+from imager.terms import data_term, imager
 from reporting.image_products import product_name
 from reporting.progress import StageBar
 from sources.fits_bounds import available_memory
@@ -156,7 +156,7 @@ def read_held_out(path: str, cfg: ImageConfig) -> tuple[VisibilityFile, Optional
 
 
 def image_field(path: str, vis: VisibilityFile, run: Run, bar: StageBar) -> tuple[DataTerm, FieldImage]:
-    """The data term, then the field searched and imaged (``imaging.terms``, ``imaging.scale``); a ValueError of
+    """The data term, then the field searched and imaged (``imager.terms``, ``imager.scale``); a ValueError of
     the data (no baseline to fit a pixel scale to, no positive CLEAN flux) becomes the file's error."""
     try:
         term = data_term(vis, run.cfg)
