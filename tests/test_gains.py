@@ -59,6 +59,31 @@ def test_a_gain_solve_recovers_known_gains_within_the_noise(mode, solnorm):
     assert len(rows) == 2 * n_ant and {"antenna", "interval", "amplitude", "phase_deg", "solved"} <= set(rows[0])
 
 
+def test_without_a_normalisation_the_model_keeps_the_flux_scale_and_the_data_are_fitted():
+    """A model 1/0.66 too bright overall (a closure image: its structure, not its amplitudes, came from the data):
+    solnorm "none" lets the gains take the common scale, |g|² ≈ 0.66, and the corrected data fit the model to
+    the noise; "all" forces a mean gain of 1 and leaves the model's scale error in every residual."""
+    n_ant, sigma, c = 8, 0.01, 0.66
+    rng, a1, a2, time_jd, model = _array(n_ant, 20, 1)
+    interval = solution_intervals(time_jd, "scan")
+    true = np.sqrt(c) * np.exp(1j * rng.uniform(-np.pi, np.pi, (2, n_ant)))
+    vis = true[interval, a1] * np.conj(true[interval, a2]) * model + \
+        sigma * (rng.normal(size=len(model)) + 1j * rng.normal(size=len(model)))
+    weight = np.full(len(vis), 1 / sigma ** 2)
+    chi2 = {}
+    for solnorm in ("none", "all"):
+        sol = solve_gains(vis, model, weight, a1, a2, interval,
+                          GainConfig(mode="amp-phase", solnorm=solnorm, amp_sigma=10.0),
+                          *interval_bounds(time_jd, interval))
+        r = vis - sol.per_visibility(a1, a2) * model
+        chi2[solnorm] = float((weight * np.abs(r) ** 2).sum() / (2 * len(r)))
+        if solnorm == "none":
+            assert np.abs(sol.gains).mean() ** 2 == pytest.approx(c, rel=0.01)
+    assert 0.85 < chi2["none"] < 1.1 and chi2["all"] > 100, chi2
+    with pytest.raises(ValueError, match="solnorm"):
+        GainConfig(solnorm="median")
+
+
 @pytest.mark.parametrize("mode", ["phase", "amp-phase"])
 def test_the_gains_sigma_is_their_scatter_over_noise_draws(mode):
     """σ of each gain's phase and ln amplitude (the Laplace approximation, sqrt diag of the inverse normal

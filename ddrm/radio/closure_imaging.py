@@ -14,7 +14,9 @@
                ``rho_max`` to ``rho_min`` (``exact_gibbs.refine``): the image answers to the closure phases and
                log closure amplitudes only, which no gain corrupts, and to F_tot
     gains      the raw visibilities self-calibrated (amplitude and phase, per integration) against the posterior
-               mean, as difmap and ehtim pipelines do after closure imaging: the calibrated data and gains.csv
+               mean, as difmap and ehtim pipelines do after closure imaging: the calibrated data and gains.csv;
+               the mean's flux (above) sets the amplitude scale (``GainConfig.solnorm`` "none"), not a mean gain
+               of 1, which would leave the calibrated data at another scale than the image they were solved on
 
 Pure: arrays and tensors in; errors are ValueError.
 """
@@ -174,7 +176,7 @@ def image_closures(prior: Denoiser, data: Visibilities, imaging: ImagingConfig,
     seconds = time.perf_counter() - t0
     mean = samples.mean(0)
     std = samples.std(0) if len(samples) > 1 else torch.zeros_like(mean)
-    gains = solve(modelled, mean, scale, GainConfig(mode="amp-phase", solint=INTEGRATION_TOL_S * 2))
+    gains = solve(modelled, mean, scale, GainConfig(mode="amp-phase", solint=INTEGRATION_TOL_S * 2, solnorm="none"))
     calibrated = data.corrected(gains)
     trace = replace(trace, solution=gains, converged=True).with_row(
         {"stage": "closure-mean", "mode": "amp-phase", "chi2": chi2(calibrated.subset(on), mean, scale)})

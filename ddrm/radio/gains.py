@@ -38,8 +38,10 @@ class GainConfig:
     """``mode``; ``solint`` "scan" or seconds; ``amp_sigma`` σ_a of the log amplitudes (0.1: 10 %);
     ``ref_antenna`` (None: the heaviest antenna of each interval); at most ``max_iter`` Gauss-Newton steps;
     ``solnorm`` "all" (one mean amplitude of 1 over every interval: the model fixes each interval's
-    amplitude scale, so scans stay consistent with each other) or "interval" (each interval's own, CASA's
-    per-solution ``solnorm``: a scan whose true gains are low in the mean is scaled up)."""
+    amplitude scale, so scans stay consistent with each other), "interval" (each interval's own, CASA's
+    per-solution ``solnorm``: a scan whose true gains are low in the mean is scaled up) or "none" (the model
+    fixes the flux scale too: a model whose total flux is known, as the closure posterior's, from the zero
+    spacing or the user; only the log-amplitude prior pulls the gains towards 1)."""
 
     mode: str = "phase"
     solint: Union[str, float] = "scan"
@@ -55,8 +57,8 @@ class GainConfig:
         if self.solint != "scan" and not (isinstance(self.solint, (int, float)) and not isinstance(self.solint, bool)
                                           and self.solint >= MIN_SOLINT_S):
             raise ValueError(f"solint must be 'scan', 'inf' or at least {MIN_SOLINT_S:g} s, got {self.solint!r}")
-        if self.solnorm not in ("all", "interval"):
-            raise ValueError(f"solnorm must be 'all' or 'interval', got {self.solnorm!r}")
+        if self.solnorm not in ("all", "interval", "none"):
+            raise ValueError(f"solnorm must be 'all', 'interval' or 'none', got {self.solnorm!r}")
         if not self.amp_sigma > 0 or self.min_antennas < 2 or self.max_iter < 1:
             raise ValueError(f"need amp_sigma > 0, min_antennas >= 2 and max_iter >= 1, got {self}")
 
