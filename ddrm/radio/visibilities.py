@@ -12,7 +12,7 @@ numbers being those of ``antenna1`` and ``antenna2``.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, fields, replace
+from dataclasses import dataclass, field, replace
 from typing import Optional
 
 import numpy as np
@@ -84,7 +84,3 @@ class Visibilities:
             return self
         gg = sol.per_visibility(self.antenna1, self.antenna2, self.interval)
         return self.with_values(self.vis / gg, self.weight * np.abs(gg) ** 2)
-
-    def per_sample(self) -> dict[str, np.ndarray]:
-        """The per-sample arrays by name (for a subclass's constructor, or a writer)."""
-        return {f.name: getattr(self, f.name) for f in fields(Visibilities) if f.name in PER_SAMPLE}
