@@ -33,7 +33,7 @@ import numpy as np
 import torch
 
 from ddrm.config import Config, option
-from ddrm.radio.gains import MODES, GainConfig, GainSolution, interval_bounds, solve_gains
+from ddrm.radio.gains import MIN_SOLINT_S, MODES, GainConfig, GainSolution, interval_bounds, solve_gains
 from ddrm.radio.gridding import ARCSEC
 from ddrm.radio.nufft import SPEED_OF_LIGHT, chi2_per_coordinate, degrid
 from ddrm.radio.visibilities import Visibilities
@@ -58,7 +58,7 @@ class SelfCalConfig(Config):
                        help="antenna gains solved with the image (auto: only where the data ask for them, judged "
                             "by a quick posterior's fit); the gains go to gains.csv, closure chi2 to the summary")
     solint: Union[str, float] = option("scan", parse="solint",
-                                       help="gain solution interval: scan, inf, or seconds (>= 0.01)")
+                                       help=f"gain solution interval: scan, inf, or seconds (>= {MIN_SOLINT_S:g})")
     amp_sigma: float = 0.1
     start: str = "point"
     clean_rounds: int = 50
