@@ -6,9 +6,11 @@ visibility (calibrated by the self-calibration's gains where it ran) z compares 
 samples' model visibilities at its own (u, v); for the closure phases and log closure amplitudes of the raw
 data (gain-free) that involve at least one held-out visibility, z compares them with the samples' closure
 quantities. The summary gets each check (mean z², shares inside the 68 % and 95 % intervals, count), the
-conformal scale c fitted on the held-out visibilities (the closures where there are no visibilities to fit),
-and the check of the recalibrated posterior cross-fitted between two seeded halves of the held-out blocks
-(c from one half scoring the other). ``<name>-std-recalibrated.fits`` is c × the std map.
+conformal scale c and the fractional systematic error f fitted on the held-out visibilities
+(``ddrm.radio.predictive.recalibration``; c alone on the closure phases where there are no visibilities to
+fit), and the check of the recalibrated posterior cross-fitted between two seeded halves of the held-out
+blocks ((c, f) from one half scoring the other; also with c alone). ``<name>-std-recalibrated.fits`` is
+c × the std map.
 
 Where structure is real: the significance mean/std, and P(x > k · rms_off) per pixel, the share of samples
 above k = ``DETECTION_K`` times the off-source rms of the mean (pixels under 1 % of CLEAN's restored peak).
@@ -66,16 +68,18 @@ def predictive_summary(held: Optional[Visibilities], held_raw: Optional[Visibili
     closure_terms = _closure_terms(held_raw, kept_raw, samples, scale)
     for name, (cr, cs2, cv) in closure_terms.items():
         out[name] = pp.check(pp.z_scores(cr, cs2, cv, S))
+    amp = np.tile(np.abs(models.mean(0)), 2) if len(r) else None
     fit_on = (r, s2, v, np.tile(_blocks_half(held, seed)[on], 2)) if len(r) else None
-    if fit_on is None and closure_terms:
+    if fit_on is None and "closure_phases" in closure_terms:
         fit_on = (*closure_terms["closure_phases"], np.random.default_rng(seed).random(
             len(closure_terms["closure_phases"][0])) < 0.5)
     if fit_on is None:
         return out, None, z
-    c = pp.conformal_scale(*fit_on[:3], S)
-    out["conformal_scale"] = c
+    c, f = pp.recalibration(*fit_on[:3], S, amp)
+    out["conformal_scale"], out["systematic_fraction"] = c, f
     out["conformal_fitted_on"] = "visibilities" if len(r) else "closure_phases"
-    out["recalibrated_cross_fitted"] = pp.cross_fitted(*fit_on[:3], S, fit_on[3])
+    out["recalibrated_cross_fitted"] = pp.cross_fitted(*fit_on[:3], S, fit_on[3], amp)
+    out["recalibrated_cross_fitted_c_only"] = pp.cross_fitted(*fit_on[:3], S, fit_on[3])
     return out, c, z
 
 

@@ -62,3 +62,32 @@ def test_visibility_and_closure_phase_residuals_in_closed_form():
                            "coverage_95": pytest.approx(2 / 3), "n": 3}
     with pytest.raises(ValueError, match="S >= 2"):
         pp.visibility_residuals(np.ones(2), np.ones(2), np.ones((1, 2)))
+
+
+def test_a_fractional_systematic_error_is_recovered_where_one_scale_cannot_meet_both_levels():
+    """Held-out data with an extra error f·|Bx| (model error grows with the signal, as on bright baselines) and
+    a well-determined posterior: one scale c meets 68 % but leaves the 95 % tail short; (c, f) recovers f and
+    meets both on unseen data."""
+    rng = np.random.default_rng(11)
+    n_x, n_fit, n_held, sigma, f_true, S = 30, 300, 4000, 0.05, 0.3, 200
+    A = rng.normal(size=(n_fit, n_x))
+    B = rng.normal(size=(n_held, n_x)) / np.sqrt(n_x) * np.exp(rng.normal(0, 1.5, (n_held, 1)))  # signals vary
+    x = rng.normal(size=n_x)
+    y = A @ x + sigma * rng.normal(size=n_fit)
+    cov = np.linalg.inv(np.eye(n_x) + A.T @ A / sigma ** 2)
+    mean = cov @ A.T @ y / sigma ** 2
+    models = rng.multivariate_normal(mean, cov, size=S) @ B.T
+    y_h = B @ x + sigma * rng.normal(size=n_held) + f_true * np.abs(models.mean(0)) * rng.normal(size=n_held)
+    r, s2, v = pp.amplitude_residuals(y_h, np.full(n_held, sigma), models)
+    amp = np.abs(models.mean(0))
+    c, f = pp.recalibration(r, s2, v, S, amp)
+    assert 0.25 < f < 0.35  # the data's systematic error, not the posterior's spread, was missing
+    half = np.random.default_rng(0).random(n_held) < 0.5
+    c_only, both = pp.cross_fitted(r, s2, v, S, half), pp.cross_fitted(r, s2, v, S, half, amp)
+    assert abs(c_only["coverage_68"] - 0.6827) < 0.03 and c_only["coverage_95"] < 0.91  # one scale: tails short
+    assert abs(both["coverage_68"] - 0.6827) < 0.03 and abs(both["coverage_95"] - 0.9545) < 0.02
+    y_0, mean_0, cov_0, B_0, sigma_0 = _gaussian_problem(3, sigma=0.05)  # nothing systematic: f stays near 0
+    m_0 = rng.multivariate_normal(mean_0, cov_0, size=S) @ B_0.T
+    r0, s20, v0 = pp.amplitude_residuals(y_0, np.full(len(y_0), sigma_0), m_0)
+    c0, f0 = pp.recalibration(r0, s20, v0, S, np.abs(m_0.mean(0)))
+    assert f0 < 0.05 and 0.8 < c0 < 1.25
