@@ -91,3 +91,19 @@ def test_a_fractional_systematic_error_is_recovered_where_one_scale_cannot_meet_
     r0, s20, v0 = pp.amplitude_residuals(y_0, np.full(len(y_0), sigma_0), m_0)
     c0, f0 = pp.recalibration(r0, s20, v0, S, np.abs(m_0.mean(0)))
     assert f0 < 0.05 and 0.8 < c0 < 1.25
+
+
+def test_a_check_that_passes_as_drawn_is_not_recalibrated():
+    """Thermal noise far above the posterior's spread: the shares hardly move with c, so a fitted c would be
+    noise; the posterior as drawn meets both levels and keeps c = 1, f = 0. Halved, it is still caught."""
+    y_h, mean, cov, B, sigma = _gaussian_problem(4, n_fit=200, sigma=1.0)
+    rng = np.random.default_rng(5)
+    S = 100
+    samples = rng.multivariate_normal(mean, cov, size=S)
+    r, s2, v = pp.amplitude_residuals(y_h, np.full(len(y_h), sigma), samples @ B.T)
+    assert float(np.median(v)) < 0.05 * sigma ** 2
+    assert pp.recalibration(r, s2, v, S, np.abs((samples @ B.T).mean(0))) == (1.0, 0.0)
+    y_h, mean, cov, B, sigma = _gaussian_problem(4, sigma=0.05)
+    shrunk = mean + 0.5 * (rng.multivariate_normal(mean, cov, size=S) - mean)
+    r, s2, v = pp.amplitude_residuals(y_h, np.full(len(y_h), sigma), shrunk @ B.T)
+    assert pp.recalibration(r, s2, v, S)[0] > 1.5

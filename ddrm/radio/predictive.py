@@ -13,6 +13,8 @@ spread of the samples' closure phases; log closure amplitudes are real. A calibr
 ``conformal_scale`` is the c at which a set of z reaches the 68.27 % level exactly (bisection on log c; the
 share is monotone in c); scaling the posterior's spread by c scales every linear predictive variance by c².
 
+Where the check already passes (both shares within three binomial errors of their levels: with thermal noise
+far above the samples' spread, the shares hardly move with c, and a fitted c would be noise), c = 1, f = 0.
 One scale cannot fix both levels where the residuals have heavier tails than a Gaussian (model error on some
 baselines). ``recalibration`` then adds a fractional systematic error f in quadrature, as VLBI pipelines do,
 with the model's amplitude a_j = |m̄_j| per real coordinate:
@@ -20,7 +22,7 @@ with the model's amplitude a_j = |m̄_j| per real coordinate:
     z_j = (d_j - m̄_j) / sqrt(σ_j² + f² a_j² + c² (1 + 1/S) v_j)
 
 c meets the 68.27 % level for each f of an ascending grid from 0, and the first f whose 95.45 % share reaches
-its level within two binomial errors is kept (else the f of the largest share). c scales the image's std
+its level within three binomial errors is kept (else the f of the largest share). c scales the image's std
 map; f is the data's systematic error.
 """
 
@@ -104,13 +106,24 @@ def conformal_scale(r: np.ndarray, sigma2: np.ndarray, v: np.ndarray, S: int, lo
     return math.exp(b)
 
 
+def _tolerance(p: float, n: int) -> float:
+    """Three binomial errors of a share p measured on n data (held-out data in blocks share their posterior
+    error, so their shares scatter more than binomially)."""
+    return 3 * math.sqrt(p * (1 - p) / max(n, 1))
+
+
 def recalibration(r: np.ndarray, sigma2: np.ndarray, v: np.ndarray, S: int,
                   amp: Optional[np.ndarray] = None) -> tuple[float, float]:
-    """(c, f) of the module docstring; f = 0 (``conformal_scale`` alone) without ``amp``."""
+    """(c, f) of the module docstring; (1, 0) where the posterior as drawn meets both levels within three
+    binomial errors; f = 0 (``conformal_scale`` alone) without ``amp``."""
+    shares = check(z_scores(r, sigma2, v, S))
+    if shares["n"] and all(abs(shares[key] - p) <= _tolerance(p, shares["n"])
+                           for key, (p, _) in zip(("coverage_68", "coverage_95"), LEVELS)):
+        return 1.0, 0.0  # the posterior as drawn passes: nothing to recalibrate
     if amp is None:
         return conformal_scale(r, sigma2, v, S), 0.0
     p95 = LEVELS[1][0]
-    tolerance = 2 * math.sqrt(p95 * (1 - p95) / max(len(r), 1))  # two binomial errors of the 95 % share
+    tolerance = _tolerance(p95, len(r))
     best = None
     for f in SYSTEMATIC_GRID:
         c = conformal_scale(r, sigma2, v, S, f=float(f), amp=amp)
@@ -130,7 +143,6 @@ def cross_fitted(r: np.ndarray, sigma2: np.ndarray, v: np.ndarray, S: int, half:
     for part in (half, ~half):
         if not part.any() or part.all():
             return check(np.zeros(0))
-        a = None if amp is None else amp[~part]
-        c, f = recalibration(r[~part], sigma2[~part], v[~part], S, a)
+        c, f = recalibration(r[~part], sigma2[~part], v[~part], S, None if amp is None else amp[~part])
         z[part] = z_scores(r[part], sigma2[part], v[part], S, c, f, None if amp is None else amp[part])
     return check(z)
