@@ -21,15 +21,17 @@ Scores of each image (S posterior samples):
                 ``ddrm.inverse.metrics.source_mask``): |mean − truth| ≤ t_{S−1} · std · √(1 + 1/S) at 68.3 % and
                 95.4 % (``interval_coverage``), after registering the mean onto the truth (self-calibration and
                 closures do not know the absolute position); ``truth_recal``: the same with c × std, the
-                recalibrated map the imager writes
+                recalibrated map the imager writes; ``truth_beam``: the coverage at the data's resolution, the
+                samples and the truth blurred to the nominal beam (FWHM 1/max|uv|) and their source pixels
     quality     PSNR (vla_b) and ρ_NX at 10 µas (eht) of the registered mean
 
     python -m benchmarks.predictive_truth [--arrays vla_b,eht] [--galaxies 3] [--out runs/benchmarks/predictive_truth.json]
                                          [--variant NAME --options '{"sampler": "gibbs"}']
 
 ``--options`` are ``ImageConfig.of``'s names, the same for every file, labelled ``--variant`` in the rows: a
-candidate posterior scored beside the default. Resumable: a finished (variant, array, noise, sky) row in
-``--out`` is not recomputed. Last line:
+candidate posterior scored beside the default. Resumable: each imaged file's posterior samples, mean,
+std, truth and held-out data are kept beside ``--out`` (``<out stem>/<variant>-<array>-<noise>-<sky>.pkl``), and a
+row is scored from them; ``--rescore`` scores every kept file again with the current check (no imaging). Last line:
 ``check68=<x> truth68=<x> gap68=<mean |check − truth|>`` over every row.
 """
 
@@ -38,7 +40,10 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import pickle
 import tempfile
+from contextlib import contextmanager
+from types import SimpleNamespace
 
 import numpy as np
 import torch
@@ -46,8 +51,11 @@ from astropy.io import fits
 
 from benchmarks.selfcal_sim import LAYOUTS, N
 from configs.image import ImageConfig
-from ddrm.inverse.metrics import interval_coverage, nxcorr, source_mask
+from ddrm.inverse.metrics import gaussian_blur, interval_coverage, nxcorr, source_mask
+from ddrm.radio.gridding import ARCSEC
+import imager.assemble
 from imager.file import image_file
+from imager.predictive import predictive_summary
 from sources.first_package import data_file, read, split_crops
 from tests import ehtim_files as ef
 from tests.sim_files import array_uvdata, write
@@ -84,68 +92,120 @@ def truth_coverage(mean: np.ndarray, std: np.ndarray, truth: np.ndarray, c: floa
     return {**cov, "registered_mean": m}
 
 
-def score(product, truth_at) -> dict:
-    """The row of one imaged file; ``truth_at(pixel_arcsec)`` draws the truth (N, N) Jy/pixel on its grid."""
+def beam_coverage(samples: np.ndarray, truth: np.ndarray, shift: np.ndarray, beam_pixels: float) -> dict:
+    """Source-pixel coverage at the data's resolution: the samples (S, N, N) registered by ``shift`` and the
+    truth, both blurred to the nominal beam (FWHM 1/max|uv|), mean ± k std of the blurred samples."""
+    blur = lambda x: gaussian_blur(torch.from_numpy(np.ascontiguousarray(x)), beam_pixels)  # noqa: E731
+    b = torch.stack([blur(_shifted(x, shift)) for x in samples])
+    t = blur(truth)[None]
+    mean, std = b.mean(0)[None], b.std(0)[None]
+    return {f"truth_beam{round(100 * q)}": float(interval_coverage(mean, std, t, q, len(b), mask=source_mask(t))[0])
+            for q in LEVELS}
+
+
+@contextmanager
+def kept_inputs(path: str):
+    """Keep what the held-out check of the next imaging saw (held-out data, samples, scale, seed) in ``path``."""
+    original = imager.assemble.predictive_summary
+
+    def keep(held, held_raw, kept_raw, imaged, scale, seed):
+        with open(path, "wb") as f:
+            pickle.dump({"held": held, "held_raw": held_raw, "kept_raw": kept_raw, "samples": imaged.result.samples,
+                         "scale": scale, "seed": seed}, f)
+        return original(held, held_raw, kept_raw, imaged, scale, seed)
+
+    imager.assemble.predictive_summary = keep
+    try:
+        yield
+    finally:
+        imager.assemble.predictive_summary = original
+
+
+def image_and_keep(path: str, cfg: ImageConfig, root: str, kept: str, truth_at) -> None:
+    """Image ``path`` and add the mean, std, truth (drawn by ``truth_at(pixel_arcsec)``), data term and
+    seconds to the kept check inputs in ``kept``."""
+    with kept_inputs(kept):
+        product = image_file(path, cfg, root=root).product
     with fits.open(product.images.fits) as h:
         mean, std = (np.squeeze(h[k].data).astype(np.float64) for k in (0, "STD"))
-    pixel = product.field.pixel_scale_arcsec
-    truth = truth_at(pixel)
-    pred = product.predictive or {}
-    c = float(pred.get("conformal_scale") or 1.0)
-    cov = truth_coverage(mean, std, truth, c)
-    m = cov.pop("registered_mean")
-    primary = "closure_phases" if product.data_term.data_term == "closures" else "visibilities"
+    state = pickle.load(open(kept, "rb"))
+    state.update(mean=mean, std=std, truth=truth_at(product.field.pixel_scale_arcsec),
+                 data_term=product.data_term.data_term, seconds=product.timings.seconds,
+                 pixel=product.field.pixel_scale_arcsec)
+    with open(kept, "wb") as f:
+        pickle.dump(state, f)
+
+
+def score(kept: str) -> dict:
+    """The row of one kept imaging (module docstring), with the current check."""
+    k = pickle.load(open(kept, "rb"))
+    imaged = SimpleNamespace(result=SimpleNamespace(samples=k["samples"]))  # all the check reads of an Imaged
+    pred, c, _ = predictive_summary(k["held"], k["held_raw"], k["kept_raw"], imaged, k["scale"], k["seed"])
+    c = 1.0 if c is None else float(c)
+    cov = truth_coverage(k["mean"], k["std"], k["truth"], c)
+    m, pixel = cov.pop("registered_mean"), k["pixel"]
+    beam = 1 / float(np.hypot(*k["kept_raw"].uv.T).max()) / (pixel * ARCSEC)  # nominal beam, pixels
+    cov.update(beam_coverage(k["samples"].numpy(), k["truth"], registration_shift(k["mean"], k["truth"]), beam))
+    primary = "closure_phases" if k["data_term"] == "closures" else "visibilities"
     check = pred.get(primary) or {}
     return {**cov, "check68": check.get("coverage_68"), "check95": check.get("coverage_95"), "check_kind": primary,
             "check_n": check.get("n"), "conformal_scale": c, "predictive": pred,
-            "psnr": _psnr(m, truth), "nx_10uas": nxcorr(torch.from_numpy(m), torch.from_numpy(truth),
-                                                        10e-6 / pixel) if pixel < 1e-3 else None,
-            "pixel_arcsec": pixel, "data_term": product.data_term.data_term, "seconds": product.timings.seconds}
+            "psnr": _psnr(m, k["truth"]), "nx_10uas": nxcorr(torch.from_numpy(m), torch.from_numpy(k["truth"]),
+                                                             10e-6 / pixel) if pixel < 1e-3 else None,
+            "pixel_arcsec": pixel, "data_term": k["data_term"], "seconds": k["seconds"]}
 
 
-def vla_rows(n: int, work: str, done: set, options: dict):
+def vla_files(n: int, work: str, options: dict, kept_at):
+    """Image the VLA-B files whose kept inputs ``kept_at(array, noise, sky)`` are missing."""
     p = LAYOUTS["vla_b"]
     for i, x in enumerate(galaxies(n)):
         truth = x * 0.05
         for noise, weight in VLA_WEIGHTS.items():
-            key = ("vla_b", noise, f"first-val{i}")
-            if key in done:
+            kept = kept_at("vla_b", noise, f"first-val{i}")
+            if os.path.isfile(kept):
                 continue
             uvd = array_uvdata(torch.from_numpy(truth), p["scale"], layout="vla_b", freq=p["freq"],
                                dec_deg=p["dec_deg"], times_s=p["times"], weight=weight, seed=3 + i)[0]
             path = write(uvd, os.path.join(work, f"vla-{i}-{noise}.uvfits"))
             cfg = ImageConfig.of(**{"N": N, "pixel_scale": p["scale"], "samples": S, "holdout": HOLDOUT, **options})
-            product = image_file(path, cfg, root=os.path.join(work, f"vla-{i}-{noise}")).product
-            yield key, score(product, lambda _pixel: truth)
+            image_and_keep(path, cfg, os.path.join(work, f"vla-{i}-{noise}"), kept, lambda _pixel: truth)
+            yield kept
 
 
-def eht_rows(n: int, work: str, done: set, options: dict):
+def eht_files(n: int, work: str, options: dict, kept_at):
+    """Image the EHT files whose kept inputs are missing."""
     for noise, flux in EHT_FLUX.items():
         for sky in eht_skies(n, flux):
-            key = ("eht", noise, sky.name)
-            if key in done:
+            kept = kept_at("eht", noise, sky.name)
+            if os.path.isfile(kept):
                 continue
             path = ef.observe(sky, os.path.join(work, f"eht-{sky.name}-{noise}.uvfits"), seed=3)
             cfg = ImageConfig.of(**{"N": N, "samples": S, "holdout": HOLDOUT, **options})
-            product = image_file(path, cfg, root=os.path.join(work, f"eht-{sky.name}-{noise}")).product
-            yield key, score(product, lambda pixel, sky=sky: sky.render(N, pixel * 1e6))
+            image_and_keep(path, cfg, os.path.join(work, f"eht-{sky.name}-{noise}"), kept,
+                           lambda pixel, sky=sky: sky.render(N, pixel * 1e6))
+            yield kept
 
 
 def table(rows: list[dict]) -> None:
-    print("| array | noise | sky | check kind | check 68 / 95 | truth 68 / 95 | truth, c × std 68 / 95 | c | quality |")
-    print("|---|---|---|---|---|---|---|---|---|")
     fmt = lambda v: "—" if v is None else f"{v:.2f}"  # noqa: E731
+    pair = lambda r, a, b: f"{fmt(r.get(a))} / {fmt(r.get(b))}"  # noqa: E731
+    print("| array | noise | sky | check (kind) 68 / 95 | block means 68 / 95 | truth 68 / 95 | truth at the beam "
+          "68 / 95 | truth, c × std 68 / 95 | c | quality |")
+    print("|---|---|---|---|---|---|---|---|---|---|")
     for r in rows:
         q = f"{r['psnr']:.1f} dB" if r["array"] == "vla_b" else f"ρ {r['nx_10uas']:.3f}"
-        print(f"| {r['array']} | {r['noise']} | {r['sky']} | {r['check_kind']} | {fmt(r['check68'])} / "
-              f"{fmt(r['check95'])} | {r['truth68']:.2f} / {r['truth95']:.2f} | {r['truth_recal68']:.2f} / "
-              f"{r['truth_recal95']:.2f} | {r['conformal_scale']:.2f} | {q} |")
+        blocks = r["predictive"].get("visibility_blocks") or {}
+        print(f"| {r['array']} | {r['noise']} | {r['sky']} | {pair(r, 'check68', 'check95')} ({r['check_kind']}) | "
+              f"{fmt(blocks.get('coverage_68'))} / {fmt(blocks.get('coverage_95'))} | {pair(r, 'truth68', 'truth95')} | "
+              f"{pair(r, 'truth_beam68', 'truth_beam95')} | {pair(r, 'truth_recal68', 'truth_recal95')} | "
+              f"{r['conformal_scale']:.2f} | {q} |")
     for array in sorted({r["array"] for r in rows}):
         for noise in ("low", "high"):
             sel = [r for r in rows if r["array"] == array and r["noise"] == noise and r["check68"] is not None]
             if sel:
                 print(f"{array} {noise}: " + " ".join(f"{k}={np.mean([r[k] for r in sel]):.3f}" for k in (
-                    "check68", "check95", "truth68", "truth95", "truth_recal68", "truth_recal95")))
+                    "check68", "check95", "truth68", "truth95", "truth_beam68", "truth_beam95", "truth_recal68",
+                    "truth_recal95")))
 
 
 def main() -> None:
@@ -155,21 +215,33 @@ def main() -> None:
     p.add_argument("--out", default="runs/benchmarks/predictive_truth.json")
     p.add_argument("--variant", default="default", help="the rows' label for --options")
     p.add_argument("--options", default="{}", help="ImageConfig.of options as JSON, e.g. '{\"sampler\": \"gibbs\"}'")
+    p.add_argument("--rescore", action="store_true", help="score the kept imagings only (no new imaging)")
     args = p.parse_args()
+    if args.rescore:
+        args.arrays = ""
     options = json.loads(args.options)
     torch.set_num_threads(2)
-    rows = json.load(open(args.out)) if os.path.isfile(args.out) else []
-    done = {(r["array"], r["noise"], r["sky"]) for r in rows if r.get("variant", "default") == args.variant}
-    os.makedirs(os.path.dirname(args.out) or ".", exist_ok=True)
-    makers = {"vla_b": vla_rows, "eht": eht_rows}
+    folder = os.path.splitext(args.out)[0]
+    os.makedirs(folder, exist_ok=True)
+
+    def kept_at(array: str, noise: str, sky: str) -> str:
+        return os.path.join(folder, f"{args.variant}-{array}-{noise}-{sky}.pkl")
+
+    makers = {"vla_b": vla_files, "eht": eht_files}
     with tempfile.TemporaryDirectory() as work:
-        for array in args.arrays.split(","):
-            for (a, noise, sky), row in makers[array](args.galaxies, work, done, options):
-                rows.append({"variant": args.variant, "array": a, "noise": noise, "sky": sky, **row})
-                with open(args.out, "w") as f:
-                    json.dump(rows, f, indent=1)
-                print(json.dumps({k: round(v, 3) if isinstance(v, float) else v for k, v in rows[-1].items()
-                                  if k != "predictive"}), flush=True)
+        for array in filter(None, args.arrays.split(",")):
+            for kept in makers[array](args.galaxies, work, options, kept_at):
+                print(f"imaged {os.path.basename(kept)}", flush=True)
+    rows = []
+    for name in sorted(os.listdir(folder)):
+        if name.endswith(".pkl"):
+            variant, array, noise, sky = name[:-4].split("-", 3)
+            rows.append({"variant": variant, "array": array, "noise": noise, "sky": sky,
+                         **score(os.path.join(folder, name))})
+            print(json.dumps({k: round(v, 3) if isinstance(v, float) else v for k, v in rows[-1].items()
+                              if k != "predictive"}), flush=True)
+    with open(args.out, "w") as f:
+        json.dump(rows, f, indent=1)
     for variant in sorted({r.get("variant", "default") for r in rows}):
         print(f"## {variant}")
         table([r for r in rows if r.get("variant", "default") == variant])

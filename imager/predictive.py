@@ -5,11 +5,13 @@ With ``--holdout F``, whole (baseline × scan) blocks are kept out of the imagin
 visibility (calibrated by the self-calibration's gains where it ran) z compares the datum with the posterior
 samples' model visibilities at its own (u, v); for the closure phases and log closure amplitudes of the raw
 data (gain-free) that involve at least one held-out visibility, z compares them with the samples' closure
-quantities. The summary gets each check (mean z², shares inside the 68 % and 95 % intervals, count), the
-conformal scale c and the fractional systematic error f fitted on the held-out visibilities
-(``ddrm.radio.predictive.recalibration``; c alone on the closure phases where there are no visibilities to
-fit), and the check of the recalibrated posterior cross-fitted between two seeded halves of the held-out
-blocks ((c, f) from one half scoring the other; also with c alone). ``<name>-std-recalibrated.fits`` is
+quantities; ``visibility_blocks`` checks each held-out block's weighted mean visibility the same way, where the
+thermal noise is averaged down and the posterior's width weighs more (per visibility, the thermal noise sets
+the shares whatever the posterior's width). The summary gets each check (mean z², shares inside the 68 % and
+95 % intervals, count), the conformal scale c and the fractional systematic error f fitted on the block means
+(``ddrm.radio.predictive.recalibration``; c alone on the closure phases where no visibility is held out), and
+the check of the recalibrated posterior cross-fitted between two seeded halves of the blocks ((c, f) from one
+half scoring the other; also with c alone). ``<name>-std-recalibrated.fits`` is
 c × the std map.
 
 Where structure is real: the significance mean/std, and P(x > k · rms_off) per pixel, the share of samples
@@ -36,15 +38,13 @@ DETECTION_K = 3.0
 SOURCE_FRACTION = 0.01  # source pixels: CLEAN's restored image above this share of its peak (``metrics.source_mask``)
 
 
-def _blocks_half(held: Visibilities, seed: int) -> np.ndarray:
-    """(n,) bool: a seeded half of the held-out (baseline, scan) blocks, for cross-fitting."""
+def _blocks(held: Visibilities) -> np.ndarray:
+    """(n,) the (baseline, scan) block of each held-out visibility, numbered from 0."""
     from ddrm.radio.crossval import scan_index
 
     keys = np.stack([np.minimum(held.antenna1, held.antenna2), np.maximum(held.antenna1, held.antenna2),
                      scan_index(held.time_jd)], axis=1)
-    blocks, which = np.unique(keys, axis=0, return_inverse=True)
-    pick = np.random.default_rng(seed).permutation(len(blocks)) < (len(blocks) + 1) // 2
-    return pick[which.ravel()]
+    return np.unique(keys, axis=0, return_inverse=True)[1].ravel()
 
 
 def predictive_summary(held: Optional[Visibilities], held_raw: Optional[Visibilities], kept_raw: Visibilities,
@@ -65,11 +65,16 @@ def predictive_summary(held: Optional[Visibilities], held_raw: Optional[Visibili
     r, s2, v = pp.visibility_residuals(held.vis[on], held.weight[on], models)
     z = pp.z_scores(r, s2, v, S)
     out: dict[str, Any] = {"n_samples": S, "visibilities": pp.check(z)}
+    fit_on, amp = None, None
+    if on.any():
+        d, w, m = pp.block_means(_blocks(held.subset(on)), held.weight[on], held.vis[on], models)
+        rb, s2b, vb = pp.visibility_residuals(d, w, m)
+        out["visibility_blocks"] = pp.check(pp.z_scores(rb, s2b, vb, S))
+        half = np.random.default_rng(seed).permutation(len(d)) < (len(d) + 1) // 2  # a seeded half of the blocks
+        fit_on, amp = (rb, s2b, vb, np.tile(half, 2)), np.tile(np.abs(m.mean(0)), 2)
     closure_terms = _closure_terms(held_raw, kept_raw, samples, scale)
     for name, (cr, cs2, cv) in closure_terms.items():
         out[name] = pp.check(pp.z_scores(cr, cs2, cv, S))
-    amp = np.tile(np.abs(models.mean(0)), 2) if len(r) else None
-    fit_on = (r, s2, v, np.tile(_blocks_half(held, seed)[on], 2)) if len(r) else None
     if fit_on is None and "closure_phases" in closure_terms:
         fit_on = (*closure_terms["closure_phases"], np.random.default_rng(seed).random(
             len(closure_terms["closure_phases"][0])) < 0.5)
@@ -77,7 +82,7 @@ def predictive_summary(held: Optional[Visibilities], held_raw: Optional[Visibili
         return out, None, z
     c, f = pp.recalibration(*fit_on[:3], S, amp)
     out["conformal_scale"], out["systematic_fraction"] = c, f
-    out["conformal_fitted_on"] = "visibilities" if len(r) else "closure_phases"
+    out["conformal_fitted_on"] = "visibility_blocks" if amp is not None else "closure_phases"
     out["recalibrated_cross_fitted"] = pp.cross_fitted(*fit_on[:3], S, fit_on[3], amp)
     out["recalibrated_cross_fitted_c_only"] = pp.cross_fitted(*fit_on[:3], S, fit_on[3])
     return out, c, z

@@ -107,3 +107,11 @@ def test_a_check_that_passes_as_drawn_is_not_recalibrated():
     shrunk = mean + 0.5 * (rng.multivariate_normal(mean, cov, size=S) - mean)
     r, s2, v = pp.amplitude_residuals(y_h, np.full(len(y_h), sigma), shrunk @ B.T)
     assert pp.recalibration(r, s2, v, S)[0] > 1.5
+
+
+def test_block_means_in_closed_form():
+    d, w = np.array([1 + 1j, 3 + 1j, 5.0]), np.array([1.0, 3.0, 2.0])
+    models = np.array([[0, 4, 5.0], [2, 0, 1.0]])
+    mean, wsum, m = pp.block_means(np.array([0, 0, 1]), w, d, models)
+    assert np.allclose(mean, [(1 + 1j + 3 * (3 + 1j)) / 4, 5]) and np.allclose(wsum, [4, 2])
+    assert np.allclose(m, [[3, 5], [0.5, 1]])

@@ -48,6 +48,20 @@ def visibility_residuals(values: np.ndarray, weight: np.ndarray, models: np.ndar
     return r, np.concatenate([1 / weight, 1 / weight]), np.concatenate([var_re, var_im])
 
 
+def block_means(index: np.ndarray, weight: np.ndarray, values: np.ndarray, models: np.ndarray
+                ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Weighted means per block, (d̄ (B,), w̄ (B,), m̄ (S, B)): d̄_b = Σ_b w d / w̄_b, w̄_b = Σ_b w (1/σ² of the
+    mean), m̄_sb = Σ_b w m_s / w̄_b; ``index`` (n,) the block of each datum in 0..B-1. Averaging is linear, so a
+    block mean is itself a datum with its own model; its thermal variance falls by the block's size while the
+    samples' spread of a smooth model does not, so the check of block means weighs the posterior's width."""
+    index = np.asarray(index)
+    B = int(index.max()) + 1 if len(index) else 0
+    wsum = np.bincount(index, weight, minlength=B)
+    mean = lambda x: (np.bincount(index, weight * x.real, minlength=B)  # noqa: E731
+                      + 1j * np.bincount(index, weight * x.imag, minlength=B)) / np.maximum(wsum, 1e-300)
+    return mean(np.asarray(values)), wsum, np.stack([mean(m) for m in np.asarray(models)])
+
+
 def closure_phase_residuals(data: np.ndarray, sigma: np.ndarray, models: np.ndarray
                             ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(r, σ², v) of closure phases (T,) rad against the samples' (S, T): the wrapped difference from the
