@@ -32,7 +32,8 @@ Scores of each image (S posterior samples):
 candidate posterior scored beside the default. Resumable: each imaged file's posterior samples, mean,
 std, truth and held-out data are kept beside ``--out`` (``<out stem>/<variant>-<array>-<noise>-<sky>.pkl``), and a
 row is scored from them; ``--rescore`` scores every kept file again with the current check (no imaging). Last line:
-``check68=<x> truth68=<x> gap68=<mean |check − truth|>`` over every row.
+``check68=<x> blocks68=<x> truth68=<x> gap68=<mean |check − truth|> gap68_blocks=<mean |block check − truth|>``
+over the variant's rows.
 """
 
 from __future__ import annotations
@@ -246,9 +247,13 @@ def main() -> None:
         print(f"## {variant}")
         table([r for r in rows if r.get("variant", "default") == variant])
     ok = [r for r in rows if r["check68"] is not None and r.get("variant", "default") == args.variant]
-    if ok:
-        print(f"check68={np.mean([r['check68'] for r in ok]):.3f} truth68={np.mean([r['truth68'] for r in ok]):.3f} "
-              f"gap68={np.mean([abs(r['check68'] - r['truth68']) for r in ok]):.3f}")
+    blocks = [r for r in ok if r["predictive"].get("visibility_blocks", {}).get("coverage_68") is not None]
+    if ok and blocks:
+        b68 = [r["predictive"]["visibility_blocks"]["coverage_68"] for r in blocks]
+        print(f"check68={np.mean([r['check68'] for r in ok]):.3f} blocks68={np.mean(b68):.3f} "
+              f"truth68={np.mean([r['truth68'] for r in ok]):.3f} "
+              f"gap68={np.mean([abs(r['check68'] - r['truth68']) for r in ok]):.3f} "
+              f"gap68_blocks={np.mean([abs(b - r['truth68']) for b, r in zip(b68, blocks)]):.3f}")
 
 
 if __name__ == "__main__":
