@@ -82,6 +82,7 @@ def test_a_fractional_systematic_error_is_recovered_where_one_scale_cannot_meet_
     amp = np.abs(models.mean(0))
     c, f = pp.recalibration(r, s2, v, S, amp)
     assert 0.25 < f < 0.35  # the data's systematic error, not the posterior's spread, was missing
+    assert c == 1.0  # the samples' spread is negligible here: any c fits, and the map is not shrunk below as drawn
     half = np.random.default_rng(0).random(n_held) < 0.5
     c_only, both = pp.cross_fitted(r, s2, v, S, half), pp.cross_fitted(r, s2, v, S, half, amp)
     assert abs(c_only["coverage_68"] - 0.6827) < 0.03 and c_only["coverage_95"] < 0.91  # one scale: tails short
