@@ -6,13 +6,17 @@ on its own grid. ``observe`` draws the sky on a fine grid, turns it into an ehti
 the North: the array flips vertically) and observes it with ``Image.observe_same`` on the real track of a
 template file: thermal noise, station gain errors and, by default, uncalibrated station phases
 (``ampcal=False, phasecal=False``: the EHT imaging challenges' convention), written with ehtim's own
-``save_uvfits``.
+``save_uvfits``. ehtim seeds its gains and phases with Python's ``hash()`` of strings, which is salted per
+process (PYTHONHASHSEED); ``observe`` swaps in a SHA-256 of the same strings, so a seed gives the same file
+in every process.
 """
 
 from __future__ import annotations
 
+import hashlib
 import math
 import os
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Callable
 
@@ -109,6 +113,31 @@ def galaxy(image: np.ndarray, width_uas: float, flux: float = 0.6, name: str = "
     return Sky(name, "galaxy", flux, f)
 
 
+@contextmanager
+def _stable_hash_seeds():
+    """ehtim's ``hashrandn``/``hashrand`` seeded by a SHA-256 of their arguments instead of ``hash()``."""
+    from ehtim.observing import obs_helpers as obsh
+
+    def seed(args) -> None:
+        digest = hashlib.sha256(",".join(map(repr, args)).encode()).digest()
+        np.random.seed(int.from_bytes(digest[:4], "little"))
+
+    def hashrandn(*args):
+        seed(args)
+        return np.random.randn()
+
+    def hashrand(*args):
+        seed(args)
+        return np.random.rand()
+
+    saved = obsh.hashrandn, obsh.hashrand
+    obsh.hashrandn, obsh.hashrand = hashrandn, hashrand
+    try:
+        yield
+    finally:
+        obsh.hashrandn, obsh.hashrand = saved
+
+
 def observe(sky: Sky, path: str, *, template: str = M87_095, seed: int = 0, phasecal: bool = False,
             ampcal: bool = False, gain_error: float = 0.1) -> str:
     """Write ehtim's synthetic observation of ``sky`` on ``template``'s track to ``path`` (module docstring)."""
@@ -119,8 +148,9 @@ def observe(sky: Sky, path: str, *, template: str = M87_095, seed: int = 0, phas
     fine = sky.render(FINE_N, FINE_UAS)
     im = eh.image.Image(np.ascontiguousarray(fine[::-1]), FINE_UAS * eh.RADPERUAS, obs.ra, obs.dec, rf=obs.rf,
                         source=sky.name, mjd=obs.mjd)
-    out = im.observe_same(obs, ttype="direct", add_th_noise=True, ampcal=ampcal, phasecal=phasecal,
-                          stabilize_scan_phase=False, stabilize_scan_amp=False, gain_offset=gain_error,
-                          gainp=gain_error, seed=seed, verbose=False)
+    with _stable_hash_seeds():
+        out = im.observe_same(obs, ttype="direct", add_th_noise=True, ampcal=ampcal, phasecal=phasecal,
+                              stabilize_scan_phase=False, stabilize_scan_amp=False, gain_offset=gain_error,
+                              gainp=gain_error, seed=seed, verbose=False)
     out.save_uvfits(path)
     return path
