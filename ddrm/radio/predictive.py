@@ -24,8 +24,8 @@ with the model's amplitude a_j = |m̄_j| per real coordinate:
 c meets the 68.27 % level for each f of an ascending grid from 0, and the first f whose 95.45 % share reaches
 its level within three binomial errors is kept (else the f of the largest share). c scales the image's std
 map; f is the data's systematic error. Where f explains the misses, c is held at no less than min(1, c₀) (c₀
-the scale with f = 0): a systematic error in the data is no reason to shrink the posterior's map (without the
-floor, M87's 35 held-out blocks fitted c = 0.001 and f = 0.25).
+the scale with f = 0): a systematic error in the data is no reason to shrink the posterior's map (few blocks
+can otherwise trade all of the spread for f and fit c at its lower bound).
 """
 
 from __future__ import annotations
@@ -136,14 +136,15 @@ def recalibration(r: np.ndarray, sigma2: np.ndarray, v: np.ndarray, S: int,
     if shares["n"] and all(abs(shares[key] - p) <= _tolerance(p, shares["n"])
                            for key, (p, _) in zip(("coverage_68", "coverage_95"), LEVELS)):
         return 1.0, 0.0  # the posterior as drawn passes: nothing to recalibrate
+    c0 = conformal_scale(r, sigma2, v, S)
     if amp is None:
-        return conformal_scale(r, sigma2, v, S), 0.0
+        return c0, 0.0
     p95 = LEVELS[1][0]
     tolerance = _tolerance(p95, len(r))
-    floor = min(1.0, conformal_scale(r, sigma2, v, S))  # f explains misses; it never shrinks the map below this
+    floor = min(1.0, c0)  # f explains misses; it never shrinks the map below this
     best = None
     for f in SYSTEMATIC_GRID:
-        c = max(conformal_scale(r, sigma2, v, S, f=float(f), amp=amp), floor)
+        c = max(c0 if f == 0 else conformal_scale(r, sigma2, v, S, f=float(f), amp=amp), floor)
         share = float(np.mean(np.abs(z_scores(r, sigma2, v, S, c, float(f), amp)) < LEVELS[1][1]))
         if share >= p95 - tolerance:
             return c, float(f)  # the smallest f that meets the tail within its Monte-Carlo error
