@@ -27,8 +27,10 @@ Scores of each image (S posterior samples):
 
     python -m benchmarks.predictive_truth [--arrays vla_b,eht] [--galaxies 3] [--out runs/benchmarks/predictive_truth.json]
                                          [--variant NAME --options '{"sampler": "gibbs"}']
+                                         [--skies first-val3,ring40] [--noises low]
 
-``--options`` are ``ImageConfig.of``'s names, the same for every file, labelled ``--variant`` in the rows: a
+``--options`` are ``ImageConfig.of``'s names (a dict value: a section's settings by their field names,
+``{"likelihood": {"closure": {"rho_max": 1.0}}}``), the same for every file, labelled ``--variant`` in the rows: a
 candidate posterior scored beside the default. Resumable: each imaged file's posterior samples, mean,
 std, truth and held-out data are kept beside ``--out`` (``<out stem>/<variant>-<array>-<noise>-<sky>.pkl``), and a
 row is scored from them; ``--rescore`` scores every kept file again with the current check (no imaging). Last line:
@@ -45,6 +47,7 @@ import pickle
 import tempfile
 from contextlib import contextmanager
 from types import SimpleNamespace
+from typing import Optional
 
 import numpy as np
 import torch
@@ -140,7 +143,7 @@ def image_and_keep(path: str, cfg: ImageConfig, root: str, kept: str, truth_at) 
 def score(kept: str) -> dict:
     """The row of one kept imaging (module docstring), with the current check."""
     k = pickle.load(open(kept, "rb"))
-    imaged = SimpleNamespace(result=SimpleNamespace(samples=k["samples"]))  # all the check reads of an Imaged
+    imaged = SimpleNamespace(result=SimpleNamespace(samples=k["samples"], likelihood=k["data_term"]))  # all the check reads of an Imaged
     pred, c, _ = predictive_summary(k["held"], k["held_raw"], k["kept_raw"], imaged, k["scale"], k["seed"])
     c = 1.0 if c is None else float(c)
     cov = truth_coverage(k["mean"], k["std"], k["truth"], c)
@@ -156,19 +159,33 @@ def score(kept: str) -> dict:
             "pixel_arcsec": pixel, "data_term": k["data_term"], "seconds": k["seconds"]}
 
 
+def configured(base: dict, options: dict) -> ImageConfig:
+    """``ImageConfig.of(base + options)``, where an option whose value is a dict is one of the config's
+    sections, merged into it (``{"likelihood": {"closure": {"rho_max": 1.0}}}``: settings with no option name)."""
+    flat = {k: v for k, v in options.items() if not isinstance(v, dict)}
+    data = ImageConfig.of(**{**base, **flat}).to_dict()
+
+    def merge(into: dict, given: dict) -> None:
+        for k, v in given.items():
+            merge(into[k], v) if isinstance(v, dict) else into.__setitem__(k, v)
+
+    merge(data, {k: v for k, v in options.items() if isinstance(v, dict)})
+    return ImageConfig.from_dict(data)
+
+
 def vla_files(n: int, work: str, options: dict, kept_at):
-    """Image the VLA-B files whose kept inputs ``kept_at(array, noise, sky)`` are missing."""
+    """Image the VLA-B files whose kept inputs ``kept_at(array, noise, sky)`` are missing (None: not chosen)."""
     p = LAYOUTS["vla_b"]
     for i, x in enumerate(galaxies(n)):
         truth = x * 0.05
         for noise, weight in VLA_WEIGHTS.items():
             kept = kept_at("vla_b", noise, f"first-val{i}")
-            if os.path.isfile(kept):
+            if kept is None or os.path.isfile(kept):
                 continue
             uvd = array_uvdata(torch.from_numpy(truth), p["scale"], layout="vla_b", freq=p["freq"],
                                dec_deg=p["dec_deg"], times_s=p["times"], weight=weight, seed=3 + i)[0]
             path = write(uvd, os.path.join(work, f"vla-{i}-{noise}.uvfits"))
-            cfg = ImageConfig.of(**{"N": N, "pixel_scale": p["scale"], "samples": S, "holdout": HOLDOUT, **options})
+            cfg = configured({"N": N, "pixel_scale": p["scale"], "samples": S, "holdout": HOLDOUT}, options)
             image_and_keep(path, cfg, os.path.join(work, f"vla-{i}-{noise}"), kept, lambda _pixel: truth)
             yield kept
 
@@ -178,10 +195,10 @@ def eht_files(n: int, work: str, options: dict, kept_at):
     for noise, flux in EHT_FLUX.items():
         for sky in eht_skies(n, flux):
             kept = kept_at("eht", noise, sky.name)
-            if os.path.isfile(kept):
+            if kept is None or os.path.isfile(kept):
                 continue
             path = ef.observe(sky, os.path.join(work, f"eht-{sky.name}-{noise}.uvfits"), seed=3)
-            cfg = ImageConfig.of(**{"N": N, "samples": S, "holdout": HOLDOUT, **options})
+            cfg = configured({"N": N, "samples": S, "holdout": HOLDOUT}, options)
             image_and_keep(path, cfg, os.path.join(work, f"eht-{sky.name}-{noise}"), kept,
                            lambda pixel, sky=sky: sky.render(N, pixel * 1e6))
             yield kept
@@ -217,6 +234,8 @@ def main() -> None:
     p.add_argument("--variant", default="default", help="the rows' label for --options")
     p.add_argument("--options", default="{}", help="ImageConfig.of options as JSON, e.g. '{\"sampler\": \"gibbs\"}'")
     p.add_argument("--rescore", action="store_true", help="score the kept imagings only (no new imaging)")
+    p.add_argument("--skies", default="", help="image only these skies (comma-separated names; default all)")
+    p.add_argument("--noises", default="low,high", help="image only these noise levels")
     args = p.parse_args()
     if args.rescore:
         args.arrays = ""
@@ -225,7 +244,11 @@ def main() -> None:
     folder = os.path.splitext(args.out)[0]
     os.makedirs(folder, exist_ok=True)
 
-    def kept_at(array: str, noise: str, sky: str) -> str:
+    skies, noises = set(filter(None, args.skies.split(","))), set(args.noises.split(","))
+
+    def kept_at(array: str, noise: str, sky: str) -> Optional[str]:
+        if noise not in noises or (skies and sky not in skies):
+            return None
         return os.path.join(folder, f"{args.variant}-{array}-{noise}-{sky}.pkl")
 
     makers = {"vla_b": vla_files, "eht": eht_files}

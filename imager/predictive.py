@@ -7,9 +7,13 @@ samples' model visibilities at its own (u, v); for the closure phases and log cl
 data (gain-free) that involve at least one held-out visibility, z compares them with the samples' closure
 quantities; ``visibility_blocks`` checks each held-out block's weighted mean visibility the same way, where the
 thermal noise is averaged down and the posterior's width weighs more (per visibility, the thermal noise sets
-the shares whatever the posterior's width). The summary gets each check (mean z², shares inside the 68 % and
+the shares whatever the posterior's width), and ``closure_phase_blocks`` and ``log_closure_amplitude_blocks``
+the closures averaged per (closure × scan × frequency) block. The summary gets each check (mean z², shares inside the 68 % and
 95 % intervals, count), the conformal scale c and the fractional systematic error f fitted on the block means
-(``ddrm.radio.predictive.recalibration``; c alone on the closure phases where no visibility is held out), and
+(``ddrm.radio.predictive.recalibration``), or c alone on the closure phases averaged per (triangle × scan)
+block (``closure_phase_blocks``, gain-free) where the posterior answered to the closures (its held-out
+visibilities are calibrated by gains solved against its own mean, whose errors the gains partly absorb and
+partly add) or no visibility is held out, and
 the check of the recalibrated posterior cross-fitted between two seeded halves of the blocks ((c, f) from one
 half scoring the other; also with c alone). ``<name>-std-recalibrated.fits`` is
 c × the std map.
@@ -66,6 +70,7 @@ def predictive_summary(held: Optional[Visibilities], held_raw: Optional[Visibili
     z = pp.z_scores(r, s2, v, S)
     out: dict[str, Any] = {"n_samples": S, "visibilities": pp.check(z)}
     fit_on, amp = None, None
+    closure_term = getattr(imaged.result, "likelihood", "") == "closures"
     if on.any():
         d, w, m = pp.block_means(_blocks(held.subset(on)), held.weight[on], held.vis[on], models)
         rb, s2b, vb = pp.visibility_residuals(d, w, m)
@@ -75,14 +80,18 @@ def predictive_summary(held: Optional[Visibilities], held_raw: Optional[Visibili
     closure_terms = _closure_terms(held_raw, kept_raw, samples, scale)
     for name, (cr, cs2, cv) in closure_terms.items():
         out[name] = pp.check(pp.z_scores(cr, cs2, cv, S))
-    if fit_on is None and "closure_phases" in closure_terms:
-        fit_on = (*closure_terms["closure_phases"], np.random.default_rng(seed).random(
-            len(closure_terms["closure_phases"][0])) < 0.5)
+    fitted_on = "visibility_blocks"
+    for name in ("closure_phase_blocks", "closure_phases"):
+        if name in closure_terms and (fit_on is None or closure_term):
+            n = len(closure_terms[name][0])
+            fit_on, amp, fitted_on = (*closure_terms[name], np.random.default_rng(seed).permutation(n) < (n + 1) // 2), \
+                None, name
+            break
     if fit_on is None:
         return out, None, z
     c, f = pp.recalibration(*fit_on[:3], S, amp)
     out["conformal_scale"], out["systematic_fraction"] = c, f
-    out["conformal_fitted_on"] = "visibility_blocks" if amp is not None else "closure_phases"
+    out["conformal_fitted_on"] = fitted_on
     out["recalibrated_cross_fitted"] = pp.cross_fitted(*fit_on[:3], S, fit_on[3], amp)
     out["recalibrated_cross_fitted_c_only"] = pp.cross_fitted(*fit_on[:3], S, fit_on[3])
     return out, c, z
@@ -102,16 +111,41 @@ def _closure_terms(held_raw: Optional[Visibilities], kept_raw: Visibilities, sam
                   cat["freq_hz"][on])
     models = degrid(uv=uv[on], image=samples, pixel_size=scale * ARCSEC)
     held_on = is_held[on]
+    block = _closure_block_key({k: cat[k][on] for k in ("antenna1", "antenna2", "time_jd", "freq_hz")})
     out = {}
     tri = held_on[cl.triangles].any(axis=1) if len(cl.phase) else np.zeros(0, bool)
     if tri.any():
         sample_phases = np.stack([closure_phase(m, cl.triangles[tri], cl.signs[tri]) for m in models])
         out["closure_phases"] = pp.closure_phase_residuals(cl.phase[tri], cl.sigma_phase[tri], sample_phases)
+        out["closure_phase_blocks"] = pp.closure_phase_blocks(block(cl.triangles[tri], cl.signs[tri]),
+                                                              cl.phase[tri], cl.sigma_phase[tri], sample_phases)
     quad = held_on[cl.quadrangles].any(axis=1) if len(cl.logamp) else np.zeros(0, bool)
     if quad.any():
         sample_amps = np.stack([log_closure_amplitude(np.abs(m), cl.quadrangles[quad]) for m in models])
         out["log_closure_amplitudes"] = pp.amplitude_residuals(cl.logamp[quad], cl.sigma_logamp[quad], sample_amps)
+        q = cl.quadrangles[quad]
+        out["log_closure_amplitude_blocks"] = pp.amplitude_blocks(
+            block(q, np.tile([1, 1, -1, -1], (len(q), 1)), oriented=False), cl.logamp[quad], cl.sigma_logamp[quad], sample_amps)
     return out
+
+
+def _closure_block_key(vis: dict[str, np.ndarray]):
+    """A function (members (m, k), signs (m, k), oriented) -> (m,) block number: closures of the same member
+    baselines with the same signs (a triangle the same way round where ``oriented``; a quadrangle's numerator
+    and denominator), scan and frequency share a block (``pp.closure_phase_blocks``)."""
+    from ddrm.radio.crossval import scan_index
+
+    a1, a2 = np.minimum(vis["antenna1"], vis["antenna2"]), np.maximum(vis["antenna1"], vis["antenna2"])
+    flip = np.where(vis["antenna1"] <= vis["antenna2"], 1, -1)  # a baseline's sign as (low, high)
+    scan, freq = scan_index(vis["time_jd"]), np.unique(vis["freq_hz"], return_inverse=True)[1].ravel()
+
+    def key(members: np.ndarray, signs: np.ndarray, oriented: bool = True) -> np.ndarray:
+        per = np.stack([a1[members], a2[members], signs * (flip[members] if oriented else 1)], axis=-1)  # (m, k, 3)
+        rows = np.array([sorted(map(tuple, one)) for one in per]).reshape(len(per), -1)
+        rows = np.concatenate([rows, scan[members[:, 0], None], freq[members[:, 0], None]], axis=1)
+        return np.unique(rows, axis=0, return_inverse=True)[1].ravel()
+
+    return key
 
 
 def structure_maps(imaged: Imaged) -> dict[str, np.ndarray]:

@@ -116,3 +116,97 @@ def test_block_means_in_closed_form():
     mean, wsum, m = pp.block_means(np.array([0, 0, 1]), w, d, models)
     assert np.allclose(mean, [(1 + 1j + 3 * (3 + 1j)) / 4, 5]) and np.allclose(wsum, [4, 2])
     assert np.allclose(m, [[3, 5], [0.5, 1]])
+
+
+def test_closure_blocks_in_closed_form():
+    # three closure phases of one triangle: the phasor mean's argument, σ̄² = 1/(w̄ |P|²)
+    phase, sigma = np.array([0.1, 0.3, 2.0]), np.array([0.1, 0.2, 0.5])
+    models = np.array([[0.0, 0.2, 2.2], [0.2, 0.4, 1.8]])
+    r, s2, v = pp.closure_phase_blocks(np.array([0, 0, 1]), phase, sigma, models)
+    w = 1 / sigma ** 2
+    p0 = (w[0] * np.exp(0.1j) + w[1] * np.exp(0.3j)) / (w[0] + w[1])
+    m0 = np.angle(np.exp(1j * np.array([[0.0, 0.2], [0.2, 0.4]])) @ w[:2] / (w[0] + w[1]))
+    assert np.isclose(r[0], np.angle(p0 / np.exp(1j * np.angle(np.exp(1j * m0).mean()))))
+    assert np.isclose(s2[0], 1 / ((w[0] + w[1]) * abs(p0) ** 2))
+    assert np.isclose(s2[1], sigma[2] ** 2) and np.isclose(r[1], 0.0)  # a block of one: the closure itself
+    # identical phases in a block of n: σ̄² = σ²/n, the thermal noise averaged down
+    _, s2, _ = pp.closure_phase_blocks(np.zeros(4, int), np.full(4, 0.5), np.full(4, 0.2), np.zeros((2, 4)))
+    assert np.isclose(s2[0], 0.2 ** 2 / 4)
+    # log closure amplitudes average linearly: exact
+    r, s2, v = pp.amplitude_blocks(np.array([0, 0, 1]), np.array([1.0, 2.0, 3.0]), np.array([1.0, 1.0, 0.5]),
+                                   np.array([[1.0, 1.0, 3.0], [2.0, 2.0, 3.5]]))
+    assert np.allclose(r, [1.5 - 1.5, 3 - 3.25]) and np.allclose(s2, [0.5, 0.25]) and np.allclose(v, [0.5, 0.125])
+
+
+def test_closure_blocks_share_a_triangle_its_orientation_scan_and_frequency():
+    from imager.predictive import _closure_block_key
+
+    # visibilities: baselines (0,1) (1,2) (0,2) at two times of one scan, the same at a later scan, and one
+    # (1,0)-ordered copy of (0,1) at the first time; two more samples of the first scan
+    a1 = np.array([0, 1, 0, 0, 1, 0, 0, 1, 0, 1, 0, 0])
+    a2 = np.array([1, 2, 2, 1, 2, 2, 1, 2, 2, 0, 1, 1])
+    t = np.array([0, 0, 0, 30, 30, 30, 7200, 7200, 7200, 0, 60, 90]) / 86400 + 2460000.0
+    key = _closure_block_key({"antenna1": a1, "antenna2": a2, "time_jd": t, "freq_hz": np.full(12, 1e9)})
+    members = np.array([[0, 1, 2], [3, 4, 5], [6, 7, 8], [0, 1, 2], [9, 1, 2]])
+    signs = np.array([[1, 1, -1], [1, 1, -1], [1, 1, -1], [-1, -1, 1], [-1, 1, -1]])
+    b = key(members, signs)
+    assert b[0] == b[1]  # one triangle, one scan
+    assert b[2] != b[0]  # another scan
+    assert b[3] != b[0]  # the other way round
+    assert b[4] == b[0]  # (1,0) conjugated is (0,1)
+    q = key(members[:2, [0, 1, 2, 0]], np.array([[1, 1, -1, -1]] * 2), oriented=False)
+    assert q[0] == q[1]
+
+
+def _station_file(seed: int, scale: float = 1e-3):
+    """A 5-station observation (3 scans of 4 integrations) of a Gaussian pair at N = 16, scale arcsec/pixel,
+    with random station phases per integration, and 8 posterior samples near the truth."""
+    import torch
+
+    from ddrm.radio.gridding import ARCSEC
+    from ddrm.radio.nufft import degrid
+    from ddrm.radio.visibilities import Visibilities
+
+    rng = np.random.default_rng(seed)
+    r = np.arange(16) - 8
+    truth = np.exp(-((r[:, None] - 2) ** 2 + r[None, :] ** 2) / 4) + 0.5 * np.exp(-((r[:, None] + 3) ** 2 + (r[None, :] - 2) ** 2) / 3)
+    pairs = [(a, b) for a in range(5) for b in range(a + 1, 5)]
+    times = np.concatenate([s * 3600 + np.arange(4) * 30.0 for s in range(3)])
+    a1, a2, t = (np.array(x) for x in zip(*[(a, b, tt) for tt in times for a, b in pairs]))
+    xy = rng.uniform(-1, 1, (5, 2)) * 0.12 / (scale * ARCSEC)  # stations (wavelengths): baselines on the field
+    rot = np.exp(1j * t / 86400 * 2 * np.pi)
+    uvc = (xy[a1, 0] - xy[a2, 0] + 1j * (xy[a1, 1] - xy[a2, 1])) * rot
+    uv = np.stack([uvc.real, uvc.imag], 1)
+    weight = np.full(len(t), 400.0)
+    vis = degrid(uv=uv, image=torch.from_numpy(truth), pixel_size=scale * ARCSEC)
+    vis = vis + (rng.normal(size=len(t)) + 1j * rng.normal(size=len(t))) / np.sqrt(weight)
+    phase = rng.uniform(-np.pi, np.pi, (len(times), 5))
+    k = np.searchsorted(times, t)
+    raw = vis * np.exp(1j * (phase[k, a1] - phase[k, a2]))
+    data = Visibilities(uv=uv, vis=raw, weight=weight, antenna1=a1, antenna2=a2, time_jd=2460000.5 + t / 86400,
+                        freq_hz=np.full(len(t), 2.3e11))
+    held = (a1 == 0) & (a2 == 1) | (a1 == 2) & (a2 == 4) & (t > 3000)
+    samples = torch.from_numpy(truth[None] + 0.02 * rng.normal(size=(8, 16, 16)))
+    return data.subset(held), data.subset(~held), samples
+
+
+@pytest.mark.parametrize("likelihood, fitted_on", [("closures", "closure_phase_blocks"),
+                                                   ("exact", "visibility_blocks")])
+def test_a_closure_posterior_is_recalibrated_on_its_gain_free_block_check(likelihood, fitted_on):
+    from types import SimpleNamespace
+
+    from imager.predictive import predictive_summary
+
+    held, kept, samples = _station_file(0)
+    imaged = SimpleNamespace(result=SimpleNamespace(samples=samples, likelihood=likelihood))
+    out, c, _ = predictive_summary(held, held, kept, imaged, 1e-3, seed=1)
+    assert out["conformal_fitted_on"] == fitted_on and c == out["conformal_scale"] > 0
+    blocks, single = out["closure_phase_blocks"], out["closure_phases"]
+    assert 0 < blocks["n"] < single["n"] and out["log_closure_amplitude_blocks"]["n"] > 0
+    # gain-free: other station phases leave the closure checks as they were
+    held2, kept2, _ = _station_file(0)
+    phase = np.exp(1j * np.random.default_rng(5).uniform(-np.pi, np.pi, 5))
+    turn = lambda v: v.with_values(v.vis * phase[v.antenna1] * phase[v.antenna2].conj())  # noqa: E731
+    out2, _, _ = predictive_summary(turn(held2), turn(held2), turn(kept2), imaged, 1e-3, seed=1)
+    for name in ("closure_phase_blocks", "log_closure_amplitude_blocks"):
+        assert out2[name] == pytest.approx(out[name], rel=1e-9), name

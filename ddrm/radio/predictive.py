@@ -81,6 +81,27 @@ def amplitude_residuals(data: np.ndarray, sigma: np.ndarray, models: np.ndarray
     return data - models.mean(0), np.asarray(sigma) ** 2, models.var(0, ddof=1)
 
 
+def closure_phase_blocks(index: np.ndarray, phase: np.ndarray, sigma: np.ndarray, models: np.ndarray
+                         ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(r, σ², v) of closure phases averaged per block (``index`` (T,) in 0..B-1; data (T,) rad, σ (T,),
+    samples' (S, T)): unit phasors weighted by w = 1/σ², P_b = Σ_b w e^{iψ} / w̄_b, ψ̄_b = arg P_b, and to
+    first order σ̄_b² = 1/(w̄_b |P_b|²) (1/w̄_b where the block's phases agree); each sample's phasors the
+    same way, then ``closure_phase_residuals``. Gain-free like the closures, with the thermal noise
+    averaged down as in ``block_means``."""
+    w = 1 / np.asarray(sigma) ** 2
+    p, wsum, pm = block_means(index, w, np.exp(1j * np.asarray(phase)), np.exp(1j * np.asarray(models)))
+    sig = 1 / np.sqrt(wsum * np.maximum(np.abs(p) ** 2, 1e-12))
+    return closure_phase_residuals(np.angle(p), sig, np.angle(pm))
+
+
+def amplitude_blocks(index: np.ndarray, data: np.ndarray, sigma: np.ndarray, models: np.ndarray
+                     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(r, σ², v) of real data (log closure amplitudes) averaged per block, weights 1/σ² (exact: averaging
+    is linear, σ̄_b² = 1/w̄_b), then ``amplitude_residuals``."""
+    d, wsum, m = block_means(index, 1 / np.asarray(sigma) ** 2, np.asarray(data), np.asarray(models))
+    return amplitude_residuals(d.real, 1 / np.sqrt(wsum), m.real)
+
+
 SYSTEMATIC_GRID = np.concatenate([[0.0], np.geomspace(1e-3, 0.5, 46)])  # candidate f of ``recalibration``
 
 
