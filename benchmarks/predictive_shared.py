@@ -37,12 +37,14 @@ CHECKS = ("visibilities", "visibility_blocks", "closure_phases", "closure_phase_
 
 def image_and_keep(path: str, kept: str, root: str) -> None:
     """Image ``path`` at ``SETTINGS``, keeping the check's inputs and the data term in ``kept``."""
-    with kept_inputs(kept):
+    partial = kept + ".partial"  # in place only once complete
+    with kept_inputs(partial):
         product = image_file(path, ImageConfig.of(**SETTINGS), root=root).product
-    state = pickle.load(open(kept, "rb"))
+    state = pickle.load(open(partial, "rb"))
     state.update(data_term=product.data_term.data_term, seconds=product.timings.seconds)
-    with open(kept, "wb") as f:
+    with open(partial, "wb") as f:
         pickle.dump(state, f)
+    os.replace(partial, kept)
 
 
 def score(kept: str) -> dict:
@@ -84,8 +86,10 @@ def main() -> None:
             rows[name[:-4]] = score(os.path.join(folder, name))
     with open(args.out, "w") as f:
         json.dump(rows, f, indent=1)
-    fmt = lambda c: "—" if not c or c.get("coverage_68") is None else f"{c['coverage_68']:.2f} / {c['coverage_95']:.2f}"  # noqa: E731
-    print("| file | data term | " + " | ".join(CHECKS) + " | fitted on | (c, f) | recalibrated, cross-fitted | c alone |")
+    fmt = lambda c: "—" if not c or c.get("coverage_68") is None else \
+        f"{c['coverage_68']:.2f} / {c['coverage_95']:.2f}"  # noqa: E731
+    print("| file | data term | " + " | ".join(CHECKS)
+          + " | fitted on | (c, f) | recalibrated, cross-fitted | c alone |")
     print("|---|---|" + "---|" * (len(CHECKS) + 4))
     for stem, r in rows.items():
         pr = r["predictive"]

@@ -128,16 +128,18 @@ def kept_inputs(path: str):
 def image_and_keep(path: str, cfg: ImageConfig, root: str, kept: str, truth_at) -> None:
     """Image ``path`` and add the mean, std, truth (drawn by ``truth_at(pixel_arcsec)``), data term and
     seconds to the kept check inputs in ``kept``."""
-    with kept_inputs(kept):
+    partial = kept + ".partial"  # in place only once complete: a failed imaging leaves no row to resume from
+    with kept_inputs(partial):
         product = image_file(path, cfg, root=root).product
     with fits.open(product.images.fits) as h:
         mean, std = (np.squeeze(h[k].data).astype(np.float64) for k in (0, "STD"))
-    state = pickle.load(open(kept, "rb"))
+    state = pickle.load(open(partial, "rb"))
     state.update(mean=mean, std=std, truth=truth_at(product.field.pixel_scale_arcsec),
                  data_term=product.data_term.data_term, seconds=product.timings.seconds,
                  pixel=product.field.pixel_scale_arcsec)
-    with open(kept, "wb") as f:
+    with open(partial, "wb") as f:
         pickle.dump(state, f)
+    os.replace(partial, kept)
 
 
 def score(kept: str) -> dict:

@@ -8,8 +8,8 @@ data (gain-free) that involve at least one held-out visibility, z compares them 
 quantities; ``visibility_blocks`` checks each held-out block's weighted mean visibility the same way, where the
 thermal noise is averaged down and the posterior's width weighs more (per visibility, the thermal noise sets
 the shares whatever the posterior's width), and ``closure_phase_blocks`` and ``log_closure_amplitude_blocks``
-the closures averaged per (closure × scan × frequency) block. The summary gets each check (mean z², shares inside the 68 % and
-95 % intervals, count), the conformal scale c and the fractional systematic error f fitted on the block means
+the closures averaged per (closure × scan × frequency) block. The summary gets each check (mean z², shares
+inside the 68 % and 95 % intervals, count), the conformal scale c and the fractional systematic error f fitted on the block means
 (``ddrm.radio.predictive.recalibration``), or c alone on the closure phases averaged per (triangle × scan)
 block (``closure_phase_blocks``, gain-free) where the posterior answered to the closures (its held-out
 visibilities are calibrated by gains solved against its own mean, whose errors the gains partly absorb and
@@ -32,6 +32,7 @@ import torch
 import ddrm.radio.predictive as pp
 from ddrm.inverse.metrics import source_mask
 from ddrm.radio.closure import closure_phase, closures, log_closure_amplitude
+from ddrm.radio.crossval import baseline_scan_blocks, scan_index
 from ddrm.radio.fit import on_field
 from ddrm.radio.gridding import ARCSEC
 from ddrm.radio.imaging import Imaged
@@ -40,15 +41,6 @@ from ddrm.radio.visibilities import Visibilities
 
 DETECTION_K = 3.0
 SOURCE_FRACTION = 0.01  # source pixels: CLEAN's restored image above this share of its peak (``metrics.source_mask``)
-
-
-def _blocks(held: Visibilities) -> np.ndarray:
-    """(n,) the (baseline, scan) block of each held-out visibility, numbered from 0."""
-    from ddrm.radio.crossval import scan_index
-
-    keys = np.stack([np.minimum(held.antenna1, held.antenna2), np.maximum(held.antenna1, held.antenna2),
-                     scan_index(held.time_jd)], axis=1)
-    return np.unique(keys, axis=0, return_inverse=True)[1].ravel()
 
 
 def predictive_summary(held: Optional[Visibilities], held_raw: Optional[Visibilities], kept_raw: Visibilities,
@@ -72,7 +64,8 @@ def predictive_summary(held: Optional[Visibilities], held_raw: Optional[Visibili
     fit_on, amp = None, None
     closure_term = getattr(imaged.result, "likelihood", "") == "closures"
     if on.any():
-        d, w, m = pp.block_means(_blocks(held.subset(on)), held.weight[on], held.vis[on], models)
+        blocks = baseline_scan_blocks(held.antenna1[on], held.antenna2[on], held.time_jd[on])
+        d, w, m = pp.block_means(blocks, held.weight[on], held.vis[on], models)
         rb, s2b, vb = pp.visibility_residuals(d, w, m)
         out["visibility_blocks"] = pp.check(pp.z_scores(rb, s2b, vb, S))
         half = np.random.default_rng(seed).permutation(len(d)) < (len(d) + 1) // 2  # a seeded half of the blocks
@@ -84,8 +77,8 @@ def predictive_summary(held: Optional[Visibilities], held_raw: Optional[Visibili
     for name in ("closure_phase_blocks", "closure_phases"):
         if name in closure_terms and (fit_on is None or closure_term):
             n = len(closure_terms[name][0])
-            fit_on, amp, fitted_on = (*closure_terms[name], np.random.default_rng(seed).permutation(n) < (n + 1) // 2), \
-                None, name
+            half = np.random.default_rng(seed).permutation(n) < (n + 1) // 2
+            fit_on, amp, fitted_on = (*closure_terms[name], half), None, name
             break
     if fit_on is None:
         return out, None, z
@@ -124,8 +117,9 @@ def _closure_terms(held_raw: Optional[Visibilities], kept_raw: Visibilities, sam
         sample_amps = np.stack([log_closure_amplitude(np.abs(m), cl.quadrangles[quad]) for m in models])
         out["log_closure_amplitudes"] = pp.amplitude_residuals(cl.logamp[quad], cl.sigma_logamp[quad], sample_amps)
         q = cl.quadrangles[quad]
-        out["log_closure_amplitude_blocks"] = pp.amplitude_blocks(
-            block(q, np.tile([1, 1, -1, -1], (len(q), 1)), oriented=False), cl.logamp[quad], cl.sigma_logamp[quad], sample_amps)
+        roles = np.tile([1, 1, -1, -1], (len(q), 1))  # numerator, denominator
+        out["log_closure_amplitude_blocks"] = pp.amplitude_blocks(block(q, roles, oriented=False), cl.logamp[quad],
+                                                                  cl.sigma_logamp[quad], sample_amps)
     return out
 
 
@@ -133,8 +127,6 @@ def _closure_block_key(vis: dict[str, np.ndarray]):
     """A function (members (m, k), signs (m, k), oriented) -> (m,) block number: closures of the same member
     baselines with the same signs (a triangle the same way round where ``oriented``; a quadrangle's numerator
     and denominator), scan and frequency share a block (``pp.closure_phase_blocks``)."""
-    from ddrm.radio.crossval import scan_index
-
     a1, a2 = np.minimum(vis["antenna1"], vis["antenna2"]), np.maximum(vis["antenna1"], vis["antenna2"])
     flip = np.where(vis["antenna1"] <= vis["antenna2"], 1, -1)  # a baseline's sign as (low, high)
     scan, freq = scan_index(vis["time_jd"]), np.unique(vis["freq_hz"], return_inverse=True)[1].ravel()

@@ -96,3 +96,20 @@ def test_the_mode_of_the_step_moves_towards_the_data():
     drawn = closure_step(like, z, 0.3, F, [torch.Generator().manual_seed(0)], sample=True, iterations=10)
     again = closure_step(like, z, 0.3, F, [torch.Generator().manual_seed(0)], sample=True, iterations=10)
     assert torch.equal(drawn, again) and not torch.equal(drawn[0, 0], drawn[0, 1])
+
+
+def test_the_regularised_start_fits_the_closures_and_survives_a_diverged_step(monkeypatch):
+    from ddrm.radio.closure_imaging import gaussian_image, rml_start
+
+    like, _, _ = _likelihood()
+    prior = gaussian_image(N, SCALE, 1.0, 3 * SCALE * ARCSEC)
+    fitted = rml_start(like, prior, rounds=1, iterations=30)
+    assert like.chi2(fitted)[0] < like.chi2(prior)[0] and float(fitted.max()) <= 1.0 + 1e-12
+    # a step that overflows (θ = 10⁴) is held at the total flux, never inf; a NaN step is dropped for the
+    # last finite image (here the start)
+    for value, finite in ((1e4, True), (float("nan"), False)):
+        monkeypatch.setattr(torch.optim.LBFGS, "step",
+                            lambda self, closure, v=value: self.param_groups[0]["params"][0].data.fill_(v))
+        kept = rml_start(like, prior, rounds=2)
+        assert bool(torch.isfinite(kept).all()) and float(kept.max()) <= 1.0 + 1e-12
+        assert torch.equal(kept, prior) != finite

@@ -169,7 +169,8 @@ def _station_file(seed: int, scale: float = 1e-3):
 
     rng = np.random.default_rng(seed)
     r = np.arange(16) - 8
-    truth = np.exp(-((r[:, None] - 2) ** 2 + r[None, :] ** 2) / 4) + 0.5 * np.exp(-((r[:, None] + 3) ** 2 + (r[None, :] - 2) ** 2) / 3)
+    blob = lambda r0, c0, w: np.exp(-((r[:, None] - r0) ** 2 + (r[None, :] - c0) ** 2) / w)  # noqa: E731
+    truth = blob(2, 0, 4) + 0.5 * blob(-3, 2, 3)
     pairs = [(a, b) for a in range(5) for b in range(a + 1, 5)]
     times = np.concatenate([s * 3600 + np.arange(4) * 30.0 for s in range(3)])
     a1, a2, t = (np.array(x) for x in zip(*[(a, b, tt) for tt in times for a, b in pairs]))

@@ -89,21 +89,22 @@ def rml_start(like: ClosureLikelihood, prior_image: torch.Tensor, *, rounds: int
     """A closure-fitted image (N, N) Jy/pixel by regularised maximum likelihood, ehtim's habit: I = exp θ > 0
     minimises L(I) + n (``tv2`` · Σ|∇I|² N² / F² + ``entropy`` · Σ I ln(I/P) / F), n the closures, P the
     Gaussian ``prior_image`` (total F), by L-BFGS from P, ``rounds`` times, each restarted from the last
-    image blurred by ``blur_pixels`` (FWHM): a start that already answers to the closures, for the chain."""
+    image blurred by ``blur_pixels`` (FWHM): a start that already answers to the closures, for the chain.
+    No pixel exceeds F (θ ≤ ln F), and a round that ends non-finite is dropped for the last finite image."""
     from ddrm.inverse.metrics import gaussian_blur
 
     F = float(prior_image.sum())
     n = len(like.phase) + len(like.logamp)
     P = prior_image.double().clamp_min(1e-12 * float(prior_image.max()))
     N = P.shape[-1]
-    image = P
+    image = last = P
     for _ in range(rounds):
         theta = torch.log(image.clamp_min(1e-12 * float(image.max()))).clone().requires_grad_(True)
         opt = torch.optim.LBFGS([theta], lr=1, max_iter=iterations, history_size=20, line_search_fn="strong_wolfe")
 
         def objective() -> torch.Tensor:
             opt.zero_grad()
-            img = torch.exp(theta)
+            img = torch.exp(theta.clamp(max=math.log(F)))  # no pixel above the total flux: exp θ cannot overflow
             grad2 = (img[1:] - img[:-1]).pow(2).sum() + (img[:, 1:] - img[:, :-1]).pow(2).sum()
             reg = tv2 * grad2 * N ** 2 / F ** 2 + entropy * (img * torch.log(img / P)).sum() / F
             loss = like.neg_log(img[None]).sum() + n * reg
@@ -112,8 +113,11 @@ def rml_start(like: ClosureLikelihood, prior_image: torch.Tensor, *, rounds: int
 
         with torch.enable_grad():
             opt.step(objective)
-        image = gaussian_blur(torch.exp(theta.detach()), blur_pixels)
-    return torch.exp(theta.detach())
+        fitted = torch.exp(theta.detach().clamp(max=math.log(F)))
+        if not bool(torch.isfinite(fitted).all()):
+            break  # a diverged round (a non-finite step): keep the last finite image
+        last, image = fitted, gaussian_blur(fitted, blur_pixels)
+    return last
 
 
 def clean_only(prep: Prepared, config: ImagingConfig, F: float, flux: float) -> ImagingResult:
@@ -173,6 +177,9 @@ def image_closures(prior: Denoiser, data: Visibilities, imaging: ImagingConfig,
     sweeps = ExactRefineConfig(config.rho_max, config.rho_min, config.iterations, None)
     x = refine(prior, x0[None], step, sweeps, stage_generators(generators, "closure chain"))
     samples = (x[0].double() + 1) / 2 * F
+    if not bool(torch.isfinite(samples).all()):
+        raise ValueError(f"the closure posterior diverged (non-finite samples at flux scale {F:.3g} Jy): "
+                         "try --total-flux or --data visibilities")
     seconds = time.perf_counter() - t0
     mean = samples.mean(0)
     std = samples.std(0) if len(samples) > 1 else torch.zeros_like(mean)

@@ -25,21 +25,27 @@ def scan_index(time_jd: np.ndarray, gap_s: float = SCAN_GAP_S) -> np.ndarray:
     return starts[np.searchsorted(times, time_jd)]
 
 
+def baseline_scan_blocks(antenna1: np.ndarray, antenna2: np.ndarray, time_jd: np.ndarray,
+                         gap_s: float = SCAN_GAP_S) -> np.ndarray:
+    """(n,) the (baseline, scan) block of each sample, numbered from 0 in (baseline, scan) order; a baseline
+    is its unordered station pair."""
+    keys = np.stack([np.minimum(antenna1, antenna2), np.maximum(antenna1, antenna2), scan_index(time_jd, gap_s)],
+                    axis=1)
+    return np.unique(keys, axis=0, return_inverse=True)[1].ravel()
+
+
 def holdout_mask(antenna1: np.ndarray, antenna2: np.ndarray, time_jd: np.ndarray, fraction: float, seed: int,
                  gap_s: float = SCAN_GAP_S) -> np.ndarray:
     """(n,) bool, True for held-out samples: whole (baseline, scan) blocks in a seeded order until at least
     ``fraction`` of the samples are held out (0 < fraction < 1)."""
     if not 0 < fraction < 1:
         raise ValueError(f"the held-out fraction must lie in (0, 1), got {fraction}")
-    lo, hi = np.minimum(antenna1, antenna2), np.maximum(antenna1, antenna2)
-    keys = np.stack([lo, hi, scan_index(time_jd, gap_s)], axis=1)
-    blocks, which = np.unique(keys, axis=0, return_inverse=True)
-    which = which.ravel()
-    sizes = np.bincount(which, minlength=len(blocks))
-    order = np.random.default_rng(seed).permutation(len(blocks))
+    which = baseline_scan_blocks(antenna1, antenna2, time_jd, gap_s)
+    sizes = np.bincount(which)
+    order = np.random.default_rng(seed).permutation(len(sizes))
     taken = order[:int(np.searchsorted(np.cumsum(sizes[order]), fraction * len(which))) + 1]
-    if len(taken) == len(blocks):
-        raise ValueError(f"{len(blocks)} (baseline, scan) blocks: too few to hold out {fraction:.0%} and fit the rest")
+    if len(taken) == len(sizes):
+        raise ValueError(f"{len(sizes)} (baseline, scan) blocks: too few to hold out {fraction:.0%} and fit the rest")
     return np.isin(which, taken)
 
 
