@@ -206,19 +206,25 @@ def eht_files(n: int, work: str, options: dict, kept_at):
             yield kept
 
 
+def fitted_check(r: dict) -> dict:
+    """The block check the row's recalibration was fitted on (``conformal_fitted_on``)."""
+    return r["predictive"].get(r["predictive"].get("conformal_fitted_on") or "", {}) or {}
+
+
 def table(rows: list[dict]) -> None:
     fmt = lambda v: "—" if v is None else f"{v:.2f}"  # noqa: E731
-    pair = lambda r, a, b: f"{fmt(r.get(a))} / {fmt(r.get(b))}"  # noqa: E731
-    print("| array | noise | sky | check (kind) 68 / 95 | block means 68 / 95 | truth 68 / 95 | truth at the beam "
-          "68 / 95 | truth, c × std 68 / 95 | c | quality |")
-    print("|---|---|---|---|---|---|---|---|---|---|")
+    pair = lambda d, a="coverage_68", b="coverage_95": f"{fmt(d.get(a))} / {fmt(d.get(b))}"  # noqa: E731
+    print("| array | noise | sky | check (kind) 68 / 95 | blocks (kind) 68 / 95 | truth 68 / 95 | truth at the beam "
+          "68 / 95 | c | truth, c × std 68 / 95 | check of c × std, cross-fitted | quality |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|")
     for r in rows:
         q = f"{r['psnr']:.1f} dB" if r["array"] == "vla_b" else f"ρ {r['nx_10uas']:.3f}"
-        blocks = r["predictive"].get("visibility_blocks") or {}
+        kind = (r["predictive"].get("conformal_fitted_on") or "—").replace("_blocks", "")
         print(f"| {r['array']} | {r['noise']} | {r['sky']} | {pair(r, 'check68', 'check95')} ({r['check_kind']}) | "
-              f"{fmt(blocks.get('coverage_68'))} / {fmt(blocks.get('coverage_95'))} | {pair(r, 'truth68', 'truth95')} | "
-              f"{pair(r, 'truth_beam68', 'truth_beam95')} | {pair(r, 'truth_recal68', 'truth_recal95')} | "
-              f"{r['conformal_scale']:.2f} | {q} |")
+              f"{pair(fitted_check(r))} ({kind}) | {pair(r, 'truth68', 'truth95')} | "
+              f"{pair(r, 'truth_beam68', 'truth_beam95')} | {r['conformal_scale']:.2f} | "
+              f"{pair(r, 'truth_recal68', 'truth_recal95')} | {pair(r['predictive'].get('recalibrated_cross_fitted') or {})} "
+              f"| {q} |")
     for array in sorted({r["array"] for r in rows}):
         for noise in ("low", "high"):
             sel = [r for r in rows if r["array"] == array and r["noise"] == noise and r["check68"] is not None]
@@ -271,15 +277,18 @@ def main() -> None:
     for variant in sorted({r.get("variant", "default") for r in rows}):
         print(f"## {variant}")
         table([r for r in rows if r.get("variant", "default") == variant])
-    ok = [r for r in rows if r["check68"] is not None and r.get("variant", "default") == args.variant]
-    blocks = [r for r in ok if r["predictive"].get("visibility_blocks", {}).get("coverage_68") is not None]
-    if ok and blocks:
-        b68 = [r["predictive"]["visibility_blocks"]["coverage_68"] for r in blocks]
-        print(f"check68={np.mean([r['check68'] for r in ok]):.3f} blocks68={np.mean(b68):.3f} "
-              f"truth68={np.mean([r['truth68'] for r in ok]):.3f} "
-              f"gap68={np.mean([abs(r['check68'] - r['truth68']) for r in ok]):.3f} "
-              f"gap68_blocks={np.mean([abs(b - r['truth68']) for b, r in zip(b68, blocks)]):.3f}")
-
+    ok = [r for r in rows if r["check68"] is not None and r.get("variant", "default") == args.variant
+          and fitted_check(r).get("coverage_68") is not None]
+    if ok:
+        mean = lambda f: float(np.mean([f(r) for r in ok]))  # noqa: E731
+        recal = lambda r: (r["predictive"].get("recalibrated_cross_fitted") or {}).get("coverage_68")  # noqa: E731
+        print(f"check68={mean(lambda r: r['check68']):.3f} blocks68={mean(lambda r: fitted_check(r)['coverage_68']):.3f} "
+              f"truth68={mean(lambda r: r['truth68']):.3f} "
+              f"gap68={mean(lambda r: abs(r['check68'] - r['truth68'])):.3f} "
+              f"gap68_blocks={mean(lambda r: abs(fitted_check(r)['coverage_68'] - r['truth68'])):.3f} "
+              f"truth_recal68={mean(lambda r: r['truth_recal68']):.3f} "
+              f"gap68_recal={mean(lambda r: abs(recal(r) - r['truth_recal68'])):.3f} "
+              f"in_target={sum(0.60 <= r['truth_recal68'] <= 0.76 for r in ok)}/{len(ok)}")
 
 if __name__ == "__main__":
     main()
