@@ -17,6 +17,10 @@ log-closure-amplitude χ² on the raw file (``radio.closure``, S/N ≥ 3, the fi
 gives them). The truth's own χ² comes first: about 1 says the σ are right.
 
     python -m benchmarks.vlbi_truth [--skies ring40,jet4|all] [--rounds 2] [--out runs/benchmarks/vlbi_truth.json]
+                                    [--flux-factor 0.25]
+
+``--flux-factor F`` observes each sky at F times its flux with the same thermal noise (a fainter source, the
+closures' S/N down by F per baseline), as rows and a class of their own.
 
 Last line: ``winner_<class>=<method>`` per class of sky (the higher mean ρ_NX at 10 µas).
 """
@@ -30,6 +34,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from dataclasses import replace
 from typing import Optional
 
 import numpy as np
@@ -150,8 +155,13 @@ def main() -> None:
     p.add_argument("--seed", type=int, default=3)
     p.add_argument("--out", default="runs/benchmarks/vlbi_truth.json")
     p.add_argument("--rerun-ddrm", action="store_true", help="recompute radio-ddrm on the skies already in --out")
+    p.add_argument("--flux-factor", type=float, default=1.0,
+                   help="scale each sky's flux (the thermal noise stays): rows '<sky>@<factor>', class '<class>@<factor>'")
     args = p.parse_args()
     chosen = [s for s in skies() if args.skies == "all" or s.name in args.skies.split(",")]
+    if args.flux_factor != 1.0:
+        chosen = [replace(s, name=f"{s.name}@{args.flux_factor:g}", kind=f"{s.kind}@{args.flux_factor:g}",
+                          flux=s.flux * args.flux_factor) for s in chosen]
     rows = json.load(open(args.out)) if os.path.isfile(args.out) else []
     os.makedirs(os.path.dirname(args.out) or ".", exist_ok=True)
     with tempfile.TemporaryDirectory() as work:
