@@ -81,6 +81,9 @@ def array_uvdata(x: torch.Tensor, scale_arcsec: Optional[float], *, layout: str 
 
 
 def write(uvd, path: str) -> str:
+    """Write ``uvd`` as uvfits with a fixed history: pyuvdata's own records its creation time, so the same data
+    made a file of another SHA-256 each run, and the imager seeds from it."""
+    uvd.history = "radio-ddrm test file (tests/sim_files.py)"
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         uvd.write_uvfits(path)
