@@ -82,7 +82,10 @@ def test_sigterm_gives_one_line_exit_143_and_nothing_marked_done(tmp_path):
     proc = subprocess.Popen([*CLI, "image", str(EHT), "--N", "64", "--K", "200", "--samples", "4",
                              "--field-fractions", "1", "--root", str(tmp_path / "r")], cwd=REPO,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    time.sleep(5)
+    started = time.monotonic()  # the run's root appears once main() runs (its handler set): imports take 3-10 s
+    while not (tmp_path / "r").exists() and proc.poll() is None and time.monotonic() - started < 120:
+        time.sleep(0.2)
+    time.sleep(2)  # into the imaging
     proc.send_signal(signal.SIGTERM)
     _, err = proc.communicate(timeout=120)
     assert proc.returncode == 143 and "Traceback" not in err, err[-2000:]
