@@ -9,14 +9,13 @@ quantities; ``visibility_blocks`` checks each held-out block's weighted mean vis
 thermal noise is averaged down and the posterior's width weighs more (per visibility, the thermal noise sets
 the shares whatever the posterior's width), and ``closure_phase_blocks`` and ``log_closure_amplitude_blocks``
 the closures averaged per (closure × scan × frequency) block. The summary gets each check (mean z², shares
-inside the 68 % and 95 % intervals, count), the conformal scale c and the fractional systematic error f fitted on the block means
-(``ddrm.radio.predictive.recalibration``), or c alone on the closure phases averaged per (triangle × scan)
-block (``closure_phase_blocks``, gain-free) where the posterior answered to the closures (its held-out
-visibilities are calibrated by gains solved against its own mean, whose errors the gains partly absorb and
-partly add) or no visibility is held out, and
-the check of the recalibrated posterior cross-fitted between two seeded halves of the blocks ((c, f) from one
-half scoring the other; also with c alone). ``<name>-std-recalibrated.fits`` is
-c × the std map.
+inside the 68 % and 95 % intervals, count); the conformal scale c and the fractional systematic error f
+fitted on the visibility blocks (``ddrm.radio.predictive.recalibration``), or c alone on the closure-phase
+blocks (gain-free) where the posterior answered to the closures (its held-out visibilities are calibrated by
+gains solved against its own mean, whose errors the gains partly absorb and partly add) or no visibility is
+held out; and the check of the recalibrated posterior cross-fitted between two seeded halves of the blocks
+((c, f) from one half scoring the other; also with c alone). ``<name>-std-recalibrated.fits`` is c × the
+std map.
 
 Where structure is real: the significance mean/std, and P(x > k · rms_off) per pixel, the share of samples
 above k = ``DETECTION_K`` times the off-source rms of the mean (pixels under 1 % of CLEAN's restored peak).
@@ -41,6 +40,11 @@ from ddrm.radio.visibilities import Visibilities
 
 DETECTION_K = 3.0
 SOURCE_FRACTION = 0.01  # source pixels: CLEAN's restored image above this share of its peak (``metrics.source_mask``)
+
+
+def _seeded_half(n: int, seed: int) -> np.ndarray:
+    """(n,) bool: a seeded half of n blocks (the larger half when n is odd), for the cross-fitted check."""
+    return np.random.default_rng(seed).permutation(n) < (n + 1) // 2
 
 
 def predictive_summary(held: Optional[Visibilities], held_raw: Optional[Visibilities], kept_raw: Visibilities,
@@ -68,7 +72,7 @@ def predictive_summary(held: Optional[Visibilities], held_raw: Optional[Visibili
         d, w, m = pp.block_means(blocks, held.weight[on], held.vis[on], models)
         rb, s2b, vb = pp.visibility_residuals(d, w, m)
         out["visibility_blocks"] = pp.check(pp.z_scores(rb, s2b, vb, S))
-        half = np.random.default_rng(seed).permutation(len(d)) < (len(d) + 1) // 2  # a seeded half of the blocks
+        half = _seeded_half(len(d), seed)
         fit_on, amp = (rb, s2b, vb, np.tile(half, 2)), np.tile(np.abs(m.mean(0)), 2)
     closure_terms = _closure_terms(held_raw, kept_raw, samples, scale)
     for name, (cr, cs2, cv) in closure_terms.items():
@@ -76,8 +80,7 @@ def predictive_summary(held: Optional[Visibilities], held_raw: Optional[Visibili
     fitted_on = "visibility_blocks"
     for name in ("closure_phase_blocks", "closure_phases"):
         if name in closure_terms and (fit_on is None or closure_term):
-            n = len(closure_terms[name][0])
-            half = np.random.default_rng(seed).permutation(n) < (n + 1) // 2
+            half = _seeded_half(len(closure_terms[name][0]), seed)
             fit_on, amp, fitted_on = (*closure_terms[name], half), None, name
             break
     if fit_on is None:
