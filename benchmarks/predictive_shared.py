@@ -24,27 +24,14 @@ from types import SimpleNamespace
 
 import torch
 
-from benchmarks.predictive_truth import kept_inputs
+from benchmarks.predictive_truth import image_and_keep
 from configs.image import ImageConfig
-from imager.file import image_file
 from imager.predictive import predictive_summary
 
 SHARED = os.path.join(os.path.dirname(__file__), "..", "..", "shared", "data", "visibilities")
 SETTINGS = {"N": 64, "K": 50, "samples": 8, "holdout": 0.2}
 CHECKS = ("visibilities", "visibility_blocks", "closure_phases", "closure_phase_blocks", "log_closure_amplitudes",
           "log_closure_amplitude_blocks")
-
-
-def image_and_keep(path: str, kept: str, root: str) -> None:
-    """Image ``path`` at ``SETTINGS``, keeping the check's inputs and the data term in ``kept``."""
-    partial = kept + ".partial"  # in place only once complete
-    with kept_inputs(partial):
-        product = image_file(path, ImageConfig.of(**SETTINGS), root=root).product
-    state = pickle.load(open(partial, "rb"))
-    state.update(data_term=product.data_term.data_term, seconds=product.timings.seconds)
-    with open(partial, "wb") as f:
-        pickle.dump(state, f)
-    os.replace(partial, kept)
 
 
 def score(kept: str) -> dict:
@@ -78,7 +65,7 @@ def main() -> None:
             kept = os.path.join(folder, stem + ".pkl")
             if os.path.isfile(kept) or (wanted and not any(stem.startswith(w) for w in wanted)):
                 continue
-            image_and_keep(path, kept, work)
+            image_and_keep(path, ImageConfig.of(**SETTINGS), work, kept)
             print(f"imaged {stem}", flush=True)
     rows = {}
     for name in sorted(os.listdir(folder)):

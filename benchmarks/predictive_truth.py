@@ -125,18 +125,20 @@ def kept_inputs(path: str):
         imager.assemble.predictive_summary = original
 
 
-def image_and_keep(path: str, cfg: ImageConfig, root: str, kept: str, truth_at) -> None:
-    """Image ``path`` and add the mean, std, truth (drawn by ``truth_at(pixel_arcsec)``), data term and
-    seconds to the kept check inputs in ``kept``."""
-    partial = kept + ".partial"  # in place only once complete: a failed imaging leaves no row to resume from
+def image_and_keep(path: str, cfg: ImageConfig, root: str, kept: str, truth_at=None) -> None:
+    """Image ``path`` and add the data term, seconds and pixel scale (and, with ``truth_at``, the mean, std
+    and the truth drawn by ``truth_at(pixel_arcsec)``) to the kept check inputs in ``kept``, put in place only
+    once complete: a failed imaging leaves no row to resume from."""
+    partial = kept + ".partial"
     with kept_inputs(partial):
         product = image_file(path, cfg, root=root).product
-    with fits.open(product.images.fits) as h:
-        mean, std = (np.squeeze(h[k].data).astype(np.float64) for k in (0, "STD"))
     state = pickle.load(open(partial, "rb"))
-    state.update(mean=mean, std=std, truth=truth_at(product.field.pixel_scale_arcsec),
-                 data_term=product.data_term.data_term, seconds=product.timings.seconds,
+    state.update(data_term=product.data_term.data_term, seconds=product.timings.seconds,
                  pixel=product.field.pixel_scale_arcsec)
+    if truth_at is not None:
+        with fits.open(product.images.fits) as h:
+            mean, std = (np.squeeze(h[k].data).astype(np.float64) for k in (0, "STD"))
+        state.update(mean=mean, std=std, truth=truth_at(product.field.pixel_scale_arcsec))
     with open(partial, "wb") as f:
         pickle.dump(state, f)
     os.replace(partial, kept)
@@ -145,7 +147,7 @@ def image_and_keep(path: str, cfg: ImageConfig, root: str, kept: str, truth_at) 
 def score(kept: str) -> dict:
     """The row of one kept imaging (module docstring), with the current check."""
     k = pickle.load(open(kept, "rb"))
-    imaged = SimpleNamespace(result=SimpleNamespace(samples=k["samples"], likelihood=k["data_term"]))  # all the check reads of an Imaged
+    imaged = SimpleNamespace(result=SimpleNamespace(samples=k["samples"], likelihood=k["data_term"]))  # what it reads
     pred, c, _ = predictive_summary(k["held"], k["held_raw"], k["kept_raw"], imaged, k["scale"], k["seed"])
     c = 1.0 if c is None else float(c)
     cov = truth_coverage(k["mean"], k["std"], k["truth"], c)
