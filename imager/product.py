@@ -56,6 +56,7 @@ class Candidate(Config):
     n_scored: int
     chi2_cphase_mean: Optional[float]
     chi2_logcamp_mean: Optional[float]
+    chi2_fitted: Optional[float] = None  # pooled closure χ² on the data it was imaged from (imager.scale)
 
 
 @dataclass(frozen=True)

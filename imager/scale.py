@@ -11,7 +11,11 @@ posterior mean is scored on the held-out scans' closures:
     score = (n_φ χ²_φ + n_A χ²_A) / (n_φ + n_A)      (closure phases φ, log closure amplitudes A, S/N ≥ 3)
 
 Held out, a busier image does not score better for fitting the noise of what it saw (in-sample, the largest
-field's blobs lowered the score), and the closures do not reward what self-calibration absorbed. The lowest
+field's blobs lowered the score), and the closures do not reward what self-calibration absorbed. But a field
+too small for the source cannot fit even the scans it was imaged from, while held-out scans lie in uv gaps
+that no field's image predicts well (a jet that fills tens of beams): so only the candidates that fit their own
+data, pooled closure χ² on the scans they were imaged from ≤ ``FITS_DATA`` (the bound under which
+``imager.terms`` calls the raw data fitted), compete on the held-out score; all do when none fits. The lowest
 score's scale is then imaged from all the data; every run draws from the same seeded generators, so the
 result equals a run with ``--pixel-scale`` set to it. Ties, and files without held-out closures, keep the
 largest field (s₀); a file of one scan is scored in-sample.
@@ -35,6 +39,7 @@ from ddrm.radio.nufft import degrid
 from ddrm.radio.visibilities import Visibilities
 from imager.product import Candidate, ClosureFit
 from imager.quality import closure_fit
+from imager.terms import GAIN_EVIDENCE
 from reporting.progress import angle
 
 
@@ -60,13 +65,17 @@ def closure_score(fit: ClosureFit) -> float:
     return fit.pooled
 
 
-def best_candidate(scores: Sequence[float]) -> int:
-    """Index of the lowest finite score; the first (the largest field) on ties or when none is finite."""
-    finite = [(s, i) for i, s in enumerate(scores) if math.isfinite(s)]
+def best_candidate(scores: Sequence[float], fitted: Optional[Sequence[Optional[float]]] = None) -> int:
+    """Index of the lowest finite held-out score among the candidates whose ``fitted`` χ² (on the data they
+    were imaged from; None: not known) is ≤ ``FITS_DATA``, among all of them when none is; the first (the
+    largest field) on ties or when none is finite."""
+    eligible = [i for i, f in enumerate(fitted or ()) if f is not None and f <= FITS_DATA]
+    finite = [(s, i) for i, s in enumerate(scores) if math.isfinite(s) and (i in eligible or not eligible)]
     return min(finite)[1] if finite else 0
 
 
 HELD_SCANS = 0.2  # the share of scans each candidate field is scored on
+FITS_DATA = GAIN_EVIDENCE  # pooled closure χ² per closure up to this on its own scans: a candidate fits its data
 
 
 def heldout_closures(held: Visibilities, on: np.ndarray) -> Closures:
@@ -76,7 +85,8 @@ def heldout_closures(held: Visibilities, on: np.ndarray) -> Closures:
 
 
 def heldout_fit(held: Visibilities, imaged: Imaged, scale: float) -> ClosureFit:
-    """The candidate mean's closure χ² on the held-out scans (CLEAN's not computed: None)."""
+    """The candidate mean's closure χ² on the scans ``held`` (the held-out ones, or those it was imaged from;
+    CLEAN's not computed: None)."""
     uv = held.uv
     on = on_field(uv, imaged.result.mean.shape[-1], scale)
     cl = heldout_closures(held, on)
@@ -122,13 +132,18 @@ def image_at_best_scale(vis: Visibilities, cfg: ImageConfig, term: str,
         for i, scale in enumerate(scales):
             on_stage(i, len(scales) + 2, f"field {i + 1}/{len(scales)}, pixel {angle(scale)} (scans held out)")
             if held.any():
-                fit, on = heldout_fit(vis.subset(held), candidate(scale, ~held), scale), "held-out scans"
+                imaged = candidate(scale, ~held)
+                fit, on = heldout_fit(vis.subset(held), imaged, scale), "held-out scans"
+                fitted = heldout_fit(vis.subset(~held), imaged, scale).pooled
             else:
                 fit, on = closure_fit(vis, candidate(scale, None), scale)[0], "in-sample (one scan)"
+                fitted = fit.pooled
             record.append(Candidate(pixel_scale_arcsec=scale, closure_score=fit.pooled, scored_on=on,
                                     n_scored=fit.n_closure_phases + fit.n_log_closure_amplitudes,
-                                    chi2_cphase_mean=fit.chi2_cphase_mean, chi2_logcamp_mean=fit.chi2_logcamp_mean))
-    scale = scales[best_candidate([r.closure_score for r in record])] if record else scales[0]
+                                    chi2_cphase_mean=fit.chi2_cphase_mean, chi2_logcamp_mean=fit.chi2_logcamp_mean,
+                                    chi2_fitted=fitted))
+    scale = scales[best_candidate([r.closure_score for r in record], [r.chi2_fitted for r in record])] \
+        if record else scales[0]
     on_stage(len(record), len(record) + 2, f"pixel {angle(scale)}, all the data")
     imaged, applied, reason = final(scale)
     fit, cl = closure_fit(vis, imaged, scale)

@@ -1,13 +1,13 @@
 """Which data term the posterior answers to, whether the data ask for self-calibration, and the imaging of one
 field with them.
 
-Self-calibration "auto" is decided by the data, not by the array, once, before the field ladder, at its
-middle scale with a quick posterior (``QUICK``: K ≤ 10, S = 2, 6 exact sweeps): the file is imaged without
-gains. Where that mean fits the raw visibilities (χ² per coordinate ≤ ``GAIN_EVIDENCE``) no gain is solved.
-Otherwise it is imaged again with phase self-calibration, which is kept only if its mean fits the closures
-better (pooled closure χ², which no gain can change, so the gains are not rewarded for what they absorb):
-self-calibration must improve the image, not the fit. The ladder's candidates and the final image then use
-that decision.
+Self-calibration "auto" is decided by the data, not by the array, once, before the field ladder, with a quick
+posterior (``QUICK``: K ≤ 10, S = 2, 6 exact sweeps): the file is imaged without gains at the ladder's largest
+field (s₀, where an extended source fits if anywhere). Where that mean fits the raw visibilities (χ² per
+coordinate ≤ ``GAIN_EVIDENCE``) no gain is solved. Otherwise, at the ladder's middle scale, it is imaged without
+gains and with phase self-calibration, which is kept only if its mean fits the closures better (pooled
+closure χ², which no gain can change, so the gains are not rewarded for what they absorb): self-calibration
+must improve the image, not the fit. The ladder's candidates and the final image then use that decision.
 """
 
 from __future__ import annotations
@@ -77,15 +77,19 @@ def decide_selfcal(prior: Denoiser, data: Visibilities, cfg: ImagingConfig, seed
                    gain_evidence: Callable[[Imaged, float], tuple[float, float]],
                    scale: Optional[float] = None) -> tuple[str, str]:
     """(the self-calibration's mode, why) as "auto" decides it (module docstring) at ``scale`` (default: the
-    ladder's middle one)."""
+    ladder's largest field, then its middle one)."""
     sampler = replace(cfg.sampler, K=min(cfg.sampler.K, QUICK["K"]), samples=QUICK["samples"])
     likelihood = replace(cfg.likelihood, exact=replace(cfg.likelihood.exact, iterations=QUICK["iterations"]))
-    quick = replace(cfg, sampler=sampler, likelihood=likelihood).at_scale(scale or quick_scale(data, cfg))
+    quick = replace(cfg, sampler=sampler, likelihood=likelihood, selfcal=cfg.selfcal_as("none"))
     gens = lambda: make_generators([seed])  # noqa: E731
-    plain = image_visibilities(prior, data, replace(quick, selfcal=cfg.selfcal_as("none")), gens())
-    raw, closure = gain_evidence(plain, quick.pixel_scale_arcsec)
+    largest, middle = (scale, scale) if scale else (quick_scale(data, cfg, 0), quick_scale(data, cfg))
+    plain = image_visibilities(prior, data, quick.at_scale(largest), gens())
+    raw, closure = gain_evidence(plain, largest)
     if not raw > GAIN_EVIDENCE:
         return "none", f"auto: the image without gains fits the raw data (chi2 {raw:.3g} <= {GAIN_EVIDENCE:g})"
+    quick = quick.at_scale(middle)
+    if middle != largest:
+        raw, closure = gain_evidence(image_visibilities(prior, data, quick, gens()), middle)
     phased = image_visibilities(prior, data, replace(quick, selfcal=cfg.selfcal_as("phase")), gens())
     _, closure_cal = gain_evidence(phased, quick.pixel_scale_arcsec)
     if closure_cal < closure:
@@ -95,11 +99,13 @@ def decide_selfcal(prior: Denoiser, data: Visibilities, cfg: ImagingConfig, seed
                     f"closure chi2 ({closure:.3g} -> {closure_cal:.3g}): the data are calibrated")
 
 
-def quick_scale(data: Visibilities, cfg: ImagingConfig) -> float:
-    """The ladder's middle scale (arcsec) for the visibilities' data term."""
+def quick_scale(data: Visibilities, cfg: ImagingConfig, rung: Optional[int] = None) -> float:
+    """The ladder's scale (arcsec) for the visibilities' data term: its ``rung`` (0: the largest field; None:
+    the middle one)."""
     from ddrm.radio.gridding import fit_pixel_scale
 
     if cfg.grid.pixel_scale_arcsec is not None:
         return cfg.grid.pixel_scale_arcsec
-    fractions = cfg.grid.fractions_for("visibilities")
-    return fit_pixel_scale(data.uv, cfg.N, cfg.grid.fit_fraction) * fractions[len(fractions) // 2]
+    fractions = sorted(cfg.grid.fractions_for("visibilities"), reverse=True)
+    rung = len(fractions) // 2 if rung is None else rung
+    return fit_pixel_scale(data.uv, cfg.N, cfg.grid.fit_fraction) * fractions[rung]

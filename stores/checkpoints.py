@@ -234,7 +234,9 @@ def load_prior(checkpoint: str, device: torch.device, *, expect_unet: Optional[U
     except (KeyError, RuntimeError, TypeError) as err:
         raise ValueError(f"{checkpoint}: {WEIGHTS} does not fit the U-Net of {META} "
                          f"({type(err).__name__}: {str(err).splitlines()[0][:200]})") from None
-    return Prior(model.to(device).eval().requires_grad_(False), meta.schedule, meta, digest)
+    # channels-last: the convolutions' fastest layout on CPUs (and GPUs), the same numbers to rounding
+    model = model.to(device, memory_format=torch.channels_last)
+    return Prior(model.eval().requires_grad_(False), meta.schedule, meta, digest)
 
 
 def list_checkpoints(run_dir: str, storage_options: StorageOptions = None) -> list[tuple[int, str]]:

@@ -14,7 +14,7 @@ import pytest
 from configs.image import ImageConfig
 from flows.cli_options import fractions
 from imager.product import ClosureFit
-from imager.scale import best_candidate, closure_score
+from imager.scale import FITS_DATA, best_candidate, closure_score
 from tests.test_uvfits import VIS, needs_files
 
 M87 = "SR1_M87_2017_095_lo_hops_netcal_StokesI.uvfits"
@@ -25,6 +25,17 @@ def test_the_lowest_finite_score_wins_and_ties_keep_the_larger_field():
     assert best_candidate([math.nan, 2.0, 1.5]) == 2
     assert best_candidate([1.0, 1.0, 1.0]) == 0  # a tie keeps s₀, the largest field
     assert best_candidate([math.nan, math.nan]) == 0  # no closures anywhere: s₀
+
+
+def test_only_the_fields_that_fit_their_own_scans_compete_on_the_held_out_score():
+    # a jet that fills the largest field: the smaller fields cannot fit the scans they saw (χ² 2.3, 7.1), and
+    # held out they score better only because held-out scans lie in uv gaps no field predicts (shared MOJAVE
+    # file: 185 / 36 / 6.5 held out, 1.28 / 2.3 / 7.1 on its own scans)
+    assert best_candidate([185.0, 36.0, 6.5], [1.28, 2.3, 7.1]) == 0
+    assert best_candidate([185.0, 36.0, 6.5], [1.28, FITS_DATA, 7.1]) == 1  # the bound itself fits
+    assert best_candidate([185.0, 36.0, 6.5], [3.0, 2.3, 7.1]) == 2  # none fits: all compete
+    assert best_candidate([185.0, 36.0, 6.5], [None, None, None]) == 2  # not known: all compete
+    assert best_candidate([185.0, math.nan, 6.5], [1.0, 1.0, 9.0]) == 0  # an eligible NaN does not win
 
 
 def test_the_score_pools_both_closure_kinds_per_closure():
@@ -61,10 +72,10 @@ def test_on_a_real_eht_file_the_best_held_out_closure_fit_is_kept_and_reproducib
     candidates = searched.field.candidates
     assert [c.pixel_scale_arcsec for c in candidates] == pytest.approx(
         [candidates[0].pixel_scale_arcsec, candidates[0].pixel_scale_arcsec / 4], rel=1e-12)
-    best = candidates[best_candidate([c.closure_score for c in candidates])]
+    best = candidates[best_candidate([c.closure_score for c in candidates], [c.chi2_fitted for c in candidates])]
     assert searched.field.pixel_scale_arcsec == best.pixel_scale_arcsec
-    assert all(np.isfinite(c.closure_score) and c.scored_on == "held-out scans" and c.n_scored > 0
-               for c in candidates)
+    assert all(np.isfinite(c.closure_score) and np.isfinite(c.chi2_fitted) and c.scored_on == "held-out scans"
+               and c.n_scored > 0 for c in candidates)
     by_hand = image_file(str(VIS / M87), ImageConfig.of(N=32, K=3, samples=1, pixel_scale=best.pixel_scale_arcsec),
                          root=str(tmp_path / "b")).product
     assert by_hand.field.candidates is None  # a scale set by hand is not searched
