@@ -134,7 +134,8 @@ def one_sky(sky: ef.Sky, work: str, rounds: int, maxit: int, seed: int, old: Opt
     t0 = time.perf_counter()
     mean, pix, summary = run_ddrm(path, os.path.join(work, sky.name, "ddrm"), [])
     row["radio-ddrm"] = {**scores(vis, sky, mean, pix, beam_uas), "seconds": time.perf_counter() - t0,
-                         "data_term": summary["product"].data_term.data_term}
+                         "data_term": summary["product"].data_term.data_term,
+                         "candidates": [c.to_dict() for c in summary["product"].field.candidates or ()]}
     if old is not None:
         return {**old, "radio-ddrm": row["radio-ddrm"], "truth": row["truth"]}
     _, pix_v, vsum = run_ddrm(path, os.path.join(work, sky.name, "clean"),

@@ -22,7 +22,7 @@ from typing import Any, Optional
 
 from ddrm.config import Config
 
-SCHEMA_VERSION = 1  # of summary.json: bump it with any change of these sections
+SCHEMA_VERSION = 2  # of summary.json: bump it with any change of these sections
 
 
 @dataclass(frozen=True)
@@ -57,6 +57,7 @@ class Candidate(Config):
     chi2_cphase_mean: Optional[float]
     chi2_logcamp_mean: Optional[float]
     chi2_fitted: Optional[float] = None  # pooled closure χ² on the data it was imaged from (imager.scale)
+    closure_score_se: Optional[float] = None  # the closure score's standard error (imager.scale)
 
 
 @dataclass(frozen=True)

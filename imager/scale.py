@@ -15,10 +15,13 @@ field's blobs lowered the score), and the closures do not reward what self-calib
 too small for the source cannot fit even the scans it was imaged from, while held-out scans lie in uv gaps
 that no field's image predicts well (a jet that fills tens of beams): so only the candidates that fit their own
 data, pooled closure χ² on the scans they were imaged from ≤ ``FITS_DATA`` (the bound under which
-``imager.terms`` calls the raw data fitted), compete on the held-out score; all do when none fits. The lowest
-score's scale is then imaged from all the data; every run draws from the same seeded generators, so the
-result equals a run with ``--pixel-scale`` set to it. Ties, and files without held-out closures, keep the
-largest field (s₀); a file of one scan is scored in-sample.
+``imager.terms`` calls the raw data fitted), compete on the held-out score; all do when none fits. The
+lowest score wins, and so does every larger field within one standard error of it (the standard error of the
+mean of the best score's per-closure terms: held-out scores closer than that are a tie, and a tie keeps
+the largest field, as in cross-validation's one-standard-error rule). The winner's scale is then imaged from
+all the data; every run draws from the same seeded generators, so the result equals a run with
+``--pixel-scale`` set to it. Files without held-out closures keep the largest field (s₀); a file of one scan
+is scored in-sample.
 """
 
 from __future__ import annotations
@@ -65,13 +68,19 @@ def closure_score(fit: ClosureFit) -> float:
     return fit.pooled
 
 
-def best_candidate(scores: Sequence[float], fitted: Optional[Sequence[Optional[float]]] = None) -> int:
-    """Index of the lowest finite held-out score among the candidates whose ``fitted`` χ² (on the data they
-    were imaged from; None: not known) is ≤ ``FITS_DATA``, among all of them when none is; the first (the
-    largest field) on ties or when none is finite."""
+def best_candidate(scores: Sequence[float], fitted: Optional[Sequence[Optional[float]]] = None,
+                   errors: Optional[Sequence[Optional[float]]] = None) -> int:
+    """Index of the kept field (candidates ordered from the largest field): among those whose ``fitted`` χ²
+    (on the data they were imaged from; None: not known) is ≤ ``FITS_DATA`` (all, when none is), the first
+    whose finite held-out score is within the lowest one's standard ``errors`` (None: 0) of it; 0 when no
+    score is finite."""
     eligible = [i for i, f in enumerate(fitted or ()) if f is not None and f <= FITS_DATA]
-    finite = [(s, i) for i, s in enumerate(scores) if math.isfinite(s) and (i in eligible or not eligible)]
-    return min(finite)[1] if finite else 0
+    pool = [i for i, s in enumerate(scores) if math.isfinite(s) and (i in eligible or not eligible)]
+    if not pool:
+        return 0
+    best = min(pool, key=lambda i: (scores[i], i))
+    margin = (errors[best] if errors else None) or 0.0
+    return next(i for i in pool if scores[i] <= scores[best] + (margin if math.isfinite(margin) else 0.0))
 
 
 HELD_SCANS = 0.2  # the share of scans each candidate field is scored on
@@ -84,16 +93,19 @@ def heldout_closures(held: Visibilities, on: np.ndarray) -> Closures:
                     held.freq_hz[on])
 
 
-def heldout_fit(held: Visibilities, imaged: Imaged, scale: float) -> ClosureFit:
+def heldout_fit(held: Visibilities, imaged: Imaged, scale: float) -> tuple[ClosureFit, float]:
     """The candidate mean's closure χ² on the scans ``held`` (the held-out ones, or those it was imaged from;
-    CLEAN's not computed: None)."""
+    CLEAN's not computed: None) and the standard error of its pooled score (the per-closure terms' std / √n;
+    NaN under two closures)."""
     uv = held.uv
     on = on_field(uv, imaged.result.mean.shape[-1], scale)
     cl = heldout_closures(held, on)
     model = np.asarray(degrid(uv=uv[on], image=imaged.result.mean.double(), pixel_size=scale * ARCSEC))
+    terms = cl.terms(model)
+    se = float(terms.std(ddof=1) / math.sqrt(len(terms))) if len(terms) > 1 else float("nan")
     return ClosureFit(n_closure_phases=int(len(cl.phase)), n_log_closure_amplitudes=int(len(cl.logamp)),
                       chi2_cphase_mean=cl.chi2_phase(model), chi2_logcamp_mean=cl.chi2_logamp(model),
-                      chi2_cphase_clean=None, chi2_logcamp_clean=None)
+                      chi2_cphase_clean=None, chi2_logcamp_clean=None), se
 
 
 def gain_evidence(vis: Visibilities, imaged: Imaged, scale: float) -> tuple[float, float]:
@@ -133,17 +145,17 @@ def image_at_best_scale(vis: Visibilities, cfg: ImageConfig, term: str,
             on_stage(i, len(scales) + 2, f"field {i + 1}/{len(scales)}, pixel {angle(scale)} (scans held out)")
             if held.any():
                 imaged = candidate(scale, ~held)
-                fit, on = heldout_fit(vis.subset(held), imaged, scale), "held-out scans"
-                fitted = heldout_fit(vis.subset(~held), imaged, scale).pooled
+                (fit, se), on = heldout_fit(vis.subset(held), imaged, scale), "held-out scans"
+                fitted = heldout_fit(vis.subset(~held), imaged, scale)[0].pooled
             else:
-                fit, on = closure_fit(vis, candidate(scale, None), scale)[0], "in-sample (one scan)"
+                (fit, se), on = heldout_fit(vis, candidate(scale, None), scale), "in-sample (one scan)"
                 fitted = fit.pooled
             record.append(Candidate(pixel_scale_arcsec=scale, closure_score=fit.pooled, scored_on=on,
                                     n_scored=fit.n_closure_phases + fit.n_log_closure_amplitudes,
                                     chi2_cphase_mean=fit.chi2_cphase_mean, chi2_logcamp_mean=fit.chi2_logcamp_mean,
-                                    chi2_fitted=fitted))
-    scale = scales[best_candidate([r.closure_score for r in record], [r.chi2_fitted for r in record])] \
-        if record else scales[0]
+                                    chi2_fitted=fitted, closure_score_se=se))
+    scale = scales[best_candidate([r.closure_score for r in record], [r.chi2_fitted for r in record],
+                                  [r.closure_score_se for r in record])] if record else scales[0]
     on_stage(len(record), len(record) + 2, f"pixel {angle(scale)}, all the data")
     imaged, applied, reason = final(scale)
     fit, cl = closure_fit(vis, imaged, scale)

@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 
 from configs.image import ImageConfig
+from ddrm.radio.closure import closures
 from flows.cli_options import fractions
 from imager.product import ClosureFit
 from imager.scale import FITS_DATA, best_candidate, closure_score
@@ -36,6 +37,28 @@ def test_only_the_fields_that_fit_their_own_scans_compete_on_the_held_out_score(
     assert best_candidate([185.0, 36.0, 6.5], [3.0, 2.3, 7.1]) == 2  # none fits: all compete
     assert best_candidate([185.0, 36.0, 6.5], [None, None, None]) == 2  # not known: all compete
     assert best_candidate([185.0, math.nan, 6.5], [1.0, 1.0, 9.0]) == 0  # an eligible NaN does not win
+
+
+def test_held_out_scores_within_the_best_ones_standard_error_are_a_tie_that_keeps_the_larger_field():
+    # ring40 (synthetic EHT, S 8): held-out 39.5 / 6.81 / 7.11, a difference that float rounding had flipped
+    assert best_candidate([39.5, 7.11, 6.81], None, [5.0, 0.6, 0.5]) == 1
+    assert best_candidate([39.5, 7.11, 6.81], None, [5.0, 0.6, 0.2]) == 2  # further apart than the error
+    assert best_candidate([7.0, 7.11, 6.81], [9.0, 1.5, 1.4], [0.5, 0.5, 0.5]) == 1  # an unfit field does not tie
+    assert best_candidate([3.0, 2.0, 1.0], None, [math.nan, math.nan, math.nan]) == 2  # no error: the lowest
+    assert best_candidate([3.0, 2.0, 1.0], None, [None, None, None]) == 2
+
+
+def test_each_closures_term_averages_to_its_chi2():
+    rng = np.random.default_rng(4)
+    n, t = 6, np.repeat(np.arange(3.0), 15) / 86400
+    a1, a2 = (np.tile(x, 3) for x in zip(*[(p, q) for p in range(n) for q in range(p + 1, n)]))
+    vis = rng.normal(size=45) + 1j * rng.normal(size=45) + 3
+    c = closures(vis, np.full(45, 4.0), a1, a2, t + 2.46e6, np.full(45, 230e9), snr_cut=0)
+    model = vis * np.exp(0.3j * rng.normal(size=45)) * rng.uniform(0.8, 1.2, 45)
+    terms = c.terms(model)
+    assert len(terms) == len(c.phase) + len(c.logamp) and len(c.phase) > 0 and len(c.logamp) > 0
+    assert terms[:len(c.phase)].mean() == pytest.approx(c.chi2_phase(model), rel=1e-12)
+    assert terms[len(c.phase):].mean() == pytest.approx(c.chi2_logamp(model), rel=1e-12)
 
 
 def test_the_score_pools_both_closure_kinds_per_closure():
@@ -72,7 +95,7 @@ def test_on_a_real_eht_file_the_best_held_out_closure_fit_is_kept_and_reproducib
     candidates = searched.field.candidates
     assert [c.pixel_scale_arcsec for c in candidates] == pytest.approx(
         [candidates[0].pixel_scale_arcsec, candidates[0].pixel_scale_arcsec / 4], rel=1e-12)
-    best = candidates[best_candidate([c.closure_score for c in candidates], [c.chi2_fitted for c in candidates])]
+    best = candidates[best_candidate(*zip(*[(c.closure_score, c.chi2_fitted, c.closure_score_se) for c in candidates]))]
     assert searched.field.pixel_scale_arcsec == best.pixel_scale_arcsec
     assert all(np.isfinite(c.closure_score) and np.isfinite(c.chi2_fitted) and c.scored_on == "held-out scans"
                and c.n_scored > 0 for c in candidates)

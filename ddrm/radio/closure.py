@@ -51,6 +51,13 @@ class Closures:
         d = self.phase - closure_phase(model, self.triangles, self.signs)
         return float(2 * np.mean((1 - np.cos(d)) / self.sigma_phase ** 2))
 
+    def terms(self, model: np.ndarray) -> np.ndarray:
+        """Each closure's χ² term (T + Q,): 2(1 - cos Δψ)/σ_ψ², then Δ(ln A)²/σ_lnA²; their means over each kind
+        are ``chi2_phase`` and ``chi2_logamp``."""
+        dp = self.phase - closure_phase(model, self.triangles, self.signs)
+        da = self.logamp - log_closure_amplitude(model, self.quadrangles) if len(self.logamp) else np.zeros(0)
+        return np.concatenate([2 * (1 - np.cos(dp)) / self.sigma_phase ** 2, da ** 2 / self.sigma_logamp ** 2])
+
     def chi2_logamp(self, model: np.ndarray) -> float:
         """χ²_logcamp of model visibilities (n,) (NaN if no quadrangle)."""
         if len(self.logamp) == 0:
