@@ -57,7 +57,7 @@ class Candidate(Config):
     chi2_cphase_mean: Optional[float]
     chi2_logcamp_mean: Optional[float]
     chi2_fitted: Optional[float] = None  # pooled closure χ² on the data it was imaged from (imager.scale)
-    closure_score_se: Optional[float] = None  # the closure score's standard error (imager.scale)
+    difference_se: Optional[float] = None  # standard error of its score minus the lowest eligible (imager.scale)
 
 
 @dataclass(frozen=True)

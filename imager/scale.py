@@ -16,9 +16,9 @@ too small for the source cannot fit even the scans it was imaged from, while hel
 that no field's image predicts well (a jet that fills tens of beams): so only the candidates that fit their own
 data, pooled closure χ² on the scans they were imaged from ≤ ``FITS_DATA`` (the bound under which
 ``imager.terms`` calls the raw data fitted), compete on the held-out score; all do when none fits. The
-lowest score wins, and so does every larger field within one standard error of it (the standard error of the
-mean of the best score's per-closure terms: held-out scores closer than that are a tie, and a tie keeps
-the largest field, as in cross-validation's one-standard-error rule). The winner's scale is then imaged from
+lowest score wins, and so does every larger field whose score exceeds it by at most the standard error of
+that difference (paired over the same held-out closures: std of the per-closure differences / √n). Closer
+than that is a tie, and a tie keeps the larger field, as in cross-validation's one-standard-error rule. The winner's scale is then imaged from
 all the data; every run draws from the same seeded generators, so the result equals a run with
 ``--pixel-scale`` set to it. Files without held-out closures keep the largest field (s₀); a file of one scan
 is scored in-sample.
@@ -27,7 +27,7 @@ is scored in-sample.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Callable, Optional, Sequence
 
 import numpy as np
@@ -68,19 +68,40 @@ def closure_score(fit: ClosureFit) -> float:
     return fit.pooled
 
 
+def eligible(scores: Sequence[float], fitted: Optional[Sequence[Optional[float]]] = None) -> list[int]:
+    """The candidates with a finite held-out score that fit the data they were imaged from (``fitted`` χ² ≤
+    ``FITS_DATA``; None: not known), or all with a finite score when none fits."""
+    fit = [i for i, f in enumerate(fitted or ()) if f is not None and f <= FITS_DATA]
+    return [i for i, s in enumerate(scores) if math.isfinite(s) and (i in fit or not fit)]
+
+
 def best_candidate(scores: Sequence[float], fitted: Optional[Sequence[Optional[float]]] = None,
                    errors: Optional[Sequence[Optional[float]]] = None) -> int:
-    """Index of the kept field (candidates ordered from the largest field): among those whose ``fitted`` χ²
-    (on the data they were imaged from; None: not known) is ≤ ``FITS_DATA`` (all, when none is), the first
-    whose finite held-out score is within the lowest one's standard ``errors`` (None: 0) of it; 0 when no
-    score is finite."""
-    eligible = [i for i, f in enumerate(fitted or ()) if f is not None and f <= FITS_DATA]
-    pool = [i for i, s in enumerate(scores) if math.isfinite(s) and (i in eligible or not eligible)]
+    """Index of the kept field (candidates ordered from the largest field): of the ``eligible`` ones, the
+    first whose held-out score exceeds the lowest by at most its ``errors`` entry (the standard error of that
+    difference, ``difference_errors``; None: 0); 0 when no score is finite."""
+    pool = eligible(scores, fitted)
     if not pool:
         return 0
     best = min(pool, key=lambda i: (scores[i], i))
-    margin = (errors[best] if errors else None) or 0.0
-    return next(i for i in pool if scores[i] <= scores[best] + (margin if math.isfinite(margin) else 0.0))
+    return next(i for i in pool if scores[i] - scores[best] <= ((errors[i] if errors else None) or 0.0))
+
+
+def difference_errors(terms: Sequence[Optional[np.ndarray]], best: int) -> list[float]:
+    """The standard error of each candidate's score minus the ``best`` one's, from their per-closure χ² terms
+    (n,): paired over the same held-out closures, std(t_i - t_best) / √n; unpaired (other closures: another
+    field's on-grid samples) √(se_i² + se_best²); 0 where not known (fewer than two terms)."""
+    def se(t: np.ndarray) -> float:
+        return float(t.std(ddof=1) / math.sqrt(len(t)))
+
+    ref = terms[best]
+    out = []
+    for t in terms:
+        if t is None or ref is None or len(t) < 2 or len(ref) < 2:
+            out.append(0.0)
+        else:
+            out.append(se(t - ref) if len(t) == len(ref) else math.hypot(se(t), se(ref)))
+    return out
 
 
 HELD_SCANS = 0.2  # the share of scans each candidate field is scored on
@@ -93,19 +114,16 @@ def heldout_closures(held: Visibilities, on: np.ndarray) -> Closures:
                     held.freq_hz[on])
 
 
-def heldout_fit(held: Visibilities, imaged: Imaged, scale: float) -> tuple[ClosureFit, float]:
+def heldout_fit(held: Visibilities, imaged: Imaged, scale: float) -> tuple[ClosureFit, np.ndarray]:
     """The candidate mean's closure χ² on the scans ``held`` (the held-out ones, or those it was imaged from;
-    CLEAN's not computed: None) and the standard error of its pooled score (the per-closure terms' std / √n;
-    NaN under two closures)."""
+    CLEAN's not computed: None) and its per-closure terms (``Closures.terms``), whose mean is the pooled score."""
     uv = held.uv
     on = on_field(uv, imaged.result.mean.shape[-1], scale)
     cl = heldout_closures(held, on)
     model = np.asarray(degrid(uv=uv[on], image=imaged.result.mean.double(), pixel_size=scale * ARCSEC))
-    terms = cl.terms(model)
-    se = float(terms.std(ddof=1) / math.sqrt(len(terms))) if len(terms) > 1 else float("nan")
     return ClosureFit(n_closure_phases=int(len(cl.phase)), n_log_closure_amplitudes=int(len(cl.logamp)),
                       chi2_cphase_mean=cl.chi2_phase(model), chi2_logcamp_mean=cl.chi2_logamp(model),
-                      chi2_cphase_clean=None, chi2_logcamp_clean=None), se
+                      chi2_cphase_clean=None, chi2_logcamp_clean=None), cl.terms(model)
 
 
 def gain_evidence(vis: Visibilities, imaged: Imaged, scale: float) -> tuple[float, float]:
@@ -129,6 +147,15 @@ class FieldImage:
     selfcal_reason: str
 
 
+def choose(record: list[Candidate], terms: list[np.ndarray]) -> tuple[list[Candidate], int]:
+    """The candidates with their ``difference_se`` (against the lowest eligible score) and the index of the
+    one kept (``best_candidate``)."""
+    scores, fitted = [r.closure_score for r in record], [r.chi2_fitted for r in record]
+    pool = eligible(scores, fitted)
+    errors = difference_errors(terms, min(pool, key=lambda i: (scores[i], i))) if pool else [0.0] * len(record)
+    return [replace(r, difference_se=e) for r, e in zip(record, errors)], best_candidate(scores, fitted, errors)
+
+
 def image_at_best_scale(vis: Visibilities, cfg: ImageConfig, term: str,
                         candidate: Callable[[float, Optional[np.ndarray]], Imaged],
                         final: Callable[[float], tuple[Imaged, str, str]],
@@ -139,23 +166,25 @@ def image_at_best_scale(vis: Visibilities, cfg: ImageConfig, term: str,
     image and the products)."""
     scales = candidate_scales(vis, cfg, term)
     record: list[Candidate] = []
+    terms: list[np.ndarray] = []
     if len(scales) > 1:
         held = scan_holdout(vis.time_jd, HELD_SCANS, cfg.seed)
         for i, scale in enumerate(scales):
             on_stage(i, len(scales) + 2, f"field {i + 1}/{len(scales)}, pixel {angle(scale)} (scans held out)")
             if held.any():
                 imaged = candidate(scale, ~held)
-                (fit, se), on = heldout_fit(vis.subset(held), imaged, scale), "held-out scans"
+                (fit, t), on = heldout_fit(vis.subset(held), imaged, scale), "held-out scans"
                 fitted = heldout_fit(vis.subset(~held), imaged, scale)[0].pooled
             else:
-                (fit, se), on = heldout_fit(vis, candidate(scale, None), scale), "in-sample (one scan)"
+                (fit, t), on = heldout_fit(vis, candidate(scale, None), scale), "in-sample (one scan)"
                 fitted = fit.pooled
+            terms.append(t)
             record.append(Candidate(pixel_scale_arcsec=scale, closure_score=fit.pooled, scored_on=on,
                                     n_scored=fit.n_closure_phases + fit.n_log_closure_amplitudes,
                                     chi2_cphase_mean=fit.chi2_cphase_mean, chi2_logcamp_mean=fit.chi2_logcamp_mean,
-                                    chi2_fitted=fitted, closure_score_se=se))
-    scale = scales[best_candidate([r.closure_score for r in record], [r.chi2_fitted for r in record],
-                                  [r.closure_score_se for r in record])] if record else scales[0]
+                                    chi2_fitted=fitted))
+    record, kept = choose(record, terms) if record else (record, 0)
+    scale = scales[kept]
     on_stage(len(record), len(record) + 2, f"pixel {angle(scale)}, all the data")
     imaged, applied, reason = final(scale)
     fit, cl = closure_fit(vis, imaged, scale)

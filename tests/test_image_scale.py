@@ -15,7 +15,7 @@ from configs.image import ImageConfig
 from ddrm.radio.closure import closures
 from flows.cli_options import fractions
 from imager.product import ClosureFit
-from imager.scale import FITS_DATA, best_candidate, closure_score
+from imager.scale import FITS_DATA, best_candidate, closure_score, difference_errors
 from tests.test_uvfits import VIS, needs_files
 
 M87 = "SR1_M87_2017_095_lo_hops_netcal_StokesI.uvfits"
@@ -39,13 +39,24 @@ def test_only_the_fields_that_fit_their_own_scans_compete_on_the_held_out_score(
     assert best_candidate([185.0, math.nan, 6.5], [1.0, 1.0, 9.0]) == 0  # an eligible NaN does not win
 
 
-def test_held_out_scores_within_the_best_ones_standard_error_are_a_tie_that_keeps_the_larger_field():
-    # ring40 (synthetic EHT, S 8): held-out 39.5 / 6.81 / 7.11, a difference that float rounding had flipped
-    assert best_candidate([39.5, 7.11, 6.81], None, [5.0, 0.6, 0.5]) == 1
-    assert best_candidate([39.5, 7.11, 6.81], None, [5.0, 0.6, 0.2]) == 2  # further apart than the error
-    assert best_candidate([7.0, 7.11, 6.81], [9.0, 1.5, 1.4], [0.5, 0.5, 0.5]) == 1  # an unfit field does not tie
-    assert best_candidate([3.0, 2.0, 1.0], None, [math.nan, math.nan, math.nan]) == 2  # no error: the lowest
-    assert best_candidate([3.0, 2.0, 1.0], None, [None, None, None]) == 2
+def test_held_out_scores_within_the_standard_error_of_their_difference_tie_and_keep_the_larger_field():
+    # ring40 (synthetic EHT, S 8): held-out 38.5 / 6.53 / 6.31, difference 0.22 ± 0.44 paired (a tie; float
+    # rounding had flipped it); M87 095: 1.20 / 0.606 / 0.568, difference 0.038 ± 0.022 (not a tie)
+    assert best_candidate([38.5, 6.53, 6.31], None, [1.5, 0.44, 0.0]) == 1
+    assert best_candidate([1.20, 0.606, 0.568], None, [0.14, 0.022, 0.0]) == 2
+    assert best_candidate([7.0, 7.11, 6.81], [9.0, 1.5, 1.4], [0.5, 0.5, 0.0]) == 1  # an unfit field does not tie
+    assert best_candidate([3.0, 2.0, 1.0], None, [None, None, None]) == 2  # no error: the lowest
+    rng = np.random.default_rng(0)
+    shared = rng.chisquare(1, 400) * 5  # the closures' own scatter, common to every candidate
+    terms = [shared + 0.3, shared + 0.05 + rng.normal(0, 0.5, 400), shared]
+    errors = difference_errors(terms, 2)
+    assert errors[2] == 0.0
+    assert errors[1] == pytest.approx(np.std(terms[1] - shared, ddof=1) / 20)
+    assert errors[1] < np.std(terms[1], ddof=1) / 20 / 5  # paired: the common scatter cancels
+    assert best_candidate([float(t.mean()) for t in terms], None, errors) == 1  # 0.013 apart, its paired error 0.025: a tie
+    unpaired = difference_errors([shared[:300], shared], 1)
+    assert unpaired[0] == pytest.approx(math.hypot(np.std(shared[:300], ddof=1) / math.sqrt(300),
+                                                   np.std(shared, ddof=1) / 20))
 
 
 def test_each_closures_term_averages_to_its_chi2():
@@ -95,7 +106,7 @@ def test_on_a_real_eht_file_the_best_held_out_closure_fit_is_kept_and_reproducib
     candidates = searched.field.candidates
     assert [c.pixel_scale_arcsec for c in candidates] == pytest.approx(
         [candidates[0].pixel_scale_arcsec, candidates[0].pixel_scale_arcsec / 4], rel=1e-12)
-    best = candidates[best_candidate(*zip(*[(c.closure_score, c.chi2_fitted, c.closure_score_se) for c in candidates]))]
+    best = candidates[best_candidate(*zip(*[(c.closure_score, c.chi2_fitted, c.difference_se) for c in candidates]))]
     assert searched.field.pixel_scale_arcsec == best.pixel_scale_arcsec
     assert all(np.isfinite(c.closure_score) and np.isfinite(c.chi2_fitted) and c.scored_on == "held-out scans"
                and c.n_scored > 0 for c in candidates)
