@@ -3,7 +3,7 @@ import torch
 
 from ddrm.diffusion.ddpm import EMA, EpsDenoiser, ddpm_loss, sample_ancestral, sample_ddim
 from ddrm.diffusion.schedule import Schedule
-from ddrm.diffusion.unet import UNet, UNetConfig, unet_preset
+from ddrm.diffusion.unet import PixelNorm, UNet, UNetConfig, unet_preset
 from ddrm.inverse.priors import GaussianFourierPrior
 
 SCH = Schedule()
@@ -116,3 +116,20 @@ def test_unconditional_samplers_reproduce_a_gaussian_prior(sampler):
         x = sample_ancestral(prior, x_T, SCH, g)
     ratio = prior.basis.Vt(x[:, 0]).var(dim=0) / prior.lam
     assert float(ratio.mean()) == pytest.approx(1.0, abs=0.03)
+
+
+def test_the_channel_norm_normalises_each_pixel_over_its_channels_in_any_layout():
+    torch.manual_seed(0)
+    norm = PixelNorm(6)
+    with torch.no_grad():
+        norm.weight.copy_(torch.linspace(0.5, 2.0, 6))
+        norm.bias.copy_(torch.linspace(-1.0, 1.0, 6))
+    x = torch.randn(3, 6, 5, 7) * 4 + 2
+    mean = x.mean(dim=1, keepdim=True)
+    var = x.var(dim=1, keepdim=True, unbiased=False)
+    expected = (x - mean) / torch.sqrt(var + norm.eps) * norm.weight[:, None, None] + norm.bias[:, None, None]
+    torch.testing.assert_close(norm(x), expected, rtol=1e-5, atol=1e-5)
+    torch.testing.assert_close(norm(x.contiguous(memory_format=torch.channels_last)), expected, rtol=1e-5, atol=1e-5)
+    y = norm(x)
+    y.sum().backward()  # trainable through the fused kernel
+    assert norm.weight.grad is not None and torch.isfinite(norm.weight.grad).all()
