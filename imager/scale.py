@@ -18,10 +18,10 @@ data, pooled closure χ² on the scans they were imaged from ≤ ``FITS_DATA`` (
 ``imager.terms`` calls the raw data fitted), compete on the held-out score; all do when none fits. The
 lowest score wins, and so does every larger field whose score exceeds it by at most the standard error of
 that difference (paired over the same held-out closures: std of the per-closure differences / √n). Closer
-than that is a tie, and a tie keeps the larger field, as in cross-validation's one-standard-error rule. The winner's scale is then imaged from
-all the data; every run draws from the same seeded generators, so the result equals a run with
-``--pixel-scale`` set to it. Files without held-out closures keep the largest field (s₀); a file of one scan
-is scored in-sample.
+than that is a tie, and a tie keeps the larger field, as in cross-validation's one-standard-error rule. The
+winner's scale is then imaged from all the data; every run draws from the same seeded generators, so the
+result equals a run with ``--pixel-scale`` set to it. Files without held-out closures keep the largest field
+(s₀); a file of one scan is scored in-sample.
 """
 
 from __future__ import annotations
@@ -75,6 +75,11 @@ def eligible(scores: Sequence[float], fitted: Optional[Sequence[Optional[float]]
     return [i for i, s in enumerate(scores) if math.isfinite(s) and (i in fit or not fit)]
 
 
+def lowest(scores: Sequence[float], pool: Sequence[int]) -> int:
+    """The index in ``pool`` of the lowest score (the first of equal ones)."""
+    return min(pool, key=lambda i: (scores[i], i))
+
+
 def best_candidate(scores: Sequence[float], fitted: Optional[Sequence[Optional[float]]] = None,
                    errors: Optional[Sequence[Optional[float]]] = None) -> int:
     """Index of the kept field (candidates ordered from the largest field): of the ``eligible`` ones, the
@@ -83,7 +88,7 @@ def best_candidate(scores: Sequence[float], fitted: Optional[Sequence[Optional[f
     pool = eligible(scores, fitted)
     if not pool:
         return 0
-    best = min(pool, key=lambda i: (scores[i], i))
+    best = lowest(scores, pool)
     return next(i for i in pool if scores[i] - scores[best] <= ((errors[i] if errors else None) or 0.0))
 
 
@@ -152,7 +157,7 @@ def choose(record: list[Candidate], terms: list[np.ndarray]) -> tuple[list[Candi
     one kept (``best_candidate``)."""
     scores, fitted = [r.closure_score for r in record], [r.chi2_fitted for r in record]
     pool = eligible(scores, fitted)
-    errors = difference_errors(terms, min(pool, key=lambda i: (scores[i], i))) if pool else [0.0] * len(record)
+    errors = difference_errors(terms, lowest(scores, pool)) if pool else [0.0] * len(record)
     return [replace(r, difference_se=e) for r, e in zip(record, errors)], best_candidate(scores, fitted, errors)
 
 

@@ -44,26 +44,27 @@ class Closures:
     logamp: np.ndarray
     sigma_logamp: np.ndarray
 
-    def chi2_phase(self, model: np.ndarray) -> float:
-        """χ²_cphase of model visibilities (n,) at the same samples (NaN if no triangle)."""
-        if len(self.phase) == 0:
-            return float("nan")
+    def phase_terms(self, model: np.ndarray) -> np.ndarray:
+        """Each closure phase's χ² term (T,): 2(1 - cos(ψ_data - ψ_model))/σ_ψ² for model visibilities (n,)."""
         d = self.phase - closure_phase(model, self.triangles, self.signs)
-        return float(2 * np.mean((1 - np.cos(d)) / self.sigma_phase ** 2))
+        return 2 * (1 - np.cos(d)) / self.sigma_phase ** 2
+
+    def logamp_terms(self, model: np.ndarray) -> np.ndarray:
+        """Each log closure amplitude's χ² term (Q,): (ln A_data - ln A_model)²/σ_lnA²."""
+        d = self.logamp - log_closure_amplitude(model, self.quadrangles)
+        return d ** 2 / self.sigma_logamp ** 2
 
     def terms(self, model: np.ndarray) -> np.ndarray:
-        """Each closure's χ² term (T + Q,): 2(1 - cos Δψ)/σ_ψ², then Δ(ln A)²/σ_lnA²; their means over each kind
-        are ``chi2_phase`` and ``chi2_logamp``."""
-        dp = self.phase - closure_phase(model, self.triangles, self.signs)
-        da = self.logamp - log_closure_amplitude(model, self.quadrangles) if len(self.logamp) else np.zeros(0)
-        return np.concatenate([2 * (1 - np.cos(dp)) / self.sigma_phase ** 2, da ** 2 / self.sigma_logamp ** 2])
+        """Every closure's χ² term (T + Q,), the phases' then the log amplitudes'."""
+        return np.concatenate([self.phase_terms(model), self.logamp_terms(model)])
+
+    def chi2_phase(self, model: np.ndarray) -> float:
+        """χ²_cphase of model visibilities (n,) at the same samples (NaN if no triangle)."""
+        return float(np.mean(self.phase_terms(model))) if len(self.phase) else float("nan")
 
     def chi2_logamp(self, model: np.ndarray) -> float:
         """χ²_logcamp of model visibilities (n,) (NaN if no quadrangle)."""
-        if len(self.logamp) == 0:
-            return float("nan")
-        d = self.logamp - log_closure_amplitude(model, self.quadrangles)
-        return float(np.mean(d ** 2 / self.sigma_logamp ** 2))
+        return float(np.mean(self.logamp_terms(model))) if len(self.logamp) else float("nan")
 
 
 def closure_phase(vis: np.ndarray, triangles: np.ndarray, signs: np.ndarray) -> np.ndarray:
