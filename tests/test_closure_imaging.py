@@ -98,3 +98,26 @@ def test_the_ring_fit_measures_known_rings():
             assert fit["asymmetry"] < 0.02
         else:
             assert abs((fit["brightest_pa_deg"] - pa + 180) % 360 - 180) < 10 and fit["asymmetry"] > 0.2
+
+
+def test_the_start_gaussian_reads_its_size_from_the_main_lobe():
+    """A Gaussian's σ comes back exactly; a thin ring of radius r, J0(2π r q), whose main lobe falls as
+    exp(-π² r² q²), gets σ ≈ r/√2 (within 10 %), not the compact Gaussian that its sidelobes would give."""
+    from scipy.special import j0
+
+    from ddrm.radio.closure_imaging import gaussian_sigma
+    from ddrm.radio.visibilities import Visibilities
+
+    uas = 4.8481368e-12  # radians
+    rng = np.random.default_rng(0)
+    q = rng.uniform(0.05e9, 8e9, 4000)
+    th = rng.uniform(0, np.pi, len(q))
+    uv = np.stack([q * np.cos(th), q * np.sin(th)], 1)
+    weight = np.full(len(q), 1e6)  # S/N ≥ 3 down to |V| of 3 mJy
+    sigma0, r = 12 * uas, 30 * uas
+    gauss = Visibilities(uv=uv, vis=0.6 * np.exp(-2 * np.pi ** 2 * sigma0 ** 2 * q ** 2) + 0j, weight=weight)
+    assert gaussian_sigma(gauss, 0.6) == pytest.approx(sigma0, rel=1e-9)
+    ring = Visibilities(uv=uv, vis=0.6 * j0(2 * np.pi * r * q) + 0j, weight=weight)
+    assert gaussian_sigma(ring, 0.6) == pytest.approx(r / np.sqrt(2), rel=0.1)
+    point = Visibilities(uv=uv, vis=np.full(len(q), 0.6 + 0j), weight=weight)
+    assert gaussian_sigma(point, 0.6) == 0.0

@@ -2,8 +2,9 @@
 
     flux       the total flux F_tot: the user's, else the mean amplitude of the baselines shorter than half
                a cell (EHT's intra-site pairs: the field is unresolved there), else CLEAN's total
-    start      a circular Gaussian of F_tot whose size fits the amplitudes' fall with |uv| (ln|V| = ln F_tot -
-               2π²σ²|uv|², least squares; amplitudes carry only the gains' modest errors), then a regularised
+    start      a circular Gaussian of F_tot whose size fits the amplitudes' fall with |uv| in the main lobe
+               (ln|V| = ln F_tot - 2π²σ²|uv|², the median σ over samples with |V| > F/2, ``gaussian_sigma``;
+               amplitudes carry only the gains' modest errors), then a regularised
                closure fit from it (``rml_start``: entropy against the Gaussian and TV², ehtim's habit), every
                sample from that. Other starts (``start``): "gaussian", the Gaussian itself (a point-symmetric
                sky's closure phases are 0 or π, and from the Gaussian's 0 the von Mises term has no gradient
@@ -45,6 +46,7 @@ from ddrm.radio.visibilities import Visibilities
 from ddrm.seeding import stage_generators
 
 START_PEAK = 0.5  # the Gaussian start's peak in the prior's [0, 1] range: room for a brighter compact source
+MAIN_LOBE = 0.5  # |V|/F above this: the Gaussian start's size is read from the main lobe only
 INTEGRATION_TOL_S = TIME_TOL_S  # samples this close in time share an integration (the closures' grouping)
 
 
@@ -64,16 +66,19 @@ def short_baseline_flux(data: Visibilities, N: int, pixel_scale_arcsec: float) -
 
 
 def gaussian_sigma(data: Visibilities, flux: float) -> float:
-    """σ (radians) of the circular Gaussian whose amplitudes F exp(-2π²σ²|uv|²) fit the data's (module
-    docstring), over samples of S/N ≥ 3 and |V|/F in [0.02, 0.98]; 0 (a point) where none."""
+    """σ (radians) of the circular Gaussian whose main lobe F exp(-2π²σ²|uv|²) the amplitudes follow: the median
+    over samples of S/N ≥ 3 in the main lobe, |V|/F in [``MAIN_LOBE``, 0.98], of σᵢ² = -ln(|Vᵢ|/F) / (2π²|uvᵢ|²)
+    (without three such samples, over |V|/F in [0.02, 0.98]); 0 (a point) where none. Not a least-squares fit
+    through the origin, which weighs each sample by |uv|⁴: a ring's or disc's sidelobes and a few noisy long
+    baselines then set σ, and a 60 µas ring got a 25 µas Gaussian."""
     amp = np.abs(data.vis)
-    ok = (amp * np.sqrt(data.weight) >= 3) & (amp > 0.02 * flux) & (amp < 0.98 * flux)
-    if ok.sum() < 3:
-        return 0.0
-    q2 = (data.uv[ok] ** 2).sum(1)
-    y = np.log(amp[ok] / flux)  # = -2π²σ² q²
-    s2 = -float((y * q2).sum() / (q2 ** 2).sum()) / (2 * math.pi ** 2)
-    return math.sqrt(max(s2, 0.0))
+    bright = amp * np.sqrt(data.weight) >= 3
+    for low in (MAIN_LOBE, 0.02):
+        ok = bright & (amp > low * flux) & (amp < 0.98 * flux)
+        if ok.sum() >= 3:
+            s2 = -np.log(amp[ok] / flux) / (2 * math.pi ** 2 * (data.uv[ok] ** 2).sum(1))
+            return math.sqrt(float(np.median(s2)))
+    return 0.0
 
 
 def gaussian_image(N: int, pixel_scale_arcsec: float, flux: float, sigma_rad: float) -> torch.Tensor:
