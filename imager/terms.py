@@ -19,6 +19,7 @@ import numpy as np
 
 from ddrm.diffusion.ddpm import Denoiser
 from ddrm.inverse.samplers import make_generators
+from ddrm.radio.closure import FITTED_CHI2
 from ddrm.radio.closure_imaging import image_closures
 from ddrm.radio.imaging import Imaged, image_visibilities
 from ddrm.radio.imaging_config import ImagingConfig
@@ -26,7 +27,7 @@ from ddrm.radio.phase_stability import choose_data_term, phase_scatter_ratio
 from ddrm.radio.visibilities import Visibilities
 from imager.product import DataTerm
 
-GAIN_EVIDENCE = 2.0  # raw χ² per coordinate up to this: the data are fitted without gains
+GAIN_EVIDENCE = FITTED_CHI2  # raw χ² per coordinate up to this: the data are fitted without gains
 QUICK = {"K": 10, "samples": 2, "iterations": 6}  # the posterior that decides the self-calibration
 
 Imager = Callable[[float, Optional[np.ndarray]], Imaged]

@@ -113,3 +113,30 @@ def test_the_regularised_start_fits_the_closures_and_survives_a_diverged_step(mo
         kept = rml_start(like, prior, rounds=2)
         assert bool(torch.isfinite(kept).all()) and float(kept.max()) <= 1.0 + 1e-12
         assert torch.equal(kept, prior) != finite
+
+
+def test_the_start_widens_until_its_fit_fits_the_closures():
+    """A double 14 px wide fitted under entropy against a Gaussian of σ 1 or 2 px cannot move its flux out to
+    the components (pooled χ² > 100); ``fitted_start`` keeps the narrowest width of ``START_WIDTHS`` whose fit
+    reaches pooled χ² ≤ ``FITTED_CHI2`` (4 px here), and ``pooled_chi2`` pools by counts."""
+    from ddrm.radio.closure import FITTED_CHI2
+    from ddrm.radio.closure_imaging import START_WIDTHS, fitted_start, gaussian_image, rml_start
+
+    r, c = np.mgrid[:N, :N] - N // 2
+    img = np.exp(-((r - 7) ** 2 + c ** 2) / 3) + 0.5 * np.exp(-((r + 7) ** 2 + (c - 2) ** 2) / 6)
+    sky = torch.from_numpy(img / img.sum())
+    uv, a1, a2, t = _array()
+    noise = 0.02
+    rng = np.random.default_rng(5)
+    vis = degrid(uv=uv, image=sky, pixel_size=SCALE * ARCSEC) + noise * (rng.normal(size=len(uv)) + 1j * rng.normal(size=len(uv)))
+    cl = closures(vis, np.full(len(vis), 1 / noise ** 2), a1, a2, t, np.full(len(vis), 230e9), snr_cut=0)
+    like = ClosureLikelihood.build(cl, uv, N=N, pixel_scale_arcsec=SCALE, total_flux=1.0, sigma_flux=0.05)
+    cp, la = like.chi2(sky)
+    T, Q = len(like.phase), len(like.logamp)
+    assert like.pooled_chi2(sky) == pytest.approx((T * cp + Q * la) / (T + Q), rel=1e-12)
+    sigma = SCALE * ARCSEC  # one pixel
+    scores = [like.pooled_chi2(rml_start(like, gaussian_image(N, SCALE, 1.0, w * sigma))) for w in START_WIDTHS]
+    assert scores[0] > 100 and scores[1] > 10 and scores[2] <= FITTED_CHI2
+    gauss, fitted = fitted_start(like, N, SCALE, 1.0, sigma)
+    assert torch.equal(gauss, gaussian_image(N, SCALE, 1.0, START_WIDTHS[2] * sigma))
+    assert like.pooled_chi2(fitted) == pytest.approx(scores[2], rel=1e-6)

@@ -27,6 +27,7 @@ from itertools import combinations
 import numpy as np
 
 TIME_TOL_S = 0.5  # samples this close in time form closures together (one integration)
+FITTED_CHI2 = 2.0  # χ² per datum up to this: an image fits its data (closures pooled, or raw visibilities)
 ALL_CANDIDATES_UP_TO = 12  # stations per time; above, quadrangles containing the two first stations only
 
 

@@ -5,7 +5,8 @@
     start      a circular Gaussian of F_tot whose size fits the amplitudes' fall with |uv| in the main lobe
                (ln|V| = ln F_tot - 2π²σ²|uv|², the median σ over samples with |V| > F/2, ``gaussian_sigma``;
                amplitudes carry only the gains' modest errors), then a regularised
-               closure fit from it (``rml_start``: entropy against the Gaussian and TV², ehtim's habit), every
+               closure fit from it (``rml_start``: entropy against the Gaussian and TV², ehtim's habit), from
+               the narrowest of 1, 2, 4 × that σ whose fit fits the closures (``fitted_start``), every
                sample from that. Other starts (``start``): "gaussian", the Gaussian itself (a point-symmetric
                sky's closure phases are 0 or π, and from the Gaussian's 0 the von Mises term has no gradient
                towards π: a symmetric ring stayed a blob), or "posterior", the visibility posterior of the data
@@ -34,7 +35,7 @@ import torch
 
 from ddrm.diffusion.ddpm import Denoiser
 from ddrm.radio.baselines import dirty_noise_std, hogbom_clean
-from ddrm.radio.closure import TIME_TOL_S, closures
+from ddrm.radio.closure import FITTED_CHI2, TIME_TOL_S, closures
 from ddrm.radio.closure_likelihood import ClosureLikelihood, closure_step
 from ddrm.radio.exact_gibbs import ExactRefineConfig, refine
 from ddrm.radio.gains import GainConfig
@@ -46,6 +47,7 @@ from ddrm.radio.visibilities import Visibilities
 from ddrm.seeding import stage_generators
 
 START_PEAK = 0.5  # the Gaussian start's peak in the prior's [0, 1] range: room for a brighter compact source
+START_WIDTHS = (1.0, 2.0, 4.0)  # the start Gaussian's σ over the main lobe's, tried narrowest first
 MAIN_LOBE = 0.5  # |V|/F above this: the Gaussian start's size is read from the main lobe only
 INTEGRATION_TOL_S = TIME_TOL_S  # samples this close in time share an integration (the closures' grouping)
 
@@ -125,6 +127,24 @@ def rml_start(like: ClosureLikelihood, prior_image: torch.Tensor, *, rounds: int
     return last
 
 
+def fitted_start(like: ClosureLikelihood, N: int, pixel_scale_arcsec: float, flux: float,
+                 sigma_rad: float) -> tuple[torch.Tensor, torch.Tensor]:
+    """(the Gaussian (N, N), ``rml_start`` from it) for the narrowest Gaussian of ``START_WIDTHS`` × σ whose
+    regularised fit fits the closures (pooled χ² ≤ ``FITTED_CHI2``), else the best fitting one: the entropy
+    term holds flux near the Gaussian, so one narrower than the source (a double's main lobe is its brighter
+    component's) leaves the rest of the source unfitted, while a wider one than needed lets flux spread."""
+    best: Optional[tuple[float, torch.Tensor, torch.Tensor]] = None
+    for width in START_WIDTHS if sigma_rad > 0 else START_WIDTHS[:1]:
+        gauss = gaussian_image(N, pixel_scale_arcsec, flux, width * sigma_rad)
+        fitted = rml_start(like, gauss)
+        score = like.pooled_chi2(fitted)
+        if score <= FITTED_CHI2:
+            return gauss, fitted
+        if best is None or not score >= best[0]:
+            best = (score, gauss, fitted)
+    return best[1], best[2]
+
+
 def clean_only(prep: Prepared, config: ImagingConfig, F: float, flux: float) -> ImagingResult:
     """An ``ImagingResult`` holding the prepared data's dirty and CLEAN images (no posterior yet) at flux scale F."""
     sigma = prep.obs.sigma_weights
@@ -158,7 +178,9 @@ def image_closures(prior: Denoiser, data: Visibilities, imaging: ImagingConfig,
         raise ValueError("no total flux: give --total-flux (Jy)")
     like = ClosureLikelihood.build(cl, modelled.uv, N=N, pixel_scale_arcsec=scale, total_flux=flux,
                                    sigma_flux=config.flux_sigma * flux, centroid_sigma=config.centroid_sigma)
-    start = gaussian_image(N, scale, flux, gaussian_sigma(modelled, flux))
+    sigma = gaussian_sigma(modelled, flux)
+    start, fitted = fitted_start(like, N, scale, flux, sigma) if config.start == "rml" else (None, None)
+    start = start if start is not None else gaussian_image(N, scale, flux, sigma)
     phases = solve(modelled, start, scale, GainConfig(mode="phase", solint=INTEGRATION_TOL_S * 2))
     started = data.corrected(phases)
     trace = SelfCalTrace(SelfCalConfig(mode="amp-phase", solint=INTEGRATION_TOL_S * 2, start="point"),
@@ -166,7 +188,7 @@ def image_closures(prior: Denoiser, data: Visibilities, imaging: ImagingConfig,
                                                      "chi2": chi2(started.subset(on), start, scale)})
     prep = prepare(started, imaging)
     if config.start in ("gaussian", "rml"):
-        begin = rml_start(like, start) if config.start == "rml" else start
+        begin = fitted if config.start == "rml" else start
         F = float(begin.max()) / START_PEAK
         x0 = (2 * begin / F - 1).expand(imaging.sampler.samples, N, N)
         first = clean_only(prep, imaging, F, flux)

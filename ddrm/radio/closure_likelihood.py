@@ -129,6 +129,11 @@ class ClosureLikelihood:
         la = float((dla / self.sigma_logamp).pow(2).mean()) if dla.shape[-1] else float("nan")
         return cp, la
 
+    def pooled_chi2(self, image: torch.Tensor) -> float:
+        """χ² per closure of one image (N, N), phases and log amplitudes pooled by their counts (``chi2``)."""
+        (cp, la), T, Q = self.chi2(image), len(self.phase), len(self.logamp)
+        return (T * (cp if T else 0.0) + Q * (la if Q else 0.0)) / max(T + Q, 1)
+
 
 def closure_step(like: ClosureLikelihood, z: torch.Tensor, rho: float, flux_scale: float,
                  generators: Sequence[torch.Generator], sample: bool = True, iterations: int = 25) -> torch.Tensor:
