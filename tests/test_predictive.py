@@ -21,19 +21,28 @@ def _gaussian_problem(seed: int, n_x: int = 30, n_fit: int = 10, n_held: int = 3
     return y_h, mean, cov, B, sigma
 
 
-@pytest.mark.parametrize("seed", [0, 1])
-def test_a_calibrated_posterior_covers_held_out_data_at_the_nominal_rates(seed):
-    y_h, mean, cov, B, sigma = _gaussian_problem(seed)
-    rng = np.random.default_rng(100 + seed)
-    S = 400
-    samples = rng.multivariate_normal(mean, cov, size=S)  # exact posterior draws
-    r, s2, v = pp.amplitude_residuals(y_h, np.full(len(y_h), sigma), samples @ B.T)
-    out = pp.check(pp.z_scores(r, s2, v, S))
-    assert out["n"] == len(y_h)
-    # one truth: the held-out z share its posterior error, so the share scatters more than binomially
-    assert abs(out["coverage_68"] - 0.6827) < 0.05 and abs(out["coverage_95"] - 0.9545) < 0.025
+@pytest.mark.parametrize("base", [0, 1000])
+def test_a_calibrated_posterior_covers_held_out_data_at_the_nominal_rates(base):
+    """Pooled over 100 independent truths (60 held-out data each): the held-out z of one truth share its
+    posterior error, so one truth's coverage scatters far more than binomially (over seeds: mean z² ± 0.28,
+    68 % share ± 0.067); pooled, the spread over 20 groups was ± 0.028, 0.0076 and 0.0034, so these bounds are
+    3.5-4.5 of it."""
+    zs, conformal = [], []
+    for seed in range(base, base + 100):
+        y_h, mean, cov, B, sigma = _gaussian_problem(seed, n_held=60)
+        rng = np.random.default_rng(10_000 + seed)
+        S = 200
+        samples = rng.multivariate_normal(mean, cov, size=S)  # exact posterior draws
+        r, s2, v = pp.amplitude_residuals(y_h, np.full(len(y_h), sigma), samples @ B.T)
+        zs.append(pp.z_scores(r, s2, v, S))
+    out = pp.check(np.concatenate(zs))
+    assert out["n"] == 6000
+    assert abs(out["coverage_68"] - 0.6827) < 0.03 and abs(out["coverage_95"] - 0.9545) < 0.015
     assert abs(out["mean_z2"] - 1) < 0.1
-    assert 0.8 < pp.conformal_scale(r, s2, v, S) < 1.25  # nothing to recalibrate
+    y_h, mean, cov, B, sigma = _gaussian_problem(base)
+    samples = np.random.default_rng(base).multivariate_normal(mean, cov, size=400)
+    r, s2, v = pp.amplitude_residuals(y_h, np.full(len(y_h), sigma), samples @ B.T)
+    assert 0.5 < pp.conformal_scale(r, s2, v, 400) < 2.0  # nothing to recalibrate (one truth: its scatter)
 
 
 def test_a_shrunk_posterior_is_caught_and_the_cross_fitted_scale_restores_it():
