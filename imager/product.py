@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from typing import Any, Optional
 
 from ddrm.config import Config
+from ddrm.radio.closure import pooled
 
 SCHEMA_VERSION = 2  # of summary.json: bump it with any change of these sections
 
@@ -151,11 +152,8 @@ class ClosureFit(Config):
     @property
     def pooled(self) -> float:
         """χ² per closure of the mean, phases and log amplitudes pooled by their counts; NaN without any."""
-        terms = [(n, c) for n, c in ((self.n_closure_phases, self.chi2_cphase_mean),
-                                     (self.n_log_closure_amplitudes, self.chi2_logcamp_mean))
-                 if n > 0 and c is not None and c == c]
-        total = sum(n for n, _ in terms)
-        return sum(n * c for n, c in terms) / total if total else float("nan")
+        return pooled(self.n_closure_phases, self.chi2_cphase_mean, self.n_log_closure_amplitudes,
+                      self.chi2_logcamp_mean)
 
 
 @dataclass(frozen=True)

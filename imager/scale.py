@@ -33,7 +33,7 @@ from typing import Callable, Optional, Sequence
 import numpy as np
 
 from configs.image import ImageConfig, ImagingSettingsError
-from ddrm.radio.closure import Closures, closures
+from ddrm.radio.closure import FITTED_CHI2, Closures, closures
 from ddrm.radio.crossval import scan_holdout
 from ddrm.radio.fit import fit_chi2, on_field
 from ddrm.radio.gridding import ARCSEC, MAX_OVERSAMPLING, fit_pixel_scale, min_pixel_scale
@@ -42,7 +42,6 @@ from ddrm.radio.nufft import degrid
 from ddrm.radio.visibilities import Visibilities
 from imager.product import Candidate, ClosureFit
 from imager.quality import closure_fit
-from imager.terms import GAIN_EVIDENCE
 from reporting.progress import angle
 
 
@@ -110,7 +109,7 @@ def difference_errors(terms: Sequence[Optional[np.ndarray]], best: int) -> list[
 
 
 HELD_SCANS = 0.2  # the share of scans each candidate field is scored on
-FITS_DATA = GAIN_EVIDENCE  # pooled closure χ² per closure up to this on its own scans: a candidate fits its data
+FITS_DATA = FITTED_CHI2  # pooled closure χ² per closure up to this on its own scans: a candidate fits its data
 
 
 def heldout_closures(held: Visibilities, on: np.ndarray) -> Closures:

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from itertools import combinations
+from typing import Optional
 
 import numpy as np
 
@@ -66,6 +67,14 @@ class Closures:
     def chi2_logamp(self, model: np.ndarray) -> float:
         """χ²_logcamp of model visibilities (n,) (NaN if no quadrangle)."""
         return float(np.mean(self.logamp_terms(model))) if len(self.logamp) else float("nan")
+
+
+def pooled(n_phase: int, chi2_phase: Optional[float], n_logamp: int, chi2_logamp: Optional[float]) -> float:
+    """χ² per closure, phases and log amplitudes pooled by their counts (a kind with none, or a None or NaN χ²,
+    left out); NaN without any."""
+    kinds = [(n, c) for n, c in ((n_phase, chi2_phase), (n_logamp, chi2_logamp)) if n > 0 and c is not None and c == c]
+    total = sum(n for n, _ in kinds)
+    return sum(n * c for n, c in kinds) / total if total else float("nan")
 
 
 def closure_phase(vis: np.ndarray, triangles: np.ndarray, signs: np.ndarray) -> np.ndarray:

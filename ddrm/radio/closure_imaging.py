@@ -70,9 +70,8 @@ def short_baseline_flux(data: Visibilities, N: int, pixel_scale_arcsec: float) -
 def gaussian_sigma(data: Visibilities, flux: float) -> float:
     """σ (radians) of the circular Gaussian whose main lobe F exp(-2π²σ²|uv|²) the amplitudes follow: the median
     over samples of S/N ≥ 3 in the main lobe, |V|/F in [``MAIN_LOBE``, 0.98], of σᵢ² = -ln(|Vᵢ|/F) / (2π²|uvᵢ|²)
-    (without three such samples, over |V|/F in [0.02, 0.98]); 0 (a point) where none. Not a least-squares fit
-    through the origin, which weighs each sample by |uv|⁴: a ring's or disc's sidelobes and a few noisy long
-    baselines then set σ, and a 60 µas ring got a 25 µas Gaussian."""
+    (without three such samples, over |V|/F in [0.02, 0.98]); 0 (a point) where none. The median over the main
+    lobe, not a least-squares fit through the origin, which weighs each sample by |uv|⁴ and lets sidelobes set σ."""
     amp = np.abs(data.vis)
     bright = amp * np.sqrt(data.weight) >= 3
     for low in (MAIN_LOBE, 0.02):
@@ -179,8 +178,10 @@ def image_closures(prior: Denoiser, data: Visibilities, imaging: ImagingConfig,
     like = ClosureLikelihood.build(cl, modelled.uv, N=N, pixel_scale_arcsec=scale, total_flux=flux,
                                    sigma_flux=config.flux_sigma * flux, centroid_sigma=config.centroid_sigma)
     sigma = gaussian_sigma(modelled, flux)
-    start, fitted = fitted_start(like, N, scale, flux, sigma) if config.start == "rml" else (None, None)
-    start = start if start is not None else gaussian_image(N, scale, flux, sigma)
+    if config.start == "rml":
+        start, begin = fitted_start(like, N, scale, flux, sigma)
+    else:
+        start = begin = gaussian_image(N, scale, flux, sigma)
     phases = solve(modelled, start, scale, GainConfig(mode="phase", solint=INTEGRATION_TOL_S * 2))
     started = data.corrected(phases)
     trace = SelfCalTrace(SelfCalConfig(mode="amp-phase", solint=INTEGRATION_TOL_S * 2, start="point"),
@@ -188,7 +189,6 @@ def image_closures(prior: Denoiser, data: Visibilities, imaging: ImagingConfig,
                                                      "chi2": chi2(started.subset(on), start, scale)})
     prep = prepare(started, imaging)
     if config.start in ("gaussian", "rml"):
-        begin = fitted if config.start == "rml" else start
         F = float(begin.max()) / START_PEAK
         x0 = (2 * begin / F - 1).expand(imaging.sampler.samples, N, N)
         first = clean_only(prep, imaging, F, flux)

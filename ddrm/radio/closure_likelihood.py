@@ -33,7 +33,7 @@ import numpy as np
 import torch
 
 from ddrm.inverse.samplers import fill_normal
-from ddrm.radio.closure import Closures
+from ddrm.radio.closure import Closures, pooled
 from ddrm.radio.gridding import ARCSEC
 from ddrm.radio.nufft import adjoint, degrid
 
@@ -131,8 +131,8 @@ class ClosureLikelihood:
 
     def pooled_chi2(self, image: torch.Tensor) -> float:
         """χ² per closure of one image (N, N), phases and log amplitudes pooled by their counts (``chi2``)."""
-        (cp, la), T, Q = self.chi2(image), len(self.phase), len(self.logamp)
-        return (T * (cp if T else 0.0) + Q * (la if Q else 0.0)) / max(T + Q, 1)
+        cp, la = self.chi2(image)
+        return pooled(len(self.phase), cp, len(self.logamp), la)
 
 
 def closure_step(like: ClosureLikelihood, z: torch.Tensor, rho: float, flux_scale: float,
