@@ -7,8 +7,9 @@ current check without imaging.
 
 Per file: the data term, the check the recalibration was fitted on, (c, f), each check's shares inside the
 68 % and 95 % intervals as drawn, and the recalibrated check cross-fitted between two seeded halves of the
-blocks (issue target: 0.60-0.76 at 68 %, 0.90-0.98 at 95 %). Files are read from ``../shared/data/visibilities``
-(skipped with a message where absent). Last line: ``files=<n> in_target=<k>`` (cross-fitted shares in the
+blocks at (c, f) and the 95 % bound k on |z| fitted on the other half (also with k = 2; issue target:
+0.60-0.76 at 68 %, 0.90-0.98 at 95 %). Files are read from ``../shared/data/visibilities`` (skipped with a
+message where absent). Last line: ``files=<n> in_target=<k>`` (cross-fitted shares in the
 target at both levels).
 """
 
@@ -76,13 +77,14 @@ def main() -> None:
     fmt = lambda c: "—" if not c or c.get("coverage_68") is None else \
         f"{c['coverage_68']:.2f} / {c['coverage_95']:.2f}"  # noqa: E731
     print("| file | data term | " + " | ".join(CHECKS)
-          + " | fitted on | (c, f) | recalibrated, cross-fitted | c alone |")
-    print("|---|---|" + "---|" * (len(CHECKS) + 4))
+          + " | fitted on | (c, f, k) | recalibrated, cross-fitted | with k = 2 | c alone |")
+    print("|---|---|" + "---|" * (len(CHECKS) + 5))
     for stem, r in rows.items():
         pr = r["predictive"]
         print(f"| {stem} | {r['data_term']} | " + " | ".join(fmt(pr.get(k)) for k in CHECKS)
               + f" | {pr.get('conformal_fitted_on')} | ({pr.get('conformal_scale', float('nan')):.2f}, "
-              f"{pr.get('systematic_fraction', float('nan')):.2f}) | {fmt(pr.get('recalibrated_cross_fitted'))} | "
+              f"{pr.get('systematic_fraction', float('nan')):.2f}, {pr.get('tail_bound_95', float('nan')):.2f}) | "
+              f"{fmt(pr.get('recalibrated_cross_fitted'))} | {fmt(pr.get('recalibrated_cross_fitted_two_sigma'))} | "
               f"{fmt(pr.get('recalibrated_cross_fitted_c_only'))} |")
     ok = sum(in_target(r["predictive"].get("recalibrated_cross_fitted")) for r in rows.values())
     print(f"files={len(rows)} in_target={ok}")

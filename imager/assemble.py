@@ -75,6 +75,7 @@ def assemble(run: Run, raw: Visibilities, held: Optional[Visibilities], found: F
     extra = structure_maps(imaged)
     if conformal is not None:
         extra["std-recalibrated"] = r.std.numpy() * conformal
+        extra["halfwidth95-recalibrated"] = extra["std-recalibrated"] * check["tail_bound_95"]
     images = sky_images(imaged, residual, N, extra)
     name = product_name(run.source)
     provenance = FitsProvenance(run.command, run.source, run.sha256, run.prior.sha256, run.key,

@@ -14,8 +14,9 @@ fitted on the visibility blocks (``ddrm.radio.predictive.recalibration``), or c 
 blocks (gain-free) where the posterior answered to the closures (its held-out visibilities are calibrated by
 gains solved against its own mean, whose errors the gains partly absorb and partly add) or no visibility is
 held out; and the check of the recalibrated posterior cross-fitted between two seeded halves of the blocks
-((c, f) from one half scoring the other; also with c alone). ``<name>-std-recalibrated.fits`` is c × the
-std map.
+((c, f, k) from one half scoring the other, k the 95 % interval's bound on |z|, ``pp.tail_bound``; also
+with k = 2, and with c alone). ``<name>-std-recalibrated.fits`` is c × the std map (the 68 % half-width),
+``<name>-halfwidth95-recalibrated.fits`` k × c × the std map (the 95 % half-width).
 
 Where structure is real: the significance mean/std, and P(x > k · rms_off) per pixel, the share of samples
 above k = ``DETECTION_K`` times the off-source rms of the mean (pixels under 1 % of CLEAN's restored peak).
@@ -87,8 +88,10 @@ def predictive_summary(held: Optional[Visibilities], held_raw: Optional[Visibili
         return out, None, z
     c, f = pp.recalibration(*fit_on[:3], S, amp)
     out["conformal_scale"], out["systematic_fraction"] = c, f
+    out["tail_bound_95"] = pp.tail_bound(pp.z_scores(*fit_on[:3], S, c, f, amp))
     out["conformal_fitted_on"] = fitted_on
-    out["recalibrated_cross_fitted"] = pp.cross_fitted(*fit_on[:3], S, fit_on[3], amp)
+    out["recalibrated_cross_fitted"] = pp.cross_fitted(*fit_on[:3], S, fit_on[3], amp, tail=True)
+    out["recalibrated_cross_fitted_two_sigma"] = pp.cross_fitted(*fit_on[:3], S, fit_on[3], amp)
     out["recalibrated_cross_fitted_c_only"] = pp.cross_fitted(*fit_on[:3], S, fit_on[3])
     return out, c, z
 

@@ -8,7 +8,10 @@
     <name>-dirty.fits      the dirty image, Jy/beam
     <name>-clean.fits      Hogbom CLEAN's restored image (components ⊛ beam + residual), Jy/beam
     <name>-significance.fits, <name>-detection.fits    mean/std, and P(x > 3 off-source rms) per pixel
-    <name>-std-recalibrated.fits   with --holdout: the std times the conformal scale of the held-out check
+    <name>-std-recalibrated.fits   with --holdout: the std times the conformal scale c of the held-out check
+                                   (the 68 % interval's half-width)
+    <name>-halfwidth95-recalibrated.fits   with --holdout: that times the held-out 95 % bound k on |z| (the
+                                   95 % interval's half-width; 2 × the std for a Gaussian posterior)
 
 Each is a primary HDU of four axes (RA---SIN, DEC--SIN, FREQ with CDELT3 the bandwidth, STOKES = I), with
 BUNIT, BMAJ/BMIN/BPA (degrees), DATE-OBS, OBJECT, TELESCOP, and provenance: keywords with comments for the
@@ -31,15 +34,17 @@ import ddrm
 from stores.fits_io import cube_header
 
 PRODUCTS = ("image", "model", "std", "residual", "psf", "dirty", "clean", "significance", "detection",
-            "std-recalibrated")
+            "std-recalibrated", "halfwidth95-recalibrated")
 UNITS = {"image": "Jy/beam", "model": "Jy/pixel", "std": "Jy/pixel", "residual": "Jy/beam", "psf": "",
-         "dirty": "Jy/beam", "clean": "Jy/beam", "significance": "", "detection": "", "std-recalibrated": "Jy/pixel"}
+         "dirty": "Jy/beam", "clean": "Jy/beam", "significance": "", "detection": "", "std-recalibrated": "Jy/pixel",
+         "halfwidth95-recalibrated": "Jy/pixel"}
 WHAT = {"image": "posterior mean restored: mean conv. CLEAN beam (no residual added)",
         "model": "posterior mean (sky model)", "std": "posterior standard deviation",
         "residual": "dirty image of the data minus the mean's visibilities", "psf": "point-spread function (peak 1)",
         "dirty": "dirty image", "clean": "Hogbom CLEAN restored (components conv. beam + residual)",
         "significance": "posterior mean / posterior std", "detection": "P(x > k off-source rms), share of samples",
-        "std-recalibrated": "std x conformal scale from held-out data"}
+        "std-recalibrated": "std x conformal scale from held-out data",
+        "halfwidth95-recalibrated": "95% half-width: std x conformal scale x held-out bound"}
 SETTING_KEYS = {"N": ("NPIX", "image size in pixels"), "K": ("DDRM_K", "diffusion steps K"),
                 "samples": ("SAMPLES", "posterior samples S"), "weighting": ("WEIGHTNG", "imaging weighting"),
                 "robust": ("ROBUST", "Briggs robustness"), "noise": ("NOISESRC", "sigma from weights or scatter"),

@@ -132,5 +132,8 @@ def test_a_held_out_check_with_its_recalibrated_std_and_the_structure_maps(tmp_p
     assert np.allclose(recalibrated, c * std, rtol=2e-6) and "conformal" in fits.getheader(
         folder / "mojave-std-recalibrated.fits")["PRODUCT"] + fits.getheader(folder / "mojave-std-recalibrated.fits")\
         .comments["PRODUCT"]
+    halfwidth = fits.getdata(folder / "mojave-halfwidth95-recalibrated.fits")[0, 0]
+    assert check["tail_bound_95"] >= 2 and np.allclose(halfwidth, check["tail_bound_95"] * recalibrated, rtol=2e-6)
+    assert check["recalibrated_cross_fitted_two_sigma"]["n"] == check["recalibrated_cross_fitted"]["n"]
     detection = fits.getdata(folder / "mojave-detection.fits")[0, 0]
     assert set(np.unique(detection)) <= {0.0, 0.5, 1.0} and detection.max() == 1.0  # shares of 2 samples
