@@ -34,7 +34,7 @@ import numpy as np
 
 from configs.image import ImageConfig, ImagingSettingsError
 from ddrm.radio.closure import FITTED_CHI2, Closures, closures
-from ddrm.radio.crossval import HELD_SCANS, scan_holdout
+from ddrm.radio.crossval import scan_holdout
 from ddrm.radio.fit import fit_chi2, on_field
 from ddrm.radio.gridding import ARCSEC, MAX_OVERSAMPLING, fit_pixel_scale, min_pixel_scale
 from ddrm.radio.imaging import Imaged
@@ -108,6 +108,7 @@ def difference_errors(terms: Sequence[Optional[np.ndarray]], best: int) -> list[
     return out
 
 
+HELD_SCANS = 0.2  # the share of scans each candidate field is scored on
 FITS_DATA = FITTED_CHI2  # pooled closure χ² per closure up to this on its own scans: a candidate fits its data
 
 

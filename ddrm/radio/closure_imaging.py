@@ -6,9 +6,7 @@
                (ln|V| = ln F_tot - 2π²σ²|uv|², the median σ over samples with |V| > F/2, ``gaussian_sigma``;
                amplitudes carry only the gains' modest errors), then a regularised
                closure fit from it (``rml_start``: entropy against the Gaussian and TV², ehtim's habit), from
-               the narrowest of 1, 2, 3, 4 × that σ whose fit, made without a seeded fifth of the scans,
-               fits both the closures it saw and the held-out ones, else the one that best predicts the
-               held-out closures, refitted on all of them (``fitted_start``, ``start_split``); every
+               the narrowest of 1, 2, 4 × that σ whose fit fits the closures (``fitted_start``), every
                sample from that. Other starts (``start``): "gaussian", the Gaussian itself (a point-symmetric
                sky's closure phases are 0 or π, and from the Gaussian's 0 the von Mises term has no gradient
                towards π: a symmetric ring stayed a blob), or "posterior", the visibility posterior of the data
@@ -29,7 +27,7 @@ from __future__ import annotations
 
 import math
 import time
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from typing import Optional, Sequence
 
 import numpy as np
@@ -37,21 +35,19 @@ import torch
 
 from ddrm.diffusion.ddpm import Denoiser
 from ddrm.radio.baselines import dirty_noise_std, hogbom_clean
-from ddrm.radio.closure import FITTED_CHI2, TIME_TOL_S, Closures, closures
+from ddrm.radio.closure import FITTED_CHI2, TIME_TOL_S, closures
 from ddrm.radio.closure_likelihood import ClosureLikelihood, closure_step
-from ddrm.radio.crossval import HELD_SCANS, scan_holdout
 from ddrm.radio.exact_gibbs import ExactRefineConfig, refine
 from ddrm.radio.gains import GainConfig
 from ddrm.radio.gridding import ARCSEC
 from ddrm.radio.imaging import Imaged, ImagingResult, Prepared, clean_components, posterior, prepare
 from ddrm.radio.imaging_config import ImagingConfig
-from ddrm.radio.nufft import degrid
 from ddrm.radio.selfcal import SelfCalConfig, SelfCalTrace, chi2, solve
 from ddrm.radio.visibilities import Visibilities
-from ddrm.seeding import derive_seed, stage_generators
+from ddrm.seeding import stage_generators
 
 START_PEAK = 0.5  # the Gaussian start's peak in the prior's [0, 1] range: room for a brighter compact source
-START_WIDTHS = (1.0, 2.0, 3.0, 4.0)  # the start Gaussian's σ over the main lobe's, tried narrowest first
+START_WIDTHS = (1.0, 2.0, 4.0)  # the start Gaussian's σ over the main lobe's, tried narrowest first
 MAIN_LOBE = 0.5  # |V|/F above this: the Gaussian start's size is read from the main lobe only
 INTEGRATION_TOL_S = TIME_TOL_S  # samples this close in time share an integration (the closures' grouping)
 
@@ -130,62 +126,22 @@ def rml_start(like: ClosureLikelihood, prior_image: torch.Tensor, *, rounds: int
     return last
 
 
-@dataclass(frozen=True, eq=False)
-class StartSplit:
-    """The start's cross-validation: the closure likelihood of all but a seeded ``HELD_SCANS`` share of whole
-    scans (``train``), and the held-out scans' closures ``held`` at their (u, v) (m, 2) in wavelengths."""
-
-    train: ClosureLikelihood
-    held: Closures
-    uv: np.ndarray
-    pixel_scale_arcsec: float
-
-    def score(self, image: torch.Tensor) -> float:
-        """The pooled χ² per held-out closure of ``image`` (N, N) Jy/pixel (``Closures.terms``' mean)."""
-        model = np.asarray(degrid(uv=self.uv, image=image.double(), pixel_size=self.pixel_scale_arcsec * ARCSEC))
-        return float(self.held.terms(model).mean())
-
-
-def start_split(data: Visibilities, *, N: int, pixel_scale_arcsec: float, flux: float, snr_cut: float,
-                sigma_flux: float, centroid_sigma: float, seed: int) -> Optional[StartSplit]:
-    """``StartSplit`` of ``data`` (the on-field samples), scans held out by ``crossval.scan_holdout``; None for a
-    file of one scan or where either side has no closure."""
-    held = scan_holdout(data.time_jd, HELD_SCANS, seed)
-    if not held.any():
-        return None
-    fit, test = data.subset(~held), data.subset(held)
-    split = [closures(d.vis, d.weight, d.antenna1, d.antenna2, d.time_jd, d.freq_hz, snr_cut=snr_cut)
-             for d in (fit, test)]
-    if min(len(c.phase) + len(c.logamp) for c in split) == 0:
-        return None
-    train = ClosureLikelihood.build(split[0], fit.uv, N=N, pixel_scale_arcsec=pixel_scale_arcsec,
-                                    total_flux=flux, sigma_flux=sigma_flux, centroid_sigma=centroid_sigma)
-    return StartSplit(train, split[1], test.uv, pixel_scale_arcsec)
-
-
-def fitted_start(like: ClosureLikelihood, N: int, pixel_scale_arcsec: float, flux: float, sigma_rad: float,
-                 split: Optional[StartSplit] = None) -> tuple[torch.Tensor, torch.Tensor]:
-    """(the Gaussian (N, N), ``rml_start`` from it on all the data ``like``) for the narrowest Gaussian of
-    ``START_WIDTHS`` × σ whose regularised fit fits the closures (pooled χ² ≤ ``FITTED_CHI2``), else the best
-    one. With a ``split`` each width is fitted on ``split.train`` and must also fit the held-out closures
-    (``split.score`` ≤ ``FITTED_CHI2``), and "best" is the lowest held-out score: a start wider than the source
-    fits what it saw with aliased copies of it, which the held-out scans do not confirm. Without one, "best" is
-    the lowest pooled χ² on all the data. The entropy term holds flux near the Gaussian, so one narrower than
-    the source (a double's main lobe is its brighter component's) leaves the rest of the source unfitted."""
-    fits = like if split is None else split.train
+def fitted_start(like: ClosureLikelihood, N: int, pixel_scale_arcsec: float, flux: float,
+                 sigma_rad: float) -> tuple[torch.Tensor, torch.Tensor]:
+    """(the Gaussian (N, N), ``rml_start`` from it) for the narrowest Gaussian of ``START_WIDTHS`` × σ whose
+    regularised fit fits the closures (pooled χ² ≤ ``FITTED_CHI2``), else the best fitting one: the entropy
+    term holds flux near the Gaussian, so one narrower than the source (a double's main lobe is its brighter
+    component's) leaves the rest of the source unfitted, while a wider one than needed lets flux spread."""
     best: Optional[tuple[float, torch.Tensor, torch.Tensor]] = None
     for width in START_WIDTHS if sigma_rad > 0 else START_WIDTHS[:1]:
         gauss = gaussian_image(N, pixel_scale_arcsec, flux, width * sigma_rad)
-        fitted = rml_start(fits, gauss)
-        seen = fits.pooled_chi2(fitted)
-        unseen = seen if split is None else split.score(fitted)
-        if max(seen, unseen) <= FITTED_CHI2:
-            best = (unseen, gauss, fitted)
-            break
-        if best is None or not unseen >= best[0]:
-            best = (unseen, gauss, fitted)
-    _, gauss, fitted = best
-    return gauss, (fitted if split is None else rml_start(like, gauss))
+        fitted = rml_start(like, gauss)
+        score = like.pooled_chi2(fitted)
+        if score <= FITTED_CHI2:
+            return gauss, fitted
+        if best is None or not score >= best[0]:
+            best = (score, gauss, fitted)
+    return best[1], best[2]
 
 
 def clean_only(prep: Prepared, config: ImagingConfig, F: float, flux: float) -> ImagingResult:
@@ -223,10 +179,7 @@ def image_closures(prior: Denoiser, data: Visibilities, imaging: ImagingConfig,
                                    sigma_flux=config.flux_sigma * flux, centroid_sigma=config.centroid_sigma)
     sigma = gaussian_sigma(modelled, flux)
     if config.start == "rml":
-        split = start_split(modelled, N=N, pixel_scale_arcsec=scale, flux=flux, snr_cut=config.snr_cut,
-                            sigma_flux=config.flux_sigma * flux, centroid_sigma=config.centroid_sigma,
-                            seed=derive_seed(generators[0].initial_seed(), "closure start"))
-        start, begin = fitted_start(like, N, scale, flux, sigma, split)
+        start, begin = fitted_start(like, N, scale, flux, sigma)
     else:
         start = begin = gaussian_image(N, scale, flux, sigma)
     phases = solve(modelled, start, scale, GainConfig(mode="phase", solint=INTEGRATION_TOL_S * 2))

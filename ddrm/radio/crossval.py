@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import numpy as np
 
-HELD_SCANS = 0.2  # the share of whole scans held out wherever a choice is scored on unseen data
 SCAN_GAP_S = 60.0  # a gap in time longer than this (and than 5 integrations) starts a new scan
 
 
