@@ -44,7 +44,7 @@ WHAT = {"image": "posterior mean restored: mean conv. CLEAN beam (no residual ad
         "dirty": "dirty image", "clean": "Hogbom CLEAN restored (components conv. beam + residual)",
         "significance": "posterior mean / posterior std", "detection": "P(x > k off-source rms), share of samples",
         "std-recalibrated": "std x conformal scale from held-out data",
-        "halfwidth95-recalibrated": "95% half-width: std x conformal scale x held-out bound"}
+        "halfwidth95-recalibrated": "95% half-width: k c std, held-out fit"}
 SETTING_KEYS = {"N": ("NPIX", "image size in pixels"), "K": ("DDRM_K", "diffusion steps K"),
                 "samples": ("SAMPLES", "posterior samples S"), "weighting": ("WEIGHTNG", "imaging weighting"),
                 "robust": ("ROBUST", "Briggs robustness"), "noise": ("NOISESRC", "sigma from weights or scatter"),
