@@ -9,9 +9,12 @@ from __future__ import annotations
 
 import os
 import re
-from typing import Any, Optional
+from typing import TYPE_CHECKING, Any, Optional
 
 import fsspec
+
+if TYPE_CHECKING:
+    import zarr
 
 StorageOptions = Optional[dict[str, Any]]
 

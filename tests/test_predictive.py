@@ -27,7 +27,7 @@ def test_a_calibrated_posterior_covers_held_out_data_at_the_nominal_rates(base):
     posterior error, so one truth's coverage scatters far more than binomially (over seeds: mean z² ± 0.28,
     68 % share ± 0.067); pooled, the spread over 20 groups was ± 0.028, 0.0076 and 0.0034, so these bounds are
     3.5-4.5 of it."""
-    zs, conformal = [], []
+    zs = []
     for seed in range(base, base + 100):
         y_h, mean, cov, B, sigma = _gaussian_problem(seed, n_held=60)
         rng = np.random.default_rng(10_000 + seed)

@@ -18,7 +18,6 @@ from ddrm.radio.baselines import CleanConfig, baselines
 from ddrm.radio.pipeline import simulate, simulate_and_score
 from flows.prepare import prepare_dataset
 from flows.reconstruct import aggregate_metrics, reconstruct_survey
-from stores import survey as ss
 from stores.fits_io import fits_bytes
 from tasks.report import table_for
 from tests.toy_sampler import ToyConfig
