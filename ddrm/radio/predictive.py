@@ -37,7 +37,7 @@ is the std map times c, the 95 % one k times that. ``cross_fitted`` with ``tail`
 from __future__ import annotations
 
 import math
-from typing import Optional
+from typing import Optional, Union
 
 import numpy as np
 
@@ -118,7 +118,7 @@ def z_scores(r: np.ndarray, sigma2: np.ndarray, v: np.ndarray, S: int, c: float 
     return r / np.sqrt(sigma2 + extra + c * c * (1 + 1 / S) * v)
 
 
-def check(z: np.ndarray, bound_95=LEVELS[1][1]) -> dict[str, Optional[float]]:
+def check(z: np.ndarray, bound_95: Union[float, np.ndarray] = LEVELS[1][1]) -> dict[str, Optional[float]]:
     """The summary of a set of z: its mean z², the shares inside the 68 % (|z| < 1) and 95 % (|z| <
     ``bound_95``, a number or one per z; 2 for a Gaussian) intervals, its count."""
     z = np.asarray(z, np.float64)
@@ -197,7 +197,7 @@ def recalibration(r: np.ndarray, sigma2: np.ndarray, v: np.ndarray, S: int,
 def cross_fitted(r: np.ndarray, sigma2: np.ndarray, v: np.ndarray, S: int, half: np.ndarray,
                  amp: Optional[np.ndarray] = None, tail: bool = False) -> dict[str, Optional[float]]:
     """The check of each half's z at the (c, f) fitted on the other half (``half`` (m,) bool; f = 0 without
-    ``amp``), and with ``tail`` at that half's ``tail_bound`` (else 2), pooled: an honest estimate of the
+    ``amp``), and with ``tail`` at the ``tail_bound`` fitted there too (else 2), pooled: an honest estimate of the
     recalibrated posterior's coverage on unseen data."""
     z = np.empty_like(np.asarray(r, np.float64))
     bound = np.full(len(z), LEVELS[1][1])
