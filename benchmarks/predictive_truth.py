@@ -58,6 +58,7 @@ from astropy.io import fits
 from benchmarks.selfcal_sim import LAYOUTS, N
 from configs.image import ImageConfig
 from ddrm.inverse.metrics import gaussian_blur, interval_coverage, nxcorr, source_mask
+import ddrm.radio.predictive as pp
 from ddrm.radio.gridding import ARCSEC
 import imager.assemble
 from imager.file import image_file
@@ -85,7 +86,8 @@ def eht_skies(n: int, flux: float) -> list[ef.Sky]:
     return out + [ef.ring(40, 8, flux=flux), ef.crescent(44, 8, flux=flux)]
 
 
-def truth_coverage(mean: np.ndarray, std: np.ndarray, truth: np.ndarray, c: float, k: float = 2.0) -> dict:
+def truth_coverage(mean: np.ndarray, std: np.ndarray, truth: np.ndarray, c: float,
+                   k: float = pp.LEVELS[1][1]) -> dict:
     """Source-pixel coverage of the registered mean ± t std (and ± t c std) at ``LEVELS`` (module docstring), and
     ``truth_tail95`` of the 95 % half-width map the imager writes, ± k c std (k: ``tail_bound_95``)."""
     shift = registration_shift(mean, truth)
@@ -155,7 +157,7 @@ def score(kept: str) -> dict:
     imaged = SimpleNamespace(result=SimpleNamespace(samples=k["samples"], likelihood=k["data_term"]))  # what it reads
     pred, c, _ = predictive_summary(k["held"], k["held_raw"], k["kept_raw"], imaged, k["scale"], k["seed"])
     c = 1.0 if c is None else float(c)
-    cov = truth_coverage(k["mean"], k["std"], k["truth"], c, (pred or {}).get("tail_bound_95") or 2.0)
+    cov = truth_coverage(k["mean"], k["std"], k["truth"], c, (pred or {}).get("tail_bound_95") or pp.LEVELS[1][1])
     m, pixel = cov.pop("registered_mean"), k["pixel"]
     beam = 1 / float(np.hypot(*k["kept_raw"].uv.T).max()) / (pixel * ARCSEC)  # nominal beam, pixels
     cov.update(beam_coverage(k["samples"].numpy(), k["truth"], registration_shift(k["mean"], k["truth"]), beam))

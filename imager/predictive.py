@@ -90,8 +90,10 @@ def predictive_summary(held: Optional[Visibilities], held_raw: Optional[Visibili
     out["conformal_scale"], out["systematic_fraction"] = c, f
     out["tail_bound_95"] = pp.tail_bound(pp.z_scores(*fit_on[:3], S, c, f, amp))
     out["conformal_fitted_on"] = fitted_on
-    out["recalibrated_cross_fitted"] = pp.cross_fitted(*fit_on[:3], S, fit_on[3], amp, tail=True)
-    out["recalibrated_cross_fitted_two_sigma"] = pp.cross_fitted(*fit_on[:3], S, fit_on[3], amp)
+    crossed = pp.cross_fitted_z(*fit_on[:3], S, fit_on[3], amp)  # one fit per half for both bounds
+    z_cross, bound = crossed if crossed is not None else (np.zeros(0), np.zeros(0))
+    out["recalibrated_cross_fitted"] = pp.check(z_cross, bound)
+    out["recalibrated_cross_fitted_two_sigma"] = pp.check(z_cross)
     out["recalibrated_cross_fitted_c_only"] = pp.cross_fitted(*fit_on[:3], S, fit_on[3])
     return out, c, z
 

@@ -194,19 +194,27 @@ def recalibration(r: np.ndarray, sigma2: np.ndarray, v: np.ndarray, S: int,
     return best[1], best[2]
 
 
-def cross_fitted(r: np.ndarray, sigma2: np.ndarray, v: np.ndarray, S: int, half: np.ndarray,
-                 amp: Optional[np.ndarray] = None, tail: bool = False) -> dict[str, Optional[float]]:
-    """The check of each half's z at the (c, f) fitted on the other half (``half`` (m,) bool; f = 0 without
-    ``amp``), and with ``tail`` at the ``tail_bound`` fitted there too (else 2), pooled: an honest estimate of the
-    recalibrated posterior's coverage on unseen data."""
+def cross_fitted_z(r: np.ndarray, sigma2: np.ndarray, v: np.ndarray, S: int, half: np.ndarray,
+                   amp: Optional[np.ndarray] = None) -> Optional[tuple[np.ndarray, np.ndarray]]:
+    """(z (m,), 95 % bound (m,)): each half's z at the (c, f) fitted on the other half (``half`` (m,) bool; f = 0
+    without ``amp``) and the ``tail_bound`` fitted there too; None where a half is empty."""
     z = np.empty_like(np.asarray(r, np.float64))
-    bound = np.full(len(z), LEVELS[1][1])
+    bound = np.empty_like(z)
     for part in (half, ~half):
         if not part.any() or part.all():
-            return check(np.zeros(0))
+            return None
         a_fit, a_use = (None, None) if amp is None else (amp[~part], amp[part])
         c, f = recalibration(r[~part], sigma2[~part], v[~part], S, a_fit)
         z[part] = z_scores(r[part], sigma2[part], v[part], S, c, f, a_use)
-        if tail:
-            bound[part] = tail_bound(z_scores(r[~part], sigma2[~part], v[~part], S, c, f, a_fit))
-    return check(z, bound)
+        bound[part] = tail_bound(z_scores(r[~part], sigma2[~part], v[~part], S, c, f, a_fit))
+    return z, bound
+
+
+def cross_fitted(r: np.ndarray, sigma2: np.ndarray, v: np.ndarray, S: int, half: np.ndarray,
+                 amp: Optional[np.ndarray] = None, tail: bool = False) -> dict[str, Optional[float]]:
+    """The ``check`` of ``cross_fitted_z``'s z, at its bounds with ``tail`` (else 2), pooled: an honest estimate
+    of the recalibrated posterior's coverage on unseen data."""
+    fitted = cross_fitted_z(r, sigma2, v, S, half, amp)
+    if fitted is None:
+        return check(np.zeros(0))
+    return check(fitted[0], fitted[1] if tail else LEVELS[1][1])
