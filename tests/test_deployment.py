@@ -83,7 +83,8 @@ def test_a_worker_runs_the_image_deployment_to_completed_with_its_artifacts(pref
     try:
         files = json.dumps(sorted(str(p) for p in VIS.glob("*.uvfits")))
         out = _run(env, "deployment", "run", "image_observations/image-observations", "--param", f"files={files}",
-                   "--param", 'config={"N": 32, "K": 2, "samples": 2, "selfcal": "none"}', "--param", f"root={tmp_path}",
+                   "--param", 'config={"N": 32, "K": 2, "samples": 2, "selfcal": "none", "field_fractions": [1], '
+                   '"likelihood": "gridded"}', "--param", f"root={tmp_path}",
                    "--param", "num_actors=1")
         run_id = re.search(r"UUID:\s*([0-9a-f-]{36})", out).group(1)
         deadline, state = time.monotonic() + 300, None
