@@ -164,6 +164,47 @@ def test_closures_are_non_redundant_and_do_not_change_with_the_gains():
     assert np.allclose(log_closure_amplitude(debiased, c.quadrangles), c.logamp)
 
 
+def _baseline_vectors(rows: np.ndarray, a1: np.ndarray, a2: np.ndarray, coef: tuple, n_ant: int) -> np.ndarray:
+    """Each closure's row over the baselines (p < q) of one time: coef[k] at the baseline of its k-th sample."""
+    out = np.zeros((len(rows), n_ant * n_ant))
+    for k, c in enumerate(coef):
+        np.add.at(out, (np.arange(len(rows)), a1[rows[:, k]] * n_ant + a2[rows[:, k]]), c)
+    return out
+
+
+@pytest.mark.parametrize("n_ant", [7, 14])
+def test_the_closure_set_is_the_greedy_one_by_signal_to_noise(n_ant):
+    """One time, every baseline, uneven noise: the chosen closure phases (log closure amplitudes) are linearly
+    independent, as many as (n-1)(n-2)/2 (n(n-3)/2), and every candidate closure that passes the S/N cut lies
+    in the span of the chosen ones with σ no larger than its own: the greedy choice by S/N, whatever the
+    implementation. The candidates are enumerated here from their definition."""
+    from itertools import combinations
+
+    rng, a1, a2, time_jd, model = _array(n_ant, 1, 3)
+    weight = rng.uniform(30, 3000, len(model))
+    c = closures(model, weight, a1, a2, time_jd, np.full(len(model), 2.3e11), snr_cut=3)
+    where = {(int(p), int(q)): j for j, (p, q) in enumerate(zip(a1, a2))}
+    tri = np.array([[where[a, b], where[b, d], where[a, d]] for a, b, d in combinations(range(n_ant), 3)])
+    groups = combinations(range(n_ant), 4) if n_ant <= 12 else ((0, 1, x, y) for x, y in combinations(range(2, n_ant), 2))
+    quad = np.array([[where[p] for p in four] for a, b, x, y in groups for four in
+                     (((a, b), (x, y), (a, x), (b, y)), ((a, b), (x, y), (a, y), (b, x)), ((a, x), (b, y), (a, y), (b, x)))])
+    sr = 1 / np.sqrt(weight) / np.abs(model)
+    for chosen, sig, cand, coef, rank in ((c.triangles, c.sigma_phase, tri, (1, 1, -1), (n_ant - 1) * (n_ant - 2) // 2),
+                                          (c.quadrangles, c.sigma_logamp, quad, (1, 1, -1, -1), n_ant * (n_ant - 3) // 2)):
+        if chosen is c.quadrangles:
+            cand = cand[(sr[cand] < 1).all(1)]  # |V| > σ: debiasable
+        cand_sig = np.sqrt((sr[cand] ** 2).sum(1))
+        cand = cand[1 / cand_sig >= 3]
+        cand_sig = cand_sig[1 / cand_sig >= 3]
+        vec = _baseline_vectors(chosen, a1, a2, coef, n_ant)
+        assert np.linalg.matrix_rank(vec) == len(chosen) <= rank
+        assert len(chosen) == min(rank, np.linalg.matrix_rank(_baseline_vectors(cand, a1, a2, coef, n_ant)))
+        for row, s in zip(_baseline_vectors(cand, a1, a2, coef, n_ant), cand_sig):
+            basis = vec[sig <= s * (1 + 1e-12)]
+            residual = row - basis.T @ np.linalg.lstsq(basis.T, row, rcond=None)[0] if len(basis) else row
+            assert np.linalg.norm(residual) < 1e-8
+
+
 def test_closure_chi2_agrees_with_ehtim_on_a_shared_eht_file():
     """ehtim's Obsdata.chisq (closure phases and log closure amplitudes, S/N >= 3, direct FT, delta
     pixels) against ours for an asymmetric two-Gaussian model. ehtim treats the file's RR and LL copies as

@@ -22,6 +22,7 @@ so a time with weak baselines contributes fewer. χ² as ehtim defines them (per
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 from itertools import combinations
 from typing import Optional
 
@@ -106,41 +107,60 @@ def _greedy(vectors: np.ndarray, order: np.ndarray, rank: int) -> list[int]:
     return chosen
 
 
+@lru_cache(maxsize=64)
+def _candidates(n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """For n stations: every triangle's station positions (C(n,3), 3) in ``combinations`` order, and every
+    candidate quadrangle's four pairs (ab, cd, ac, bd) as (first, second) positions ((3G, 4) each): the three
+    of each group of four stations in turn (groups through the first two stations only above
+    ``ALL_CANDIDATES_UP_TO``)."""
+    tri = np.array(list(combinations(range(n), 3)), np.int64).reshape(-1, 3)
+    groups = combinations(range(n), 4) if n <= ALL_CANDIDATES_UP_TO else \
+        ((0, 1, c, d) for c, d in combinations(range(2, n), 2))
+    a, b, c, d = np.array(list(groups), np.int64).reshape(-1, 4).T
+    first = np.stack([np.stack([a, c, a, b], 1), np.stack([a, c, a, b], 1), np.stack([a, b, a, b], 1)], 1)
+    second = np.stack([np.stack([b, d, c, d], 1), np.stack([b, d, d, c], 1), np.stack([c, d, d, c], 1)], 1)
+    return tri, first.reshape(-1, 4), second.reshape(-1, 4)
+
+
+def _pair_vectors(m: int, plus: list, minus: list, n_pairs: int) -> np.ndarray:
+    """Rows (m, n_pairs) with +1 at the pair ids of each of ``plus`` and -1 at those of ``minus`` ((m,) each)."""
+    vec = np.zeros((m, n_pairs))
+    rows = np.arange(m)
+    for k in plus:
+        vec[rows, k] += 1
+    for k in minus:
+        vec[rows, k] -= 1
+    return vec
+
+
 def _one_time(index: dict, sigma_rel: dict, snr_cut: float):
     """Closures of one time and frequency. index: {(p, q) p < q: visibility index}; sigma_rel: σ_j/|V_j|."""
     stations = sorted({s for pq in index for s in pq})
     n = len(stations)
-    pairs = {pq: k for k, pq in enumerate(sorted(index))}
-    tris, signs, tri_sig, tri_vec = [], [], [], []
-    for a, b, c in combinations(stations, 3):
-        if (a, b) in index and (b, c) in index and (a, c) in index:
-            vec = np.zeros(len(pairs))
-            vec[[pairs[(a, b)], pairs[(b, c)], pairs[(a, c)]]] = (1, 1, -1)
-            tris.append([index[(a, b)], index[(b, c)], index[(a, c)]])
-            signs.append([1, 1, -1])
-            tri_sig.append(np.sqrt(sigma_rel[(a, b)] ** 2 + sigma_rel[(b, c)] ** 2 + sigma_rel[(a, c)] ** 2))
-            tri_vec.append(vec)
-    quads, quad_sig, quad_vec = [], [], []
-    groups = combinations(stations, 4) if n <= ALL_CANDIDATES_UP_TO else \
-        ((stations[0], stations[1], c, d) for c, d in combinations(stations[2:], 2))
-    for a, b, c, d in groups:
-        for ab, cd, ac, bd in (((a, b), (c, d), (a, c), (b, d)), ((a, b), (c, d), (a, d), (b, c)),
-                               ((a, c), (b, d), (a, d), (b, c))):
-            if all(pq in index and sigma_rel[pq] < 1 for pq in (ab, cd, ac, bd)):  # |V| > σ: debiasable
-                vec = np.zeros(len(pairs))
-                vec[[pairs[ab], pairs[cd]]] += 1
-                vec[[pairs[ac], pairs[bd]]] -= 1
-                quads.append([index[ab], index[cd], index[ac], index[bd]])
-                quad_sig.append(np.sqrt(sum(sigma_rel[pq] ** 2 for pq in (ab, cd, ac, bd))))
-                quad_vec.append(vec)
+    pos = {s: k for k, s in enumerate(stations)}
+    vis_at, sig_at, pair_at = np.full((n, n), -1, np.int64), np.full((n, n), np.inf), np.full((n, n), -1, np.int64)
+    for k, (p, q) in enumerate(sorted(index)):
+        vis_at[pos[p], pos[q]], sig_at[pos[p], pos[q]], pair_at[pos[p], pos[q]] = index[(p, q)], sigma_rel[(p, q)], k
+    tri_pos, first, second = _candidates(n)
+    a, b, c = tri_pos.T
+    ok = (vis_at[a, b] >= 0) & (vis_at[b, c] >= 0) & (vis_at[a, c] >= 0)
+    a, b, c = a[ok], b[ok], c[ok]
+    tris = np.stack([vis_at[a, b], vis_at[b, c], vis_at[a, c]], 1)
+    tri_sig = np.sqrt(sig_at[a, b] ** 2 + sig_at[b, c] ** 2 + sig_at[a, c] ** 2)
+    tri_vec = _pair_vectors(len(a), [pair_at[a, b], pair_at[b, c]], [pair_at[a, c]], len(index))
+    ok = ((vis_at[first, second] >= 0) & (sig_at[first, second] < 1)).all(1)  # |V| > σ: debiasable
+    first, second = first[ok], second[ok]
+    quads = vis_at[first, second]
+    quad_sig = np.sqrt((sig_at[first, second] ** 2).sum(1))
+    pairs = pair_at[first, second]
+    quad_vec = _pair_vectors(len(pairs), [pairs[:, 0], pairs[:, 1]], [pairs[:, 2], pairs[:, 3]], len(index))
     out = []
     for items, sig, vecs, rank in ((tris, tri_sig, tri_vec, (n - 1) * (n - 2) // 2),
                                    (quads, quad_sig, quad_vec, n * (n - 3) // 2)):
-        sig = np.asarray(sig)
-        ok = np.flatnonzero(1 / np.maximum(sig, 1e-300) >= snr_cut) if len(sig) else np.zeros(0, int)
-        keep = _greedy(np.asarray(vecs), ok[np.argsort(sig[ok], kind="stable")], rank) if len(ok) else []
-        out.append([items[i] for i in keep])
-    return out[0], [signs[tris.index(t)] for t in out[0]], out[1]
+        ok = np.flatnonzero(1 / np.maximum(sig, 1e-300) >= snr_cut)
+        keep = _greedy(vecs, ok[np.argsort(sig[ok], kind="stable")], rank) if len(ok) else []
+        out.append(items[keep].tolist())
+    return out[0], [[1, 1, -1]] * len(out[0]), out[1]
 
 
 def closures(vis: np.ndarray, weight: np.ndarray, antenna1: np.ndarray, antenna2: np.ndarray, time_jd: np.ndarray,
