@@ -30,6 +30,7 @@ import numpy as np
 
 TIME_TOL_S = 0.5  # samples this close in time form closures together (one integration)
 FITTED_CHI2 = 2.0  # χ² per datum up to this: an image fits its data (closures pooled, or raw visibilities)
+TRIANGLE_SIGNS = np.array([1, 1, -1], np.int64)  # V_ab V_bc conj(V_ac), each stored with p < q
 ALL_CANDIDATES_UP_TO = 12  # stations per time; above, quadrangles containing the two first stations only
 
 
@@ -133,8 +134,9 @@ def _pair_vectors(m: int, plus: list, minus: list, n_pairs: int) -> np.ndarray:
     return vec
 
 
-def _one_time(index: dict, sigma_rel: dict, snr_cut: float):
-    """Closures of one time and frequency. index: {(p, q) p < q: visibility index}; sigma_rel: σ_j/|V_j|."""
+def _one_time(index: dict, sigma_rel: dict, snr_cut: float) -> tuple[list, list]:
+    """(triangles, quadrangles) of one time and frequency as visibility indices, each triangle (ab, bc, ac) with
+    signs ``TRIANGLE_SIGNS`` for p < q. index: {(p, q) p < q: visibility index}; sigma_rel: σ_j/|V_j|."""
     stations = sorted({s for pq in index for s in pq})
     n = len(stations)
     pos = {s: k for k, s in enumerate(stations)}
@@ -160,7 +162,7 @@ def _one_time(index: dict, sigma_rel: dict, snr_cut: float):
         ok = np.flatnonzero(1 / np.maximum(sig, 1e-300) >= snr_cut)
         keep = _greedy(vecs, ok[np.argsort(sig[ok], kind="stable")], rank) if len(ok) else []
         out.append(items[keep].tolist())
-    return out[0], [[1, 1, -1]] * len(out[0]), out[1]
+    return out[0], out[1]
 
 
 def closures(vis: np.ndarray, weight: np.ndarray, antenna1: np.ndarray, antenna2: np.ndarray, time_jd: np.ndarray,
@@ -179,14 +181,13 @@ def closures(vis: np.ndarray, weight: np.ndarray, antenna1: np.ndarray, antenna2
         g = groups.setdefault((tkey[j], float(freq_hz[j])), {})
         if (p, q) not in g or weight[j] > weight[g[(p, q)]]:
             g[(p, q)] = j
-    tris, signs, quads = [], [], []
+    tris, quads = [], []
     for index in groups.values():
-        t, s, q = _one_time(index, {pq: sigma_rel[j] for pq, j in index.items()}, snr_cut)
+        t, q = _one_time(index, {pq: sigma_rel[j] for pq, j in index.items()}, snr_cut)
         tris += t
         quads += q
-        signs += [[sign if (antenna1[j] < antenna2[j]) else -sign for sign, j in zip(ss, tt)] for ss, tt in zip(s, t)]
     tri = np.asarray(tris, np.int64).reshape(-1, 3)
-    sgn = np.asarray(signs, np.int64).reshape(-1, 3)
+    sgn = np.where(antenna1[tri] < antenna2[tri], 1, -1) * TRIANGLE_SIGNS  # a sample stored as (q, p) is conj V_pq
     quad = np.asarray(quads, np.int64).reshape(-1, 4)
     sr2 = sigma_rel ** 2
     with np.errstate(invalid="ignore", divide="ignore"):
