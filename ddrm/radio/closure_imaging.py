@@ -48,6 +48,8 @@ from ddrm.seeding import stage_generators
 
 START_PEAK = 0.5  # the Gaussian start's peak in the prior's [0, 1] range: room for a brighter compact source
 START_WIDTHS = (1.0, 2.0, 4.0)  # the start Gaussian's σ over the main lobe's, tried narrowest first
+RML_WEIGHT = 0.025  # ``rml_start``'s TV² and entropy weights per closure: the closures lead, as in ehtim's recipe
+RESTART_BLUR = 0.5  # ``rml_start`` re-blurs between rounds to this share of the nominal beam 1/max|uv| (ehtim's)
 MAIN_LOBE = 0.5  # |V|/F above this: the Gaussian start's size is read from the main lobe only
 INTEGRATION_TOL_S = TIME_TOL_S  # samples this close in time share an integration (the closures' grouping)
 
@@ -90,8 +92,13 @@ def gaussian_image(N: int, pixel_scale_arcsec: float, flux: float, sigma_rad: fl
     return g * (flux / g.sum())
 
 
+def restart_blur(uv: np.ndarray, pixel_scale_arcsec: float) -> float:
+    """The FWHM (pixels) ``rml_start`` re-blurs to between rounds: ``RESTART_BLUR`` / max|uv| (uv (n, 2) λ)."""
+    return RESTART_BLUR / float(np.hypot(uv[:, 0], uv[:, 1]).max()) / (pixel_scale_arcsec * ARCSEC)
+
+
 def rml_start(like: ClosureLikelihood, prior_image: torch.Tensor, *, rounds: int = 3, iterations: int = 150,
-              tv2: float = 1.0, entropy: float = 1.0, blur_pixels: float = 2.0) -> torch.Tensor:
+              tv2: float = RML_WEIGHT, entropy: float = RML_WEIGHT, blur_pixels: float = 2.0) -> torch.Tensor:
     """A closure-fitted image (N, N) Jy/pixel by regularised maximum likelihood, ehtim's habit: I = exp θ > 0
     minimises L(I) + n (``tv2`` · Σ|∇I|² N² / F² + ``entropy`` · Σ I ln(I/P) / F), n the closures, P the
     Gaussian ``prior_image`` (total F), by L-BFGS from P, ``rounds`` times, each restarted from the last
@@ -126,8 +133,8 @@ def rml_start(like: ClosureLikelihood, prior_image: torch.Tensor, *, rounds: int
     return last
 
 
-def fitted_start(like: ClosureLikelihood, N: int, pixel_scale_arcsec: float, flux: float,
-                 sigma_rad: float) -> tuple[torch.Tensor, torch.Tensor]:
+def fitted_start(like: ClosureLikelihood, N: int, pixel_scale_arcsec: float, flux: float, sigma_rad: float, *,
+                 blur_pixels: float = 2.0, weight: float = RML_WEIGHT) -> tuple[torch.Tensor, torch.Tensor]:
     """(the Gaussian (N, N), ``rml_start`` from it) for the narrowest Gaussian of ``START_WIDTHS`` × σ whose
     regularised fit fits the closures (pooled χ² ≤ ``FITTED_CHI2``), else the best fitting one: the entropy
     term holds flux near the Gaussian, so one narrower than the source (a double's main lobe is its brighter
@@ -135,7 +142,7 @@ def fitted_start(like: ClosureLikelihood, N: int, pixel_scale_arcsec: float, flu
     best: Optional[tuple[float, torch.Tensor, torch.Tensor]] = None
     for width in START_WIDTHS if sigma_rad > 0 else START_WIDTHS[:1]:
         gauss = gaussian_image(N, pixel_scale_arcsec, flux, width * sigma_rad)
-        fitted = rml_start(like, gauss)
+        fitted = rml_start(like, gauss, tv2=weight, entropy=weight, blur_pixels=blur_pixels)
         score = like.pooled_chi2(fitted)
         if score <= FITTED_CHI2:
             return gauss, fitted
@@ -179,7 +186,7 @@ def image_closures(prior: Denoiser, data: Visibilities, imaging: ImagingConfig,
                                    sigma_flux=config.flux_sigma * flux, centroid_sigma=config.centroid_sigma)
     sigma = gaussian_sigma(modelled, flux)
     if config.start == "rml":
-        start, begin = fitted_start(like, N, scale, flux, sigma)
+        start, begin = fitted_start(like, N, scale, flux, sigma, blur_pixels=restart_blur(modelled.uv, scale))
     else:
         start = begin = gaussian_image(N, scale, flux, sigma)
     phases = solve(modelled, start, scale, GainConfig(mode="phase", solint=INTEGRATION_TOL_S * 2))
