@@ -5,7 +5,8 @@
     start      a circular Gaussian of F_tot whose size fits the amplitudes' fall with |uv| in the main lobe
                (ln|V| = ln F_tot - 2π²σ²|uv|², the median σ over samples with |V| > F/2, ``gaussian_sigma``;
                amplitudes carry only the gains' modest errors), then a regularised
-               closure fit from it (``rml_start``: entropy against the Gaussian and TV², ehtim's habit), from
+               closure fit from it (``rml_start``: entropy against the Gaussian and TV², each weighted ``RML_WEIGHT``
+               per closure, re-blurred between rounds to half the nominal beam: ehtim's habit), from
                the narrowest of 1, 2, 4 × that σ whose fit fits the closures (``fitted_start``), every
                sample from that. Other starts (``start``): "gaussian", the Gaussian itself (a point-symmetric
                sky's closure phases are 0 or π, and from the Gaussian's 0 the von Mises term has no gradient
@@ -138,7 +139,8 @@ def fitted_start(like: ClosureLikelihood, N: int, pixel_scale_arcsec: float, flu
     """(the Gaussian (N, N), ``rml_start`` from it) for the narrowest Gaussian of ``START_WIDTHS`` × σ whose
     regularised fit fits the closures (pooled χ² ≤ ``FITTED_CHI2``), else the best fitting one: the entropy
     term holds flux near the Gaussian, so one narrower than the source (a double's main lobe is its brighter
-    component's) leaves the rest of the source unfitted, while a wider one than needed lets flux spread."""
+    component's) leaves the rest of the source unfitted, while a wider one than needed lets flux spread. Each fit
+    is ``rml_start`` with TV² and entropy weights ``weight`` and a re-blur of ``blur_pixels`` (FWHM)."""
     best: Optional[tuple[float, torch.Tensor, torch.Tensor]] = None
     for width in START_WIDTHS if sigma_rad > 0 else START_WIDTHS[:1]:
         gauss = gaussian_image(N, pixel_scale_arcsec, flux, width * sigma_rad)
