@@ -185,12 +185,15 @@ def test_the_closure_set_is_the_greedy_one_by_signal_to_noise(n_ant):
     c = closures(model, weight, a1, a2, time_jd, np.full(len(model), 2.3e11), snr_cut=3)
     where = {(int(p), int(q)): j for j, (p, q) in enumerate(zip(a1, a2))}
     tri = np.array([[where[a, b], where[b, d], where[a, d]] for a, b, d in combinations(range(n_ant), 3)])
-    groups = combinations(range(n_ant), 4) if n_ant <= ALL_CANDIDATES_UP_TO else ((0, 1, x, y) for x, y in combinations(range(2, n_ant), 2))
+    groups = combinations(range(n_ant), 4) if n_ant <= ALL_CANDIDATES_UP_TO else \
+        ((0, 1, x, y) for x, y in combinations(range(2, n_ant), 2))
     quad = np.array([[where[p] for p in four] for a, b, x, y in groups for four in
-                     (((a, b), (x, y), (a, x), (b, y)), ((a, b), (x, y), (a, y), (b, x)), ((a, x), (b, y), (a, y), (b, x)))])
+                     (((a, b), (x, y), (a, x), (b, y)), ((a, b), (x, y), (a, y), (b, x)),
+                      ((a, x), (b, y), (a, y), (b, x)))])
     sr = 1 / np.sqrt(weight) / np.abs(model)
-    for chosen, sig, cand, coef, rank in ((c.triangles, c.sigma_phase, tri, (1, 1, -1), (n_ant - 1) * (n_ant - 2) // 2),
-                                          (c.quadrangles, c.sigma_logamp, quad, (1, 1, -1, -1), n_ant * (n_ant - 3) // 2)):
+    for chosen, sig, cand, coef, rank in (
+            (c.triangles, c.sigma_phase, tri, (1, 1, -1), (n_ant - 1) * (n_ant - 2) // 2),
+            (c.quadrangles, c.sigma_logamp, quad, (1, 1, -1, -1), n_ant * (n_ant - 3) // 2)):
         if chosen is c.quadrangles:
             cand = cand[(sr[cand] < 1).all(1)]  # |V| > σ: debiasable
         cand_sig = np.sqrt((sr[cand] ** 2).sum(1))

@@ -118,7 +118,8 @@ def _candidates(n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     groups = combinations(range(n), 4) if n <= ALL_CANDIDATES_UP_TO else \
         ((0, 1, c, d) for c, d in combinations(range(2, n), 2))
     a, b, c, d = np.array(list(groups), np.int64).reshape(-1, 4).T
-    first = np.stack([np.stack([a, c, a, b], 1), np.stack([a, c, a, b], 1), np.stack([a, b, a, b], 1)], 1)
+    acab = np.stack([a, c, a, b], 1)
+    first = np.stack([acab, acab, np.stack([a, b, a, b], 1)], 1)
     second = np.stack([np.stack([b, d, c, d], 1), np.stack([b, d, d, c], 1), np.stack([c, d, d, c], 1)], 1)
     return tri, first.reshape(-1, 4), second.reshape(-1, 4)
 

@@ -40,7 +40,7 @@ from ddrm.radio.closure import FITTED_CHI2, TIME_TOL_S, closures
 from ddrm.radio.closure_likelihood import ClosureLikelihood, closure_step
 from ddrm.radio.exact_gibbs import ExactRefineConfig, refine
 from ddrm.radio.gains import GainConfig
-from ddrm.radio.gridding import ARCSEC
+from ddrm.radio.gridding import ARCSEC, max_projected_baseline
 from ddrm.radio.imaging import Imaged, ImagingResult, Prepared, clean_components, posterior, prepare
 from ddrm.radio.imaging_config import ImagingConfig
 from ddrm.radio.selfcal import SelfCalConfig, SelfCalTrace, chi2, solve
@@ -51,6 +51,7 @@ START_PEAK = 0.5  # the Gaussian start's peak in the prior's [0, 1] range: room 
 START_WIDTHS = (1.0, 2.0, 4.0)  # the start Gaussian's σ over the main lobe's, tried narrowest first
 RML_WEIGHT = 0.025  # ``rml_start``'s TV² and entropy weights per closure: the closures lead, as in ehtim's recipe
 RESTART_BLUR = 0.5  # ``rml_start`` re-blurs between rounds to this share of the nominal beam 1/max|uv| (ehtim's)
+BLUR_PIXELS = 2.0  # ``rml_start``'s re-blur (FWHM, pixels) where no beam is given
 MAIN_LOBE = 0.5  # |V|/F above this: the Gaussian start's size is read from the main lobe only
 INTEGRATION_TOL_S = TIME_TOL_S  # samples this close in time share an integration (the closures' grouping)
 
@@ -95,11 +96,12 @@ def gaussian_image(N: int, pixel_scale_arcsec: float, flux: float, sigma_rad: fl
 
 def restart_blur(uv: np.ndarray, pixel_scale_arcsec: float) -> float:
     """The FWHM (pixels) ``rml_start`` re-blurs to between rounds: ``RESTART_BLUR`` / max|uv| (uv (n, 2) λ)."""
-    return RESTART_BLUR / float(np.hypot(uv[:, 0], uv[:, 1]).max()) / (pixel_scale_arcsec * ARCSEC)
+    return RESTART_BLUR / max_projected_baseline(uv) / (pixel_scale_arcsec * ARCSEC)
 
 
 def rml_start(like: ClosureLikelihood, prior_image: torch.Tensor, *, rounds: int = 3, iterations: int = 150,
-              tv2: float = RML_WEIGHT, entropy: float = RML_WEIGHT, blur_pixels: float = 2.0) -> torch.Tensor:
+              tv2: float = RML_WEIGHT, entropy: float = RML_WEIGHT,
+              blur_pixels: float = BLUR_PIXELS) -> torch.Tensor:
     """A closure-fitted image (N, N) Jy/pixel by regularised maximum likelihood, ehtim's habit: I = exp θ > 0
     minimises L(I) + n (``tv2`` · Σ|∇I|² N² / F² + ``entropy`` · Σ I ln(I/P) / F), n the closures, P the
     Gaussian ``prior_image`` (total F), by L-BFGS from P, ``rounds`` times, each restarted from the last
@@ -135,7 +137,7 @@ def rml_start(like: ClosureLikelihood, prior_image: torch.Tensor, *, rounds: int
 
 
 def fitted_start(like: ClosureLikelihood, N: int, pixel_scale_arcsec: float, flux: float, sigma_rad: float, *,
-                 blur_pixels: float = 2.0, weight: float = RML_WEIGHT) -> tuple[torch.Tensor, torch.Tensor]:
+                 blur_pixels: float = BLUR_PIXELS, weight: float = RML_WEIGHT) -> tuple[torch.Tensor, torch.Tensor]:
     """(the Gaussian (N, N), ``rml_start`` from it) for the narrowest Gaussian of ``START_WIDTHS`` × σ whose
     regularised fit fits the closures (pooled χ² ≤ ``FITTED_CHI2``), else the best fitting one: the entropy
     term holds flux near the Gaussian, so one narrower than the source (a double's main lobe is its brighter
