@@ -83,7 +83,7 @@ def assemble(run: Run, raw: Visibilities, held: Optional[Visibilities], found: F
     rendered = render_products(name=name, vis=vis, raw=raw, imaged=imaged, scale=scale, N=N, images=images,
                                model_vis=mean_model, gains=gains_csv(imaged), provenance=provenance,
                                chi2=(fit["chi2_per_coordinate"], fit["chi2_clean_components"]), heldout_z=heldout_z,
-                               closures=found.raw_closures)
+                               closures=found.raw_closures, note=found.closure_fit.warning())
     files = {k: storage.join(run.out, f) if f in rendered else None
              for k, f in PRODUCT_FILES + (("image", f"{name}-image.fits"),)}
     calib = selfcal_summary(raw, imaged, scale, found.selfcal, found.selfcal_reason)

@@ -21,9 +21,9 @@ from dataclasses import dataclass, field
 from typing import Any, Optional
 
 from ddrm.config import Config
-from ddrm.radio.closure import pooled
+from ddrm.radio.closure import FITTED_CHI2, pooled
 
-SCHEMA_VERSION = 2  # of summary.json: bump it with any change of these sections
+SCHEMA_VERSION = 3  # of summary.json: bump it with any change of these sections
 
 
 @dataclass(frozen=True)
@@ -148,12 +148,28 @@ class ClosureFit(Config):
     chi2_logcamp_clean: Optional[float]
     chi2_cphase_clean_selfcal: Optional[float] = None
     chi2_logcamp_clean_selfcal: Optional[float] = None
+    chi2_pooled_samples_median: Optional[float] = None  # the median over the posterior samples of their pooled χ²
 
     @property
     def pooled(self) -> float:
         """χ² per closure of the mean, phases and log amplitudes pooled by their counts; NaN without any."""
         return pooled(self.n_closure_phases, self.chi2_cphase_mean, self.n_log_closure_amplitudes,
                       self.chi2_logcamp_mean)
+
+    @property
+    def mixed_modes(self) -> bool:
+        """The samples fit the closures and their mean does not (pooled χ², median sample ≤ ``FITTED_CHI2`` <
+        the mean's): the samples sit in different modes, and their mean is none of them."""
+        m = self.chi2_pooled_samples_median
+        return m is not None and m <= FITTED_CHI2 < self.pooled
+
+    def warning(self) -> Optional[str]:
+        """One line for the user where ``mixed_modes``; None otherwise."""
+        if not self.mixed_modes:
+            return None
+        return (f"the posterior samples fit the closures (median pooled chi2 {self.chi2_pooled_samples_median:.2f}) "
+                f"but their mean does not ({self.pooled:.2f}): the samples sit in different modes; read the samples "
+                "(the SAMPLES extension of image.fits), not the mean")
 
 
 @dataclass(frozen=True)
@@ -249,10 +265,12 @@ class Outcome:
     def line(self) -> dict[str, Any]:
         """The command line's one JSON line per file."""
         p = self.product
+        warning = p.closures.warning()
         return {"file": p.file, "fits": p.images.fits, "png": p.images.png, "total_flux_jy": p.posterior.total_flux_jy,
                 "total_flux_clean_jy": p.posterior.total_flux_clean_jy,
                 "chi2_raw_visibilities": p.fit.chi2_raw_visibilities, "chi2_per_coordinate": p.fit.chi2_per_coordinate,
-                "seconds": p.timings.seconds, "reused": self.reused}
+                "closure_chi2_mean": p.closures.pooled, "closure_chi2_samples_median": p.closures.chi2_pooled_samples_median,
+                "seconds": p.timings.seconds, "reused": self.reused, **({"warning": warning} if warning else {})}
 
 
 def table_row(p: ImagingProduct) -> dict[str, Any]:

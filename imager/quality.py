@@ -14,7 +14,7 @@ from typing import Any, Optional
 import numpy as np
 import torch
 
-from ddrm.radio.closure import Closures, closures
+from ddrm.radio.closure import Closures, closures, pooled
 from ddrm.radio.fit import fit_chi2
 from ddrm.radio.gridding import ARCSEC
 from ddrm.radio.imaging import Imaged, ImagingResult
@@ -106,13 +106,18 @@ def closure_fit(raw: Visibilities, imaged: Imaged, scale: float) -> tuple[Closur
     images = {"mean": imaged.result.mean, "clean": imaged.clean_uncalibrated}
     if imaged.selfcal is not None:
         images["clean_selfcal"] = imaged.result.clean_model
-    models = dict(zip(images, degrid(uv=uv, image=torch.stack([v.double() for v in images.values()]), pixel_size=scale * ARCSEC)))
+    samples = imaged.result.samples.double()
+    stacked = torch.cat([torch.stack([v.double() for v in images.values()]), samples])
+    modelled = np.atleast_2d(np.asarray(degrid(uv=uv, image=stacked, pixel_size=scale * ARCSEC)))
     chi2: dict[str, Any] = {}
-    for name, m in models.items():
-        m = np.asarray(m)
+    for name, m in zip(images, modelled):
         chi2[f"chi2_cphase_{name}"] = cl.chi2_phase(m)
         chi2[f"chi2_logcamp_{name}"] = cl.chi2_logamp(m)
-    return ClosureFit(n_closure_phases=int(len(cl.phase)), n_log_closure_amplitudes=int(len(cl.logamp)), **chi2), cl
+    n_phase, n_logamp = int(len(cl.phase)), int(len(cl.logamp))
+    each = [pooled(n_phase, cl.chi2_phase(m), n_logamp, cl.chi2_logamp(m)) for m in modelled[len(images):]]
+    median = float(np.median(each)) if each and n_phase + n_logamp else None
+    return ClosureFit(n_closure_phases=n_phase, n_log_closure_amplitudes=n_logamp, chi2_pooled_samples_median=median,
+                      **chi2), cl
 
 
 MC_RULE = 0.05  # the mean's sampling noise, max σ/√S, at most this share of its peak

@@ -6,6 +6,7 @@ for people (beam, peak, residual rms, the pixel scale in a readable unit)."""
 from __future__ import annotations
 
 import os
+import textwrap
 from typing import Any, Optional
 
 import numpy as np
@@ -60,10 +61,11 @@ def people_figures(images: dict[str, np.ndarray], imaged: Imaged, scale: float) 
 def render_products(*, name: str, vis: Visibilities, raw: Visibilities, imaged: Imaged, scale: float, N: int,
                     images: dict[str, np.ndarray], model_vis: np.ndarray, gains: Optional[bytes],
                     provenance: Provenance, chi2: tuple[float, float],
-                    heldout_z: Optional[np.ndarray] = None, closures=None) -> dict[str, bytes]:
+                    heldout_z: Optional[np.ndarray] = None, closures=None, note: Optional[str] = None) -> dict[str, bytes]:
     """File name -> bytes of every product (module docstring); ``model_vis`` the mean's visibilities at the
     imaged data (``imaged.prepared.likelihood_data``); ``chi2`` (the mean's, CLEAN's) on the raw data;
-    ``closures`` those of the raw on-field data (``radio.closure.Closures``), None: no closure panel."""
+    ``closures`` those of the raw on-field data (``radio.closure.Closures``), None: no closure panel; ``note`` a
+    warning the figures' titles carry (``ClosureFit.warning``)."""
     r = imaged.result
     major, minor = r.beam.fwhm_pixels
     cards = beam_cards(major, minor, r.beam.position_angle_deg, scale)
@@ -76,7 +78,7 @@ def render_products(*, name: str, vis: Visibilities, raw: Visibilities, imaged: 
                                 beam_deg=beam_deg if UNITS[product] == "Jy/beam" else None, provenance=provenance)
         out[f"{name}-{product}.fits"] = product_bytes(images[product], header, product)
     out["image.fits"] = _multi_extension(vis, r, scale, N, images, cards)
-    title = _title(vis, chi2)
+    title = _title(vis, chi2) + (f"\n{textwrap.fill(note, 120)}" if note else "")
     out["panel.png"] = _panel(images, r.beam, scale, title)
     out["diagnostics.png"] = _diagnostics(raw, imaged, scale, model_vis, title, heldout_z, closures)
     return out if gains is None else {**out, "gains.csv": gains}
@@ -87,7 +89,8 @@ def _multi_extension(vis: Visibilities, r, scale: float, N: int, images: dict, b
     cards = {"TELESCOP": vis.telescope, "OBJECT": vis.source, "FLUXSCL": r.flux_scale}
     return multi_extension_fits({"mean": (images["model"], "Jy/pixel", None), "std": (images["std"], "Jy/pixel", None),
                                  "dirty": (images["dirty"], "Jy/beam", beam), "clean": (images["clean"], "Jy/beam", beam),
-                                 "residual": (images["residual"], "Jy/beam", beam)}, header, cards)
+                                 "residual": (images["residual"], "Jy/beam", beam),
+                                 "samples": (r.samples.numpy(), "Jy/pixel", None)}, header, cards)
 
 
 def _title(vis: Visibilities, chi2: tuple[float, float]) -> str:

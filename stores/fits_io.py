@@ -126,11 +126,15 @@ def beam_cards(major_px: float, minor_px: float, pa_deg: float, pixel_scale_arcs
 
 def multi_extension_fits(products: dict, header: fits.Header, cards: Optional[dict] = None) -> bytes:
     """One FITS file: the first product in the primary HDU, the others as IMAGE extensions named by
-    their keys; ``products`` maps name -> (image (N, N), BUNIT, extra cards)."""
+    their keys; ``products`` maps name -> (image (N, N), or a stack (S, N, N) written as (S, 1, N, N) with a
+    fourth axis SAMPLE, BUNIT, extra cards)."""
     hdus = []
     for i, (name, (image, bunit, extra)) in enumerate(products.items()):
-        data = np.asarray(image, dtype=np.float32)[None]
+        image = np.asarray(image, dtype=np.float32)
+        data = image[:, None] if image.ndim == 3 else image[None]
         h = header.copy()
+        if image.ndim == 3:
+            h["CTYPE4"], h["CRPIX4"], h["CRVAL4"], h["CDELT4"] = "SAMPLE", 1.0, 1.0, 1.0
         h["BUNIT"], h["PRODUCT"] = bunit, name
         for key, value in {**(cards or {}), **(extra or {})}.items():
             h[key[:8].upper()] = value

@@ -151,3 +151,35 @@ def test_the_start_re_blurs_to_half_the_nominal_beam():
     uv = np.array([[3e8, -4e8], [6e8, 8e8], [0.0, 1e8]])  # longest baseline 10⁹ λ
     pixel = 0.2e-9 / ARCSEC
     assert RESTART_BLUR == 0.5 and restart_blur(uv, pixel) == pytest.approx(2.5, rel=1e-12)
+
+
+def test_the_product_says_when_every_sample_fits_the_closures_and_their_mean_does_not():
+    """Closures do not see position: the sky and a copy shifted by 3 pixels fit them equally well, while
+    their mean, a blend of both, does not (its visibilities are V (1 + e^{iφ})/2, whose amplitudes |cos φ/2| no
+    station gain makes). ``closure_fit`` reports the samples' median χ², and the warning only for the blend."""
+    from types import SimpleNamespace
+
+    from ddrm.radio.closure import FITTED_CHI2
+    from ddrm.radio.visibilities import Visibilities
+    from imager.quality import closure_fit
+
+    uv, a1, a2, t = _array(n_ant=7, n_times=8)
+    truth, noise = _sky(), 0.01
+    rng = np.random.default_rng(3)
+    vis = degrid(uv=uv, image=truth, pixel_size=SCALE * ARCSEC) + noise * (rng.normal(size=len(uv)) + 1j * rng.normal(size=len(uv)))
+    raw = Visibilities(uv=uv, vis=vis, weight=np.full(len(uv), 1 / noise ** 2), antenna1=a1, antenna2=a2, time_jd=t,
+                       freq_hz=np.full(len(uv), 230e9))
+
+    def fit(*samples: torch.Tensor):
+        s = torch.stack(samples)
+        result = SimpleNamespace(mean=s.mean(0), samples=s, clean_model=s[0])
+        imaged = SimpleNamespace(prepared=SimpleNamespace(on=np.ones(len(uv), bool)), result=result,
+                                 clean_uncalibrated=s[0], selfcal=None)
+        return closure_fit(raw, imaged, SCALE)[0]
+
+    shifted = torch.roll(truth, -3, dims=1)  # no flux wraps round the edge: a pure shift
+    one, two = fit(truth, truth), fit(truth, shifted)
+    assert one.chi2_pooled_samples_median == pytest.approx(two.chi2_pooled_samples_median, rel=1e-6)
+    assert one.chi2_pooled_samples_median <= FITTED_CHI2 and one.pooled == pytest.approx(one.chi2_pooled_samples_median)
+    assert not one.mixed_modes and one.warning() is None
+    assert two.pooled > 5 * FITTED_CHI2 and two.mixed_modes and "different modes" in two.warning()

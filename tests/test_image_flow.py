@@ -40,7 +40,7 @@ def test_flow_images_skips_a_corrupt_file_survives_a_dead_actor_and_resumes(ray_
     [written] = (tmp_path / "run").glob("images/image-*/mojave.uvfits-*/summary.json")
     summary = ImagingProduct.from_dict(json.loads(written.read_text()))
     with fits.open(summary.images.fits) as hdul:
-        assert [h.name for h in hdul] == ["PRIMARY", "STD", "DIRTY", "CLEAN", "RESIDUAL"]
+        assert [h.name for h in hdul] == ["PRIMARY", "STD", "DIRTY", "CLEAN", "RESIDUAL", "SAMPLES"]
         wcs = WCS(hdul[0].header)
         assert list(wcs.wcs.ctype) == ["RA---SIN", "DEC--SIN", "FREQ"]
         assert tuple(wcs.wcs.crval[:2]) == pytest.approx((summary.observation.ra_deg, summary.observation.dec_deg))

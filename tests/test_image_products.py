@@ -75,6 +75,10 @@ def test_wsclean_style_products_open_in_astropy_and_ehtim_and_restore_with_the_h
         if isinstance(value, float) and key not in ("ra_deg", "dec_deg", "pixel_scale_arcsec", "ref_freq_hz"):
             assert len(f"{value:.15g}".lstrip("-0.").replace(".", "").rstrip("0").split("e")[0]) <= 6, (key, value)
     assert (folder / "diagnostics.png").read_bytes()[:4] == b"\x89PNG"
+    with fits.open(folder / "image.fits") as hdus:  # the samples, for a posterior whose mean is none of them
+        samples, header = hdus["SAMPLES"].data, hdus["SAMPLES"].header
+        assert samples.shape == (summary["posterior"]["samples"], 1, *mean.shape) and header["CTYPE4"] == "SAMPLE"
+        np.testing.assert_allclose(samples[:, 0].astype(np.float64).mean(0), mean, atol=1e-6 * np.abs(mean).max())
 
 
 @needs_files

@@ -79,7 +79,7 @@ def test_each_real_file_images_end_to_end_with_its_wcs_and_total_flux(name, tmp_
     assert summary.posterior.total_flux_jy == pytest.approx(summary.posterior.total_flux_clean_jy, rel=0.10)
     assert summary.posterior.total_flux_clean_jy > 0 and summary.fit.chi2_per_coordinate > 0
     with fits.open(summary.images.fits) as hdul:
-        assert [h.name for h in hdul][1:] == ["STD", "DIRTY", "CLEAN", "RESIDUAL"]  # the posterior mean is the primary
+        assert [h.name for h in hdul][1:] == ["STD", "DIRTY", "CLEAN", "RESIDUAL", "SAMPLES"]  # the mean is the primary
         mean_hdu, clean_hdu = hdul[0], hdul["CLEAN"]
         assert mean_hdu.header["BUNIT"].upper() == "JY/PIXEL" and clean_hdu.header["BUNIT"].upper() == "JY/BEAM"
         assert clean_hdu.header["BMAJ"] >= clean_hdu.header["BMIN"] > 0
