@@ -50,9 +50,9 @@ def imager(data: Visibilities, cfg: ImagingConfig, prior: Denoiser, seed: int, t
     the closure posterior's mean, amplitude and phase per integration (``ddrm.radio.closure_imaging``).
     ``gain_evidence(imaged, scale)``: (raw χ², pooled closure χ²) of an image's mean (module docstring)."""
     if term == "closures":
-        def closure_at(scale: float, keep: Optional[np.ndarray]) -> Imaged:
+        def closure_at(scale: float, keep: Optional[np.ndarray]) -> Imaged:  # a candidate (keep) needs no gains
             d = data if keep is None else kept(data, keep)
-            return image_closures(prior, d, cfg.at_scale(scale), make_generators([seed]))
+            return image_closures(prior, d, cfg.at_scale(scale), make_generators([seed]), gains=keep is None)
         return closure_at, lambda scale: (closure_at(scale, None), "amp-phase",
                                           "closures: per integration, against the closure posterior's mean")
 

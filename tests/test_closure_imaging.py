@@ -85,6 +85,9 @@ def test_the_closure_posterior_recovers_a_ring_that_the_visibility_posterior_doe
     assert rho_closures > 0.8 > rho_visibilities + 0.1, (rho_closures, rho_visibilities)
     assert closed.result.likelihood == "closures"
     assert abs(float(closed.result.mean.sum()) - sky.flux) < 0.1 * sky.flux  # the short baselines' flux
+    candidate = image_closures(prior, data, closing, make_generators([1]), gains=False)  # a field search's
+    assert torch.equal(candidate.result.samples, closed.result.samples)  # the gains change no sample
+    assert candidate.selfcal is None and closed.selfcal is not None and np.array_equal(candidate.data.vis, data.vis)
 
 
 def test_the_ring_fit_measures_known_rings():

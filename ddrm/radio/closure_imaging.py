@@ -169,10 +169,13 @@ def clean_only(prep: Prepared, config: ImagingConfig, F: float, flux: float) -> 
 
 
 def image_closures(prior: Denoiser, data: Visibilities, imaging: ImagingConfig,
-                   generators: Sequence[torch.Generator]) -> Imaged:
+                   generators: Sequence[torch.Generator], *, gains: bool = True) -> Imaged:
     """flux → start → sweeps → gains (module docstring) at the config's pixel scale, with its
     ``likelihood.closure`` settings and ``likelihood.total_flux`` (Jy; None: from the data); closures form
-    per time and frequency."""
+    per time and frequency. Without ``gains`` no gain is solved (neither the start's phases, unless the start
+    is the visibility posterior of the phase-corrected data, nor the gains against the mean): the samples are
+    the same, and the data, dirty and CLEAN images are the uncorrected data's (what a field search needs of a
+    candidate: its mean)."""
     t0 = time.perf_counter()
     config, total_flux = imaging.likelihood.closure, imaging.likelihood.total_flux
     N, scale = imaging.N, imaging.pixel_scale_arcsec
@@ -193,12 +196,13 @@ def image_closures(prior: Denoiser, data: Visibilities, imaging: ImagingConfig,
         start, begin = fitted_start(like, N, scale, flux, sigma, blur_pixels=restart_blur(modelled.uv, scale))
     else:
         start = begin = gaussian_image(N, scale, flux, sigma)
-    phases = solve(modelled, start, scale, GainConfig(mode="phase", solint=INTEGRATION_TOL_S * 2))
-    started = data.corrected(phases)
-    trace = SelfCalTrace(SelfCalConfig(mode="amp-phase", solint=INTEGRATION_TOL_S * 2, start="point"),
-                         solution=phases).with_row({"stage": "gaussian-start", "mode": "phase",
-                                                     "chi2": chi2(started.subset(on), start, scale)})
-    prep = prepare(started, imaging)
+    if gains or config.start == "posterior":  # that start images the phase-corrected data
+        phases = solve(modelled, start, scale, GainConfig(mode="phase", solint=INTEGRATION_TOL_S * 2))
+        started = data.corrected(phases)
+        trace = SelfCalTrace(SelfCalConfig(mode="amp-phase", solint=INTEGRATION_TOL_S * 2, start="point"),
+                             solution=phases).with_row({"stage": "gaussian-start", "mode": "phase",
+                                                         "chi2": chi2(started.subset(on), start, scale)})
+        prep = prepare(started, imaging)
     if config.start in ("gaussian", "rml"):
         F = float(begin.max()) / START_PEAK
         x0 = (2 * begin / F - 1).expand(imaging.sampler.samples, N, N)
@@ -221,10 +225,12 @@ def image_closures(prior: Denoiser, data: Visibilities, imaging: ImagingConfig,
     seconds = time.perf_counter() - t0
     mean = samples.mean(0)
     std = samples.std(0) if len(samples) > 1 else torch.zeros_like(mean)
-    gains = solve(modelled, mean, scale, GainConfig(mode="amp-phase", solint=INTEGRATION_TOL_S * 2, solnorm="none"))
-    calibrated = data.corrected(gains)
-    trace = replace(trace, solution=gains, converged=True).with_row(
-        {"stage": "closure-mean", "mode": "amp-phase", "chi2": chi2(calibrated.subset(on), mean, scale)})
     result = replace(first, samples=samples, mean=mean, std=std, total_flux=float(mean.sum()), likelihood="closures",
                      seconds=seconds)
+    if not gains:
+        return Imaged(result, data, prep, None, clean_raw)
+    solution = solve(modelled, mean, scale, GainConfig(mode="amp-phase", solint=INTEGRATION_TOL_S * 2, solnorm="none"))
+    calibrated = data.corrected(solution)
+    trace = replace(trace, solution=solution, converged=True).with_row(
+        {"stage": "closure-mean", "mode": "amp-phase", "chi2": chi2(calibrated.subset(on), mean, scale)})
     return Imaged(result, calibrated, prepare(calibrated, imaging), trace, clean_raw)
