@@ -269,7 +269,8 @@ class Outcome:
         return {"file": p.file, "fits": p.images.fits, "png": p.images.png, "total_flux_jy": p.posterior.total_flux_jy,
                 "total_flux_clean_jy": p.posterior.total_flux_clean_jy,
                 "chi2_raw_visibilities": p.fit.chi2_raw_visibilities, "chi2_per_coordinate": p.fit.chi2_per_coordinate,
-                "closure_chi2_mean": p.closures.pooled, "closure_chi2_samples_median": p.closures.chi2_pooled_samples_median,
+                "closure_chi2_mean": float(f"{p.closures.pooled:.6g}"),  # the summary's digits
+                "closure_chi2_samples_median": p.closures.chi2_pooled_samples_median,
                 "seconds": p.timings.seconds, "reused": self.reused, **({"warning": warning} if warning else {})}
 
 
