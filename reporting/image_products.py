@@ -78,7 +78,7 @@ def render_products(*, name: str, vis: Visibilities, raw: Visibilities, imaged: 
                                 beam_deg=beam_deg if UNITS[product] == "Jy/beam" else None, provenance=provenance)
         out[f"{name}-{product}.fits"] = product_bytes(images[product], header, product)
     out["image.fits"] = _multi_extension(vis, r, scale, N, images, cards)
-    title = _title(vis, chi2) + (f"\n{textwrap.fill(note, 120)}" if note else "")
+    title = _title(vis, chi2) + (f"\n{textwrap.fill(note, 100)}" if note else "")
     out["panel.png"] = _panel(images, r.beam, scale, title)
     out["diagnostics.png"] = _diagnostics(raw, imaged, scale, model_vis, title, heldout_z, closures)
     return out if gains is None else {**out, "gains.csv": gains}

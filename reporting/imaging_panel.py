@@ -66,9 +66,10 @@ def imaging_panel_png(panels: list[Panel], pixel_scale_arcsec: float, beam_fwhm_
             peaks[p.group] = (min(lo, float(np.nanmin(p.image))), max(hi, float(np.nanmax(p.image))))
     cols = 3
     rows = -(-len(panels) // cols)
-    fig, axes = plt.subplots(rows, cols, figsize=(PANEL_INCHES * cols, PANEL_INCHES * 0.85 * rows + 0.5), dpi=DPI,
-                             squeeze=False)
-    fig.subplots_adjust(left=0.07, right=0.96, bottom=0.08, top=0.88, wspace=0.6, hspace=0.45)
+    height, extra = PANEL_INCHES * 0.85 * rows + 0.5, 0.25 * title.count("\n")  # inches; more for each title line
+    fig, axes = plt.subplots(rows, cols, figsize=(PANEL_INCHES * cols, height + extra), dpi=DPI, squeeze=False)
+    fig.subplots_adjust(left=0.07, right=0.96, bottom=0.08, top=1 - (0.12 * height + extra) / (height + extra),
+                        wspace=0.6, hspace=0.45)
     major, minor = (f * pixel_scale_arcsec / per for f in beam_fwhm_pixels)
     for ax, p in zip(axes.ravel(), panels):
         norm, cmap = _norm(p, peaks, linear_width)
