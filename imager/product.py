@@ -17,6 +17,7 @@ back, so the pool, the command line, the field search and the benchmarks read fi
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from typing import Any, Optional
 
@@ -269,9 +270,14 @@ class Outcome:
         return {"file": p.file, "fits": p.images.fits, "png": p.images.png, "total_flux_jy": p.posterior.total_flux_jy,
                 "total_flux_clean_jy": p.posterior.total_flux_clean_jy,
                 "chi2_raw_visibilities": p.fit.chi2_raw_visibilities, "chi2_per_coordinate": p.fit.chi2_per_coordinate,
-                "closure_chi2_mean": float(f"{p.closures.pooled:.6g}"),  # the summary's digits
+                "closure_chi2_mean": _digits(p.closures.pooled),
                 "closure_chi2_samples_median": p.closures.chi2_pooled_samples_median,
                 "seconds": p.timings.seconds, "reused": self.reused, **({"warning": warning} if warning else {})}
+
+
+def _digits(value: float) -> Optional[float]:
+    """A number to the summary's six significant digits; None where not finite (no closure)."""
+    return float(f"{value:.6g}") if math.isfinite(value) else None
 
 
 def table_row(p: ImagingProduct) -> dict[str, Any]:
@@ -284,4 +290,6 @@ def table_row(p: ImagingProduct) -> dict[str, Any]:
             "total_flux_jy": p.posterior.total_flux_jy, "total_flux_clean_jy": p.posterior.total_flux_clean_jy,
             "chi2_raw_visibilities": p.fit.chi2_raw_visibilities, "chi2_per_coordinate": p.fit.chi2_per_coordinate,
             "chi2_clean_components": p.fit.chi2_clean_components, "chi2_holdout_mean": held.get("mean"),
-            "chi2_holdout_clean": held.get("clean"), "seconds": p.timings.seconds}
+            "chi2_holdout_clean": held.get("clean"), "closure_chi2_mean": _digits(p.closures.pooled),
+            "closure_chi2_samples_median": p.closures.chi2_pooled_samples_median, "warning": p.closures.warning() or "",
+            "seconds": p.timings.seconds}
