@@ -39,7 +39,7 @@ from ddrm.radio.gains import solution_intervals
 from ddrm.radio.imaging import IMAGING_ALGORITHM
 from ddrm.seeding import derive_seed
 from imager.assemble import Run, assemble
-from imager.product import SCHEMA_VERSION, DataTerm, ImagingProduct, Outcome, Skipped
+from imager.product import SCHEMA_VERSION, SUMMARY_DIGITS, DataTerm, ImagingProduct, Outcome, Skipped
 from imager.scale import FieldImage, gain_evidence, image_at_best_scale
 from imager.terms import data_term, imager
 from reporting.image_products import product_name
@@ -55,8 +55,7 @@ from stores.products import SUMMARY, ProductWriteError  # noqa: F401 (SUMMARY: t
 from stores.storage import StorageOptions
 
 RUN = "run.json"
-SUMMARY_DIGITS = 6  # significant digits of summary.json's numbers, except those that locate or scale the image:
-EXACT_KEYS = frozenset({"ra_deg", "dec_deg", "pixel_scale_arcsec", "ref_freq_hz"})
+EXACT_KEYS = frozenset({"ra_deg", "dec_deg", "pixel_scale_arcsec", "ref_freq_hz"})  # kept to every digit
 BYTES_PER_PIXEL_CHANNEL = 100  # the denoiser's peak memory per sample, pixel and U-Net base channel (measured:
 #                                1.0-1.7 kB per sample-pixel at base 16, N 128-256, S 4-16, no_grad on CPU)
 

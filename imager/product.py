@@ -23,8 +23,11 @@ from typing import Any, Optional
 
 from ddrm.config import Config
 from ddrm.radio.closure import FITTED_CHI2, pooled
+from stores.jsonio import rounded
 
 SCHEMA_VERSION = 3  # of summary.json: bump it with any change of these sections
+SUMMARY_DIGITS = 6  # significant digits of summary.json's numbers, except those that locate or scale the image
+#                    (``imager.file.EXACT_KEYS``)
 
 
 @dataclass(frozen=True)
@@ -276,8 +279,8 @@ class Outcome:
 
 
 def _digits(value: float) -> Optional[float]:
-    """A number to the summary's six significant digits; None where not finite (no closure)."""
-    return float(f"{value:.6g}") if math.isfinite(value) else None
+    """A number to the summary's ``SUMMARY_DIGITS``; None where not finite (no closure)."""
+    return rounded(value, SUMMARY_DIGITS) if math.isfinite(value) else None
 
 
 def table_row(p: ImagingProduct) -> dict[str, Any]:

@@ -16,6 +16,8 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
+from reporting.imaging_panel import title_room  # noqa: E402
+
 MAX_POINTS = 4000  # visibilities drawn in the amplitude and phase panels (all of them enter the histograms)
 
 
@@ -27,10 +29,9 @@ def diagnostics_png(uv: np.ndarray, vis: np.ndarray, weight: np.ndarray, model: 
     shown = np.sort(np.random.default_rng(0).permutation(len(vis))[:MAX_POINTS])  # a seeded subset to draw
     dist = np.hypot(uv[shown, 0], uv[shown, 1]) / 1e9  # Gλ
     unit, dist = ("Gλ", dist) if dist.max() > 0.5 else ("Mλ", dist * 1e3)
-    extra = 0.25 * title.count("\n")  # inches for each further title line
-    fig, axes = plt.subplots(2, 2, figsize=(9.0, 6.4 + extra), dpi=100)
-    fig.subplots_adjust(left=0.08, right=0.97, bottom=0.09, top=1 - (0.64 + extra) / (6.4 + extra), wspace=0.28,
-                        hspace=0.4)
+    height, top = title_room(6.4, 0.1, title)
+    fig, axes = plt.subplots(2, 2, figsize=(9.0, height), dpi=100)
+    fig.subplots_adjust(left=0.08, right=0.97, bottom=0.09, top=top, wspace=0.28, hspace=0.4)
     (amp, phase), (resid, closure) = axes
     amp.plot(dist, np.abs(vis[shown]), ".", ms=2, color="0.5", label="data")
     amp.plot(dist, np.abs(model[shown]), ".", ms=2, color="C3", label="posterior mean")

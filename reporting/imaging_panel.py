@@ -52,6 +52,16 @@ def _norm(panel: Panel, peaks: dict[str, tuple[float, float]], linear_width: flo
     return AsinhNorm(linear_width=linear_width * top, vmin=min(lo, 0.0), vmax=top), "inferno"
 
 
+TITLE_LINE_INCHES = 0.25  # the height each further line of a figure's title adds
+
+
+def title_room(height: float, top_share: float, title: str) -> tuple[float, float]:
+    """(figure height, subplots' top) in inches and as a figure fraction: ``height`` with a one-line title above
+    ``top_share`` of it, grown by ``TITLE_LINE_INCHES`` for each further line of ``title``."""
+    extra = TITLE_LINE_INCHES * title.count("\n")
+    return height + extra, 1 - (top_share * height + extra) / (height + extra)
+
+
 def imaging_panel_png(panels: list[Panel], pixel_scale_arcsec: float, beam_fwhm_pixels: tuple[float, float],
                       beam_pa_deg: float, title: str, linear_width: float = 0.02) -> bytes:
     """PNG of the panels (module docstring), row 0 South and column 0 East as written to FITS."""
@@ -66,10 +76,9 @@ def imaging_panel_png(panels: list[Panel], pixel_scale_arcsec: float, beam_fwhm_
             peaks[p.group] = (min(lo, float(np.nanmin(p.image))), max(hi, float(np.nanmax(p.image))))
     cols = 3
     rows = -(-len(panels) // cols)
-    height, extra = PANEL_INCHES * 0.85 * rows + 0.5, 0.25 * title.count("\n")  # inches; more for each title line
-    fig, axes = plt.subplots(rows, cols, figsize=(PANEL_INCHES * cols, height + extra), dpi=DPI, squeeze=False)
-    fig.subplots_adjust(left=0.07, right=0.96, bottom=0.08, top=1 - (0.12 * height + extra) / (height + extra),
-                        wspace=0.6, hspace=0.45)
+    height, top = title_room(PANEL_INCHES * 0.85 * rows + 0.5, 0.12, title)
+    fig, axes = plt.subplots(rows, cols, figsize=(PANEL_INCHES * cols, height), dpi=DPI, squeeze=False)
+    fig.subplots_adjust(left=0.07, right=0.96, bottom=0.08, top=top, wspace=0.6, hspace=0.45)
     major, minor = (f * pixel_scale_arcsec / per for f in beam_fwhm_pixels)
     for ax, p in zip(axes.ravel(), panels):
         norm, cmap = _norm(p, peaks, linear_width)
