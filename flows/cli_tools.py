@@ -7,6 +7,7 @@ import argparse
 import os
 import sys
 
+from runtime.allocator import keep_freed_memory
 from runtime.environment import configure_local_environment
 
 
@@ -43,6 +44,7 @@ def image_command(args: argparse.Namespace) -> int:
     _some_input_exists(args.files)
     cfg = ImageConfig.of(**given_options(args, ImageConfig))  # the defaults are ImageConfig's, defined once
     configure_local_environment()
+    keep_freed_memory()  # the file mode images in this process
     check_writable(args.root)
     prior = load_prior(cfg.prior, torch.device("cpu"))
     prior.meta.check(cfg.prior, max_K=cfg.sampler.K)

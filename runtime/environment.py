@@ -1,8 +1,11 @@
-"""Process environment for local runs: loopback-only Ray, no telemetry (see stack notes)."""
+"""Process environment: loopback-only Ray and no telemetry for local runs (see stack notes), and the
+settings of a process that runs torch on its CPUs."""
 
 from __future__ import annotations
 
 import os
+
+from runtime.allocator import keep_freed_memory
 
 LOCAL_ENV = {
     "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0",  # for processes started from here; ray_cluster.loopback_only enforces it
@@ -17,3 +20,13 @@ def configure_local_environment() -> None:
     """Set LOCAL_ENV defaults (values already in the environment win)."""
     for key, value in LOCAL_ENV.items():
         os.environ.setdefault(key, value)
+
+
+def configure_compute(threads: int) -> None:
+    """A process about to run torch: ``threads`` intra-op threads, and freed tensors kept in the heap
+    (``runtime.allocator.keep_freed_memory``). Called by the command line's own imaging and by every actor
+    and training worker."""
+    import torch
+
+    torch.set_num_threads(threads)
+    keep_freed_memory()

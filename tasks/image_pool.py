@@ -24,6 +24,7 @@ from imager.product import ImagingProduct, Outcome, Skipped, table_row
 from reporting.artifacts import artifact_key, png_markdown
 from reporting.progress import progress_artifact, update_progress
 from runtime.actor_pool import actor_pool
+from runtime.environment import configure_compute
 from stores import storage
 from stores.checkpoints import load_prior
 from stores.inputs import expand_files
@@ -36,7 +37,7 @@ class Imager:
 
     def __init__(self, cfg: ImageConfig, root: str, storage_options: StorageOptions, threads: int,
                  prior_sha256: Optional[str] = None, command: str = "") -> None:
-        torch.set_num_threads(threads)
+        configure_compute(threads)
         self.cfg, self.root, self.storage_options, self.command = cfg, root, storage_options, command
         # the U-Net on the actor's GPU where it has one; the NUFFT likelihood stays on the CPU (``EpsDenoiser``)
         self.prior = load_prior(cfg.prior, torch.device("cuda" if torch.cuda.is_available() else "cpu"))

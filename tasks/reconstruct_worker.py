@@ -22,6 +22,7 @@ from ddrm.inverse.samplers import make_generators
 from ddrm.inverse.units import to_model
 from ddrm.radio import array_operator
 from ddrm.radio.pipeline import simulate_and_score
+from runtime.environment import configure_compute
 from stores import storage
 from stores import survey as ss
 from stores.checkpoints import PriorMeta, load_prior, read_meta
@@ -59,7 +60,7 @@ class Reconstructor:
 
     def __init__(self, checkpoint: str, dataset: str, survey: str, config: ReconstructConfig,
                  storage_options: StorageOptions, threads: int) -> None:
-        torch.set_num_threads(threads)
+        configure_compute(threads)
         self.device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
         self.dataset = Dataset(dataset, storage_options)
         self.prior = load_denoiser(checkpoint, self.dataset, self.device, storage_options)

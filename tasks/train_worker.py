@@ -26,6 +26,7 @@ from ddrm.diffusion.training import augment, crop_batch_size, lr_at, make_optimi
 from ddrm.diffusion.unet import UNet
 from ddrm.inverse.units import to_model
 from ddrm.seeding import derive_seed
+from runtime.environment import configure_compute
 from stores.checkpoints import PriorMeta, list_checkpoints, read_meta, read_state, write_checkpoint
 from stores.dataset import Dataset
 
@@ -103,7 +104,7 @@ def train_loop_per_worker(loop_config: dict[str, Any]) -> None:
     cfg: TrainConfig = loop_config["train"]
     ctx = ray.train.get_context()
     rank, world = ctx.get_world_rank(), ctx.get_world_size()
-    torch.set_num_threads(cfg.cpus_per_worker)
+    configure_compute(cfg.cpus_per_worker)
     device = ray.train.torch.get_device()
     data = load_shard(loop_config["dataset"], rank, world, device, loop_config.get("storage_options"))
 

@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from ddrm.inverse.operators import FourierSamplingOperator
-from runtime.environment import configure_local_environment
+from runtime.environment import configure_compute, configure_local_environment
 
 configure_local_environment()
 
@@ -18,7 +18,7 @@ _WORKERS = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
 TORCH_THREADS = max(1, (os.cpu_count() or 1) // _WORKERS)
 if _WORKERS > 1:
     os.environ.setdefault("OMP_NUM_THREADS", str(TORCH_THREADS))
-torch.set_num_threads(TORCH_THREADS)
+configure_compute(TORCH_THREADS)  # as every imaging process: freed tensors stay in the heap
 
 
 def random_counts(N: int, fraction: float, seed: int, with_dc: bool = True) -> torch.Tensor:

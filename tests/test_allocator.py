@@ -1,0 +1,49 @@
+"""runtime.allocator: freed tensors stay in the heap (no page faults per evaluation), the user's malloc
+settings win, and the switch turns it off. Each case in its own process: mallopt changes the process."""
+
+from __future__ import annotations
+
+import os
+import platform
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+pytestmark = pytest.mark.skipif(platform.system() != "Linux" or platform.libc_ver()[0] != "glibc",
+                                reason="mallopt is glibc's")
+
+SCRIPT = """
+import resource, torch
+from runtime.allocator import keep_freed_memory
+applied = keep_freed_memory()
+x = torch.ones(1, 16, 600, 600)  # 23 MB activations: glibc maps and unmaps each by default
+conv = torch.nn.Conv2d(16, 16, 3, padding=1)
+with torch.no_grad():
+    conv(x)
+    f0 = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+    for _ in range(20):
+        y = torch.relu(conv(x)) + x
+print(applied, resource.getrusage(resource.RUSAGE_SELF).ru_minflt - f0)
+"""
+
+
+def _run(**env: str) -> tuple[bool, int]:
+    base = {k: v for k, v in os.environ.items() if not k.startswith(("MALLOC_", "GLIBC_TUNABLES", "RADIO_DDRM_SYSTEM"))}
+    out = subprocess.run([sys.executable, "-c", SCRIPT], env={**base, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1",
+                                                             **env}, capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr[-2000:]
+    applied, faults = out.stdout.split()
+    return applied == "True", int(faults)
+
+
+def test_kept_memory_removes_the_page_faults_of_repeated_evaluations_and_yields_to_the_user():
+    applied, kept = _run()
+    off, system = _run(RADIO_DDRM_SYSTEM_MALLOC="1")
+    users, theirs = _run(MALLOC_ARENA_MAX="2", MALLOC_TOP_PAD_="0")
+    assert applied and not off and not users
+    # 20 evaluations x (conv + relu + add) of 23 MB (5,600 pages) each: every one faults its pages by default
+    assert system > 20 * 5_600 and kept < system / 4, (kept, system)
+    assert theirs > 20 * 5_600, theirs  # the user's own setting is left as it is
