@@ -2,10 +2,9 @@
 
 glibc serves every block above its mmap threshold (dynamic, at most 32 MiB on 64-bit) with a fresh ``mmap``
 and returns it with ``munmap`` on free, so each network evaluation page-faults and zeroes its activations
-again: at N = 150 and batch 8 the shipped U-Net spends a fifth of its time in the kernel
-(``benchmarks/allocator_cost.py``). ``keep_freed_memory`` serves those blocks from the heap and
-keeps freed memory for the next evaluation, the effect of ``MALLOC_MMAP_THRESHOLD_`` & co. set from inside the
-process (``mallopt``).
+again (measured by ``benchmarks/allocator_cost.py``). ``keep_freed_memory`` serves those blocks from the heap
+and keeps freed memory for the next evaluation: the effect of ``MALLOC_MMAP_THRESHOLD_`` & co., set from
+inside the process (``mallopt``), so that it holds for every process that images, whoever started it.
 """
 
 from __future__ import annotations
