@@ -22,9 +22,10 @@ applied = keep_freed_memory()
 x = torch.ones(1, 16, 600, 600)  # 23 MB activations: glibc maps and unmaps each by default
 conv = torch.nn.Conv2d(16, 16, 3, padding=1)
 with torch.no_grad():
-    conv(x)
+    for _ in range(2):  # warm-up: the heap grows to the evaluation's size once
+        y = torch.relu(conv(x)) + x
     f0 = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
-    for _ in range(20):
+    for _ in range(8):
         y = torch.relu(conv(x)) + x
 print(applied, resource.getrusage(resource.RUSAGE_SELF).ru_minflt - f0)
 """
@@ -44,6 +45,6 @@ def test_kept_memory_removes_the_page_faults_of_repeated_evaluations_and_yields_
     off, system = _run(RADIO_DDRM_SYSTEM_MALLOC="1")
     users, theirs = _run(MALLOC_ARENA_MAX="2", MALLOC_TOP_PAD_="0")
     assert applied and not off and not users
-    # 20 evaluations x (conv + relu + add) of 23 MB (5,600 pages) each: every one faults its pages by default
-    assert system > 20 * 5_600 and kept < system / 4, (kept, system)
-    assert theirs > 20 * 5_600, theirs  # the user's own setting is left as it is
+    # 8 evaluations x (conv + relu + add) of 23 MB (5,600 pages) each: every one faults its pages by default
+    assert system > 8 * 5_600 and kept < 5_600, (kept, system)  # kept: fewer than one tensor's pages in all
+    assert theirs > 8 * 5_600, theirs  # the user's own setting is left as it is
