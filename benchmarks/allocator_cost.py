@@ -18,6 +18,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+from runtime.allocator import DISABLE, USER_SETTINGS
+
 ROOT = Path(__file__).resolve().parents[1]
 N, BATCH, REPEATS = 150, 8, 12
 
@@ -41,8 +43,8 @@ print(json.dumps({{"applied": applied, "ms": 1000 * dt / {REPEATS} / {BATCH}, "s
 
 
 def measure(system: bool) -> dict:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("MALLOC_", "GLIBC_TUNABLES"))}
-    env.update(PYTHONPATH=str(ROOT), RADIO_DDRM_SYSTEM_MALLOC="1" if system else "0")
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("MALLOC_", *USER_SETTINGS))}
+    env.update({"PYTHONPATH": str(ROOT), DISABLE: "1" if system else "0"})
     out = subprocess.run([sys.executable, "-c", CHILD], env=env, capture_output=True, text=True, check=True)
     return json.loads(out.stdout.strip().splitlines()[-1])
 

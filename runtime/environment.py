@@ -24,8 +24,8 @@ def configure_local_environment() -> None:
 
 def configure_compute(threads: int) -> None:
     """A process about to run torch: ``threads`` intra-op threads, and freed tensors kept in the heap
-    (``runtime.allocator.keep_freed_memory``). Called by the command line's own imaging and by every actor
-    and training worker."""
+    (``runtime.allocator.keep_freed_memory``). Called by every actor and training worker and by the tests; the
+    command line's file mode, which keeps torch's default threads, applies ``keep_freed_memory`` alone."""
     import torch
 
     torch.set_num_threads(threads)

@@ -4,16 +4,16 @@ settings win, and the switch turns it off. Each case in its own process: mallopt
 from __future__ import annotations
 
 import os
-import platform
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
+from runtime.allocator import DISABLE, USER_SETTINGS, on_glibc
+
 ROOT = Path(__file__).resolve().parents[1]
-pytestmark = pytest.mark.skipif(platform.system() != "Linux" or platform.libc_ver()[0] != "glibc",
-                                reason="mallopt is glibc's")
+pytestmark = pytest.mark.skipif(not on_glibc(), reason="mallopt is glibc's")
 
 SCRIPT = """
 import resource, torch
@@ -32,7 +32,7 @@ print(applied, resource.getrusage(resource.RUSAGE_SELF).ru_minflt - f0)
 
 
 def _run(**env: str) -> tuple[bool, int]:
-    base = {k: v for k, v in os.environ.items() if not k.startswith(("MALLOC_", "GLIBC_TUNABLES", "RADIO_DDRM_SYSTEM"))}
+    base = {k: v for k, v in os.environ.items() if not k.startswith(("MALLOC_", *USER_SETTINGS, DISABLE))}
     out = subprocess.run([sys.executable, "-c", SCRIPT], env={**base, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1",
                                                              **env}, capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr[-2000:]
@@ -42,7 +42,7 @@ def _run(**env: str) -> tuple[bool, int]:
 
 def test_kept_memory_removes_the_page_faults_of_repeated_evaluations_and_yields_to_the_user():
     applied, kept = _run()
-    off, system = _run(RADIO_DDRM_SYSTEM_MALLOC="1")
+    off, system = _run(**{DISABLE: "1"})
     users, theirs = _run(MALLOC_ARENA_MAX="2", MALLOC_TOP_PAD_="0")
     assert applied and not off and not users
     # 8 evaluations x (conv + relu + add) of 23 MB (5,600 pages) each: every one faults its pages by default
