@@ -16,9 +16,12 @@ too small for the source cannot fit even the scans it was imaged from, while hel
 that no field's image predicts well (a jet that fills tens of beams): so only the candidates that fit their own
 data, pooled closure χ² on the scans they were imaged from ≤ ``FITS_DATA`` (the bound under which
 ``imager.terms`` calls the raw data fitted), compete on the held-out score; all do when none fits. The
-lowest score wins, and so does every larger field whose score exceeds it by at most the standard error of
+lowest score wins, and so does every smaller field whose score exceeds it by at most the standard error of
 that difference (paired over the same held-out closures: std of the per-closure differences / √n). Closer
-than that is a tie, and a tie keeps the larger field, as in cross-validation's one-standard-error rule. The
+than that is a tie, and a tie keeps the smaller field, as in cross-validation's one-standard-error rule: at
+one N the smaller field holds fewer beams, so the simpler model, with less room for flux that no datum asks
+for (where sparse coverage lets the prior put copies of the source). A field too small for the source does
+not fit its own scans and is not eligible. The
 winner's scale is then imaged from all the data; every run draws from the same seeded generators, so the
 result equals a run with ``--pixel-scale`` set to it. Files without held-out closures keep the largest field
 (s₀); a file of one scan is scored in-sample.
@@ -82,13 +85,13 @@ def lowest(scores: Sequence[float], pool: Sequence[int]) -> int:
 def best_candidate(scores: Sequence[float], fitted: Optional[Sequence[Optional[float]]] = None,
                    errors: Optional[Sequence[Optional[float]]] = None) -> int:
     """Index of the kept field (candidates ordered from the largest field): of the ``eligible`` ones, the
-    first whose held-out score exceeds the lowest by at most its ``errors`` entry (the standard error of that
-    difference, ``difference_errors``; None: 0); 0 when no score is finite."""
+    last (the smallest field) whose held-out score exceeds the lowest by at most its ``errors`` entry (the
+    standard error of that difference, ``difference_errors``; None: 0); 0 when no score is finite."""
     pool = eligible(scores, fitted)
     if not pool:
         return 0
     best = lowest(scores, pool)
-    return next(i for i in pool if scores[i] - scores[best] <= ((errors[i] if errors else None) or 0.0))
+    return max(i for i in pool if scores[i] - scores[best] <= ((errors[i] if errors else None) or 0.0))
 
 
 def difference_errors(terms: Sequence[Optional[np.ndarray]], best: int) -> list[float]:

@@ -21,10 +21,10 @@ from tests.test_uvfits import VIS, needs_files
 M87 = "SR1_M87_2017_095_lo_hops_netcal_StokesI.uvfits"
 
 
-def test_the_lowest_finite_score_wins_and_ties_keep_the_larger_field():
+def test_the_lowest_finite_score_wins_and_ties_keep_the_smaller_field():
     assert best_candidate([3.0, 1.0, 2.0]) == 1
     assert best_candidate([math.nan, 2.0, 1.5]) == 2
-    assert best_candidate([1.0, 1.0, 1.0]) == 0  # a tie keeps s₀, the largest field
+    assert best_candidate([1.0, 1.0, 1.0]) == 2  # a tie keeps the smallest field: the fewest beams
     assert best_candidate([math.nan, math.nan]) == 0  # no closures anywhere: s₀
 
 
@@ -39,21 +39,23 @@ def test_only_the_fields_that_fit_their_own_scans_compete_on_the_held_out_score(
     assert best_candidate([185.0, math.nan, 6.5], [1.0, 1.0, 9.0]) == 0  # an eligible NaN does not win
 
 
-def test_held_out_scores_within_the_standard_error_of_their_difference_tie_and_keep_the_larger_field():
-    # ring40 (synthetic EHT, S 8): held-out 38.5 / 6.53 / 6.31, difference 0.22 ± 0.44 paired (a tie; float
-    # rounding had flipped it); M87 095: 1.20 / 0.606 / 0.568, difference 0.038 ± 0.022 (not a tie)
-    assert best_candidate([38.5, 6.53, 6.31], None, [1.5, 0.44, 0.0]) == 1
-    assert best_candidate([1.20, 0.606, 0.568], None, [0.14, 0.022, 0.0]) == 2
-    assert best_candidate([7.0, 7.11, 6.81], [9.0, 1.5, 1.4], [0.5, 0.5, 0.0]) == 1  # an unfit field does not tie
-    assert best_candidate([3.0, 2.0, 1.0], None, [None, None, None]) == 2  # no error: the lowest
+def test_held_out_scores_within_the_standard_error_of_their_difference_tie_and_keep_the_smaller_field():
+    # a synthetic EHT ring40 on M87 101's track (S 8): held-out 4.39 / 1.561 / 1.519, difference 0.042 ± 0.049
+    # paired, a tie: the 90 µas field is kept (ρ_NX 0.97; the 180 µas one put copies of the ring around it, 0.83)
+    assert best_candidate([4.39, 1.561, 1.519], [8.76, 1.63, 1.24], [0.249, 0.049, 0.0]) == 2
+    assert best_candidate([4.0, 1.50, 1.55], None, [0.3, 0.0, 0.06]) == 2  # the lowest is larger: the tie wins
+    assert best_candidate([4.0, 1.50, 1.60], None, [0.3, 0.0, 0.06]) == 1  # 0.10 ± 0.06: not a tie
+    assert best_candidate([1.20, 0.606, 0.568], None, [0.14, 0.022, 0.0]) == 2  # M87 095: 0.038 ± 0.022
+    assert best_candidate([7.0, 6.81, 7.11], [1.5, 1.4, 9.0], [0.5, 0.0, 0.5]) == 1  # an unfit field does not tie
+    assert best_candidate([1.0, 2.0, 3.0], None, [None, None, None]) == 0  # no error: the lowest
     rng = np.random.default_rng(0)
     shared = rng.chisquare(1, 400) * 5  # the closures' own scatter, common to every candidate
-    terms = [shared + 0.3, shared + 0.05 + rng.normal(0, 0.5, 400), shared]
-    errors = difference_errors(terms, 2)
-    assert errors[2] == 0.0
-    assert errors[1] == pytest.approx(np.std(terms[1] - shared, ddof=1) / 20)
-    assert errors[1] < np.std(terms[1], ddof=1) / 20 / 5  # paired: the common scatter cancels
-    assert best_candidate([float(t.mean()) for t in terms], None, errors) == 1  # 0.013 apart, its paired error 0.025: a tie
+    terms = [shared + 0.3, shared, shared + 0.05 + rng.normal(0, 0.5, 400)]
+    errors = difference_errors(terms, 1)
+    assert errors[1] == 0.0
+    assert errors[2] == pytest.approx(np.std(terms[2] - shared, ddof=1) / 20)
+    assert errors[2] < np.std(terms[2], ddof=1) / 20 / 5  # paired: the common scatter cancels
+    assert best_candidate([float(t.mean()) for t in terms], None, errors) == 2  # 0.013 apart, its paired error 0.025: a tie
     unpaired = difference_errors([shared[:300], shared], 1)
     assert unpaired[0] == pytest.approx(math.hypot(np.std(shared[:300], ddof=1) / math.sqrt(300),
                                                    np.std(shared, ddof=1) / 20))

@@ -39,7 +39,7 @@ from ddrm.seeding import stage_generators
 # What the code does to a product where no setting says so. Bump it with any change that alters an image, a
 # gain table or a summary for the same settings: run keys hash it, so a rerun never reuses an older algorithm's
 # products (the versions: docs/measurements.md).
-IMAGING_ALGORITHM = 7
+IMAGING_ALGORITHM = 8
 
 
 @dataclass(frozen=True, eq=False)
