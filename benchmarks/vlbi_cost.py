@@ -30,23 +30,20 @@ import tempfile
 import time
 from pathlib import Path
 
+from tests import ehtim_files as ef
+
 ROOT = Path(__file__).resolve().parents[1]
 BASELINE = "8eac2ab"  # the last commit before the closure likelihood (0cef696): the code issue 37 timed
-SHARED = ROOT.parent / "shared" / "data" / "visibilities"
-M87_095 = SHARED / "SR1_M87_2017_095_lo_hops_netcal_StokesI.uvfits"
-MOJAVE = SHARED / "mojave.uvfits"
+M87_095 = Path(ef.M87_095)
+MOJAVE = Path(ef.SHARED) / "mojave.uvfits"
 EHT_ARGS = ("--N", "64", "--K", "50", "--samples", "8")
 RATIO_TARGET, MOJAVE_TARGET_S = 2.0, 300.0
 
 
 def checkout(commit: str, into: str) -> str:
     """The tree of ``commit`` unpacked under ``into`` (no worktree left registered); its path."""
-    archive = subprocess.run(["git", "-C", str(ROOT), "archive", "--format=tar", commit], check=True,
-                             capture_output=True).stdout
-    folder = os.path.join(into, commit)
-    os.makedirs(folder)
-    tar_path = os.path.join(into, f"{commit}.tar")
-    Path(tar_path).write_bytes(archive)
+    folder, tar_path = os.path.join(into, commit), os.path.join(into, f"{commit}.tar")
+    subprocess.run(["git", "-C", str(ROOT), "archive", "--format=tar", "-o", tar_path, commit], check=True)
     with tarfile.open(tar_path) as tar:
         tar.extractall(folder, filter="data")
     return folder
@@ -66,11 +63,10 @@ def timed_image(code: str, path: Path, root: str, args: tuple[str, ...]) -> floa
 
 def synthetic(name: str, folder: str) -> Path:
     """``vlbi_truth``'s sky ``name`` observed by ehtim on the M87 095 track with its default seed."""
-    from benchmarks.vlbi_truth import skies
-    from tests import ehtim_files as ef
+    from benchmarks.vlbi_truth import SEED, skies
 
     sky = next(s for s in skies() if s.name == name)
-    return Path(ef.observe(sky, os.path.join(folder, f"{name}.uvfits"), seed=3))
+    return Path(ef.observe(sky, os.path.join(folder, f"{name}.uvfits"), seed=SEED))
 
 
 def abba(then: str, now: str, path: Path, work: str) -> tuple[list[float], list[float]]:

@@ -16,8 +16,9 @@ too small for the source cannot fit even the scans it was imaged from, while hel
 that no field's image predicts well (a jet that fills tens of beams): so only the candidates that fit their own
 data, pooled closure χ² on the scans they were imaged from ≤ ``FITS_DATA`` (the bound under which
 ``imager.terms`` calls the raw data fitted), compete on the held-out score; all do when none fits. The
-lowest score wins, and so does every smaller field whose score exceeds it by at most the standard error of
-that difference (paired over the same held-out closures: std of the per-closure differences / √n). Closer
+lowest score wins, unless a smaller field's score exceeds it by at most the standard error of that
+difference (paired over the same held-out closures: std of the per-closure differences / √n); then the
+smallest such field wins. Closer
 than that is a tie, and a tie keeps the smaller field, as in cross-validation's one-standard-error rule: at
 one N the smaller field holds fewer beams, so the simpler model, with less room for flux that no datum asks
 for (where sparse coverage lets the prior put copies of the source). A field too small for the source does
