@@ -116,15 +116,17 @@ def test_the_regularised_start_fits_the_closures_and_survives_a_diverged_step(mo
 
 
 def test_the_start_widens_until_its_fit_fits_the_closures():
-    """A double 14 px wide fitted under strong entropy (weight 1) against a Gaussian of σ 1 or 2 px cannot move
-    its flux out to the components (pooled χ² > 100); ``fitted_start`` keeps the narrowest width of
-    ``START_WIDTHS`` whose fit reaches pooled χ² ≤ ``FITTED_CHI2`` (4 px here), and ``pooled_chi2`` pools by
-    counts (the default weight ``RML_WEIGHT`` lets the closures lead, which ``benchmarks/vlbi_truth`` measures)."""
+    """A double 18 px wide fitted under strong entropy (weight 1) against a Gaussian of σ 1 px cannot move its
+    flux out to the components (pooled χ² > 10 ``FITTED_CHI2``), while one of σ 4 px can; ``fitted_start``
+    keeps the narrowest width of ``START_WIDTHS`` whose fit reaches pooled χ² ≤ ``FITTED_CHI2``, and
+    ``pooled_chi2`` pools by counts (the default weight ``RML_WEIGHT`` lets the closures lead, which
+    ``benchmarks/vlbi_truth`` measures). The middle width's fit is not asserted: L-BFGS on this non-convex
+    objective ends either side of the bound on other CPUs and thread counts (χ² 0.9 or 50 at a 14 px double)."""
     from ddrm.radio.closure import FITTED_CHI2
     from ddrm.radio.closure_imaging import START_WIDTHS, fitted_start, gaussian_image, rml_start
 
     r, c = np.mgrid[:N, :N] - N // 2
-    img = np.exp(-((r - 7) ** 2 + c ** 2) / 3) + 0.5 * np.exp(-((r + 7) ** 2 + (c - 2) ** 2) / 6)
+    img = np.exp(-((r - 9) ** 2 + c ** 2) / 3) + 0.5 * np.exp(-((r + 9) ** 2 + (c - 2) ** 2) / 6)
     sky = torch.from_numpy(img / img.sum())
     uv, a1, a2, t = _array()
     noise = 0.02
@@ -138,10 +140,11 @@ def test_the_start_widens_until_its_fit_fits_the_closures():
     sigma = SCALE * ARCSEC  # one pixel
     scores = [like.pooled_chi2(rml_start(like, gaussian_image(N, SCALE, 1.0, w * sigma), tv2=1.0, entropy=1.0))
               for w in START_WIDTHS]
-    assert scores[0] > 100 and scores[1] > 10 and scores[2] <= FITTED_CHI2
+    assert scores[0] > 10 * FITTED_CHI2 and scores[-1] <= FITTED_CHI2, scores
+    kept = next(i for i, s in enumerate(scores) if s <= FITTED_CHI2)  # the narrowest that fits
     gauss, fitted = fitted_start(like, N, SCALE, 1.0, sigma, weight=1.0)
-    assert torch.equal(gauss, gaussian_image(N, SCALE, 1.0, START_WIDTHS[2] * sigma))
-    assert like.pooled_chi2(fitted) == pytest.approx(scores[2], rel=1e-6)
+    assert torch.equal(gauss, gaussian_image(N, SCALE, 1.0, START_WIDTHS[kept] * sigma))
+    assert like.pooled_chi2(fitted) == pytest.approx(scores[kept], rel=1e-6)
 
 
 def test_the_start_re_blurs_to_half_the_nominal_beam():
