@@ -101,7 +101,8 @@ def rescore(rows: list[dict]) -> dict:
         s = max(eligible([x["score"] for x in c], [x["fitted"] for x in c]) or [0])
         if k is None:
             continue
-        kept.append(c[k]["rho10"]), oracle.append(c[o]["rho10"]), smallest.append(c[s]["rho10"])
+        for store, i in ((kept, k), (oracle, o), (smallest, s)):
+            store.append(c[i]["rho10"])
         off += k != o
         rungs = " ".join(f"{x['pixel_uas']:.2f}:{x['score']:.3f}/{x['rho10']:.3f}" for x in c)
         print(f"{row['track']:8s} {row['sky']:13s} kept {c[k]['pixel_uas']:.2f} ({c[k]['rho10']:.3f}) "
