@@ -5,11 +5,11 @@ For each (track, sky) the sky is observed by ehtim as in ``benchmarks/vlbi_truth
 station gains, uncalibrated station phases), on the real track of one shared EHT file: M87 095 with the truth
 benchmark's seed (its own files), M87 101 and Cen A with seed 54 (files no tuning before stop 54 saw). Then,
 as ``radio-ddrm image FILE --N 64 --K 50 --samples 8`` does (the data term, the seeded held-out scans, the
-seed from the file's SHA-256), every candidate field is imaged from the kept scans, and stored: its held-out
-closure score, its pooled closure χ² on its own scans, its per-closure held-out terms, and the ρ_NX of its
-posterior mean against the truth (10 µas, best shift). The rungs are scored from the store:
+seed from the file's SHA-256), every candidate field is imaged from the kept scans, and stored: its record
+and per-closure held-out terms (``imager.scale.scored``, the command line's own), and the ρ_NX of its posterior
+mean against the truth (10 µas, best shift). The rungs are scored from the store:
 
-    kept     the rule (``imager.scale``: ``eligible``, ``difference_errors``, ``best_candidate``)
+    kept     the rule (``imager.scale.choose``, the command line's own)
     oracle   the rung of highest ρ_NX (what no rule without the truth can do)
     smallest the smallest eligible field
 
@@ -29,23 +29,14 @@ import json
 import os
 import sys
 import time
-from typing import Optional
 
 import numpy as np
 import torch
 
 from benchmarks import vlbi_truth as vt
-from ddrm.inverse.metrics import nxcorr
 from tests import ehtim_files as ef
 
-TRACKS = {"m87-095": (ef.M87_095, vt.SEED),
-          "m87-101": (os.path.join(ef.SHARED, "SR1_M87_2017_101_lo_hops_netcal_StokesI.uvfits"), 54),
-          "cena": (os.path.join(ef.SHARED, "CenA_2017_100_lo_hops_netcal_StokesI.uvfits"), 54)}
-
-
-def rho10(sky: ef.Sky, image: np.ndarray, pixel_uas: float) -> float:
-    truth = torch.from_numpy(sky.render(image.shape[0], pixel_uas))
-    return nxcorr(torch.from_numpy(np.ascontiguousarray(image, np.float64)), truth, 10 / pixel_uas)
+TRACKS = {"m87-095": (ef.M87_095, vt.SEED), "m87-101": (ef.M87_101, 54), "cena": (ef.CENA_100, 54)}
 
 
 def ladder_row(sky: ef.Sky, track: str, work: str) -> dict:
@@ -53,7 +44,7 @@ def ladder_row(sky: ef.Sky, track: str, work: str) -> dict:
     from configs.image import ImageConfig
     from ddrm.seeding import derive_seed
     from imager.file import input_checksum, read_held_out
-    from imager.scale import HELD_SCANS, candidate_scales, heldout_fit, scan_holdout
+    from imager.scale import HELD_SCANS, candidate_scales, scan_holdout, scored
     from imager.terms import data_term, imager
     from stores.checkpoints import load_prior
 
@@ -67,46 +58,35 @@ def ladder_row(sky: ef.Sky, track: str, work: str) -> dict:
     held = scan_holdout(vis.time_jd, HELD_SCANS, cfg.seed)
     rows, t0 = [], time.perf_counter()
     for scale in candidate_scales(vis, cfg, term):
-        imaged = candidate(scale, ~held)
-        fit, terms = heldout_fit(vis.subset(held), imaged, scale)
-        rows.append({"pixel_uas": scale * 1e6, "score": fit.pooled,
-                     "fitted": heldout_fit(vis.subset(~held), imaged, scale)[0].pooled, "terms": terms.tolist(),
-                     "rho10": rho10(sky, imaged.result.mean.numpy(), scale * 1e6)})
+        imaged = candidate(scale, ~held if held.any() else None)
+        rung, terms = scored(vis, held, imaged, scale)
+        rows.append({"candidate": rung.to_dict(), "terms": terms.tolist(),
+                     "rho10": vt.rho_nx(sky, imaged.result.mean.numpy(), scale * 1e6)})
     return {"track": track, "sky": sky.name, "kind": sky.kind, "data_term": term, "candidates": rows,
             "seconds": time.perf_counter() - t0}
 
 
-def kept_index(candidates: list[dict]) -> Optional[int]:
-    """The rung the field rule keeps, from the stored scores (``imager.scale``'s own functions)."""
-    from imager.scale import best_candidate, difference_errors, eligible, lowest
-
-    scores = [c["score"] for c in candidates]
-    fitted = [c["fitted"] for c in candidates]
-    pool = eligible(scores, fitted)
-    if not pool:
-        return None
-    terms = [np.asarray(c["terms"]) for c in candidates]
-    return best_candidate(scores, fitted, difference_errors(terms, lowest(scores, pool)))
-
-
 def rescore(rows: list[dict]) -> dict:
-    """Per row and in all: the ρ_NX of the kept, the oracle's and the smallest eligible rung."""
-    from imager.scale import eligible
+    """Per row and in all: the ρ_NX of the kept (``imager.scale.choose``), the oracle's and the smallest eligible
+    rung."""
+    from imager.product import Candidate
+    from imager.scale import choose, eligible
 
     kept, oracle, smallest, off = [], [], [], 0
     for row in rows:
         c = row["candidates"]
-        k = kept_index(c)
+        record = [Candidate.from_dict(x["candidate"]) for x in c]
+        scores, fitted = [r.closure_score for r in record], [r.chi2_fitted for r in record]
+        k = choose(record, [np.asarray(x["terms"]) for x in c])[1]
         o = max(range(len(c)), key=lambda i: c[i]["rho10"])
-        s = max(eligible([x["score"] for x in c], [x["fitted"] for x in c]) or [0])
-        if k is None:
-            continue
+        s = max(eligible(scores, fitted) or [0])
         for store, i in ((kept, k), (oracle, o), (smallest, s)):
             store.append(c[i]["rho10"])
         off += k != o
-        rungs = " ".join(f"{x['pixel_uas']:.2f}:{x['score']:.3f}/{x['rho10']:.3f}" for x in c)
-        print(f"{row['track']:8s} {row['sky']:13s} kept {c[k]['pixel_uas']:.2f} ({c[k]['rho10']:.3f}) "
-              f"oracle {c[o]['pixel_uas']:.2f} ({c[o]['rho10']:.3f})  [{rungs}]")
+        rungs = " ".join(f"{r.pixel_scale_arcsec * 1e6:.2f}:{r.closure_score:.3f}/{x['rho10']:.3f}"
+                         for r, x in zip(record, c))
+        print(f"{row['track']:8s} {row['sky']:13s} kept {record[k].pixel_scale_arcsec * 1e6:.2f} ({c[k]['rho10']:.3f}) "
+              f"oracle {record[o].pixel_scale_arcsec * 1e6:.2f} ({c[o]['rho10']:.3f})  [{rungs}]")
     return {"kept": float(np.mean(kept)), "oracle": float(np.mean(oracle)), "smallest": float(np.mean(smallest)),
             "off": off, "rows": len(kept)}
 

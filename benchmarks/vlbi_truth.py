@@ -79,11 +79,16 @@ def closure_chi2(vis, image: np.ndarray, pixel_uas: float) -> tuple[float, float
     return cl.chi2_phase(model), cl.chi2_logamp(model)
 
 
-def scores(vis, sky: ef.Sky, image: np.ndarray, pixel_uas: float, beam_uas: float) -> dict:
+def rho_nx(sky: ef.Sky, image: np.ndarray, pixel_uas: float, blur_uas: float = 10.0) -> float:
+    """ρ_NX of an image (N, N) against the truth drawn on its grid, both blurred to ``blur_uas`` (best shift)."""
     truth = torch.from_numpy(sky.render(image.shape[0], pixel_uas))
     img = torch.from_numpy(np.ascontiguousarray(image, dtype=np.float64))
+    return nxcorr(img, truth, blur_uas / pixel_uas)
+
+
+def scores(vis, sky: ef.Sky, image: np.ndarray, pixel_uas: float, beam_uas: float) -> dict:
     cp, la = closure_chi2(vis, image, pixel_uas)
-    return {"nx_10uas": nxcorr(img, truth, 10 / pixel_uas), "nx_beam": nxcorr(img, truth, beam_uas / pixel_uas),
+    return {"nx_10uas": rho_nx(sky, image, pixel_uas), "nx_beam": rho_nx(sky, image, pixel_uas, beam_uas),
             "flux": float(image.sum()), "chi2_cphase": cp, "chi2_logcamp": la, "pixel_uas": pixel_uas}
 
 

@@ -155,6 +155,22 @@ class FieldImage:
     selfcal_reason: str
 
 
+def scored(vis: Visibilities, held: np.ndarray, imaged: Imaged, scale: float) -> tuple[Candidate, np.ndarray]:
+    """A candidate field's record and its per-closure held-out terms: ``imaged`` from all but the scans ``held``
+    (n,) bool, scored on them, its ``chi2_fitted`` on the rest; where none is held, imaged from all and scored
+    in-sample."""
+    if held.any():
+        (fit, terms), on = heldout_fit(vis.subset(held), imaged, scale), "held-out scans"
+        fitted = heldout_fit(vis.subset(~held), imaged, scale)[0].pooled
+    else:
+        (fit, terms), on = heldout_fit(vis, imaged, scale), "in-sample (one scan)"
+        fitted = fit.pooled
+    return Candidate(pixel_scale_arcsec=scale, closure_score=fit.pooled, scored_on=on,
+                     n_scored=fit.n_closure_phases + fit.n_log_closure_amplitudes,
+                     chi2_cphase_mean=fit.chi2_cphase_mean, chi2_logcamp_mean=fit.chi2_logcamp_mean,
+                     chi2_fitted=fitted), terms
+
+
 def choose(record: list[Candidate], terms: list[np.ndarray]) -> tuple[list[Candidate], int]:
     """The candidates with their ``difference_se`` (against the lowest eligible score) and the index of the
     one kept (``best_candidate``)."""
@@ -179,18 +195,9 @@ def image_at_best_scale(vis: Visibilities, cfg: ImageConfig, term: str,
         held = scan_holdout(vis.time_jd, HELD_SCANS, cfg.seed)
         for i, scale in enumerate(scales):
             on_stage(i, len(scales) + 2, f"field {i + 1}/{len(scales)}, pixel {angle(scale)} (scans held out)")
-            if held.any():
-                imaged = candidate(scale, ~held)
-                (fit, t), on = heldout_fit(vis.subset(held), imaged, scale), "held-out scans"
-                fitted = heldout_fit(vis.subset(~held), imaged, scale)[0].pooled
-            else:
-                (fit, t), on = heldout_fit(vis, candidate(scale, None), scale), "in-sample (one scan)"
-                fitted = fit.pooled
+            rung, t = scored(vis, held, candidate(scale, ~held if held.any() else None), scale)
+            record.append(rung)
             terms.append(t)
-            record.append(Candidate(pixel_scale_arcsec=scale, closure_score=fit.pooled, scored_on=on,
-                                    n_scored=fit.n_closure_phases + fit.n_log_closure_amplitudes,
-                                    chi2_cphase_mean=fit.chi2_cphase_mean, chi2_logcamp_mean=fit.chi2_logcamp_mean,
-                                    chi2_fitted=fitted))
     record, kept = choose(record, terms) if record else (record, 0)
     scale = scales[kept]
     on_stage(len(record), len(record) + 2, f"pixel {angle(scale)}, all the data")

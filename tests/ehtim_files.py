@@ -25,6 +25,8 @@ import pytest
 
 SHARED = os.path.join(os.path.dirname(__file__), "..", "..", "shared", "data", "visibilities")
 M87_095 = os.path.join(SHARED, "SR1_M87_2017_095_lo_hops_netcal_StokesI.uvfits")
+M87_101 = os.path.join(SHARED, "SR1_M87_2017_101_lo_hops_netcal_StokesI.uvfits")
+CENA_100 = os.path.join(SHARED, "CenA_2017_100_lo_hops_netcal_StokesI.uvfits")
 FINE_N, FINE_UAS = 128, 1.0  # the grid ehtim observes: 128 µas at 1 µas pixels
 
 
