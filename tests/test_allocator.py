@@ -45,6 +45,8 @@ def test_kept_memory_removes_the_page_faults_of_repeated_evaluations_and_yields_
     off, system = _run(**{DISABLE: "1"})
     users, theirs = _run(MALLOC_ARENA_MAX="2", MALLOC_TOP_PAD_="0")
     assert applied and not off and not users
-    # 8 evaluations x (conv + relu + add) of 23 MB (5,600 pages) each: every one faults its pages by default
-    assert system > 8 * 5_600 and kept < 2 * 5_600, (kept, system)  # kept: two tensors' pages at most, in all
+    # 8 evaluations x (conv + relu + add) of 23 MB (5,600 pages) each: by default they fault their pages again,
+    # as many as glibc's dynamic mmap threshold lets it (it settles differently run to run: 16,800-101,000 faults
+    # over 20 runs on one CPU); kept: two tensors' pages at most, in all
+    assert system > 2 * 5_600 and kept < 2 * 5_600, (kept, system)
     assert theirs > 8 * 5_600, theirs  # the user's own setting is left as it is
