@@ -5,9 +5,9 @@ current check without imaging.
     python -m benchmarks.predictive_shared [--files mojave,SR1_M87_2017_095] [--out runs/benchmarks/predictive_shared.json]
                                           [--rescore]
 
-Per file: the data term, the check the recalibration was fitted on, (c, f), each check's shares inside the
+Per file: the data term, the check the recalibration was fitted on, (c, k), each check's shares inside the
 68 % and 95 % intervals as drawn, and the recalibrated check cross-fitted between two seeded halves of the
-blocks at (c, f) and the 95 % bound k on |z| fitted on the other half (also with k = 2; issue target:
+blocks at the scale c and the 95 % bound k on |z| fitted on the other half (also with k = 2; issue target:
 0.60-0.76 at 68 %, 0.90-0.98 at 95 %). Files are read from ``../shared/data/visibilities`` (skipped with a
 message where absent). Last line: ``files=<n> in_target=<k>`` (cross-fitted shares in the
 target at both levels).
@@ -77,15 +77,14 @@ def main() -> None:
     fmt = lambda c: "—" if not c or c.get("coverage_68") is None else \
         f"{c['coverage_68']:.2f} / {c['coverage_95']:.2f}"  # noqa: E731
     print("| file | data term | " + " | ".join(CHECKS)
-          + " | fitted on | (c, f, k) | recalibrated, cross-fitted | with k = 2 | c alone |")
-    print("|---|---|" + "---|" * (len(CHECKS) + 5))
+          + " | fitted on | (c, k) | recalibrated, cross-fitted | with k = 2 |")
+    print("|---|---|" + "---|" * (len(CHECKS) + 4))
     for stem, r in rows.items():
         pr = r["predictive"]
         print(f"| {stem} | {r['data_term']} | " + " | ".join(fmt(pr.get(k)) for k in CHECKS)
               + f" | {pr.get('conformal_fitted_on')} | ({pr.get('conformal_scale', float('nan')):.2f}, "
-              f"{pr.get('systematic_fraction', float('nan')):.2f}, {pr.get('tail_bound_95', float('nan')):.2f}) | "
-              f"{fmt(pr.get('recalibrated_cross_fitted'))} | {fmt(pr.get('recalibrated_cross_fitted_two_sigma'))} | "
-              f"{fmt(pr.get('recalibrated_cross_fitted_c_only'))} |")
+              f"{pr.get('tail_bound_95', float('nan')):.2f}) | "
+              f"{fmt(pr.get('recalibrated_cross_fitted'))} | {fmt(pr.get('recalibrated_cross_fitted_two_sigma'))} |")
     ok = sum(in_target(r["predictive"].get("recalibrated_cross_fitted")) for r in rows.values())
     print(f"files={len(rows)} in_target={ok}")
 

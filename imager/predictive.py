@@ -9,14 +9,13 @@ quantities; ``visibility_blocks`` checks each held-out block's weighted mean vis
 thermal noise is averaged down and the posterior's width weighs more (per visibility, the thermal noise sets
 the shares whatever the posterior's width), and ``closure_phase_blocks`` and ``log_closure_amplitude_blocks``
 the closures averaged per (closure × scan × frequency) block. The summary gets each check (mean z², shares
-inside the 68 % and 95 % intervals, count); the conformal scale c and the fractional systematic error f
-fitted on the visibility blocks (``ddrm.radio.predictive.recalibration``), or c alone on the closure-phase
-blocks (gain-free) where the posterior answered to the closures (its held-out visibilities are calibrated by
-gains solved against its own mean, whose errors the gains partly absorb and partly add) or no visibility is
-held out; and the check of the recalibrated posterior cross-fitted between two seeded halves of the blocks
-((c, f, k) from one half scoring the other, k the 95 % interval's bound on |z|, ``pp.tail_bound``; also
-with k = 2, and with c alone). ``<name>-std-recalibrated.fits`` is c × the std map (the 68 % half-width),
-``<name>-halfwidth95-recalibrated.fits`` k × c × the std map (the 95 % half-width).
+inside the 68 % and 95 % intervals, count); the conformal scale c and the 95 % interval's bound k on |z|
+(``ddrm.radio.predictive.recalibration``), fitted on the visibility blocks, or on the closure-phase blocks
+(gain-free) where the posterior answered to the closures (its held-out visibilities are calibrated by gains
+solved against its own mean, whose errors the gains partly absorb and partly add) or no visibility is held
+out; and the check of the recalibrated posterior cross-fitted between two seeded halves of the blocks ((c, k)
+from one half scoring the other; also with k = 2). ``<name>-std-recalibrated.fits`` is c × the std map (the
+68 % half-width), ``<name>-halfwidth95-recalibrated.fits`` k × c × the std map (the 95 % half-width).
 
 Where structure is real: the significance mean/std, and P(x > k · rms_off) per pixel, the share of samples
 above k = ``DETECTION_K`` times the off-source rms of the mean (pixels under 1 % of CLEAN's restored peak).
@@ -66,7 +65,7 @@ def predictive_summary(held: Optional[Visibilities], held_raw: Optional[Visibili
     r, s2, v = pp.visibility_residuals(held.vis[on], held.weight[on], models)
     z = pp.z_scores(r, s2, v, S)
     out: dict[str, Any] = {"n_samples": S, "visibilities": pp.check(z)}
-    fit_on, amp = None, None
+    fit_on = None
     closure_term = getattr(imaged.result, "likelihood", "") == "closures"
     if on.any():
         blocks = baseline_scan_blocks(held.antenna1[on], held.antenna2[on], held.time_jd[on])
@@ -74,7 +73,7 @@ def predictive_summary(held: Optional[Visibilities], held_raw: Optional[Visibili
         rb, s2b, vb = pp.visibility_residuals(d, w, m)
         out["visibility_blocks"] = pp.check(pp.z_scores(rb, s2b, vb, S))
         half = _seeded_half(len(d), seed)
-        fit_on, amp = (rb, s2b, vb, np.tile(half, 2)), np.tile(np.abs(m.mean(0)), 2)
+        fit_on = (rb, s2b, vb, np.tile(half, 2))
     closure_terms = _closure_terms(held_raw, kept_raw, samples, scale)
     for name, (cr, cs2, cv) in closure_terms.items():
         out[name] = pp.check(pp.z_scores(cr, cs2, cv, S))
@@ -82,19 +81,16 @@ def predictive_summary(held: Optional[Visibilities], held_raw: Optional[Visibili
     for name in ("closure_phase_blocks", "closure_phases"):
         if name in closure_terms and (fit_on is None or closure_term):
             half = _seeded_half(len(closure_terms[name][0]), seed)
-            fit_on, amp, fitted_on = (*closure_terms[name], half), None, name
+            fit_on, fitted_on = (*closure_terms[name], half), name
             break
     if fit_on is None:
         return out, None, z
-    c, f = pp.recalibration(*fit_on[:3], S, amp)
-    out["conformal_scale"], out["systematic_fraction"] = c, f
-    out["tail_bound_95"] = pp.tail_bound(pp.z_scores(*fit_on[:3], S, c, f, amp))
-    out["conformal_fitted_on"] = fitted_on
-    crossed = pp.cross_fitted_z(*fit_on[:3], S, fit_on[3], amp)  # one fit per half for both bounds
+    c, k = pp.recalibration(*fit_on[:3], S)
+    out["conformal_scale"], out["tail_bound_95"], out["conformal_fitted_on"] = c, k, fitted_on
+    crossed = pp.cross_fitted_z(*fit_on[:3], S, fit_on[3])  # one fit per half for both bounds
     z_cross, bound = crossed if crossed is not None else (np.zeros(0), np.zeros(0))
     out["recalibrated_cross_fitted"] = pp.check(z_cross, bound)
     out["recalibrated_cross_fitted_two_sigma"] = pp.check(z_cross)
-    out["recalibrated_cross_fitted_c_only"] = pp.cross_fitted(*fit_on[:3], S, fit_on[3])
     return out, c, z
 
 

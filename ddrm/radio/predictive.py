@@ -14,24 +14,13 @@ spread of the samples' closure phases; log closure amplitudes are real. A calibr
 share is monotone in c); scaling the posterior's spread by c scales every linear predictive variance by c².
 
 Where the check already passes (both shares within three binomial errors of their levels: with thermal noise
-far above the samples' spread, the shares hardly move with c, and a fitted c would be noise), c = 1, f = 0.
-One scale cannot fix both levels where the residuals have heavier tails than a Gaussian (model error on some
-baselines). ``recalibration`` then adds a fractional systematic error f in quadrature, as VLBI pipelines do,
-with the model's amplitude a_j = |m̄_j| per real coordinate:
-
-    z_j = (d_j - m̄_j) / sqrt(σ_j² + f² a_j² + c² (1 + 1/S) v_j)
-
-c meets the 68.27 % level for each f of an ascending grid from 0, and the first f whose 95.45 % share reaches
-its level within three binomial errors is kept (else the f of the largest share). c scales the image's std
-map; f is the data's systematic error. Where f explains the misses, c is held at no less than min(1, c₀) (c₀
-the scale with f = 0): a systematic error in the data is no reason to shrink the posterior's map (few blocks
-can otherwise trade all of the spread for f and fit c at its lower bound).
-
-Heavier tails than a Gaussian's remain at the 95 % level even with f (a few baselines' model error). So the
-recalibrated 95 % interval is |z| < k, k = ``tail_bound`` of the recalibrated z: their split-conformal
-0.9545 quantile, the ⌈(n + 1) · 0.9545⌉-th smallest |z| (never below 2, the Gaussian's): the 68 % interval
-is the std map times c, the 95 % one k times that. ``cross_fitted`` with ``tail`` scores each half at the
-(c, f, k) of the other.
+far above the samples' spread, the shares hardly move with c, and a fitted c would be noise), c = 1.
+``recalibration`` is otherwise split-conformal in two numbers: c, the ``conformal_scale`` that meets the
+68.27 % level, scales the image's std map; k = ``tail_bound`` of the z at c, their 0.9545 quantile (the
+⌈(n + 1) · 0.9545⌉-th smallest |z|, never below 2, the Gaussian's), bounds the 95 % interval |z| < k, which
+held-out residuals with heavier tails than a Gaussian's (a few baselines' model error) need: the 68 %
+interval is the std map times c, the 95 % one k times that. ``cross_fitted`` with ``tail`` scores each half
+at the (c, k) of the other.
 """
 
 from __future__ import annotations
@@ -108,14 +97,9 @@ def amplitude_blocks(index: np.ndarray, data: np.ndarray, sigma: np.ndarray, mod
     return amplitude_residuals(d.real, 1 / np.sqrt(wsum), m.real)
 
 
-SYSTEMATIC_GRID = np.concatenate([[0.0], np.geomspace(1e-3, 0.5, 46)])  # candidate f of ``recalibration``
-
-
-def z_scores(r: np.ndarray, sigma2: np.ndarray, v: np.ndarray, S: int, c: float = 1.0, f: float = 0.0,
-             amp: Optional[np.ndarray] = None) -> np.ndarray:
-    """z = r / sqrt(σ² + f² a² + c² (1 + 1/S) v) (module docstring); ``amp`` a (m,), needed where f > 0."""
-    extra = 0.0 if f == 0 else f * f * np.asarray(amp) ** 2
-    return r / np.sqrt(sigma2 + extra + c * c * (1 + 1 / S) * v)
+def z_scores(r: np.ndarray, sigma2: np.ndarray, v: np.ndarray, S: int, c: float = 1.0) -> np.ndarray:
+    """z = r / sqrt(σ² + c² (1 + 1/S) v) (module docstring), all (m,)."""
+    return r / np.sqrt(sigma2 + c * c * (1 + 1 / S) * v)
 
 
 def check(z: np.ndarray, bound_95: Union[float, np.ndarray] = LEVELS[1][1]) -> dict[str, Optional[float]]:
@@ -143,14 +127,14 @@ def tail_bound(z: np.ndarray) -> float:
 
 
 def conformal_scale(r: np.ndarray, sigma2: np.ndarray, v: np.ndarray, S: int, lo: float = 1e-3,
-                    hi: float = 1e3, f: float = 0.0, amp: Optional[np.ndarray] = None) -> float:
-    """The c in [lo, hi] at which the share of |z| < 1 is 0.6827 (module docstring), at systematic fraction f;
+                    hi: float = 1e3) -> float:
+    """The c in [lo, hi] at which the share of |z| < 1 is 0.6827 (module docstring);
     ``lo`` or ``hi`` where the level lies outside (the thermal noise alone over-covers, or the samples do not
     spread)."""
     target = LEVELS[0][0]
 
     def share(c: float) -> float:
-        return float(np.mean(np.abs(z_scores(r, sigma2, v, S, c, f, amp)) < 1.0))
+        return float(np.mean(np.abs(z_scores(r, sigma2, v, S, c)) < 1.0))
 
     if share(lo) >= target:
         return lo
@@ -169,52 +153,35 @@ def _tolerance(p: float, n: int) -> float:
     return 3 * math.sqrt(p * (1 - p) / max(n, 1))
 
 
-def recalibration(r: np.ndarray, sigma2: np.ndarray, v: np.ndarray, S: int,
-                  amp: Optional[np.ndarray] = None) -> tuple[float, float]:
-    """(c, f) of the module docstring; (1, 0) where the posterior as drawn meets both levels within three
-    binomial errors; f = 0 (``conformal_scale`` alone) without ``amp``."""
+def recalibration(r: np.ndarray, sigma2: np.ndarray, v: np.ndarray, S: int) -> tuple[float, float]:
+    """(c, k) of the module docstring: (1, the tail bound at 1) where the posterior as drawn meets both levels
+    within three binomial errors, else (``conformal_scale``, the ``tail_bound`` of the z at it)."""
     shares = check(z_scores(r, sigma2, v, S))
-    if shares["n"] and all(abs(shares[key] - p) <= _tolerance(p, shares["n"])
-                           for key, (p, _) in zip(("coverage_68", "coverage_95"), LEVELS)):
-        return 1.0, 0.0  # the posterior as drawn passes: nothing to recalibrate
-    c0 = conformal_scale(r, sigma2, v, S)
-    if amp is None:
-        return c0, 0.0
-    p95 = LEVELS[1][0]
-    tolerance = _tolerance(p95, len(r))
-    floor = min(1.0, c0)  # f explains misses; it never shrinks the map below this
-    best = None
-    for f in SYSTEMATIC_GRID:
-        c = max(c0 if f == 0 else conformal_scale(r, sigma2, v, S, f=float(f), amp=amp), floor)
-        share = float(np.mean(np.abs(z_scores(r, sigma2, v, S, c, float(f), amp)) < LEVELS[1][1]))
-        if share >= p95 - tolerance:
-            return c, float(f)  # the smallest f that meets the tail within its Monte-Carlo error
-        if best is None or share > best[0]:
-            best = (share, c, float(f))
-    return best[1], best[2]
+    passes = shares["n"] and all(abs(shares[key] - p) <= _tolerance(p, shares["n"])
+                                 for key, (p, _) in zip(("coverage_68", "coverage_95"), LEVELS))
+    c = 1.0 if passes else conformal_scale(r, sigma2, v, S)
+    return c, tail_bound(z_scores(r, sigma2, v, S, c))
 
 
-def cross_fitted_z(r: np.ndarray, sigma2: np.ndarray, v: np.ndarray, S: int, half: np.ndarray,
-                   amp: Optional[np.ndarray] = None) -> Optional[tuple[np.ndarray, np.ndarray]]:
-    """(z (m,), 95 % bound (m,)): each half's z at the (c, f) fitted on the other half (``half`` (m,) bool; f = 0
-    without ``amp``) and the ``tail_bound`` fitted there too; None where a half is empty."""
+def cross_fitted_z(r: np.ndarray, sigma2: np.ndarray, v: np.ndarray, S: int, half: np.ndarray
+                   ) -> Optional[tuple[np.ndarray, np.ndarray]]:
+    """(z (m,), 95 % bound (m,)): each half's z at the (c, k) ``recalibration`` fitted on the other half
+    (``half`` (m,) bool); None where a half is empty."""
     z = np.empty_like(np.asarray(r, np.float64))
     bound = np.empty_like(z)
     for part in (half, ~half):
         if not part.any() or part.all():
             return None
-        a_fit, a_use = (None, None) if amp is None else (amp[~part], amp[part])
-        c, f = recalibration(r[~part], sigma2[~part], v[~part], S, a_fit)
-        z[part] = z_scores(r[part], sigma2[part], v[part], S, c, f, a_use)
-        bound[part] = tail_bound(z_scores(r[~part], sigma2[~part], v[~part], S, c, f, a_fit))
+        c, k = recalibration(r[~part], sigma2[~part], v[~part], S)
+        z[part], bound[part] = z_scores(r[part], sigma2[part], v[part], S, c), k
     return z, bound
 
 
 def cross_fitted(r: np.ndarray, sigma2: np.ndarray, v: np.ndarray, S: int, half: np.ndarray,
-                 amp: Optional[np.ndarray] = None, tail: bool = False) -> dict[str, Optional[float]]:
-    """The ``check`` of ``cross_fitted_z``'s z, at its bounds with ``tail`` (else 2), pooled: an honest estimate
-    of the recalibrated posterior's coverage on unseen data."""
-    fitted = cross_fitted_z(r, sigma2, v, S, half, amp)
+                 tail: bool = False) -> dict[str, Optional[float]]:
+    """The ``check`` of ``cross_fitted_z``'s z, at its bounds k with ``tail`` (else 2), pooled: an honest
+    estimate of the recalibrated posterior's coverage on unseen data."""
+    fitted = cross_fitted_z(r, sigma2, v, S, half)
     if fitted is None:
         return check(np.zeros(0))
     return check(fitted[0], fitted[1] if tail else LEVELS[1][1])
