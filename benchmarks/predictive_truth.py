@@ -224,7 +224,7 @@ def table(rows: list[dict]) -> None:
     fmt = lambda v: "—" if v is None else f"{v:.2f}"  # noqa: E731
     pair = lambda d, a="coverage_68", b="coverage_95": f"{fmt(d.get(a))} / {fmt(d.get(b))}"  # noqa: E731
     print("| array | noise | sky | check (kind) 68 / 95 | blocks (kind) 68 / 95 | truth 68 / 95 | truth at the beam "
-          "68 / 95 | c, k | truth, c × std 68 / k c std 95 | check of (c, f, k), cross-fitted | quality |")
+          "68 / 95 | c, k | truth, c × std 68 / k c std 95 | check of (c, k), cross-fitted | quality |")
     print("|---|---|---|---|---|---|---|---|---|---|---|")
     for r in rows:
         q = f"{r['psnr']:.1f} dB" if r["array"] == "vla_b" else f"ρ {r['nx_10uas']:.3f}"
