@@ -14,7 +14,7 @@ mean against the truth (10 µas, best shift). The rungs are scored from the stor
     smallest the smallest eligible field
 
     python -m benchmarks.vlbi_ladder [--tracks m87-095,m87-101,cena] [--skies all|ring40,...]
-                                     [--out runs/benchmarks/vlbi_ladder.jsonl] [--rescore]
+                                     [--out runs/benchmarks/vlbi_ladder.jsonl] [--rescore] [--options JSON]
 
 The store is appended one row per (track, sky); a rerun computes only the rows it lacks (``--rescore``: none).
 ρ_NX here is of each candidate's mean from the kept scans, not of the final image from all the data.
@@ -29,6 +29,7 @@ import json
 import os
 import sys
 import time
+from typing import Optional
 
 import numpy as np
 import torch
@@ -39,7 +40,8 @@ from tests import ehtim_files as ef
 TRACKS = {"m87-095": (ef.M87_095, vt.SEED), "m87-101": (ef.M87_101, 54), "cena": (ef.CENA_100, 54)}
 
 
-def ladder_row(sky: ef.Sky, track: str, work: str) -> dict:
+def ladder_row(sky: ef.Sky, track: str, work: str, options: Optional[dict] = None,
+               score_snr: float = 3.0) -> dict:
     """One (track, sky): every candidate field as the command line images and scores it (module docstring)."""
     from configs.image import ImageConfig
     from ddrm.seeding import derive_seed
@@ -50,7 +52,7 @@ def ladder_row(sky: ef.Sky, track: str, work: str) -> dict:
 
     template, seed = TRACKS[track]
     path = ef.observe(sky, os.path.join(work, f"{track}-{sky.name}.uvfits"), template=template, seed=seed)
-    cfg = ImageConfig.of(N=64, K=50, samples=8)
+    cfg = ImageConfig.from_dict(_merged(ImageConfig.of(N=64, K=50, samples=8).to_dict(), options or {}))
     vis, _ = read_held_out(path, cfg)
     term = data_term(vis, cfg).data_term
     candidate, _ = imager(vis, cfg, load_prior(cfg.prior, torch.device("cpu")),
@@ -59,11 +61,19 @@ def ladder_row(sky: ef.Sky, track: str, work: str) -> dict:
     rows, t0 = [], time.perf_counter()
     for scale in candidate_scales(vis, cfg, term):
         imaged = candidate(scale, ~held if held.any() else None)
-        rung, terms = scored(vis, held, imaged, scale)
+        rung, terms = scored(vis, held, imaged, scale, score_snr)
         rows.append({"candidate": rung.to_dict(), "terms": terms.tolist(),
                      "rho10": vt.rho_nx(sky, imaged.result.mean.numpy(), scale * 1e6)})
     return {"track": track, "sky": sky.name, "kind": sky.kind, "data_term": term, "candidates": rows,
             "seconds": time.perf_counter() - t0}
+
+
+def _merged(base: dict, changes: dict) -> dict:
+    """``base`` (``ImageConfig.to_dict``'s nested form) with ``changes`` (the same form, any subset) applied."""
+    out = dict(base)
+    for key, value in changes.items():
+        out[key] = _merged(base[key], value) if isinstance(value, dict) and isinstance(base.get(key), dict) else value
+    return out
 
 
 def rescore(rows: list[dict]) -> dict:
@@ -98,7 +108,11 @@ def main() -> None:
     parser.add_argument("--out", default="runs/benchmarks/vlbi_ladder.jsonl")
     parser.add_argument("--work", default="runs/benchmarks/vlbi_ladder")
     parser.add_argument("--rescore", action="store_true", help="score the stored rows only")
+    parser.add_argument("--score-snr", type=float, default=3.0, help="score on held-out closures of S/N >= this")
+    parser.add_argument("--options", default="{}", help="settings to change, as JSON in ImageConfig.to_dict's nested form, "
+                        "e.g. '{\"likelihood\": {\"closure\": {\"snr_cut\": 0}}}' (its own --out)")
     args = parser.parse_args()
+    options = json.loads(args.options)
     tracks = args.tracks.split(",")
     unknown = sorted(set(tracks) - set(TRACKS))
     if unknown:
@@ -119,7 +133,7 @@ def main() -> None:
             for sky in skies:
                 if (track, sky.name) in done:
                     continue
-                row = ladder_row(sky, track, args.work)
+                row = ladder_row(sky, track, args.work, options, args.score_snr)
                 with open(args.out, "a") as f:
                     f.write(json.dumps(row) + "\n")
                 stored.append(row)

@@ -113,21 +113,24 @@ def difference_errors(terms: Sequence[Optional[np.ndarray]], best: int) -> list[
 
 
 HELD_SCANS = 0.2  # the share of scans each candidate field is scored on
+SCORE_SNR = 3.0  # candidates are scored on the held-out closures of S/N ≥ this
 FITS_DATA = FITTED_CHI2  # pooled closure χ² per closure up to this on its own scans: a candidate fits its data
 
 
-def heldout_closures(held: Visibilities, on: np.ndarray) -> Closures:
-    """The held-out samples' closures (S/N ≥ 3) on the field (``on``: the samples an N×N image models)."""
+def heldout_closures(held: Visibilities, on: np.ndarray, snr_cut: float = SCORE_SNR) -> Closures:
+    """The held-out samples' closures (S/N ≥ ``snr_cut``) on the field (``on``: the samples an N×N image
+    models)."""
     return closures(held.vis[on], held.weight[on], held.antenna1[on], held.antenna2[on], held.time_jd[on],
-                    held.freq_hz[on])
+                    held.freq_hz[on], snr_cut=snr_cut)
 
 
-def heldout_fit(held: Visibilities, imaged: Imaged, scale: float) -> tuple[ClosureFit, np.ndarray]:
+def heldout_fit(held: Visibilities, imaged: Imaged, scale: float, snr_cut: float = SCORE_SNR
+                ) -> tuple[ClosureFit, np.ndarray]:
     """The candidate mean's closure χ² on the scans ``held`` (the held-out ones, or those it was imaged from;
     CLEAN's not computed: None) and its per-closure terms (``Closures.terms``), whose mean is the pooled score."""
     uv = held.uv
     on = on_field(uv, imaged.result.mean.shape[-1], scale)
-    cl = heldout_closures(held, on)
+    cl = heldout_closures(held, on, snr_cut)
     model = np.asarray(degrid(uv=uv[on], image=imaged.result.mean.double(), pixel_size=scale * ARCSEC))
     return ClosureFit(n_closure_phases=int(len(cl.phase)), n_log_closure_amplitudes=int(len(cl.logamp)),
                       chi2_cphase_mean=cl.chi2_phase(model), chi2_logcamp_mean=cl.chi2_logamp(model),
@@ -155,15 +158,16 @@ class FieldImage:
     selfcal_reason: str
 
 
-def scored(vis: Visibilities, held: np.ndarray, imaged: Imaged, scale: float) -> tuple[Candidate, np.ndarray]:
-    """A candidate field's record and its per-closure held-out terms: ``imaged`` from all but the scans ``held``
-    (n,) bool, scored on them, its ``chi2_fitted`` on the rest; where none is held, imaged from all and scored
-    in-sample."""
+def scored(vis: Visibilities, held: np.ndarray, imaged: Imaged, scale: float, snr_cut: float = SCORE_SNR
+           ) -> tuple[Candidate, np.ndarray]:
+    """A candidate field's record and its per-closure held-out terms (closures of S/N ≥ ``snr_cut``): ``imaged``
+    from all but the scans ``held`` (n,) bool, scored on them, its ``chi2_fitted`` on the rest; where none is
+    held, imaged from all and scored in-sample."""
     if held.any():
-        (fit, terms), on = heldout_fit(vis.subset(held), imaged, scale), "held-out scans"
-        fitted = heldout_fit(vis.subset(~held), imaged, scale)[0].pooled
+        (fit, terms), on = heldout_fit(vis.subset(held), imaged, scale, snr_cut), "held-out scans"
+        fitted = heldout_fit(vis.subset(~held), imaged, scale, snr_cut)[0].pooled
     else:
-        (fit, terms), on = heldout_fit(vis, imaged, scale), "in-sample (one scan)"
+        (fit, terms), on = heldout_fit(vis, imaged, scale, snr_cut), "in-sample (one scan)"
         fitted = fit.pooled
     return Candidate(pixel_scale_arcsec=scale, closure_score=fit.pooled, scored_on=on,
                      n_scored=fit.n_closure_phases + fit.n_log_closure_amplitudes,

@@ -12,7 +12,8 @@ are debiased, |V| -> √(|V|² - σ²) (as ehtim's ``amp_debias``), and a sample
 
 The set is non-redundant: per time and frequency, with n stations, (n-1)(n-2)/2 closure phases and
 n(n-3)/2 log closure amplitudes whose vectors over the baselines' phases (log amplitudes) are linearly
-independent. They are chosen greedily by S/N among those with S/N ≥ ``snr_cut`` (3, ehtim's habit),
+independent. They are chosen greedily by S/N among those with S/N ≥ ``snr_cut`` (3 by default: the
+closure checks' convention; the closure likelihood takes every closure, ``ClosureImagingConfig.snr_cut``),
 so a time with weak baselines contributes fewer. χ² as ehtim defines them (per closure):
 
     χ²_cphase  = (2/n) Σ (1 - cos(ψ_data - ψ_model)) / σ_ψ²
