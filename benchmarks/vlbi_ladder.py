@@ -14,7 +14,7 @@ mean against the truth (10 µas, best shift). The rungs are scored from the stor
     smallest the smallest eligible field
 
     python -m benchmarks.vlbi_ladder [--tracks m87-095,m87-101,cena] [--skies all|ring40,...]
-                                     [--out runs/benchmarks/vlbi_ladder.jsonl] [--rescore] [--options JSON]
+                                     [--out runs/benchmarks/vlbi_ladder.jsonl] [--rescore] [--options JSON] [--score-snr X]
 
 The store is appended one row per (track, sky); a rerun computes only the rows it lacks (``--rescore``: none).
 ρ_NX here is of each candidate's mean from the kept scans, not of the final image from all the data.
@@ -41,12 +41,14 @@ TRACKS = {"m87-095": (ef.M87_095, vt.SEED), "m87-101": (ef.M87_101, 54), "cena":
 
 
 def ladder_row(sky: ef.Sky, track: str, work: str, options: Optional[dict] = None,
-               score_snr: float = 3.0) -> dict:
-    """One (track, sky): every candidate field as the command line images and scores it (module docstring)."""
+               score_snr: Optional[float] = None) -> dict:
+    """One (track, sky): every candidate field as the command line images and scores it (module docstring);
+    ``options`` change the configuration (``ImageConfig.to_dict``'s nested form), ``score_snr`` the scoring's
+    closure S/N cut (None: the command line's, ``imager.scale.SCORE_SNR``)."""
     from configs.image import ImageConfig
     from ddrm.seeding import derive_seed
     from imager.file import input_checksum, read_held_out
-    from imager.scale import HELD_SCANS, candidate_scales, scan_holdout, scored
+    from imager.scale import HELD_SCANS, SCORE_SNR, candidate_scales, scan_holdout, scored
     from imager.terms import data_term, imager
     from stores.checkpoints import load_prior
 
@@ -61,7 +63,7 @@ def ladder_row(sky: ef.Sky, track: str, work: str, options: Optional[dict] = Non
     rows, t0 = [], time.perf_counter()
     for scale in candidate_scales(vis, cfg, term):
         imaged = candidate(scale, ~held if held.any() else None)
-        rung, terms = scored(vis, held, imaged, scale, score_snr)
+        rung, terms = scored(vis, held, imaged, scale, SCORE_SNR if score_snr is None else score_snr)
         rows.append({"candidate": rung.to_dict(), "terms": terms.tolist(),
                      "rho10": vt.rho_nx(sky, imaged.result.mean.numpy(), scale * 1e6)})
     return {"track": track, "sky": sky.name, "kind": sky.kind, "data_term": term, "candidates": rows,
@@ -108,7 +110,8 @@ def main() -> None:
     parser.add_argument("--out", default="runs/benchmarks/vlbi_ladder.jsonl")
     parser.add_argument("--work", default="runs/benchmarks/vlbi_ladder")
     parser.add_argument("--rescore", action="store_true", help="score the stored rows only")
-    parser.add_argument("--score-snr", type=float, default=3.0, help="score on held-out closures of S/N >= this")
+    parser.add_argument("--score-snr", type=float, help="score on held-out closures of S/N >= this "
+                        "(default: the command line's)")
     parser.add_argument("--options", default="{}", help="settings to change, as JSON in ImageConfig.to_dict's nested form, "
                         "e.g. '{\"likelihood\": {\"closure\": {\"snr_cut\": 0}}}' (its own --out)")
     args = parser.parse_args()
